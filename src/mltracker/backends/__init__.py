@@ -1,0 +1,1 @@
+"""Backends: implementations of :class:`mltracker.ports.store.Store`."""

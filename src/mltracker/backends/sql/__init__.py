@@ -1,0 +1,1 @@
+"""The SQL backend: one schema on SQLAlchemy Core for SQLite and PostgreSQL."""

@@ -1,0 +1,132 @@
+"""Every table of the SQL backend, in its current version.
+
+Rows refer to each other by integer keys (``pk``); UUIDs (``id``) are what the API shows.
+Metric points are normalised into ``series`` (one row per model, name and phase) and
+``metrics`` (one row per point), which keeps a point at about 30 bytes on disk. The value
+columns follow ``mltracker.values``. A NULL phase is stored as ``''`` in ``series`` so that
+the unique constraint holds (phases are never empty strings).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+
+#: The schema version this code writes; see ``migrations.py``.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+#: An integer primary key: a rowid alias in SQLite, a BIGINT identity in PostgreSQL.
+_Key = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _pk() -> Column[int]:
+    return Column("pk", _Key, primary_key=True, autoincrement=True)
+
+
+def _owner(table: str, column: str, *, nullable: bool = False) -> Column[int]:
+    return Column(
+        column,
+        _Key,
+        ForeignKey(f"{table}.pk", ondelete="CASCADE"),
+        nullable=nullable,
+    )
+
+
+schema_version = Table(
+    "mltracker_schema",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    _pk(),
+    Column("id", Uuid, nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+models = Table(
+    "models",
+    metadata,
+    _pk(),
+    Column("id", Uuid, nullable=False, unique=True),
+    _owner("experiments", "experiment_pk"),
+    Column("hash", Text, nullable=False),
+    Column("name", Text),
+    Column("description", Text),
+    Column("step", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("experiment_pk", "hash"),
+    sqlite_autoincrement=True,
+)
+
+series = Table(
+    "series",
+    metadata,
+    _pk(),
+    _owner("models", "model_pk"),
+    Column("name", Text, nullable=False),
+    Column("phase", Text, nullable=False),
+    UniqueConstraint("model_pk", "name", "phase"),
+    sqlite_autoincrement=True,
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("seq", _Key, primary_key=True, autoincrement=True),
+    _owner("series", "series_pk"),
+    Column("step", BigInteger),
+    Column("kind", SmallInteger, nullable=False),
+    Column("value", Double),
+    Column("extra", Text),
+    Column("timestamp", Double, nullable=False),
+    Index("ix_metrics_series", "series_pk", "seq"),
+    sqlite_autoincrement=True,
+)
+
+iterations = Table(
+    "iterations",
+    metadata,
+    _pk(),
+    Column("id", Uuid, nullable=False, unique=True),
+    _owner("models", "model_pk"),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_iterations_model_step", "model_pk", "step"),
+    sqlite_autoincrement=True,
+)
+
+modules = Table(
+    "modules",
+    metadata,
+    _pk(),
+    Column("id", Uuid, nullable=False, unique=True),
+    _owner("models", "model_pk", nullable=True),
+    _owner("iterations", "iteration_pk", nullable=True),
+    Column("name", Text, nullable=False),
+    Column("attributes", Text, nullable=False),
+    CheckConstraint(
+        "(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"
+    ),
+    Index("ix_modules_model", "model_pk"),
+    Index("ix_modules_iteration", "iteration_pk"),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,532 @@
+"""The SQL store: the :class:`~mltracker.ports.store.Store` on SQLite or PostgreSQL.
+
+Every public operation is one transaction (``engine.run``). Metric points take the fast
+path: the batch is written with the driver's ``executemany`` (SQLite) or ``COPY``
+(PostgreSQL), and series keys are cached on the ``Series`` objects of the writer's queue.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import migrations
+from mltracker.backends.sql.schema import experiments, iterations, metrics, models, modules, series
+from mltracker.entities import Metric, Module, metric_seq
+from mltracker.errors import AlreadyExistsError, NotFoundError
+from mltracker.ports.store import (
+    ExperimentRow,
+    IterationRow,
+    MetricFilter,
+    ModelRow,
+    ModuleOwner,
+    Point,
+    Series,
+    Store,
+)
+from mltracker.values import FLOAT, INT, decode_value, loads_json
+
+T = TypeVar("T")
+
+_NO_PHASE = ""
+
+
+def _phase_in(phase: str | None) -> str:
+    return _NO_PHASE if phase is None else phase
+
+
+def _phase_out(phase: str) -> str | None:
+    return None if phase == _NO_PHASE else phase
+
+
+def _experiment_pk(experiment_id: UUID) -> Any:
+    return sa.select(experiments.c.pk).where(experiments.c.id == experiment_id).scalar_subquery()
+
+
+def _model_pk(model_id: UUID) -> Any:
+    return sa.select(models.c.pk).where(models.c.id == model_id).scalar_subquery()
+
+
+def _iteration_pk(iteration_id: UUID) -> Any:
+    return sa.select(iterations.c.pk).where(iterations.c.id == iteration_id).scalar_subquery()
+
+
+def _owner_column(owner: ModuleOwner) -> tuple[sa.Column[Any], Any]:
+    if owner.kind == "model":
+        return modules.c.model_pk, _model_pk(owner.id)
+    return modules.c.iteration_pk, _iteration_pk(owner.id)
+
+
+def _require(connection: Connection, statement: sa.Executable, what: str) -> Any:
+    """Execute and return the first column of the first row, or raise ``NotFoundError``."""
+    value = connection.execute(statement).scalar()
+    if value is None:
+        raise NotFoundError(f"{what} not found")
+    return value
+
+
+class SqlStore(Store):
+    """A store in a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.engine = engines.create_engine(uri)
+        migrations.ensure_schema(self.engine)
+
+    def _read(self, operation: Callable[[Connection], T]) -> T:
+        return engines.run(self.engine, operation, write=False)
+
+    def _write(self, operation: Callable[[Connection], T]) -> T:
+        return engines.run(self.engine, operation, write=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Experiments ---------------------------------------------------------------------
+    def create_experiment(self, name: str) -> ExperimentRow:
+        def create(connection: Connection) -> ExperimentRow:
+            if self._find_experiment(connection, name) is not None:
+                raise AlreadyExistsError(f"an experiment named {name!r} exists already")
+            return self._insert_experiment(connection, name)
+
+        return self._write(create)
+
+    def get_or_create_experiment(self, name: str) -> ExperimentRow:
+        found = self._read(lambda connection: self._find_experiment(connection, name))
+        if found is not None:
+            return found
+
+        def get_or_create(connection: Connection) -> ExperimentRow:
+            return self._find_experiment(connection, name) or self._insert_experiment(
+                connection, name
+            )
+
+        try:
+            return self._write(get_or_create)
+        except AlreadyExistsError:  # another process created it between our two looks
+            row = self._read(lambda connection: self._find_experiment(connection, name))
+            assert row is not None
+            return row
+
+    def _find_experiment(self, connection: Connection, name: str) -> ExperimentRow | None:
+        statement = sa.select(experiments.c.id, experiments.c.name).where(
+            experiments.c.name == name
+        )
+        row = connection.execute(statement).first()
+        return None if row is None else ExperimentRow(row.id, row.name)
+
+    def _insert_experiment(self, connection: Connection, name: str) -> ExperimentRow:
+        row = ExperimentRow(uuid.uuid4(), name)
+        statement = sa.insert(experiments).values(id=row.id, name=name, created_at=time.time())
+        self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
+        return row
+
+    @staticmethod
+    def _insert_unique(connection: Connection, statement: sa.Executable, message: str) -> None:
+        """Insert in a savepoint; a unique violation becomes ``AlreadyExistsError``."""
+        try:
+            with connection.begin_nested():
+                connection.execute(statement)
+        except sa.exc.IntegrityError:
+            raise AlreadyExistsError(message) from None
+
+    def read_experiment(self, name: str) -> ExperimentRow | None:
+        return self._read(lambda connection: self._find_experiment(connection, name))
+
+    def update_experiment(self, experiment_id: UUID, name: str) -> None:
+        def update(connection: Connection) -> None:
+            found = connection.execute(
+                sa.select(experiments.c.pk).where(experiments.c.id == experiment_id)
+            ).scalar()
+            if found is None:
+                raise NotFoundError(f"experiment {experiment_id} not found")
+            statement = (
+                sa.update(experiments).where(experiments.c.pk == found).values(name=name)
+            )
+            self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
+
+        self._write(update)
+
+    def delete_experiment(self, experiment_id: UUID) -> None:
+        def delete(connection: Connection) -> None:
+            result = connection.execute(
+                sa.delete(experiments).where(experiments.c.id == experiment_id)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"experiment {experiment_id} not found")
+
+        self._write(delete)
+
+    def list_experiments(self) -> list[ExperimentRow]:
+        statement = sa.select(experiments.c.id, experiments.c.name).order_by(experiments.c.pk)
+        return self._read(
+            lambda connection: [ExperimentRow(r.id, r.name) for r in connection.execute(statement)]
+        )
+
+    # Models --------------------------------------------------------------------------
+    _model_columns = (models.c.id, models.c.hash, models.c.name, models.c.description)
+
+    @staticmethod
+    def _model_row(experiment_id: UUID, row: Any) -> ModelRow:
+        return ModelRow(row.id, experiment_id, row.hash, row.name, row.description)
+
+    def create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow:
+        def create(connection: Connection) -> ModelRow:
+            experiment_pk = _require(
+                connection,
+                sa.select(experiments.c.pk).where(experiments.c.id == experiment_id),
+                f"experiment {experiment_id}",
+            )
+            exists = connection.execute(
+                sa.select(models.c.pk).where(
+                    models.c.experiment_pk == experiment_pk, models.c.hash == hash
+                )
+            ).first()
+            message = f"a model with hash {hash!r} exists already in this experiment"
+            if exists is not None:
+                raise AlreadyExistsError(message)
+            row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description)
+            statement = sa.insert(models).values(
+                id=row.id,
+                experiment_pk=experiment_pk,
+                hash=hash,
+                name=name,
+                description=description,
+                created_at=time.time(),
+            )
+            self._insert_unique(connection, statement, message)
+            return row
+
+        return self._write(create)
+
+    def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None:
+        statement = sa.select(*self._model_columns).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
+        )
+
+        def read(connection: Connection) -> ModelRow | None:
+            row = connection.execute(statement).first()
+            return None if row is None else self._model_row(experiment_id, row)
+
+        return self._read(read)
+
+    def update_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> None:
+        changes = {"name": name, "description": description}
+        changes = {column: value for column, value in changes.items() if value is not None}
+        statement = sa.update(models).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
+        )
+
+        def update(connection: Connection) -> None:
+            if changes:
+                result = connection.execute(statement.values(**changes))
+                found = result.rowcount > 0
+            else:
+                found = self.read_model_in(connection, experiment_id, hash)
+            if not found:
+                raise NotFoundError(f"no model with hash {hash!r} in this experiment")
+
+        self._write(update)
+
+    def read_model_in(self, connection: Connection, experiment_id: UUID, hash: str) -> bool:
+        statement = sa.select(models.c.pk).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
+        )
+        return connection.execute(statement).first() is not None
+
+    def delete_model(self, experiment_id: UUID, model_id: UUID) -> None:
+        statement = sa.delete(models).where(
+            models.c.id == model_id, models.c.experiment_pk == _experiment_pk(experiment_id)
+        )
+
+        def delete(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise NotFoundError(f"model {model_id} not found in this experiment")
+
+        self._write(delete)
+
+    def list_models(self, experiment_id: UUID) -> list[ModelRow]:
+        statement = (
+            sa.select(*self._model_columns)
+            .where(models.c.experiment_pk == _experiment_pk(experiment_id))
+            .order_by(models.c.pk)
+        )
+        return self._read(
+            lambda connection: [
+                self._model_row(experiment_id, row) for row in connection.execute(statement)
+            ]
+        )
+
+    def clear_models(self, experiment_id: UUID) -> None:
+        statement = sa.delete(models).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id)
+        )
+        self._write(lambda connection: connection.execute(statement))
+
+    def read_step(self, model_id: UUID) -> int:
+        statement = sa.select(models.c.step).where(models.c.id == model_id)
+        return int(self._read(lambda c: _require(c, statement, f"model {model_id}")))
+
+    def write_step(self, model_id: UUID, step: int) -> None:
+        statement = sa.update(models).where(models.c.id == model_id).values(step=step)
+
+        def write(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise NotFoundError(f"model {model_id} not found")
+
+        self._write(write)
+
+    # Metrics -------------------------------------------------------------------------
+    def write_points(self, points: Sequence[Point]) -> None:
+        if points:
+            missing = self._write(lambda connection: self._insert_points(connection, points))
+            if missing:
+                names = ", ".join(sorted({str(s.model_id) for s in missing}))
+                raise NotFoundError(f"metric points of deleted models were dropped: {names}")
+
+    def _insert_points(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
+        missing = self._resolve_series(connection, points)
+        if missing:
+            points = [point for point in points if point[0].handle is not None]
+        rows = [(s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points]
+        driver = connection.connection.driver_connection
+        try:
+            _bulk_insert(connection, driver, rows)
+        except BaseException:
+            for point in points:  # the cached keys may be stale (a model deleted meanwhile)
+                point[0].handle = None
+            raise
+        return missing
+
+    def _resolve_series(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
+        unresolved = {id(p[0]): p[0] for p in points if p[0].handle is None}
+        missing: list[Series] = []
+        for entry in unresolved.values():
+            model_pk = connection.execute(
+                sa.select(models.c.pk).where(models.c.id == entry.model_id)
+            ).scalar()
+            if model_pk is None:
+                missing.append(entry)
+                continue
+            phase = _phase_in(entry.phase)
+            key = (
+                series.c.model_pk == model_pk,
+                series.c.name == entry.name,
+                series.c.phase == phase,
+            )
+            series_pk = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
+            if series_pk is None:
+                series_pk = connection.execute(
+                    sa.insert(series)
+                    .values(model_pk=model_pk, name=entry.name, phase=phase)
+                    .returning(series.c.pk)
+                ).scalar_one()
+            entry.handle = series_pk
+        return missing
+
+    def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]:
+        series_query = sa.select(series.c.pk, series.c.name, series.c.phase).where(
+            series.c.model_pk == _model_pk(model_id)
+        )
+        if where.name is not None:
+            series_query = series_query.where(series.c.name == where.name)
+        if where.phase is not None:
+            series_query = series_query.where(series.c.phase == where.phase)
+
+        def read(connection: Connection) -> list[Metric]:
+            names = {pk: (name, _phase_out(phase)) for pk, name, phase in connection.execute(series_query)}
+            if not names:
+                return []
+            query = sa.select(
+                metrics.c.seq,
+                metrics.c.series_pk,
+                metrics.c.step,
+                metrics.c.kind,
+                metrics.c.value,
+                metrics.c.extra,
+                metrics.c.timestamp,
+            ).order_by(metrics.c.seq)
+            if len(names) == 1:
+                query = query.where(metrics.c.series_pk == next(iter(names)))
+            else:
+                query = query.where(metrics.c.series_pk.in_(list(names)))
+            if where.start_step is not None:
+                query = query.where(metrics.c.step >= where.start_step)
+            if where.stop_step is not None:
+                query = query.where(metrics.c.step < where.stop_step)
+            rows = engines.driver_execute(connection, query)
+            return _build_metrics(rows, names, model_id)
+
+        return self._read(read)
+
+    def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:
+        seq = metric_seq(model_id, metric_id)
+        if seq is None:
+            raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
+        statement = sa.delete(metrics).where(
+            metrics.c.seq == seq,
+            metrics.c.series_pk.in_(
+                sa.select(series.c.pk).where(series.c.model_pk == _model_pk(model_id))
+            ),
+        )
+
+        def remove(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
+
+        self._write(remove)
+
+    def clear_metrics(self, model_id: UUID) -> None:
+        statement = sa.delete(metrics).where(
+            metrics.c.series_pk.in_(
+                sa.select(series.c.pk).where(series.c.model_pk == _model_pk(model_id))
+            )
+        )
+        self._write(lambda connection: connection.execute(statement))
+
+    # Modules -------------------------------------------------------------------------
+    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
+        column, owner_pk = _owner_column(owner)
+        module = Module(uuid.uuid4(), name, loads_json(attributes_json))
+
+        def log(connection: Connection) -> Module:
+            pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
+            connection.execute(
+                sa.insert(modules).values(
+                    {column.name: pk, "id": module.id, "name": name, "attributes": attributes_json}
+                )
+            )
+            return module
+
+        return self._write(log)
+
+    def list_modules(self, owner: ModuleOwner) -> list[Module]:
+        column, owner_pk = _owner_column(owner)
+        statement = (
+            sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+            .where(column == owner_pk)
+            .order_by(modules.c.pk)
+        )
+        return self._read(
+            lambda connection: [
+                Module(row.id, row.name, loads_json(row.attributes))
+                for row in connection.execute(statement)
+            ]
+        )
+
+    def remove_module(self, owner: ModuleOwner, module_id: UUID) -> None:
+        column, owner_pk = _owner_column(owner)
+        statement = sa.delete(modules).where(modules.c.id == module_id, column == owner_pk)
+
+        def remove(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise NotFoundError(f"module {module_id} not found in {owner.kind} {owner.id}")
+
+        self._write(remove)
+
+    def clear_modules(self, owner: ModuleOwner) -> None:
+        column, owner_pk = _owner_column(owner)
+        statement = sa.delete(modules).where(column == owner_pk)
+        self._write(lambda connection: connection.execute(statement))
+
+    # Iterations ----------------------------------------------------------------------
+    def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
+        row = IterationRow(uuid.uuid4(), model_id, step)
+
+        def create(connection: Connection) -> IterationRow:
+            model_pk = _require(
+                connection, sa.select(_model_pk(model_id)), f"model {model_id}"
+            )
+            connection.execute(
+                sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step)
+            )
+            return row
+
+        return self._write(create)
+
+    def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
+        statement = (
+            sa.select(iterations.c.id)
+            .where(iterations.c.model_pk == _model_pk(model_id), iterations.c.step == step)
+            .order_by(iterations.c.pk)
+            .limit(1)
+        )
+
+        def get(connection: Connection) -> IterationRow | None:
+            found = connection.execute(statement).scalar()
+            return None if found is None else IterationRow(found, model_id, step)
+
+        return self._read(get)
+
+    def list_iterations(self, model_id: UUID) -> list[IterationRow]:
+        statement = (
+            sa.select(iterations.c.id, iterations.c.step)
+            .where(iterations.c.model_pk == _model_pk(model_id))
+            .order_by(iterations.c.pk)
+        )
+        return self._read(
+            lambda connection: [
+                IterationRow(row.id, model_id, row.step) for row in connection.execute(statement)
+            ]
+        )
+
+    def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None:
+        statement = sa.delete(iterations).where(
+            iterations.c.id == iteration_id, iterations.c.model_pk == _model_pk(model_id)
+        )
+
+        def remove(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise NotFoundError(f"iteration {iteration_id} not found in model {model_id}")
+
+        self._write(remove)
+
+    def clear_iterations(self, model_id: UUID) -> None:
+        statement = sa.delete(iterations).where(iterations.c.model_pk == _model_pk(model_id))
+        self._write(lambda connection: connection.execute(statement))
+
+
+_METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
+_SQLITE_INSERT = (
+    f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_POSTGRES_COPY = f"COPY metrics ({', '.join(_METRIC_COLUMNS)}) FROM STDIN"
+
+
+def _bulk_insert(connection: Connection, driver: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert metric rows with the driver's fastest bulk path."""
+    if engines.is_sqlite(connection):
+        driver.executemany(_SQLITE_INSERT, rows)
+        return
+    with driver.cursor() as cursor:
+        with cursor.copy(_POSTGRES_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _build_metrics(
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None]], model_id: UUID
+) -> list[Metric]:
+    built = []
+    append = built.append
+    for seq, series_pk, step, kind, value, extra, timestamp in rows:
+        if extra is None and kind == FLOAT:
+            pass
+        elif extra is None and kind == INT:
+            value = int(value)
+        else:
+            value = decode_value(kind, value, extra)
+        name, phase = names[series_pk]
+        append(Metric(name, value, step, phase, timestamp, seq, model_id))
+    return built

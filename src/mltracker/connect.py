@@ -1,0 +1,164 @@
+"""From a URI to a store: the scheme registry, the default location, one session per URI.
+
+A URI is a filesystem path (a SQLite file; parent folders are created) or a URL:
+``sqlite:///file.db``, ``postgresql://user@host/db``. Without one, ``$MLTRACKER_URI`` is used,
+else ``./mltracker.db``. Every call with the same URI in a process shares one session (one
+connection pool and one metric writer), so opening is cheap enough to do in a loop.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from mltracker.errors import InvalidArgumentError, InvalidTypeError
+from mltracker.ports.store import Store
+from mltracker.views import ExperimentsView, Session
+from mltracker.writer import MetricWriter
+
+DEFAULT_PATH = "mltracker.db"
+ENVIRONMENT_VARIABLE = "MLTRACKER_URI"
+
+StoreFactory = Callable[[str], Store]
+
+
+def _open_sql_store(uri: str) -> Store:
+    from mltracker.backends.sql.store import SqlStore
+
+    return SqlStore(uri)
+
+
+#: URL scheme (before any ``+driver``) -> a function that opens a store for a normalised URI.
+SCHEMES: dict[str, StoreFactory] = {
+    "sqlite": _open_sql_store,
+    "postgresql": _open_sql_store,
+    "postgres": _open_sql_store,
+}
+
+
+def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
+    """Normalise a path or URL into the URI that identifies a store in this process."""
+    if uri is None:
+        uri = os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_PATH
+    if isinstance(uri, os.PathLike):
+        uri = os.fspath(uri)
+    if not isinstance(uri, str):
+        raise InvalidTypeError(f"uri must be a str or a path, not {type(uri).__name__}")
+    if not uri:
+        raise InvalidArgumentError("uri must not be empty")
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        return "sqlite:///" + str(Path(uri).expanduser().resolve())
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        path = rest[1:] if rest.startswith("/") else rest
+        if path in ("", ":memory:"):
+            raise InvalidArgumentError("an in-memory SQLite store cannot be shared: give a file")
+        return "sqlite:///" + str(Path(path).expanduser().resolve())
+    if scheme not in SCHEMES and scheme.split("+")[0] not in SCHEMES:
+        known = ", ".join(sorted(SCHEMES))
+        raise InvalidArgumentError(f"unknown URI scheme {scheme!r} in {uri!r} (known: {known})")
+    return f"{scheme}://{rest}"
+
+
+_sessions: dict[str, Session] = {}
+_users: dict[str, int] = {}
+_pinned: set[str] = set()
+_sessions_lock = threading.Lock()
+
+
+def open_session(uri: str | os.PathLike[str] | None = None, *, pin: bool = False) -> Session:
+    """The session of a URI in this process, opened (and the store created or upgraded) once.
+
+    A pinned session stays open until the process exits, whatever handles are closed.
+    """
+    key = resolve_uri(uri)
+    session = _sessions.get(key)
+    if session is not None and (not pin or key in _pinned):
+        return session
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            factory = SCHEMES[key.partition("://")[0].split("+")[0]]
+            store = factory(key)
+            session = Session(store, MetricWriter(store))
+            _sessions[key] = session
+        if pin:
+            _pinned.add(key)
+        return session
+
+
+def _release_session(session: Session) -> None:
+    with _sessions_lock:
+        key = session.uri
+        _users[key] = _users.get(key, 1) - 1
+        if _users[key] > 0 or key in _pinned or _sessions.get(key) is not session:
+            session.writer.flush()
+            return
+        del _sessions[key]
+        del _users[key]
+    session.close()
+
+
+def _acquire_session(uri: str | os.PathLike[str] | None) -> Session:
+    session = open_session(uri)
+    with _sessions_lock:
+        _users[session.uri] = _users.get(session.uri, 0) + 1
+    return session
+
+
+class Connection:
+    """A handle on a store: ``.experiments``, :meth:`flush`, :meth:`close`, ``with``.
+
+    Handles of the same URI share one session; the last one closed closes it. The entry
+    points ``get_experiment`` and ``get_all_experiments`` keep their session open until exit.
+    """
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+        self._session = _acquire_session(uri)
+        self._closed = False
+        self.experiments = ExperimentsView(self._session)
+
+    @property
+    def uri(self) -> str:
+        """The normalised URI of the store."""
+        return self._session.uri
+
+    def flush(self) -> None:
+        """Write every queued metric point of this store.
+
+        Raises:
+            BackendError: The store could not take them (they stay queued).
+        """
+        self._session.writer.flush()
+
+    def close(self) -> None:
+        """Flush, then release this handle. Closing twice is allowed."""
+        if not self._closed:
+            self._closed = True
+            _release_session(self._session)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(uri: str | os.PathLike[str] | None = None) -> Connection:
+    """Open a handle on the store at ``uri`` (default ``$MLTRACKER_URI``, else ``./mltracker.db``).
+
+    Raises:
+        InvalidArgumentError: The URI is malformed or of an unknown scheme.
+        SchemaVersionError: The store was written by a newer MLTracker.
+        BackendUnavailableError: The store cannot be reached.
+    """
+    return Connection(uri)

@@ -1,0 +1,200 @@
+"""The entities: immutable snapshots of what a store holds.
+
+Their collections (``experiment.models``, ``model.metrics``, ...) are live views of the
+store, not snapshots; ``Model.step`` is read from and written to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from mltracker.ports.iterations import Iterations
+    from mltracker.ports.metrics import Metrics
+    from mltracker.ports.models import Models
+    from mltracker.ports.modules import Modules
+    from mltracker.views import StepAccess
+
+_SEQ_BITS = 62
+_SEQ_MASK = (1 << _SEQ_BITS) - 1
+_HIGH_MASK = ((1 << 64) - 1) << 64
+_VERSION_MASK = 0xF << 76
+
+
+def metric_id(model_id: UUID, seq: int) -> UUID:
+    """The id of a model's metric point, made from the store's sequence number of the point.
+
+    The high half is the model's (with version 8), the low half carries the sequence number,
+    so ids are unique, need no column of their own, and are built only when asked for.
+    """
+    high = (model_id.int & _HIGH_MASK & ~_VERSION_MASK) | (8 << 76)
+    return UUID(int=high | (0b10 << _SEQ_BITS) | seq)
+
+
+def metric_seq(model_id: UUID, metric_id_: UUID) -> int | None:
+    """The sequence number inside a metric id, or ``None`` if it is not one of the model's."""
+    if metric_id(model_id, 0).int != metric_id_.int & ~_SEQ_MASK:
+        return None
+    return metric_id_.int & _SEQ_MASK
+
+
+class Metric:
+    """One logged metric point (a snapshot)."""
+
+    __slots__ = ("_model_id", "_seq", "name", "phase", "step", "timestamp", "value")
+
+    name: str
+    value: Any
+    step: int | None
+    phase: str | None
+    timestamp: float
+
+    def __init__(
+        self,
+        name: str,
+        value: Any,
+        step: int | None,
+        phase: str | None,
+        timestamp: float,
+        seq: int,
+        model_id: UUID,
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.step = step
+        self.phase = phase
+        self.timestamp = timestamp
+        self._seq = seq
+        self._model_id = model_id
+
+    @property
+    def id(self) -> UUID:
+        return metric_id(self._model_id, self._seq)
+
+    @property
+    def model_id(self) -> UUID:
+        """The id of the model that owns the point."""
+        return self._model_id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metric):
+            return NotImplemented
+        return self._seq == other._seq and self._model_id == other._model_id
+
+    def __hash__(self) -> int:
+        return hash((self._model_id, self._seq))
+
+    def __repr__(self) -> str:
+        return (
+            f"Metric(name={self.name!r}, value={self.value!r}, step={self.step!r}, "
+            f"phase={self.phase!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A named part of a model or an iteration, with its attributes (a snapshot)."""
+
+    id: UUID
+    name: str
+    attributes: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    """A step of a model's training that owns modules of its own."""
+
+    id: UUID
+    step: int
+    modules: Modules = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named namespace of models (a snapshot; ``models`` is a live view)."""
+
+    id: UUID
+    name: str
+    models: Models = field(compare=False, repr=False)
+
+
+class Model:
+    """A model of an experiment: a snapshot of its hash, name and description; its
+    collections are live views and ``step`` is read from and written to the store."""
+
+    __slots__ = ("_description", "_hash", "_id", "_iterations", "_metrics", "_modules", "_name", "_steps")
+
+    def __init__(
+        self,
+        id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        metrics: Metrics,
+        modules: Modules,
+        iterations: Iterations,
+        steps: StepAccess,
+    ) -> None:
+        self._id = id
+        self._hash = hash
+        self._name = name
+        self._description = description
+        self._metrics = metrics
+        self._modules = modules
+        self._iterations = iterations
+        self._steps = steps
+
+    @property
+    def id(self) -> UUID:
+        return self._id
+
+    @property
+    def hash(self) -> str:
+        return self._hash
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def description(self) -> str | None:
+        return self._description
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics
+
+    @property
+    def modules(self) -> Modules:
+        return self._modules
+
+    @property
+    def iterations(self) -> Iterations:
+        return self._iterations
+
+    @property
+    def step(self) -> int:
+        return self._steps.read_step(self._id)
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self._steps.write_step(self._id, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        return (self._id, self._hash, self._name, self._description) == (
+            other._id,
+            other._hash,
+            other._name,
+            other._description,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __repr__(self) -> str:
+        return f"Model(id={self._id!r}, hash={self._hash!r}, name={self._name!r})"

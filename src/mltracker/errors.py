@@ -1,0 +1,67 @@
+"""The exception tree of MLTracker.
+
+Every error the public API raises is an :class:`MLTrackerError`::
+
+    MLTrackerError
+    ├── NotFoundError                 update/delete/remove of something that does not exist
+    ├── AlreadyExistsError            (also ValueError) a duplicate experiment name or model hash
+    ├── InvalidArgumentError          (also ValueError) a bad name, value, step or attribute
+    │   └── InvalidTypeError          (also TypeError) an argument of the wrong type
+    └── BackendError                  the store could not do what was asked
+        ├── SchemaVersionError        the store was written by a newer MLTracker
+        ├── BackendUnavailableError   the store cannot be reached or stays locked
+        └── RemoteError               a tracking server answered with an error
+
+Exceptions of SQLAlchemy, the database drivers and the HTTP client are translated at the
+backend boundary; none of them escapes the public API.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "BackendError",
+    "BackendUnavailableError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "MLTrackerError",
+    "NotFoundError",
+    "RemoteError",
+    "SchemaVersionError",
+]
+
+
+class MLTrackerError(Exception):
+    """The base of every error raised by MLTracker."""
+
+
+class NotFoundError(MLTrackerError, LookupError):
+    """The experiment, model, metric, module or iteration does not exist."""
+
+
+class AlreadyExistsError(MLTrackerError, ValueError):
+    """An experiment of that name, or a model of that hash in its experiment, exists already."""
+
+
+class InvalidArgumentError(MLTrackerError, ValueError):
+    """An argument was refused: nothing was stored and nothing stored was changed."""
+
+
+class InvalidTypeError(InvalidArgumentError, TypeError):
+    """An argument has a type that MLTracker does not accept."""
+
+
+class BackendError(MLTrackerError):
+    """The store failed to carry out an operation."""
+
+
+class SchemaVersionError(BackendError):
+    """The store's schema is newer than this version of MLTracker understands."""
+
+
+class BackendUnavailableError(BackendError):
+    """The store could not be reached, or stayed locked, for longer than the retry budget."""
+
+
+class RemoteError(BackendError):
+    """A tracking server answered with an error that has no more specific class."""

@@ -1,0 +1,104 @@
+"""Metrics: the series of numbers a model produces while it is trained and evaluated."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+from uuid import UUID
+
+
+class Metric(Protocol):
+    """One logged point of a metric series."""
+
+    @property
+    def id(self) -> UUID:
+        """The globally unique identifier of the metric."""
+
+    @property
+    def name(self) -> str:
+        """A metric is categorized by its name, e.g. ``"loss"``."""
+
+    @property
+    def value(self) -> Any:
+        """A quantitative value representing the model's performance.
+
+        Numbers come back exactly as logged, with their Python type (``int``, ``float``,
+        ``bool``; NaN, infinities and -0.0 included); other values are JSON values.
+        """
+
+    @property
+    def step(self) -> int | None:
+        """A step is a discrete unit of time that marks a transition between successive
+        states of a machine learning model. Each metric value is associated with some stage
+        of the model indexed by the step."""
+
+    @property
+    def phase(self) -> str | None:
+        """The operational stage of the model when the metric was produced (e.g.
+        ``"train"``, ``"validation"``). The phase helps interpret the metric in the context
+        of the model's lifecycle."""
+
+    @property
+    def timestamp(self) -> float:
+        """When the point was logged, in seconds since the Unix epoch."""
+
+
+class Metrics(ABC):
+    """The metrics a model owns: a live view of the store.
+
+    Logging is buffered: :meth:`log` validates its arguments and returns at once; points
+    are written in batches and are durable after ``flush()``, ``close()``, any read or
+    synchronous write of the same store, a normal exit, SIGTERM/SIGINT, or at most one
+    flush interval after they were logged.
+    """
+
+    @abstractmethod
+    def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+        """Add a metric point to the collection.
+
+        Args:
+            name: The name of the metric.
+            value: A number (``int``, ``float``, ``bool``, NumPy scalar, 0-d tensor) or any
+                other JSON-serialisable value.
+            step: The step in which the metric was produced (int64), if any.
+            phase: The phase in which the metric was produced, if any.
+
+        Raises:
+            InvalidArgumentError: A bad name, phase, step or value (``None``, a number out
+                of the int64 range, something JSON cannot represent). Nothing is logged.
+        """
+
+    def add(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+        """An alias of :meth:`log`."""
+        self.log(name, value, step, phase)
+
+    @abstractmethod
+    def list(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> list[Metric]:
+        """Get the metrics of the collection, in the order they were logged.
+
+        Args:
+            name: Only the metrics of this name.
+            phase: Only the metrics of this phase.
+            start_step: Only the metrics whose step is at least this (points without a step
+                are then left out).
+            stop_step: Only the metrics whose step is less than this.
+        """
+
+    @abstractmethod
+    def remove(self, metric: Metric) -> None:
+        """Remove the given metric from the collection.
+
+        Raises:
+            NotFoundError: The metric is not in this collection.
+        """
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove all metrics from the collection."""

@@ -1,0 +1,67 @@
+"""Modules: the parts a model (or an iteration) is made of, with their settings."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+from uuid import UUID
+
+
+class Module(Protocol):
+    """A named part of a model, e.g. a layer, a loss function or an optimizer."""
+
+    @property
+    def id(self) -> UUID:
+        """The globally unique identifier of the module."""
+
+    @property
+    def name(self) -> str:
+        """A non unique identifier for a module owned by a model."""
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The module's attributes: metadata or configuration details relevant to the module.
+
+        Keys are strings; values are JSON values, nested freely, returned exactly as logged.
+        """
+
+
+class Modules(ABC):
+    """The modules a model or an iteration owns: a live view of the store.
+
+    A model is an aggregate of modules.
+    """
+
+    @abstractmethod
+    def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
+        """Add a module to the collection and return it.
+
+        Args:
+            name: The name of the module.
+            attributes: Relevant attributes of the module (``None`` means ``{}``).
+
+        Raises:
+            InvalidArgumentError: A bad name, or attributes that are not a ``dict`` of
+                JSON values (tuples and sets are refused: they would not come back as they
+                went in).
+        """
+
+    def add(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
+        """An alias of :meth:`log`."""
+        return self.log(name, attributes)
+
+    @abstractmethod
+    def list(self) -> list[Module]:
+        """The modules of the collection, in the order they were logged."""
+
+    @abstractmethod
+    def remove(self, module: Module) -> None:
+        """Remove a module from the collection.
+
+        Raises:
+            NotFoundError: The module is not in this collection.
+        """
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove all modules from the collection."""

@@ -1,0 +1,190 @@
+"""The store: the one interface every backend (SQL, HTTP) implements.
+
+Views (``mltracker.views``) give the user the collections of the seed's API; they translate
+each call into one call of a :class:`Store`. Every entity is addressed by its UUID, so a store
+can live in this process or behind a tracking server. Arguments reach a store already
+validated (``mltracker.values``); a store raises only errors of ``mltracker.errors``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from mltracker.entities import Metric, Module
+
+OwnerKind = Literal["model", "iteration"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRow:
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    id: UUID
+    experiment_id: UUID
+    hash: str
+    name: str | None
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRow:
+    id: UUID
+    model_id: UUID
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleOwner:
+    """What a module belongs to: a model, or an iteration of a model."""
+
+    kind: OwnerKind
+    id: UUID
+
+
+class Series:
+    """One metric series of a model: the points of one name and phase.
+
+    The buffered writer queues points against a ``Series``; ``handle`` is the backend's
+    own cache of where the series lives (a primary key for SQL), ``None`` until resolved.
+    """
+
+    __slots__ = ("handle", "model_id", "name", "phase")
+
+    def __init__(self, model_id: UUID, name: str, phase: str | None) -> None:
+        self.model_id = model_id
+        self.name = name
+        self.phase = phase
+        self.handle: Any = None
+
+    def __repr__(self) -> str:
+        return f"Series({self.model_id}, {self.name!r}, {self.phase!r})"
+
+
+#: A queued metric point: the series, then step, value kind, float value, exact text and
+#: timestamp, as ``mltracker.values.encode_value`` made them.
+Point = tuple[Series, int | None, int, float | None, str | None, float]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFilter:
+    """Which points of a model :meth:`Store.list_metrics` returns."""
+
+    name: str | None = None
+    phase: str | None = None
+    start_step: int | None = None
+    stop_step: int | None = None
+
+
+class Store(ABC):
+    """A backend. One instance serves one URI in one process and is shared by its threads."""
+
+    uri: str
+
+    # Experiments
+    @abstractmethod
+    def create_experiment(self, name: str) -> ExperimentRow: ...
+
+    @abstractmethod
+    def get_or_create_experiment(self, name: str) -> ExperimentRow:
+        """The experiment of that name, created if absent; safe against concurrent callers."""
+
+    @abstractmethod
+    def read_experiment(self, name: str) -> ExperimentRow | None: ...
+
+    @abstractmethod
+    def update_experiment(self, experiment_id: UUID, name: str) -> None: ...
+
+    @abstractmethod
+    def delete_experiment(self, experiment_id: UUID) -> None: ...
+
+    @abstractmethod
+    def list_experiments(self) -> list[ExperimentRow]: ...
+
+    # Models
+    @abstractmethod
+    def create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow: ...
+
+    @abstractmethod
+    def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None: ...
+
+    @abstractmethod
+    def update_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> None: ...
+
+    @abstractmethod
+    def delete_model(self, experiment_id: UUID, model_id: UUID) -> None: ...
+
+    @abstractmethod
+    def list_models(self, experiment_id: UUID) -> list[ModelRow]: ...
+
+    @abstractmethod
+    def clear_models(self, experiment_id: UUID) -> None: ...
+
+    @abstractmethod
+    def read_step(self, model_id: UUID) -> int: ...
+
+    @abstractmethod
+    def write_step(self, model_id: UUID, step: int) -> None: ...
+
+    # Metrics
+    @abstractmethod
+    def write_points(self, points: Sequence[Point]) -> None:
+        """Store a batch of points in one transaction: all of them or none.
+
+        Points whose model no longer exists are left out and reported with
+        :class:`~mltracker.errors.NotFoundError` after the others are stored.
+        """
+
+    @abstractmethod
+    def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]: ...
+
+    @abstractmethod
+    def remove_metric(self, model_id: UUID, metric_id: UUID) -> None: ...
+
+    @abstractmethod
+    def clear_metrics(self, model_id: UUID) -> None: ...
+
+    # Modules
+    @abstractmethod
+    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module: ...
+
+    @abstractmethod
+    def list_modules(self, owner: ModuleOwner) -> list[Module]: ...
+
+    @abstractmethod
+    def remove_module(self, owner: ModuleOwner, module_id: UUID) -> None: ...
+
+    @abstractmethod
+    def clear_modules(self, owner: ModuleOwner) -> None: ...
+
+    # Iterations
+    @abstractmethod
+    def create_iteration(self, model_id: UUID, step: int) -> IterationRow: ...
+
+    @abstractmethod
+    def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None: ...
+
+    @abstractmethod
+    def list_iterations(self, model_id: UUID) -> list[IterationRow]: ...
+
+    @abstractmethod
+    def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None: ...
+
+    @abstractmethod
+    def clear_iterations(self, model_id: UUID) -> None: ...
+
+    # Lifecycle
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is not used afterwards."""

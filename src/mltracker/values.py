@@ -1,0 +1,198 @@
+"""Validation and storage encoding of names, steps, metric values and attributes.
+
+A metric value is stored as three columns: a kind, a float ``value`` (what charts and SQL
+aggregates use) and an optional exact text ``extra``. The text is only written when the float
+column cannot hold the value exactly, so the common case costs one float:
+
+=========  ===============================  ==============================================
+kind       ``value`` column                 ``extra`` column
+=========  ===============================  ==============================================
+FLOAT      the float                        ``"nan"`` or ``"-0.0"`` (SQLite keeps neither)
+INT        ``float(v)``                     ``str(v)`` when ``|v| > 2**53``
+BOOL       0.0 or 1.0                       NULL
+JSON       NULL                             the JSON text (NaN and infinities allowed)
+=========  ===============================  ==============================================
+
+Everything here raises :class:`~mltracker.errors.InvalidArgumentError` (or its
+``TypeError`` child) at the call that was given the bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from mltracker.errors import InvalidArgumentError, InvalidTypeError
+
+FLOAT: Final = 0
+INT: Final = 1
+BOOL: Final = 2
+JSON: Final = 3
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+_EXACT_FLOAT_INT: Final = 2**53
+
+EncodedValue = tuple[int, float | None, str | None]
+
+_copysign = math.copysign
+_isnan = math.isnan
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Return ``name`` if it is a non-empty ``str`` without NUL that encodes as UTF-8."""
+    if type(name) is not str:
+        if not isinstance(name, str):
+            raise InvalidTypeError(f"{what} must be a str, not {type(name).__name__}")
+        name = str(name)
+    if not name:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if "\x00" in name:
+        raise InvalidArgumentError(f"{what} must not contain NUL characters: {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"{what} is not valid Unicode: {name!r}") from error
+    return name
+
+
+def check_optional_name(name: object, what: str) -> str | None:
+    """Like :func:`check_name`, but ``None`` is allowed."""
+    return None if name is None else check_name(name, what)
+
+
+def check_text(text: object, what: str) -> str | None:
+    """Return ``text`` if it is ``None`` or a ``str`` (possibly empty) that a database can hold."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"{what} must be a str or None, not {type(text).__name__}")
+    if "\x00" in text:
+        raise InvalidArgumentError(f"{what} must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"{what} is not valid Unicode") from error
+    return str(text)
+
+
+def check_step(step: object, what: str = "step") -> int | None:
+    """Return ``step`` as an ``int`` in the int64 range, or ``None``."""
+    if step is None:
+        return None
+    if type(step) is not int:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise InvalidTypeError(f"{what} must be an int or None, not {type(step).__name__}")
+        step = int(step.__index__())  # type: ignore[attr-defined]
+    if not INT64_MIN <= step <= INT64_MAX:
+        raise InvalidArgumentError(f"{what} {step} is outside the int64 range")
+    return step
+
+
+def check_int(value: object, what: str) -> int:
+    """Return ``value`` as an ``int`` in the int64 range (``None`` refused)."""
+    if value is None:
+        raise InvalidTypeError(f"{what} must be an int, not None")
+    checked = check_step(value, what)
+    assert checked is not None
+    return checked
+
+
+def _scalar(value: Any) -> Any:
+    """Unwrap a NumPy scalar or a 0-d array or tensor into the Python number it holds."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def encode_value(value: Any) -> EncodedValue:
+    """Encode a metric value for storage; see the module docstring for the layout."""
+    kind = type(value)
+    if kind is float:
+        if value == value and (value != 0.0 or _copysign(1.0, value) > 0):
+            return FLOAT, value, None
+        return FLOAT, (None if _isnan(value) else 0.0), repr(value)
+    if kind is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            if -_EXACT_FLOAT_INT <= value <= _EXACT_FLOAT_INT:
+                return INT, float(value), None
+            return INT, float(value), str(value)
+        raise InvalidArgumentError(f"metric value {value} is outside the int64 range")
+    if kind is bool:
+        return BOOL, float(value), None
+    if value is None:
+        raise InvalidTypeError("metric value must not be None")
+    unwrapped = _scalar(value)
+    if unwrapped is not value:
+        return encode_value(unwrapped)
+    if isinstance(value, bool):
+        return encode_value(bool(value))
+    if isinstance(value, int):
+        return encode_value(int(value))
+    if isinstance(value, float):
+        return encode_value(float(value))
+    return JSON, None, dumps_json(value, "metric value")
+
+
+def decode_value(kind: int, value: float | None, extra: str | None) -> Any:
+    """Invert :func:`encode_value`."""
+    if kind == FLOAT:
+        if extra is None:
+            return value if value is not None else math.nan
+        return float(extra)
+    if kind == INT:
+        return int(extra) if extra is not None else int(value)  # type: ignore[arg-type]
+    if kind == BOOL:
+        return bool(value)
+    return loads_json(extra)  # type: ignore[arg-type]
+
+
+def _check_json(value: Any, what: str, depth: int = 0) -> Any:
+    """Return ``value`` with NumPy scalars unwrapped, or refuse what JSON cannot round-trip."""
+    if depth > 200:
+        raise InvalidArgumentError(f"{what} is nested too deeply")
+    kind = type(value)
+    if value is None or kind in (str, int, float, bool):
+        if kind is str:
+            check_text(value, what)
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        checked = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidTypeError(f"{what} keys must be str, not {type(key).__name__}: {key!r}")
+            check_text(key, f"{what} key")
+            checked[key] = _check_json(item, what, depth + 1)
+        return checked
+    if kind is list:
+        return [_check_json(item, what, depth + 1) for item in value]
+    unwrapped = _scalar(value)
+    if unwrapped is not value:
+        return _check_json(unwrapped, what, depth)
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return _check_json(base(value), what, depth)
+    if isinstance(value, tuple):
+        raise InvalidTypeError(f"{what} contains a tuple, which would come back as a list: use a list")
+    raise InvalidTypeError(f"{what} contains a {kind.__name__}, which is not JSON-serialisable")
+
+
+def dumps_json(value: Any, what: str) -> str:
+    """Serialise a JSON value exactly (NaN and infinities kept), or raise a typed error."""
+    return json.dumps(_check_json(value, what), ensure_ascii=True, separators=(",", ":"))
+
+
+def loads_json(text: str) -> Any:
+    """Parse what :func:`dumps_json` wrote."""
+    return json.loads(text)
+
+
+def encode_attributes(attributes: object) -> str:
+    """Validate module attributes (``None`` means ``{}``) and return their JSON text."""
+    if attributes is None:
+        return "{}"
+    if not isinstance(attributes, Mapping):
+        raise InvalidTypeError(f"attributes must be a dict, not {type(attributes).__name__}")
+    return dumps_json(attributes, "attributes")

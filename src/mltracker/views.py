@@ -1,0 +1,269 @@
+"""The collections of the seed's API as live views of a store.
+
+Each view validates its arguments (``mltracker.values``), then makes one call of the
+session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` first flushes
+the queued metric points, so the store always holds a prefix of what was logged.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from typing import Any, Protocol
+from uuid import UUID
+
+from mltracker import values
+from mltracker.entities import Experiment, Iteration, Metric, Model, Module
+from mltracker.errors import InvalidArgumentError, InvalidTypeError, NotFoundError
+from mltracker.ports import experiments, iterations, metrics, models, modules
+from mltracker.ports.store import (
+    ExperimentRow,
+    IterationRow,
+    MetricFilter,
+    ModelRow,
+    ModuleOwner,
+    Series,
+    Store,
+)
+from mltracker.writer import MetricWriter
+
+_list = builtins.list
+_INT64_MIN = values.INT64_MIN
+_INT64_MAX = values.INT64_MAX
+
+
+class Session:
+    """A store and its metric writer: what every view of one URI shares in a process."""
+
+    def __init__(self, store: Store, writer: MetricWriter) -> None:
+        self._store = store
+        self.writer = writer
+
+    @property
+    def store(self) -> Store:
+        """The store, after every queued metric point has been written to it."""
+        self.writer.flush()
+        return self._store
+
+    @property
+    def uri(self) -> str:
+        return self._store.uri
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self._store.close()
+
+
+class StepAccess(Protocol):
+    def read_step(self, model_id: UUID) -> int: ...
+    def write_step(self, model_id: UUID, step: int) -> None: ...
+
+
+class _Steps:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def read_step(self, model_id: UUID) -> int:
+        return self._session.store.read_step(model_id)
+
+    def write_step(self, model_id: UUID, step: int) -> None:
+        self._session.store.write_step(model_id, values.check_int(step, "model step"))
+
+
+class ExperimentsView(experiments.Experiments):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def _entity(self, row: ExperimentRow) -> Experiment:
+        return Experiment(row.id, row.name, ModelsView(self._session, row.id))
+
+    def create(self, name: str) -> Experiment:
+        name = values.check_name(name, "experiment name")
+        return self._entity(self._session.store.create_experiment(name))
+
+    def get_or_create(self, name: str) -> Experiment:
+        """The experiment of that name, created if absent (safe across processes)."""
+        name = values.check_name(name, "experiment name")
+        return self._entity(self._session.store.get_or_create_experiment(name))
+
+    def read(self, name: str) -> Experiment | None:
+        name = values.check_name(name, "experiment name")
+        row = self._session.store.read_experiment(name)
+        return None if row is None else self._entity(row)
+
+    def update(self, id: UUID, name: str) -> None:
+        name = values.check_name(name, "experiment name")
+        self._session.store.update_experiment(_check_id(id, "experiment id"), name)
+
+    def delete(self, id: UUID) -> None:
+        self._session.store.delete_experiment(_check_id(id, "experiment id"))
+
+    def list(self) -> _list[Experiment]:
+        return [self._entity(row) for row in self._session.store.list_experiments()]
+
+
+class ModelsView(models.Models):
+    def __init__(self, session: Session, experiment_id: UUID) -> None:
+        self._session = session
+        self._experiment_id = experiment_id
+
+    def _entity(self, row: ModelRow) -> Model:
+        session = self._session
+        return Model(
+            row.id,
+            row.hash,
+            row.name,
+            row.description,
+            metrics=MetricsView(session, row.id),
+            modules=ModulesView(session, ModuleOwner("model", row.id)),
+            iterations=IterationsView(session, row.id),
+            steps=_Steps(session),
+        )
+
+    def create(self, hash: str, name: str | None = None, description: str | None = None) -> Model:
+        hash = values.check_name(hash, "model hash")
+        name = values.check_optional_name(name, "model name")
+        description = values.check_text(description, "model description")
+        row = self._session.store.create_model(self._experiment_id, hash, name, description)
+        return self._entity(row)
+
+    def read(self, hash: str) -> Model | None:
+        hash = values.check_name(hash, "model hash")
+        row = self._session.store.read_model(self._experiment_id, hash)
+        return None if row is None else self._entity(row)
+
+    def update(self, hash: str, name: str | None = None, description: str | None = None) -> None:
+        hash = values.check_name(hash, "model hash")
+        name = values.check_optional_name(name, "model name")
+        description = values.check_text(description, "model description")
+        self._session.store.update_model(self._experiment_id, hash, name, description)
+
+    def delete(self, id: UUID) -> None:
+        self._session.store.delete_model(self._experiment_id, _check_id(id, "model id"))
+
+    def list(self) -> _list[Model]:
+        return [self._entity(row) for row in self._session.store.list_models(self._experiment_id)]
+
+    def clear(self) -> None:
+        self._session.store.clear_models(self._experiment_id)
+
+
+class MetricsView(metrics.Metrics):
+    def __init__(self, session: Session, model_id: UUID) -> None:
+        self._session = session
+        self._model_id = model_id
+        self._writer = session.writer
+        self._series: dict[tuple[str, str | None], Series] = {}
+
+    def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+        try:
+            series = self._series.get((name, phase))
+        except TypeError:  # an unhashable name or phase
+            series = None
+        if series is None:
+            series = self._new_series(name, phase)
+        if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
+            step = values.check_step(step)
+        kind, number, extra = values.encode_value(value)
+        self._writer.append((series, step, kind, number, extra, time.time()))
+
+    def _new_series(self, name: object, phase: object) -> Series:
+        checked_name = values.check_name(name, "metric name")
+        checked_phase = values.check_optional_name(phase, "phase")
+        series = Series(self._model_id, checked_name, checked_phase)
+        self._series[(checked_name, checked_phase)] = series
+        return series
+
+    def list(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> _list[Metric]:
+        where = MetricFilter(
+            name=values.check_optional_name(name, "metric name"),
+            phase=values.check_optional_name(phase, "phase"),
+            start_step=values.check_step(start_step, "start_step"),
+            stop_step=values.check_step(stop_step, "stop_step"),
+        )
+        return self._session.store.list_metrics(self._model_id, where)
+
+    def remove(self, metric: metrics.Metric) -> None:
+        self._session.store.remove_metric(self._model_id, _entity_id(metric, "metric"))
+
+    def clear(self) -> None:
+        self._session.store.clear_metrics(self._model_id)
+
+
+class ModulesView(modules.Modules):
+    def __init__(self, session: Session, owner: ModuleOwner) -> None:
+        self._session = session
+        self._owner = owner
+
+    def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
+        name = values.check_name(name, "module name")
+        attributes_json = values.encode_attributes(attributes)
+        return self._session.store.log_module(self._owner, name, attributes_json)
+
+    def list(self) -> _list[Module]:
+        return self._session.store.list_modules(self._owner)
+
+    def remove(self, module: modules.Module) -> None:
+        self._session.store.remove_module(self._owner, _entity_id(module, "module"))
+
+    def clear(self) -> None:
+        self._session.store.clear_modules(self._owner)
+
+
+class IterationsView(iterations.Iterations):
+    def __init__(self, session: Session, model_id: UUID) -> None:
+        self._session = session
+        self._model_id = model_id
+
+    def _entity(self, row: IterationRow) -> Iteration:
+        owner = ModuleOwner("iteration", row.id)
+        return Iteration(row.id, row.step, ModulesView(self._session, owner))
+
+    def create(self, step: int) -> Iteration:
+        step = values.check_int(step, "iteration step")
+        return self._entity(self._session.store.create_iteration(self._model_id, step))
+
+    def get(self, step: int) -> Iteration | None:
+        step = values.check_int(step, "iteration step")
+        row = self._session.store.get_iteration(self._model_id, step)
+        return None if row is None else self._entity(row)
+
+    def list(self) -> _list[Iteration]:
+        return [self._entity(row) for row in self._session.store.list_iterations(self._model_id)]
+
+    def remove(self, iteration: iterations.Iteration) -> None:
+        iteration_id = _entity_id(iteration, "iteration")
+        self._session.store.remove_iteration(self._model_id, iteration_id)
+
+    def clear(self) -> None:
+        self._session.store.clear_iterations(self._model_id)
+
+
+def _check_id(value: object, what: str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            raise InvalidArgumentError(f"{what} is not a UUID: {value!r}") from None
+    raise InvalidTypeError(f"{what} must be a UUID, not {type(value).__name__}")
+
+
+def _entity_id(entity: object, what: str) -> UUID:
+    entity_id = getattr(entity, "id", None)
+    if entity_id is None:
+        raise InvalidTypeError(f"expected a {what} with an id, got {type(entity).__name__}")
+    try:
+        return _check_id(entity_id, f"{what} id")
+    except InvalidArgumentError:
+        raise NotFoundError(f"{what} {entity_id!r} not found") from None

@@ -1,0 +1,242 @@
+"""The metric writer: a buffer between ``metrics.log`` and the store.
+
+``log`` appends one encoded point to a queue and returns. The queue is written in batches,
+one transaction each, in the order the points were logged:
+
+- when someone calls :meth:`MetricWriter.flush` (``flush()``, ``close()``, leaving ``with``,
+  and every read or synchronous write of the same store, so the store always holds a prefix
+  of the calls a process made);
+- by a background thread at most ``interval`` seconds after a point was queued;
+- by the logging thread itself once ``max_pending`` points are queued (backpressure, so
+  memory stays bounded when the store is slower than the training loop);
+- at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called).
+
+A background flush that fails keeps its points queued and is retried with backoff; the
+error is raised once by the next ``log`` or ``flush`` call. Nothing is dropped, except points
+of a model that was deleted meanwhile, which are reported with ``NotFoundError``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from mltracker.errors import MLTrackerError, NotFoundError
+from mltracker.ports.store import Point, Store
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 1.0
+DEFAULT_MAX_PENDING = 100_000
+DEFAULT_BATCH_SIZE = 50_000
+_MAX_BACKOFF = 30.0
+
+
+class MetricWriter:
+    """Queues metric points for one store and writes them in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self._store = store
+        self.interval = interval
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self._queue: deque[Point] = deque()
+        self._flush_lock = threading.Lock()
+        self._flushing_thread: int | None = None
+        self._error: MLTrackerError | None = None
+        self._wakeup = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        _live_writers.add(self)
+        _install_signal_handlers()
+
+    @property
+    def pending(self) -> int:
+        """How many points are queued and not yet stored."""
+        return len(self._queue)
+
+    def append(self, point: Point) -> None:
+        """Queue one point (the hot path of ``metrics.log``)."""
+        if self._error is not None:
+            self._raise_error()
+        queue = self._queue
+        queue.append(point)
+        if len(queue) >= self.max_pending:
+            self.flush()
+        elif self._thread is None:
+            self._start_thread()
+
+    def flush(self) -> None:
+        """Write every queued point; on failure they stay queued and the error is raised."""
+        if self._error is not None:
+            self._raise_error()
+        if not self._queue:
+            return
+        with self._flush_lock:
+            self._flushing_thread = threading.get_ident()
+            try:
+                self._write_queued()
+            finally:
+                self._flushing_thread = None
+        _deliver_deferred_signal()
+
+    def close(self) -> None:
+        """Write every queued point and stop the background thread."""
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._wakeup.set()
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()
+            _live_writers.discard(self)
+
+    def _write_queued(self) -> None:
+        queue = self._queue
+        while queue:
+            count = min(len(queue), self.batch_size)
+            popleft = queue.popleft
+            batch = [popleft() for _ in range(count)]
+            try:
+                self._store.write_points(batch)
+            except NotFoundError:
+                raise
+            except BaseException:
+                queue.extendleft(reversed(batch))
+                raise
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _start_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="mltracker-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        backoff = self.interval
+        while not self._closed:
+            self._wakeup.wait(backoff)
+            if self._closed:
+                return
+            if not self._queue:
+                continue
+            try:
+                with self._flush_lock:
+                    self._write_queued()
+                backoff = self.interval
+            except MLTrackerError as error:
+                logger.warning("background flush failed, will retry: %s", error)
+                self._error = error
+                if not isinstance(error, NotFoundError):
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+            except Exception as error:  # keep the thread alive whatever happens
+                logger.exception("background flush failed, will retry")
+                self._error = MLTrackerError(f"background flush failed: {error!r}")
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent still owns its queued points: a child must not write them again.
+        self._queue.clear()
+        self._flush_lock = threading.Lock()
+        self._flushing_thread = None
+        self._thread = None
+        self._thread_lock = threading.Lock()
+        self._wakeup = threading.Event()
+
+
+_live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Flush every live writer of this process, logging (not raising) failures."""
+    for writer in list(_live_writers):
+        try:
+            writer.flush()
+        except Exception:
+            logger.exception("could not flush queued metric points")
+
+
+atexit.register(flush_all)
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_live_writers):
+        writer._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Signals: flush, then behave as the process would have without us.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+_previous_handlers: dict[int, Handler] = {}
+_deferred_signal: list[tuple[int, FrameType | None]] = []
+_signals_lock = threading.Lock()
+
+
+def _install_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _signals_lock:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            current = signal.getsignal(signum)
+            if current is _on_signal:
+                continue
+            _previous_handlers[signum] = current
+            try:
+                signal.signal(signum, _on_signal)
+            except ValueError:  # not the main interpreter
+                return
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    me = threading.get_ident()
+    if any(writer._flushing_thread == me for writer in list(_live_writers)):
+        # The signal interrupted a flush of this very thread: finish it first.
+        _deferred_signal.append((signum, frame))
+        return
+    flush_all()
+    _chain(signum, frame)
+
+
+def _deliver_deferred_signal() -> None:
+    if _deferred_signal and threading.current_thread() is threading.main_thread():
+        signum, frame = _deferred_signal.pop()
+        _deferred_signal.clear()
+        flush_all()
+        _chain(signum, frame)
+
+
+def _chain(signum: int, frame: FrameType | None) -> None:
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_IGN:
+        return
+    else:
+        # The default action: terminate as if we had never caught the signal.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
