@@ -103,6 +103,17 @@ def _release_session(session: Session) -> None:
     session.close()
 
 
+def close_all() -> None:
+    """Flush and close every session of this process (handles opened before become unusable)."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+        _users.clear()
+        _pinned.clear()
+    for session in sessions:
+        session.close()
+
+
 def _acquire_session(uri: str | os.PathLike[str] | None) -> Session:
     session = open_session(uri)
     with _sessions_lock:
