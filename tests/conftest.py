@@ -71,7 +71,8 @@ def sqlite_uri(tmp_path: Path) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def uri(request: pytest.FixtureRequest) -> str:
     """A fresh store of each backend."""
-    return request.getfixturevalue(f"{request.param}_uri")
+    fixture = {"sqlite": "sqlite_uri", "postgresql": "postgres_uri"}[request.param]
+    return str(request.getfixturevalue(fixture))
 
 
 @pytest.fixture

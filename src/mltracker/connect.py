@@ -138,6 +138,12 @@ class Connection:
         """The normalised URI of the store."""
         return self._session.uri
 
+    @property
+    def writer(self) -> MetricWriter:
+        """The metric writer of the store: its ``interval``, ``max_pending`` and ``pending``
+        can be read and set (they apply to every handle of the store in this process)."""
+        return self._session.writer
+
     def flush(self) -> None:
         """Write every queued metric point of this store.
 

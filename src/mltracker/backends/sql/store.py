@@ -20,7 +20,7 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations
 from mltracker.backends.sql.schema import experiments, iterations, metrics, models, modules, series
 from mltracker.entities import Metric, Module, metric_seq
-from mltracker.errors import AlreadyExistsError, NotFoundError
+from mltracker.errors import AlreadyExistsError, MLTrackerError, NotFoundError
 from mltracker.ports.store import (
     ExperimentRow,
     IterationRow,
@@ -34,6 +34,10 @@ from mltracker.ports.store import (
 from mltracker.values import FLOAT, INT, decode_value, loads_json
 
 T = TypeVar("T")
+
+
+class _StaleSeries(MLTrackerError):
+    """A cached series key no longer exists (its model was deleted by someone)."""
 
 _NO_PHASE = ""
 
@@ -289,8 +293,16 @@ class SqlStore(Store):
 
     # Metrics -------------------------------------------------------------------------
     def write_points(self, points: Sequence[Point]) -> None:
-        if points:
-            missing = self._write(lambda connection: self._insert_points(connection, points))
+        if not points:
+            return
+        insert = lambda connection: self._insert_points(connection, points)  # noqa: E731
+        try:
+            missing = self._write(insert)
+        except _StaleSeries:  # a cached series vanished with its model: look them up again
+            for point in points:
+                point[0].handle = None
+            missing = self._write(insert)
+        if missing:
             if missing:
                 names = ", ".join(sorted({str(s.model_id) for s in missing}))
                 raise NotFoundError(f"metric points of deleted models were dropped: {names}")
@@ -303,10 +315,8 @@ class SqlStore(Store):
         driver = connection.connection.driver_connection
         try:
             _bulk_insert(connection, driver, rows)
-        except BaseException:
-            for point in points:  # the cached keys may be stale (a model deleted meanwhile)
-                point[0].handle = None
-            raise
+        except connection.dialect.dbapi.IntegrityError as error:  # type: ignore[union-attr]
+            raise _StaleSeries(str(error)) from error
         return missing
 
     def _resolve_series(self, connection: Connection, points: Sequence[Point]) -> list[Series]:

@@ -1,0 +1,79 @@
+"""SIGTERM and SIGINT flush what was logged, then the process ends as it would have anyway."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import signal, sys
+    path, mode = sys.argv[1], sys.argv[2]
+    count = 0
+    if mode == "own-handler":
+        def record(signum, frame):
+            open(path + ".count", "w").write(str(count))
+            sys.exit(7)
+        signal.signal(signal.SIGTERM, record)
+    import mltracker
+    tracker = mltracker.connect(path)
+    tracker.writer.interval = 3600.0
+    model = tracker.experiments.create("signals").models.create("m")
+    while True:
+        model.metrics.log("loss", count * 0.5, step=count)
+        count += 1
+        if count == 2_000:
+            print("ready", flush=True)
+    """
+)
+
+
+def run_until_ready(path: Path, mode: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def stored_steps(path: Path) -> list[int]:
+    with sqlite3.connect(path) as connection:
+        return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
+
+
+@pytest.mark.parametrize(
+    ("signum", "expected_code"),
+    [
+        pytest.param(signal.SIGTERM, -signal.SIGTERM, id="SIGTERM"),
+        pytest.param(signal.SIGINT, -signal.SIGINT, id="SIGINT"),  # KeyboardInterrupt, as Python exits on it
+    ],
+)
+def test_signal_with_default_handling_flushes_then_ends(
+    tmp_path: Path, signum: int, expected_code: int
+) -> None:
+    path = tmp_path / "store.db"
+    with run_until_ready(path, "default") as child:
+        child.send_signal(signum)
+        assert child.wait(timeout=60) == expected_code
+    steps = stored_steps(path)
+    assert len(steps) >= 2_000
+    assert steps == list(range(len(steps)))
+
+
+def test_signal_reaches_the_previous_handler_after_everything_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with run_until_ready(path, "own-handler") as child:
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 7
+    logged = int((tmp_path / "store.db.count").read_text())
+    assert stored_steps(path) == list(range(logged))
