@@ -30,6 +30,8 @@ from mltracker.writer import MetricWriter
 _list = builtins.list
 _INT64_MIN = values.INT64_MIN
 _INT64_MAX = values.INT64_MAX
+_FLOAT = values.FLOAT
+_now = time.time
 
 
 class Session:
@@ -154,20 +156,22 @@ class MetricsView(metrics.Metrics):
     def __init__(self, session: Session, model_id: UUID) -> None:
         self._session = session
         self._model_id = model_id
-        self._writer = session.writer
+        self._append = session.writer.append
         self._series: dict[tuple[str, str | None], Series] = {}
 
     def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+        # The hot path of the library: keep it to a few dictionary and type checks.
         try:
-            series = self._series.get((name, phase))
-        except TypeError:  # an unhashable name or phase
-            series = None
-        if series is None:
+            series = self._series[name, phase]
+        except (KeyError, TypeError):  # a new series, or an unhashable name or phase
             series = self._new_series(name, phase)
         if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
             step = values.check_step(step)
-        kind, number, extra = values.encode_value(value)
-        self._writer.append((series, step, kind, number, extra, time.time()))
+        if type(value) is float and value == value and value != 0.0:  # finite or inf, not ±0
+            self._append((series, step, _FLOAT, value, None, _now()))
+        else:
+            kind, number, extra = values.encode_value(value)
+            self._append((series, step, kind, number, extra, _now()))
 
     def _new_series(self, name: object, phase: object) -> Series:
         checked_name = values.check_name(name, "metric name")

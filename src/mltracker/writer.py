@@ -53,7 +53,10 @@ class MetricWriter:
     ) -> None:
         self._store = store
         self.interval = interval
-        self.max_pending = max_pending
+        self._max_pending = max_pending
+        # ``append`` takes its slow path once the queue reaches this: normally max_pending,
+        # 0 while the thread is not started or an error waits to be reported.
+        self._threshold = 0
         self.batch_size = batch_size
         self._queue: deque[Point] = deque()
         self._flush_lock = threading.Lock()
@@ -71,16 +74,36 @@ class MetricWriter:
         """How many points are queued and not yet stored."""
         return len(self._queue)
 
+    @property
+    def max_pending(self) -> int:
+        """The queue length at which the logging thread writes the queue itself."""
+        return self._max_pending
+
+    @max_pending.setter
+    def max_pending(self, value: int) -> None:
+        self._max_pending = value
+        self._threshold = 0
+
     def append(self, point: Point) -> None:
-        """Queue one point (the hot path of ``metrics.log``)."""
-        if self._error is not None:
-            self._raise_error()
+        """Queue one point (the hot path of ``metrics.log``).
+
+        Raises:
+            MLTrackerError: A background flush failed since the last call (this point and
+                the earlier ones stay queued and are retried).
+        """
         queue = self._queue
         queue.append(point)
-        if len(queue) >= self.max_pending:
-            self.flush()
-        elif self._thread is None:
+        if len(queue) >= self._threshold:
+            self._after_append()
+
+    def _after_append(self) -> None:
+        self._threshold = self._max_pending
+        if self._thread is None:
             self._start_thread()
+        if self._error is not None:
+            self._raise_error()
+        if len(self._queue) >= self._max_pending:
+            self.flush()
 
     def flush(self) -> None:
         """Write every queued point; on failure they stay queued and the error is raised."""
@@ -150,11 +173,13 @@ class MetricWriter:
             except MLTrackerError as error:
                 logger.warning("background flush failed, will retry: %s", error)
                 self._error = error
+                self._threshold = 0
                 if not isinstance(error, NotFoundError):
                     backoff = min(backoff * 2, _MAX_BACKOFF)
             except Exception as error:  # keep the thread alive whatever happens
                 logger.exception("background flush failed, will retry")
                 self._error = MLTrackerError(f"background flush failed: {error!r}")
+                self._threshold = 0
                 backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _after_fork_in_child(self) -> None:
@@ -163,6 +188,7 @@ class MetricWriter:
         self._flush_lock = threading.Lock()
         self._flushing_thread = None
         self._thread = None
+        self._threshold = 0
         self._thread_lock = threading.Lock()
         self._wakeup = threading.Event()
 

@@ -100,7 +100,8 @@ metrics = Table(
     Column("extra", Text),
     Column("timestamp", Double, nullable=False),
     Index("ix_metrics_series", "series_pk", "seq"),
-    sqlite_autoincrement=True,
+    # No AUTOINCREMENT: it costs a fifth of SQLite's insert speed. SQLite may then reuse the
+    # sequence number of the very last point after it was removed.
 )
 
 iterations = Table(
