@@ -82,7 +82,11 @@ class SqlStore(Store):
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine = engines.create_engine(uri)
-        migrations.ensure_schema(self.engine)
+        try:
+            migrations.ensure_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def _read(self, operation: Callable[[Connection], T]) -> T:
         return engines.run(self.engine, operation, write=False)

@@ -1,0 +1,92 @@
+"""Schema versions: creation, upgrade and refusal, also with many processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+import mltracker
+from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import migrations, schema
+from mltracker.connect import close_all, resolve_uri
+
+
+@pytest.fixture
+def engine(uri: str) -> Iterator[sa.Engine]:
+    engine = engines.create_engine(resolve_uri(uri))
+    yield engine
+    engine.dispose()
+
+
+def version_rows(engine: sa.Engine) -> list[int]:
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(sa.select(schema.schema_version.c.version))]
+
+
+def test_fresh_store_is_created_at_the_current_version(uri: str, engine: sa.Engine) -> None:
+    mltracker.connect(uri).close()
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+
+
+def test_store_of_a_newer_version_is_refused_and_left_alone(uri: str, engine: sa.Engine) -> None:
+    with mltracker.connect(uri) as tracker:
+        tracker.experiments.create("kept")
+    close_all()
+    with engine.begin() as connection:
+        connection.execute(sa.update(schema.schema_version).values(version=99))
+    with pytest.raises(mltracker.SchemaVersionError, match="schema version 99"):
+        mltracker.connect(uri)
+    with engine.connect() as connection:
+        names = connection.execute(sa.select(schema.experiments.c.name)).scalars().all()
+    assert names == ["kept"]
+    assert version_rows(engine) == [99]
+
+
+def test_older_store_is_upgraded_once_and_keeps_its_data(
+    uri: str, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("old").models.create("m")
+        model.metrics.log("loss", 0.5, step=1)
+    close_all()
+
+    runs: list[int] = []
+
+    def add_notes(connection: sa.Connection) -> None:
+        runs.append(1)
+        connection.execute(sa.text("ALTER TABLE experiments ADD COLUMN notes TEXT"))
+
+    monkeypatch.setitem(migrations.UPGRADES, schema.SCHEMA_VERSION, add_notes)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    found = migrations.ensure_schema(engine, schema.SCHEMA_VERSION)
+    assert found == schema.SCHEMA_VERSION - 1
+    assert migrations.ensure_schema(engine, schema.SCHEMA_VERSION) == schema.SCHEMA_VERSION
+    assert runs == [1]
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    with engine.connect() as connection:
+        notes = connection.execute(sa.text("SELECT name, notes FROM experiments")).all()
+    assert [tuple(row) for row in notes] == [("old", None)]
+
+
+def _open_and_log(uri: str, index: int) -> int:
+    experiment = mltracker.get_experiment("shared", uri)
+    model = experiment.models.create(f"m{index}")
+    model.metrics.log("loss", float(index), step=index)
+    close_all()
+    return index
+
+
+def test_many_processes_open_a_fresh_store_at_once(uri: str, engine: sa.Engine) -> None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(16) as pool:
+        assert sorted(pool.starmap(_open_and_log, [(uri, i) for i in range(16)])) == list(range(16))
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    with mltracker.connect(uri) as tracker:
+        experiments = tracker.experiments.list()
+        assert [e.name for e in experiments] == ["shared"]
+        models = experiments[0].models.list()
+        assert {m.hash for m in models} == {f"m{i}" for i in range(16)}
+        assert all(len(m.metrics.list()) == 1 for m in models)
