@@ -43,7 +43,7 @@ def metric_seq(model_id: UUID, metric_id_: UUID) -> int | None:
 class Metric:
     """One logged metric point (a snapshot)."""
 
-    __slots__ = ("_model_id", "_seq", "name", "phase", "step", "timestamp", "value")
+    __slots__ = ("_id", "_model_id", "_seq", "name", "phase", "step", "timestamp", "value")
 
     name: str
     value: Any
@@ -60,6 +60,7 @@ class Metric:
         timestamp: float,
         seq: int,
         model_id: UUID,
+        id: UUID | None = None,
     ) -> None:
         self.name = name
         self.value = value
@@ -68,10 +69,13 @@ class Metric:
         self.timestamp = timestamp
         self._seq = seq
         self._model_id = model_id
+        self._id = id
 
     @property
     def id(self) -> UUID:
-        return metric_id(self._model_id, self._seq)
+        """The point's UUID: its own if it was imported with one, else made from its place
+        in the store."""
+        return self._id if self._id is not None else metric_id(self._model_id, self._seq)
 
     @property
     def model_id(self) -> UUID:

@@ -8,13 +8,14 @@ the queued metric points, so the store always holds a prefix of what was logged.
 from __future__ import annotations
 
 import builtins
+import importlib
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from mltracker import values
 from mltracker.entities import Experiment, Iteration, Metric, Model, Module
-from mltracker.errors import InvalidArgumentError, InvalidTypeError, NotFoundError
+from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports import experiments, iterations, metrics, models, modules
 from mltracker.ports.store import (
     ExperimentRow,
@@ -26,6 +27,9 @@ from mltracker.ports.store import (
     Store,
 )
 from mltracker.writer import MetricWriter
+
+if TYPE_CHECKING:
+    import pandas
 
 _list = builtins.list
 _INT64_MIN = values.INT64_MIN
@@ -188,13 +192,32 @@ class MetricsView(metrics.Metrics):
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> _list[Metric]:
-        where = MetricFilter(
-            name=values.check_optional_name(name, "metric name"),
-            phase=values.check_optional_name(phase, "phase"),
-            start_step=values.check_step(start_step, "start_step"),
-            stop_step=values.check_step(stop_step, "stop_step"),
-        )
+        where = _metric_filter(name, phase, start_step, stop_step)
         return self._session.store.list_metrics(self._model_id, where)
+
+    def latest(self) -> _list[Metric]:
+        return self._session.store.latest_metrics(self._model_id)
+
+    def to_pandas(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> pandas.DataFrame:
+        pandas = _require_extra("pandas", "pandas")
+        where = _metric_filter(name, phase, start_step, stop_step)
+        columns = self._session.store.metric_columns(self._model_id, where)
+        return pandas.DataFrame(
+            {
+                "name": columns.name,
+                "phase": columns.phase,
+                "step": pandas.array(columns.step, dtype="Int64"),
+                "value": columns.value,
+                "timestamp": pandas.to_datetime(columns.timestamp, unit="s", utc=True),
+            }
+        )
 
     def remove(self, metric: metrics.Metric) -> None:
         self._session.store.remove_metric(self._model_id, _entity_id(metric, "metric"))
@@ -250,6 +273,27 @@ class IterationsView(iterations.Iterations):
 
     def clear(self) -> None:
         self._session.store.clear_iterations(self._model_id)
+
+
+def _metric_filter(
+    name: object, phase: object, start_step: object, stop_step: object
+) -> MetricFilter:
+    return MetricFilter(
+        name=values.check_optional_name(name, "metric name"),
+        phase=values.check_optional_name(phase, "phase"),
+        start_step=values.check_step(start_step, "start_step"),
+        stop_step=values.check_step(stop_step, "stop_step"),
+    )
+
+
+def _require_extra(module: str, extra: str) -> Any:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise MLTrackerError(
+            f"this needs {module}: pip install 'mltracker[{extra}]'"
+        ) from None
 
 
 def _check_id(value: object, what: str) -> UUID:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
+
+if TYPE_CHECKING:
+    import pandas
 
 
 class Metric(Protocol):
@@ -90,6 +93,23 @@ class Metrics(ABC):
                 are then left out).
             stop_step: Only the metrics whose step is less than this.
         """
+
+    @abstractmethod
+    def latest(self) -> list[Metric]:
+        """The last point logged of each series (each name and phase), in logged order."""
+
+    @abstractmethod
+    def to_pandas(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> pandas.DataFrame:
+        """The points :meth:`list` would return, as a DataFrame with the columns ``name``,
+        ``phase``, ``step``, ``value`` and ``timestamp``, read column-wise (no ``Metric``
+        objects are built). Needs pandas: ``pip install 'mltracker[pandas]'``."""
 
     @abstractmethod
     def remove(self, metric: Metric) -> None:

@@ -83,6 +83,69 @@ class MetricFilter:
     stop_step: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MetricColumns:
+    """Points as parallel columns, in logged order: for plotting and analysis."""
+
+    name: list[str]
+    phase: list[str | None]
+    step: list[int | None]
+    value: list[Any]
+    timestamp: list[float]
+
+
+# A whole tree of entities with their ids, for imports and copies between stores.
+@dataclass(frozen=True, slots=True)
+class MetricRecord:
+    name: str
+    value: Any
+    step: int | None
+    phase: str | None
+    timestamp: float
+    id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRecord:
+    id: UUID
+    name: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRecord:
+    id: UUID
+    step: int
+    modules: list[ModuleRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    id: UUID
+    hash: str
+    name: str | None
+    description: str | None
+    step: int
+    metrics: list[MetricRecord]
+    modules: list[ModuleRecord]
+    iterations: list[IterationRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    id: UUID
+    name: str
+    models: list[ModelRecord]
+
+
+@dataclass
+class RestoreReport:
+    """What :meth:`Store.restore` added and what it found there already (by id)."""
+
+    added: dict[str, int]
+    skipped: dict[str, int]
+
+
 class Store(ABC):
     """A backend. One instance serves one URI in one process and is shared by its threads."""
 
@@ -150,6 +213,13 @@ class Store(ABC):
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]: ...
 
     @abstractmethod
+    def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns: ...
+
+    @abstractmethod
+    def latest_metrics(self, model_id: UUID) -> list[Metric]:
+        """The last point logged of each series (name and phase) of the model."""
+
+    @abstractmethod
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None: ...
 
     @abstractmethod
@@ -183,6 +253,19 @@ class Store(ABC):
 
     @abstractmethod
     def clear_iterations(self, model_id: UUID) -> None: ...
+
+    # Bulk
+    @abstractmethod
+    def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
+        """Add a tree of entities, keeping their ids, in one transaction.
+
+        What exists already (same id) is skipped, not duplicated, so restoring twice is
+        harmless; a model's step is set from the record.
+
+        Raises:
+            AlreadyExistsError: An experiment of a record's name (or a model of a record's
+                hash) exists with another id. Nothing is added.
+        """
 
     # Lifecycle
     @abstractmethod

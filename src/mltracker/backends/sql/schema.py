@@ -99,6 +99,8 @@ metrics = Table(
     Column("value", Double),
     Column("extra", Text),
     Column("timestamp", Double, nullable=False),
+    # NULL but for imported points, whose UUID is kept; others derive theirs from ``seq``.
+    Column("id", Uuid),
     Index("ix_metrics_series", "series_pk", "seq"),
     # No AUTOINCREMENT: it costs a fifth of SQLite's insert speed. SQLite may then reuse the
     # sequence number of the very last point after it was removed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,15 +24,21 @@ from mltracker.entities import Metric, Module, metric_seq
 from mltracker.errors import AlreadyExistsError, MLTrackerError, NotFoundError
 from mltracker.ports.store import (
     ExperimentRow,
+    ExperimentRecord,
     IterationRow,
+    MetricColumns,
     MetricFilter,
+    MetricRecord,
+    ModelRecord,
     ModelRow,
+    ModuleRecord,
     ModuleOwner,
     Point,
+    RestoreReport,
     Series,
     Store,
 )
-from mltracker.values import FLOAT, INT, decode_value, loads_json
+from mltracker.values import FLOAT, INT, decode_value, dumps_json, encode_value, loads_json
 
 T = TypeVar("T")
 
@@ -350,46 +357,67 @@ class SqlStore(Store):
         return missing
 
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]:
-        series_query = sa.select(series.c.pk, series.c.name, series.c.phase).where(
+        def read(connection: Connection) -> list[Metric]:
+            names = self._series_names(connection, model_id, where)
+            if not names:
+                return []
+            rows = engines.driver_execute(connection, _points_query(names, where))
+            return _build_metrics(rows, names, model_id)
+
+        return self._read(read)
+
+    def _series_names(
+        self, connection: Connection, model_id: UUID, where: MetricFilter
+    ) -> dict[int, tuple[str, str | None]]:
+        """The model's series that ``where`` selects: primary key -> (name, phase)."""
+        query = sa.select(series.c.pk, series.c.name, series.c.phase).where(
             series.c.model_pk == _model_pk(model_id)
         )
         if where.name is not None:
-            series_query = series_query.where(series.c.name == where.name)
+            query = query.where(series.c.name == where.name)
         if where.phase is not None:
-            series_query = series_query.where(series.c.phase == where.phase)
+            query = query.where(series.c.phase == where.phase)
+        return {pk: (name, _phase_out(phase)) for pk, name, phase in connection.execute(query)}
 
+    def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns:
+        def read(connection: Connection) -> MetricColumns:
+            names = self._series_names(connection, model_id, where)
+            columns = MetricColumns([], [], [], [], [])
+            if not names:
+                return columns
+            rows = engines.driver_execute(connection, _points_query(names, where))
+            for _seq, series_pk, step, kind, value, extra, timestamp, _id in rows:
+                if extra is not None or kind != FLOAT:
+                    value = decode_value(kind, value, extra)
+                name, phase = names[series_pk]
+                columns.name.append(name)
+                columns.phase.append(phase)
+                columns.step.append(step)
+                columns.value.append(value)
+                columns.timestamp.append(timestamp)
+            return columns
+
+        return self._read(read)
+
+    def latest_metrics(self, model_id: UUID) -> list[Metric]:
         def read(connection: Connection) -> list[Metric]:
-            names = {pk: (name, _phase_out(phase)) for pk, name, phase in connection.execute(series_query)}
+            names = self._series_names(connection, model_id, MetricFilter())
             if not names:
                 return []
-            query = sa.select(
-                metrics.c.seq,
-                metrics.c.series_pk,
-                metrics.c.step,
-                metrics.c.kind,
-                metrics.c.value,
-                metrics.c.extra,
-                metrics.c.timestamp,
-            ).order_by(metrics.c.seq)
-            if len(names) == 1:
-                query = query.where(metrics.c.series_pk == next(iter(names)))
-            else:
-                query = query.where(metrics.c.series_pk.in_(list(names)))
-            if where.start_step is not None:
-                query = query.where(metrics.c.step >= where.start_step)
-            if where.stop_step is not None:
-                query = query.where(metrics.c.step < where.stop_step)
-            rows = engines.driver_execute(connection, query)
-            return _build_metrics(rows, names, model_id)
+            last = (
+                sa.select(sa.func.max(metrics.c.seq))
+                .where(metrics.c.series_pk.in_(list(names)))
+                .group_by(metrics.c.series_pk)
+            )
+            query = _POINT_COLUMNS.where(metrics.c.seq.in_(last)).order_by(metrics.c.seq)
+            return _build_metrics(engines.driver_execute(connection, query), names, model_id)
 
         return self._read(read)
 
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:
         seq = metric_seq(model_id, metric_id)
-        if seq is None:
-            raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
         statement = sa.delete(metrics).where(
-            metrics.c.seq == seq,
+            metrics.c.id == metric_id if seq is None else metrics.c.seq == seq,
             metrics.c.series_pk.in_(
                 sa.select(series.c.pk).where(series.c.model_pk == _model_pk(model_id))
             ),
@@ -454,6 +482,16 @@ class SqlStore(Store):
         statement = sa.delete(modules).where(column == owner_pk)
         self._write(lambda connection: connection.execute(statement))
 
+    # Bulk --------------------------------------------------------------------------
+    def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
+        def restore(connection: Connection) -> RestoreReport:
+            restorer = _Restorer(connection)
+            for record in experiments:
+                restorer.experiment(record)
+            return restorer.report
+
+        return self._write(restore)
+
     # Iterations ----------------------------------------------------------------------
     def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
         row = IterationRow(uuid.uuid4(), model_id, step)
@@ -511,6 +549,144 @@ class SqlStore(Store):
         self._write(lambda connection: connection.execute(statement))
 
 
+class _Restorer:
+    """One :meth:`SqlStore.restore` transaction: adds what is missing, counts what is there."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.report = RestoreReport(added=Counter(), skipped=Counter())
+
+    def _pk_of(self, table: sa.Table, entity_id: UUID) -> int | None:
+        return self.connection.execute(sa.select(table.c.pk).where(table.c.id == entity_id)).scalar()
+
+    def experiment(self, record: ExperimentRecord) -> None:
+        pk = self._pk_of(experiments, record.id)
+        if pk is None:
+            clash = self.connection.execute(
+                sa.select(experiments.c.id).where(experiments.c.name == record.name)
+            ).scalar()
+            if clash is not None:
+                raise AlreadyExistsError(
+                    f"an experiment named {record.name!r} exists with another id ({clash}); "
+                    "rename one of them first"
+                )
+            pk = self.connection.execute(
+                sa.insert(experiments)
+                .values(id=record.id, name=record.name, created_at=time.time())
+                .returning(experiments.c.pk)
+            ).scalar_one()
+            self.report.added["experiments"] += 1
+        else:
+            self.report.skipped["experiments"] += 1
+        for model in record.models:
+            self.model(pk, model)
+
+    def model(self, experiment_pk: int, record: ModelRecord) -> None:
+        pk = self._pk_of(models, record.id)
+        if pk is None:
+            clash = self.connection.execute(
+                sa.select(models.c.id).where(
+                    models.c.experiment_pk == experiment_pk, models.c.hash == record.hash
+                )
+            ).scalar()
+            if clash is not None:
+                raise AlreadyExistsError(
+                    f"a model with hash {record.hash!r} exists with another id ({clash})"
+                )
+            pk = self.connection.execute(
+                sa.insert(models)
+                .values(
+                    id=record.id,
+                    experiment_pk=experiment_pk,
+                    hash=record.hash,
+                    name=record.name,
+                    description=record.description,
+                    step=record.step,
+                    created_at=time.time(),
+                )
+                .returning(models.c.pk)
+            ).scalar_one()
+            self.report.added["models"] += 1
+        else:
+            self.report.skipped["models"] += 1
+        self.metrics(pk, record.metrics)
+        self.modules(models_pk=pk, records=record.modules)
+        for iteration in record.iterations:
+            iteration_pk = self._pk_of(iterations, iteration.id)
+            if iteration_pk is None:
+                iteration_pk = self.connection.execute(
+                    sa.insert(iterations)
+                    .values(id=iteration.id, model_pk=pk, step=iteration.step)
+                    .returning(iterations.c.pk)
+                ).scalar_one()
+                self.report.added["iterations"] += 1
+            else:
+                self.report.skipped["iterations"] += 1
+            self.modules(iterations_pk=iteration_pk, records=iteration.modules)
+
+    def metrics(self, model_pk: int, records: Sequence[MetricRecord]) -> None:
+        owned = sa.select(series.c.pk).where(series.c.model_pk == model_pk)
+        present = set(
+            self.connection.execute(
+                sa.select(metrics.c.id).where(
+                    metrics.c.series_pk.in_(owned), metrics.c.id.is_not(None)
+                )
+            ).scalars()
+        )
+        keys: dict[tuple[str, str | None], int] = {}
+        rows = []
+        for record in records:
+            if record.id is not None and record.id in present:
+                self.report.skipped["metrics"] += 1
+                continue
+            key = (record.name, record.phase)
+            if key not in keys:
+                keys[key] = self._series_pk(model_pk, record.name, record.phase)
+            kind, value, extra = encode_value(record.value)
+            rows.append(
+                {"series_pk": keys[key], "step": record.step, "kind": kind, "value": value,
+                 "extra": extra, "timestamp": record.timestamp, "id": record.id}
+            )
+        if rows:
+            self.connection.execute(sa.insert(metrics), rows)
+            self.report.added["metrics"] += len(rows)
+
+    def _series_pk(self, model_pk: int, name: str, phase: str | None) -> int:
+        key = (series.c.model_pk == model_pk, series.c.name == name,
+               series.c.phase == _phase_in(phase))
+        found = self.connection.execute(sa.select(series.c.pk).where(*key)).scalar()
+        if found is not None:
+            return int(found)
+        return int(
+            self.connection.execute(
+                sa.insert(series)
+                .values(model_pk=model_pk, name=name, phase=_phase_in(phase))
+                .returning(series.c.pk)
+            ).scalar_one()
+        )
+
+    def modules(
+        self,
+        records: Sequence[ModuleRecord],
+        models_pk: int | None = None,
+        iterations_pk: int | None = None,
+    ) -> None:
+        for record in records:
+            if self._pk_of(modules, record.id) is not None:
+                self.report.skipped["modules"] += 1
+                continue
+            self.connection.execute(
+                sa.insert(modules).values(
+                    id=record.id,
+                    model_pk=models_pk,
+                    iteration_pk=iterations_pk,
+                    name=record.name,
+                    attributes=dumps_json(record.attributes, "attributes"),
+                )
+            )
+            self.report.added["modules"] += 1
+
+
 _METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
 _SQLITE_INSERT = (
     f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
@@ -529,12 +705,44 @@ def _bulk_insert(connection: Connection, driver: Any, rows: list[tuple[Any, ...]
                 copy.write_row(row)
 
 
+_POINT_COLUMNS = sa.select(
+    metrics.c.seq,
+    metrics.c.series_pk,
+    metrics.c.step,
+    metrics.c.kind,
+    metrics.c.value,
+    metrics.c.extra,
+    metrics.c.timestamp,
+    metrics.c.id,
+)
+
+
+def _points_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
+    query = _POINT_COLUMNS.order_by(metrics.c.seq)
+    if len(names) == 1:
+        query = query.where(metrics.c.series_pk == next(iter(names)))
+    else:
+        query = query.where(metrics.c.series_pk.in_(list(names)))
+    if where.start_step is not None:
+        query = query.where(metrics.c.step >= where.start_step)
+    if where.stop_step is not None:
+        query = query.where(metrics.c.step < where.stop_step)
+    return query
+
+
+def _as_uuid(value: Any) -> UUID | None:
+    """A UUID column read through the driver: hex text in SQLite, a UUID in PostgreSQL."""
+    if value is None or isinstance(value, UUID):
+        return value
+    return UUID(hex=value)
+
+
 def _build_metrics(
     rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None]], model_id: UUID
 ) -> list[Metric]:
     built = []
     append = built.append
-    for seq, series_pk, step, kind, value, extra, timestamp in rows:
+    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
         if extra is None and kind == FLOAT:
             pass
         elif extra is None and kind == INT:
@@ -542,5 +750,8 @@ def _build_metrics(
         else:
             value = decode_value(kind, value, extra)
         name, phase = names[series_pk]
-        append(Metric(name, value, step, phase, timestamp, seq, model_id))
+        if id_ is None:
+            append(Metric(name, value, step, phase, timestamp, seq, model_id))
+        else:
+            append(Metric(name, value, step, phase, timestamp, seq, model_id, _as_uuid(id_)))
     return built
