@@ -139,6 +139,11 @@ class Connection:
         return self._session.uri
 
     @property
+    def store(self) -> Store:
+        """The backend of this handle, after every queued metric point was written to it."""
+        return self._session.store
+
+    @property
     def writer(self) -> MetricWriter:
         """The metric writer of the store: its ``interval``, ``max_pending`` and ``pending``
         can be read and set (they apply to every handle of the store in this process)."""

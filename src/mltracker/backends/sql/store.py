@@ -38,7 +38,7 @@ from mltracker.ports.store import (
     Series,
     Store,
 )
-from mltracker.values import FLOAT, INT, decode_value, dumps_json, encode_value, loads_json
+from mltracker.values import FLOAT, INT, JSON, decode_value, dumps_json, encode_value, loads_json
 
 T = TypeVar("T")
 
@@ -642,7 +642,10 @@ class _Restorer:
             key = (record.name, record.phase)
             if key not in keys:
                 keys[key] = self._series_pk(model_pk, record.name, record.phase)
-            kind, value, extra = encode_value(record.value)
+            # The original accepted a value of None: kept as the JSON value null.
+            kind, value, extra = (
+                (JSON, None, "null") if record.value is None else encode_value(record.value)
+            )
             rows.append(
                 {"series_pk": keys[key], "step": record.step, "kind": kind, "value": value,
                  "extra": extra, "timestamp": record.timestamp, "id": record.id}
