@@ -694,7 +694,8 @@ _METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
 _SQLITE_INSERT = (
     f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_POSTGRES_COPY = f"COPY metrics ({', '.join(_METRIC_COLUMNS)}) FROM STDIN"
+_POSTGRES_COPY = f"COPY metrics ({', '.join(_METRIC_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_TYPES = ["int8", "int8", "int2", "float8", "text", "float8"]
 
 
 def _bulk_insert(connection: Connection, driver: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -704,6 +705,7 @@ def _bulk_insert(connection: Connection, driver: Any, rows: list[tuple[Any, ...]
         return
     with driver.cursor() as cursor:
         with cursor.copy(_POSTGRES_COPY) as copy:
+            copy.set_types(_POSTGRES_TYPES)
             for row in rows:
                 copy.write_row(row)
 
