@@ -77,3 +77,18 @@ def test_signal_reaches_the_previous_handler_after_everything_is_stored(tmp_path
         assert child.wait(timeout=60) == 7
     logged = int((tmp_path / "store.db.count").read_text())
     assert stored_steps(path) == list(range(logged))
+
+
+def test_normal_exit_flushes_what_was_logged(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    script = textwrap.dedent(
+        """
+        import sys, mltracker
+        experiment = mltracker.get_experiment("exit", sys.argv[1])
+        model = experiment.models.create("m")
+        for step in range(1_234):
+            model.metrics.log("loss", step * 0.5, step=step)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+    assert stored_steps(path) == list(range(1_234))
