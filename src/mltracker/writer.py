@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 import weakref
 from collections import deque
@@ -99,6 +100,7 @@ class MetricWriter:
     def _after_append(self) -> None:
         self._threshold = self._max_pending
         if self._thread is None:
+            _register_multiprocessing_exit()
             self._start_thread()
         if self._error is not None:
             self._raise_error()
@@ -206,6 +208,18 @@ def flush_all() -> None:
 
 
 atexit.register(flush_all)
+_multiprocessing_exit_pid: int | None = None
+
+
+def _register_multiprocessing_exit() -> None:
+    """Flush when a ``multiprocessing`` child ends: it leaves through ``os._exit``, which
+    skips ``atexit``, after running the finalizers of ``multiprocessing.util``."""
+    global _multiprocessing_exit_pid
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or _multiprocessing_exit_pid == os.getpid():
+        return
+    _multiprocessing_exit_pid = os.getpid()
+    util.Finalize(None, flush_all, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:

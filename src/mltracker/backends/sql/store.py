@@ -7,8 +7,10 @@ path: the batch is written with the driver's ``executemany`` (SQLite) or ``COPY`
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -89,6 +91,7 @@ class SqlStore(Store):
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine = engines.create_engine(uri)
+        _open_stores.add(self)
         try:
             migrations.ensure_schema(self.engine)
         except BaseException:
@@ -547,6 +550,19 @@ class SqlStore(Store):
     def clear_iterations(self, model_id: UUID) -> None:
         statement = sa.delete(iterations).where(iterations.c.model_pk == _model_pk(model_id))
         self._write(lambda connection: connection.execute(statement))
+
+
+_open_stores: weakref.WeakSet[SqlStore] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    # A forked child must not use the parent's connections (SQLite files and PostgreSQL
+    # sockets are not shareable): it drops them unclosed and opens its own.
+    for store in list(_open_stores):
+        store.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
 class _Restorer:

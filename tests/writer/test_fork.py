@@ -1,0 +1,34 @@
+"""Processes forked after the store was opened log through connections of their own, and
+what they logged is stored when they end."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import mltracker
+
+
+def _log_in_child(uri: str, hash: str) -> None:
+    model = mltracker.get_experiment("forked", uri).models.read(hash)
+    assert model is not None
+    for step in range(500):
+        model.metrics.log("loss", float(step), step=step, phase="child")
+    # No flush: the child ends through multiprocessing, which skips atexit handlers.
+
+
+def test_forked_children_log_safely(uri: str) -> None:
+    experiment = mltracker.get_experiment("forked", uri)
+    models = [experiment.models.create(f"m{index}") for index in range(3)]
+    for model in models:
+        model.metrics.log("loss", 1.0, step=0, phase="parent")
+    experiment.models.list()  # flush, and leave pooled connections to be inherited
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_log_in_child, args=(uri, m.hash)) for m in models]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+        assert child.exitcode == 0
+    for model in models:
+        assert [p.step for p in model.metrics.list(phase="child")] == list(range(500))
+        assert len(model.metrics.list(phase="parent")) == 1
