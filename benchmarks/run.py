@@ -63,7 +63,6 @@ def parse_sizes(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark MLTracker's metric logging against raw drivers and peers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--points", type=parse_sizes, default=None,
@@ -83,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("MLTRACKER_TEST_POSTGRES_URL", bench_postgres.DEFAULT_URL),
-        help="server and database; each size runs in a schema of its own, dropped afterwards",
+        help="server and database; each size runs in a schema of its own, dropped afterwards "
+        f"(default $MLTRACKER_TEST_POSTGRES_URL, else {bench_postgres.DEFAULT_URL})",
     )
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the stores go (default: a temporary directory, deleted "
@@ -92,14 +92,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also write the results as JSON to PATH")
     for peer in PEERS:
         parser.add_argument(peer.cap_option, type=int, default=peer.default_cap, metavar="N",
-                            help=f"most points for {peer.label} (0 skips it)")
+                            help=f"most points for {peer.label}, 0 skips it "
+                            f"(default {peer.default_cap})")
     parser.add_argument("--peer-timeout", type=float, default=900.0, metavar="SECONDS",
-                        help="give up on one peer run after this long")
+                        help="give up on one peer run after this long (default 900)")
     args = parser.parse_args(argv)
     if args.points is None:
         args.points = list(QUICK_POINTS if args.quick else DEFAULT_POINTS)
     if args.peers is None:
         args.peers = not args.quick
+    # Why PostgreSQL is off, if it is: --quick leaves it out unless --postgres is given.
+    args.postgres_off_by = (
+        "--quick; add --postgres to run it" if args.postgres is None else "--no-postgres"
+    )
     if args.postgres is None:
         args.postgres = not args.quick
     if args.pg_points is None:
@@ -165,7 +170,7 @@ def run_peers(plan: list[tuple[Peer, list[int]]], workdir: Path, timeout: float,
 
 def run_postgres(args: argparse.Namespace, outcome: Outcome, progress: Progress) -> str | None:
     if not args.postgres:
-        outcome.postgres_note = "not asked for: --no-postgres" + (" or --quick" if args.quick else "")
+        outcome.postgres_note = f"left out by {args.postgres_off_by}"
         return None
     try:
         version = bench_postgres.server_version(args.postgres_url)
@@ -175,7 +180,12 @@ def run_postgres(args: argparse.Namespace, outcome: Outcome, progress: Progress)
         progress(f"PostgreSQL: {outcome.postgres_note}")
         return None
     for n in args.pg_points:
-        ours, raw = bench_postgres.run_pair(args.postgres_url, n)
+        try:
+            ours, raw = bench_postgres.run_pair(args.postgres_url, n)
+        except Exception as error:  # noqa: BLE001 - report it and keep the other sections
+            outcome.notes.append(f"PostgreSQL at {n:,} points failed: {error!r}")
+            progress(outcome.notes[-1])
+            continue
         outcome.postgres += [raw, ours]
         progress(f"postgresql {n:>9,} points: raw COPY {raw.rate:>10,.0f}/s, "
                  f"ours {ours.rate:>10,.0f}/s")
@@ -195,7 +205,8 @@ def header(args: argparse.Namespace, outcome: Outcome, pg_version: str | None) -
         f"  Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         + (f"PostgreSQL {pg_version}, " if pg_version else "")
         + f"{platform.system()} {platform.machine()}, {cpus} CPUs",
-        f"  sizes {sizes}; one run each, best of 2 up to 20,000 points",
+        f"  sizes {sizes}",
+        "  one run per measurement, best of 2 up to 20,000 points",
     ]
     return "\n".join(parts)
 

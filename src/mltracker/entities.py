@@ -17,27 +17,43 @@ if TYPE_CHECKING:
     from mltracker.ports.modules import Modules
     from mltracker.views import StepAccess
 
-_SEQ_BITS = 62
+_LOW_BITS = 62
+_SEQ_BITS = 40
+_STAMP_BITS = _LOW_BITS - _SEQ_BITS
 _SEQ_MASK = (1 << _SEQ_BITS) - 1
+_STAMP_MASK = (1 << _STAMP_BITS) - 1
 _HIGH_MASK = ((1 << 64) - 1) << 64
 _VERSION_MASK = 0xF << 76
 
 
-def metric_id(model_id: UUID, seq: int) -> UUID:
-    """The id of a model's metric point, made from the store's sequence number of the point.
+def _stamp(timestamp: float) -> int:
+    return int(timestamp * 1_000_000) & _STAMP_MASK
 
-    The high half is the model's (with version 8), the low half carries the sequence number,
-    so ids are unique, need no column of their own, and are built only when asked for.
+
+def metric_id(model_id: UUID, seq: int, timestamp: float) -> UUID:
+    """The id of a model's metric point, made from where and when the store wrote it.
+
+    The high half is the model's (with version 8); the low half carries the point's
+    sequence number in the store and the microseconds of its timestamp, so that a sequence
+    number a store reuses after a removal never gives the removed point's id to another.
+    Ids need no column of their own and are built only when asked for.
     """
     high = (model_id.int & _HIGH_MASK & ~_VERSION_MASK) | (8 << 76)
-    return UUID(int=high | (0b10 << _SEQ_BITS) | seq)
+    low = (0b10 << _LOW_BITS) | (_stamp(timestamp) << _SEQ_BITS) | (seq & _SEQ_MASK)
+    return UUID(int=high | low)
 
 
-def metric_seq(model_id: UUID, metric_id_: UUID) -> int | None:
-    """The sequence number inside a metric id, or ``None`` if it is not one of the model's."""
-    if metric_id(model_id, 0).int != metric_id_.int & ~_SEQ_MASK:
+def parse_metric_id(model_id: UUID, id: UUID) -> tuple[int, int] | None:
+    """The sequence number and timestamp bits inside a model's metric id, or ``None`` if
+    the id was not made by :func:`metric_id` for this model."""
+    if metric_id(model_id, 0, 0.0).int != id.int & ~((1 << _LOW_BITS) - 1):
         return None
-    return metric_id_.int & _SEQ_MASK
+    return id.int & _SEQ_MASK, (id.int >> _SEQ_BITS) & _STAMP_MASK
+
+
+def stamp_matches(timestamp: float, stamp: int) -> bool:
+    """Whether a stored point's timestamp carries the bits found in an id."""
+    return _stamp(timestamp) == stamp
 
 
 class Metric:
@@ -75,7 +91,7 @@ class Metric:
     def id(self) -> UUID:
         """The point's UUID: its own if it was imported with one, else made from its place
         in the store."""
-        return self._id if self._id is not None else metric_id(self._model_id, self._seq)
+        return self._id if self._id is not None else metric_id(self._model_id, self._seq, self.timestamp)
 
     @property
     def model_id(self) -> UUID:

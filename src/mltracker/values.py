@@ -41,8 +41,14 @@ _copysign = math.copysign
 _isnan = math.isnan
 
 
+#: The longest name, in UTF-8 bytes: a name is part of unique indexes, and PostgreSQL's
+#: index entries hold at most about 2.7 kB (a metric name and a phase share one entry).
+MAX_NAME_BYTES: Final = 1024
+
+
 def check_name(name: object, what: str = "name") -> str:
-    """Return ``name`` if it is a non-empty ``str`` without NUL that encodes as UTF-8."""
+    """Return ``name`` if it is a non-empty ``str`` without NUL that encodes as UTF-8 in at
+    most :data:`MAX_NAME_BYTES` bytes."""
     if type(name) is not str:
         if not isinstance(name, str):
             raise InvalidTypeError(f"{what} must be a str, not {type(name).__name__}")
@@ -52,9 +58,13 @@ def check_name(name: object, what: str = "name") -> str:
     if "\x00" in name:
         raise InvalidArgumentError(f"{what} must not contain NUL characters: {name!r}")
     try:
-        name.encode("utf-8")
+        size = len(name.encode("utf-8"))
     except UnicodeEncodeError as error:
         raise InvalidArgumentError(f"{what} is not valid Unicode: {name!r}") from error
+    if size > MAX_NAME_BYTES:
+        raise InvalidArgumentError(
+            f"{what} is {size} bytes long in UTF-8; the limit is {MAX_NAME_BYTES}"
+        )
     return name
 
 

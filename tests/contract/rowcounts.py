@@ -1,15 +1,29 @@
-"""Count the rows of every MLTracker table with a raw driver query, bypassing the library.
+"""Raw access to the stores of the contract suite, bypassing the library.
 
-The contract suite uses this to prove that deletes cascade completely (no orphan rows) and
-touch nothing else. ``uri`` is what the ``uri`` fixture gives: a SQLite file path or a
+``row_counts`` and ``orphans`` count rows with a plain driver query, to prove that deletes
+cascade completely (no orphan rows) and touch nothing else; ``execute`` changes a store behind
+the library's back. ``uri`` is what the ``uri`` fixture gives: a SQLite file path or a
 PostgreSQL URL whose ``search_path`` option names the test's schema.
+
+``shared_store`` makes the ``shared_uri`` fixture of a test module: a store of each backend
+that the whole module shares, for the many small cases that each work in an experiment of
+their own (they then cost a few queries each instead of a new schema). Tests that look at a
+whole store (experiments, row counts) use the ``uri`` and ``tracker`` fixtures instead.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
+
+import pytest
+from conftest import POSTGRES_URL, postgres_schema_uri
+
+from mltracker.connect import close_all
 
 #: Every table that holds user data, owners first.
 TABLES = ("experiments", "models", "series", "metrics", "iterations", "modules")
@@ -18,8 +32,10 @@ TABLES = ("experiments", "models", "series", "metrics", "iterations", "modules")
 ORPHAN_QUERIES = (
     (
         "models without experiment",
-        "SELECT count(*) FROM models m LEFT JOIN experiments e ON e.pk = m.experiment_pk"
-        " WHERE e.pk IS NULL",
+        (
+            "SELECT count(*) FROM models m LEFT JOIN experiments e ON e.pk = m.experiment_pk"
+            " WHERE e.pk IS NULL"
+        ),
     ),
     (
         "series without model",
@@ -27,19 +43,25 @@ ORPHAN_QUERIES = (
     ),
     (
         "metrics without series",
-        "SELECT count(*) FROM metrics x LEFT JOIN series s ON s.pk = x.series_pk"
-        " WHERE s.pk IS NULL",
+        (
+            "SELECT count(*) FROM metrics x LEFT JOIN series s ON s.pk = x.series_pk"
+            " WHERE s.pk IS NULL"
+        ),
     ),
     (
         "iterations without model",
-        "SELECT count(*) FROM iterations i LEFT JOIN models m ON m.pk = i.model_pk"
-        " WHERE m.pk IS NULL",
+        (
+            "SELECT count(*) FROM iterations i LEFT JOIN models m ON m.pk = i.model_pk"
+            " WHERE m.pk IS NULL"
+        ),
     ),
     (
         "modules without owner",
-        "SELECT count(*) FROM modules x LEFT JOIN models m ON m.pk = x.model_pk"
-        " LEFT JOIN iterations i ON i.pk = x.iteration_pk"
-        " WHERE m.pk IS NULL AND i.pk IS NULL",
+        (
+            "SELECT count(*) FROM modules x LEFT JOIN models m ON m.pk = x.model_pk"
+            " LEFT JOIN iterations i ON i.pk = x.iteration_pk"
+            " WHERE m.pk IS NULL AND i.pk IS NULL"
+        ),
     ),
 )
 
@@ -57,6 +79,20 @@ def _scalars(uri: str, queries: list[str]) -> list[int]:
 def _first(row: Any) -> int:
     assert row is not None
     return int(row[0])
+
+
+def dump(uri: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of :data:`TABLES`, in key order: what a store holds."""
+    queries = [f"SELECT * FROM {table} ORDER BY 1" for table in TABLES]
+    if uri.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(uri, autocommit=True) as connection:
+            rows = [connection.execute(query).fetchall() for query in queries]
+    else:
+        with closing(sqlite3.connect(uri)) as connection:
+            rows = [connection.execute(query).fetchall() for query in queries]
+    return dict(zip(TABLES, rows, strict=True))
 
 
 def row_counts(uri: str) -> dict[str, int]:
@@ -82,3 +118,39 @@ def execute(uri: str, statement: str) -> None:
     with closing(sqlite3.connect(uri)) as connection:
         connection.execute(statement)
         connection.commit()
+
+
+@contextmanager
+def scratch_store(backend: str, folder: Path, postgres_available: bool) -> Iterator[str]:
+    """A fresh store of ``backend`` ("sqlite" or "postgresql"), removed afterwards."""
+    if backend == "sqlite":
+        yield str(folder / "store.db")
+        return
+    if not postgres_available:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    import psycopg
+
+    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield postgres_schema_uri(schema)
+    finally:
+        close_all()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def shared_store(label: str) -> Callable[..., Iterator[str]]:
+    """A module-scoped ``shared_uri`` fixture: ``shared_uri = shared_store("metrics")``."""
+
+    @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+    def shared_uri(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[str]:
+        available = request.param == "sqlite" or request.getfixturevalue("postgres_available")
+        with scratch_store(request.param, tmp_path_factory.mktemp(label), available) as uri:
+            yield uri
+
+    return shared_uri

@@ -7,17 +7,29 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import mltracker
-from mltracker import Model, NotFoundError
+from mltracker import Experiment, Model, NotFoundError
+
+from .rowcounts import shared_store
+
+shared_uri = shared_store("metrics")
 
 
 @pytest.fixture
-def model(tracker: mltracker.Connection) -> Model:
-    return tracker.experiments.create("experiment").models.create("a1b2")
+def experiment(shared_uri: str) -> Iterator[Experiment]:
+    """A fresh experiment in the store this module shares."""
+    with mltracker.connect(shared_uri) as tracker:
+        yield tracker.experiments.create(f"experiment-{uuid.uuid4()}")
+
+
+@pytest.fixture
+def model(experiment: Experiment) -> Model:
+    return experiment.models.create("a1b2")
 
 
 def _points(model: Model, **where: Any) -> list[tuple[str, Any, int | None, str | None]]:
@@ -75,7 +87,7 @@ def test_add_is_an_alias_of_log(model: Model, args: tuple[Any, ...]) -> None:
 
     first, second = _points(model)
     assert first == second
-    assert first[:len(args)] == args
+    assert first[: len(args)] == args
 
 
 def test_log_records_timestamp_of_the_call(model: Model) -> None:
@@ -140,10 +152,7 @@ def test_list_returns_points_in_logged_order_across_names_and_phases(model: Mode
     assert _points(model) == logged
 
 
-def test_list_interleaves_points_logged_through_two_models(
-    tracker: mltracker.Connection,
-) -> None:
-    experiment = tracker.experiments.create("e")
+def test_list_interleaves_points_logged_through_two_models(experiment: Experiment) -> None:
     first = experiment.models.create("h1")
     second = experiment.models.create("h2")
 
@@ -178,12 +187,11 @@ _SERIES = [
         pytest.param({}, _SERIES, id="no-filter"),
         pytest.param({"name": "acc"}, [p for p in _SERIES if p[0] == "acc"], id="name"),
         pytest.param({"name": "missing"}, [], id="missing-name"),
-        pytest.param(
-            {"phase": "train"}, [p for p in _SERIES if p[3] == "train"], id="phase"
-        ),
+        pytest.param({"phase": "train"}, [p for p in _SERIES if p[3] == "train"], id="phase"),
         pytest.param({"phase": "test"}, [], id="missing-phase"),
         pytest.param(
-            {"name": "loss", "phase": "validation"}, [("loss", 2.0, 0, "validation")],
+            {"name": "loss", "phase": "validation"},
+            [("loss", 2.0, 0, "validation")],
             id="name-and-phase",
         ),
         pytest.param(
@@ -214,9 +222,7 @@ _SERIES = [
         ),
     ],
 )
-def test_list_filters(
-    model: Model, where: dict[str, Any], expected: list[tuple[Any, ...]]
-) -> None:
+def test_list_filters(model: Model, where: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
     for point in _SERIES:
         model.metrics.log(*point)
 
@@ -230,8 +236,7 @@ def test_list_name_can_be_given_positionally(model: Model) -> None:
     assert [m.value for m in model.metrics.list("acc")] == [2.0]
 
 
-def test_list_only_shows_points_of_its_model(tracker: mltracker.Connection) -> None:
-    experiment = tracker.experiments.create("e")
+def test_list_only_shows_points_of_its_model(experiment: Experiment) -> None:
     first = experiment.models.create("h1")
     second = experiment.models.create("h2")
     first.metrics.log("loss", 1.0)
@@ -279,6 +284,29 @@ def test_remove_then_log_keeps_logged_order(model: Model) -> None:
     assert [m.value for m in model.metrics.list()] == [2.0, 3.0]
 
 
+def test_log_after_remove_gives_a_new_id(model: Model) -> None:
+    model.metrics.log("loss", 1.0)
+    (removed,) = model.metrics.list()
+    model.metrics.remove(removed)
+
+    model.metrics.log("loss", 2.0)
+
+    (logged,) = model.metrics.list()
+    assert logged.id != removed.id
+
+
+def test_log_after_clear_gives_new_ids(model: Model) -> None:
+    for step in range(3):
+        model.metrics.log("loss", 1.0, step=step)
+    cleared = {m.id for m in model.metrics.list()}
+    model.metrics.clear()
+
+    for step in range(3):
+        model.metrics.log("loss", 2.0, step=step)
+
+    assert cleared.isdisjoint(m.id for m in model.metrics.list())
+
+
 def test_remove_twice_raises_not_found(model: Model) -> None:
     model.metrics.log("loss", 1.0)
     (metric,) = model.metrics.list()
@@ -288,10 +316,7 @@ def test_remove_twice_raises_not_found(model: Model) -> None:
         model.metrics.remove(metric)
 
 
-def test_remove_metric_of_another_model_raises_not_found(
-    tracker: mltracker.Connection,
-) -> None:
-    experiment = tracker.experiments.create("e")
+def test_remove_metric_of_another_model_raises_not_found(experiment: Experiment) -> None:
     first = experiment.models.create("h1")
     second = experiment.models.create("h2")
     first.metrics.log("loss", 1.0)
@@ -339,8 +364,7 @@ def test_clear_empty_model_is_fine(model: Model) -> None:
     assert model.metrics.list() == []
 
 
-def test_clear_leaves_metrics_of_other_models(tracker: mltracker.Connection) -> None:
-    experiment = tracker.experiments.create("e")
+def test_clear_leaves_metrics_of_other_models(experiment: Experiment) -> None:
     first = experiment.models.create("h1")
     second = experiment.models.create("h2")
     first.metrics.log("loss", 1.0)
@@ -360,12 +384,39 @@ def test_log_after_clear_is_listed(model: Model) -> None:
     assert _points(model) == [("loss", 2.0, None, "train")]
 
 
-def test_log_then_read_through_another_handle_of_same_uri(uri: str) -> None:
-    with mltracker.connect(uri) as writer, mltracker.connect(uri) as reader:
-        writer.experiments.create("e").models.create("h").metrics.log("loss", 0.5)
+def test_log_then_read_through_another_handle_of_same_uri(shared_uri: str) -> None:
+    name = f"handles-{uuid.uuid4()}"
+    with mltracker.connect(shared_uri) as writer, mltracker.connect(shared_uri) as reader:
+        writer.experiments.create(name).models.create("h").metrics.log("loss", 0.5)
 
-        experiment = reader.experiments.read("e")
+        experiment = reader.experiments.read(name)
         assert experiment is not None
         model = experiment.models.read("h")
         assert model is not None
         assert [m.value for m in model.metrics.list()] == [0.5]
+
+
+def test_latest_returns_last_point_of_each_series_in_logged_order(model: Model) -> None:
+    model.metrics.log("loss", 1.0, step=0, phase="train")
+    model.metrics.log("loss", 2.0, step=0, phase="validation")
+    model.metrics.log("acc", 0.1, step=0)
+    model.metrics.log("loss", 0.5, step=1, phase="train")
+    model.metrics.log("acc", 0.2, step=1)
+
+    assert [(m.name, m.value, m.step, m.phase) for m in model.metrics.latest()] == [
+        ("loss", 2.0, 0, "validation"),
+        ("loss", 0.5, 1, "train"),
+        ("acc", 0.2, 1, None),
+    ]
+
+
+def test_latest_of_model_without_points_is_empty(model: Model) -> None:
+    assert model.metrics.latest() == []
+
+
+def test_latest_after_removing_last_point_returns_the_one_before(model: Model) -> None:
+    model.metrics.log("loss", 1.0, step=0)
+    model.metrics.log("loss", 2.0, step=1)
+    model.metrics.remove(model.metrics.list()[-1])
+
+    assert [(m.value, m.step) for m in model.metrics.latest()] == [(1.0, 0)]

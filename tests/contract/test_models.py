@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 import mltracker
 from mltracker import AlreadyExistsError, Experiment, NotFoundError
 
+from .rowcounts import shared_store
+
+shared_uri = shared_store("models")
+
 
 @pytest.fixture
-def experiment(tracker: mltracker.Connection) -> Experiment:
-    return tracker.experiments.create("experiment")
+def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
+    """A connection to the store this module shares."""
+    with mltracker.connect(shared_uri) as connection:
+        yield connection
+
+
+@pytest.fixture
+def experiment(connection: mltracker.Connection) -> Experiment:
+    return connection.experiments.create(f"experiment-{uuid.uuid4()}")
+
+
+@pytest.fixture
+def other_experiment(connection: mltracker.Connection) -> Experiment:
+    return connection.experiments.create(f"other-{uuid.uuid4()}")
 
 
 @pytest.mark.parametrize(
@@ -47,16 +64,15 @@ def test_create_duplicate_hash_raises_already_exists(experiment: Experiment) -> 
     assert [(m.hash, m.name) for m in experiment.models.list()] == [("a1b2", "first")]
 
 
-def test_create_same_hash_in_two_experiments_is_fine(tracker: mltracker.Connection) -> None:
-    first = tracker.experiments.create("first")
-    second = tracker.experiments.create("second")
-
-    one = first.models.create("a1b2", name="one")
-    two = second.models.create("a1b2", name="two")
+def test_create_same_hash_in_two_experiments_is_fine(
+    experiment: Experiment, other_experiment: Experiment
+) -> None:
+    one = experiment.models.create("a1b2", name="one")
+    two = other_experiment.models.create("a1b2", name="two")
 
     assert one.id != two.id
-    assert [m.name for m in first.models.list()] == ["one"]
-    assert [m.name for m in second.models.list()] == ["two"]
+    assert [m.name for m in experiment.models.list()] == ["one"]
+    assert [m.name for m in other_experiment.models.list()] == ["two"]
 
 
 def test_read_returns_created_model(experiment: Experiment) -> None:
@@ -79,11 +95,12 @@ def test_read_missing_returns_none(experiment: Experiment) -> None:
     assert experiment.models.read("other") is None
 
 
-def test_read_does_not_see_models_of_other_experiments(tracker: mltracker.Connection) -> None:
-    tracker.experiments.create("first").models.create("a1b2")
-    second = tracker.experiments.create("second")
+def test_read_does_not_see_models_of_other_experiments(
+    experiment: Experiment, other_experiment: Experiment
+) -> None:
+    experiment.models.create("a1b2")
 
-    assert second.models.read("a1b2") is None
+    assert other_experiment.models.read("a1b2") is None
 
 
 @pytest.mark.parametrize(
@@ -143,16 +160,13 @@ def test_update_missing_hash_without_changes_raises_not_found(experiment: Experi
 
 
 def test_update_model_of_other_experiment_raises_not_found(
-    tracker: mltracker.Connection,
+    experiment: Experiment, other_experiment: Experiment
 ) -> None:
-    tracker.experiments.create("first").models.create("a1b2", name="mlp")
-    second = tracker.experiments.create("second")
+    experiment.models.create("a1b2", name="mlp")
 
     with pytest.raises(NotFoundError, match="a1b2"):
-        second.models.update("a1b2", name="x")
-    found = tracker.experiments.read("first")
-    assert found is not None
-    assert [m.name for m in found.models.list()] == ["mlp"]
+        other_experiment.models.update("a1b2", name="x")
+    assert [m.name for m in experiment.models.list()] == ["mlp"]
 
 
 def test_delete_removes_model(experiment: Experiment) -> None:
@@ -199,15 +213,13 @@ def test_delete_twice_raises_not_found(experiment: Experiment) -> None:
 
 
 def test_delete_model_of_other_experiment_raises_not_found(
-    tracker: mltracker.Connection,
+    experiment: Experiment, other_experiment: Experiment
 ) -> None:
-    first = tracker.experiments.create("first")
-    model = first.models.create("a1b2")
-    second = tracker.experiments.create("second")
+    model = experiment.models.create("a1b2")
 
     with pytest.raises(NotFoundError, match="not found"):
-        second.models.delete(model.id)
-    assert [m.id for m in first.models.list()] == [model.id]
+        other_experiment.models.delete(model.id)
+    assert [m.id for m in experiment.models.list()] == [model.id]
 
 
 def test_list_empty_experiment_is_empty(experiment: Experiment) -> None:
@@ -232,15 +244,15 @@ def test_list_entities_match_created_ones(experiment: Experiment) -> None:
     ]
 
 
-def test_list_only_shows_models_of_its_experiment(tracker: mltracker.Connection) -> None:
-    first = tracker.experiments.create("first")
-    second = tracker.experiments.create("second")
-    first.models.create("h1")
-    second.models.create("h2")
-    first.models.create("h3")
+def test_list_only_shows_models_of_its_experiment(
+    experiment: Experiment, other_experiment: Experiment
+) -> None:
+    experiment.models.create("h1")
+    other_experiment.models.create("h2")
+    experiment.models.create("h3")
 
-    assert [m.hash for m in first.models.list()] == ["h1", "h3"]
-    assert [m.hash for m in second.models.list()] == ["h2"]
+    assert [m.hash for m in experiment.models.list()] == ["h1", "h3"]
+    assert [m.hash for m in other_experiment.models.list()] == ["h2"]
 
 
 def test_clear_removes_every_model(experiment: Experiment) -> None:
@@ -259,16 +271,16 @@ def test_clear_empty_experiment_is_fine(experiment: Experiment) -> None:
     assert experiment.models.list() == []
 
 
-def test_clear_leaves_models_of_other_experiments(tracker: mltracker.Connection) -> None:
-    first = tracker.experiments.create("first")
-    second = tracker.experiments.create("second")
-    first.models.create("h1")
-    second.models.create("h1")
+def test_clear_leaves_models_of_other_experiments(
+    experiment: Experiment, other_experiment: Experiment
+) -> None:
+    experiment.models.create("h1")
+    other_experiment.models.create("h1")
 
-    first.models.clear()
+    experiment.models.clear()
 
-    assert first.models.list() == []
-    assert [m.hash for m in second.models.list()] == ["h1"]
+    assert experiment.models.list() == []
+    assert [m.hash for m in other_experiment.models.list()] == ["h1"]
 
 
 def test_read_returns_snapshot_whose_collections_are_live(experiment: Experiment) -> None:
@@ -310,10 +322,12 @@ def test_step_increment_is_persisted(experiment: Experiment) -> None:
     assert found.step == 2
 
 
-def test_step_assignment_is_visible_from_another_handle(uri: str) -> None:
-    with mltracker.connect(uri) as writer:
-        model = writer.experiments.create("e").models.create("a1b2")
-        other = writer.experiments.read("e")
+def test_step_assignment_is_visible_from_another_handle(
+    shared_uri: str, experiment: Experiment
+) -> None:
+    model = experiment.models.create("a1b2")
+    with mltracker.connect(shared_uri) as reader:
+        other = reader.experiments.read(experiment.name)
         assert other is not None
         other_model = other.models.read("a1b2")
         assert other_model is not None

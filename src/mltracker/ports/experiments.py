@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from typing import Protocol
 from uuid import UUID
@@ -66,5 +68,5 @@ class Experiments(ABC):
         """
 
     @abstractmethod
-    def list(self) -> list[Experiment]:
+    def list(self) -> builtins.list[Experiment]:
         """The experiments of the store, in the order they were created."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from typing import Protocol
 from uuid import UUID
@@ -50,7 +52,7 @@ class Iterations(ABC):
         """The first iteration created at ``step``, if any."""
 
     @abstractmethod
-    def list(self) -> list[Iteration]:
+    def list(self) -> builtins.list[Iteration]:
         """All iterations of the collection, in the order they were created."""
 
     @abstractmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -83,7 +85,7 @@ class Metrics(ABC):
         phase: str | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
-    ) -> list[Metric]:
+    ) -> builtins.list[Metric]:
         """Get the metrics of the collection, in the order they were logged.
 
         Args:
@@ -95,7 +97,7 @@ class Metrics(ABC):
         """
 
     @abstractmethod
-    def latest(self) -> list[Metric]:
+    def latest(self) -> builtins.list[Metric]:
         """The last point logged of each series (each name and phase), in logged order."""
 
     @abstractmethod

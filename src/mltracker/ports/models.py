@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from typing import Protocol
 from uuid import UUID
@@ -100,7 +102,7 @@ class Models(ABC):
         """
 
     @abstractmethod
-    def list(self) -> list[Model]:
+    def list(self) -> builtins.list[Model]:
         """The models of the experiment, in the order they were created."""
 
     @abstractmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 from uuid import UUID
@@ -51,7 +53,7 @@ class Modules(ABC):
         return self.log(name, attributes)
 
     @abstractmethod
-    def list(self) -> list[Module]:
+    def list(self) -> builtins.list[Module]:
         """The modules of the collection, in the order they were logged."""
 
     @abstractmethod

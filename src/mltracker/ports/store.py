@@ -8,6 +8,8 @@ validated (``mltracker.values``); a store raises only errors of ``mltracker.erro
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,7 +171,7 @@ class Store(ABC):
     def delete_experiment(self, experiment_id: UUID) -> None: ...
 
     @abstractmethod
-    def list_experiments(self) -> list[ExperimentRow]: ...
+    def list_experiments(self) -> builtins.list[ExperimentRow]: ...
 
     # Models
     @abstractmethod
@@ -189,7 +191,7 @@ class Store(ABC):
     def delete_model(self, experiment_id: UUID, model_id: UUID) -> None: ...
 
     @abstractmethod
-    def list_models(self, experiment_id: UUID) -> list[ModelRow]: ...
+    def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]: ...
 
     @abstractmethod
     def clear_models(self, experiment_id: UUID) -> None: ...
@@ -210,13 +212,13 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]: ...
+    def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]: ...
 
     @abstractmethod
     def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns: ...
 
     @abstractmethod
-    def latest_metrics(self, model_id: UUID) -> list[Metric]:
+    def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model."""
 
     @abstractmethod
@@ -230,7 +232,7 @@ class Store(ABC):
     def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module: ...
 
     @abstractmethod
-    def list_modules(self, owner: ModuleOwner) -> list[Module]: ...
+    def list_modules(self, owner: ModuleOwner) -> builtins.list[Module]: ...
 
     @abstractmethod
     def remove_module(self, owner: ModuleOwner, module_id: UUID) -> None: ...
@@ -246,7 +248,7 @@ class Store(ABC):
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None: ...
 
     @abstractmethod
-    def list_iterations(self, model_id: UUID) -> list[IterationRow]: ...
+    def list_iterations(self, model_id: UUID) -> builtins.list[IterationRow]: ...
 
     @abstractmethod
     def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None: ...

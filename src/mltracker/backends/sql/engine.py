@@ -10,6 +10,7 @@ and then translated into the MLTracker error tree.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,12 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement
 
-from mltracker.errors import BackendError, BackendUnavailableError, MLTrackerError
+from mltracker.errors import (
+    BackendError,
+    BackendUnavailableError,
+    InvalidArgumentError,
+    MLTrackerError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +35,23 @@ T = TypeVar("T")
 
 #: How long SQLite itself waits for a lock before reporting "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-#: How long an operation is retried while the store is locked or unreachable.
+#: How long an operation is retried while the store is locked or unreachable; the
+#: environment variable MLTRACKER_RETRY_SECONDS overrides it.
 RETRY_SECONDS = 120.0
+#: PostgreSQL error classes that no retry mends: a bad password or role (28), a database
+#: that does not exist (3D).
+_PERMANENT_SQLSTATE_CLASSES = ("28", "3D")
+
+
+def retry_seconds() -> float:
+    """The retry budget of one operation."""
+    configured = os.environ.get("MLTRACKER_RETRY_SECONDS")
+    if configured:
+        try:
+            return max(0.0, float(configured))
+        except ValueError:
+            logger.warning("ignoring MLTRACKER_RETRY_SECONDS=%r: not a number", configured)
+    return RETRY_SECONDS
 _WRITE = "mltracker_write"
 
 
@@ -43,8 +64,8 @@ def create_engine(uri: str) -> Engine:
         uri = f"postgresql+psycopg://{rest}"
     try:
         return sa.create_engine(uri, pool_pre_ping=True, pool_size=2, max_overflow=8)
-    except exc.ArgumentError as error:
-        raise BackendError(f"cannot use {uri!r}: {error}") from None
+    except (exc.ArgumentError, ValueError) as error:
+        raise InvalidArgumentError(f"cannot use {uri!r}: {error}") from None
     except ModuleNotFoundError as error:
         raise BackendError(
             f"PostgreSQL needs psycopg ({error}): pip install 'mltracker[postgresql]'"
@@ -52,7 +73,10 @@ def create_engine(uri: str) -> Engine:
 
 
 def _sqlite_engine(path: str) -> Engine:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackendUnavailableError(f"cannot create the folder of {path}: {error}") from None
     engine = sa.create_engine(
         f"sqlite+pysqlite:///{path}",
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -103,7 +127,7 @@ def run(engine: Engine, operation: Callable[[Connection], T], *, write: bool) ->
     MLTracker errors raised by ``operation`` pass through (and roll the transaction back);
     database errors are retried if transient, else translated.
     """
-    deadline = time.monotonic() + RETRY_SECONDS
+    deadline = time.monotonic() + retry_seconds()
     delay = 0.01
     while True:
         try:
@@ -136,9 +160,21 @@ def is_transient(error: BaseException) -> bool:
     if "database is locked" in text or "database table is locked" in text:
         return True
     if type(error).__module__.startswith("psycopg"):
+        sqlstate = getattr(error, "sqlstate", None) or _sqlstate_in_message(text)
+        if sqlstate is not None and sqlstate[:2] in _PERMANENT_SQLSTATE_CLASSES:
+            return False
         name = type(error).__name__
         return name in ("OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow")
     return False
+
+
+def _sqlstate_in_message(text: str) -> str | None:
+    """A failed connection carries no SQLSTATE; its message names the permanent cases."""
+    if "does not exist" in text and ("database" in text or "role" in text):
+        return "3D000"
+    if "authentication failed" in text or "no pg_hba.conf entry" in text:
+        return "28000"
+    return None
 
 
 def translate(error: BaseException) -> MLTrackerError:

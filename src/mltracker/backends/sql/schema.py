@@ -1,6 +1,7 @@
 """Every table of the SQL backend, in its current version.
 
-Rows refer to each other by integer keys (``pk``); UUIDs (``id``) are what the API shows.
+Rows refer to each other by integer keys (``pk``) with ``ON DELETE CASCADE`` foreign keys, but
+for ``metrics.series_pk`` (see there); UUIDs (``id``) are what the API shows.
 Metric points are normalised into ``series`` (one row per model, name and phase) and
 ``metrics`` (one row per point), which keeps a point at about 30 bytes on disk. The value
 columns follow ``mltracker.values``. A NULL phase is stored as ``''`` in ``series`` so that
@@ -93,7 +94,10 @@ metrics = Table(
     "metrics",
     metadata,
     Column("seq", _Key, primary_key=True, autoincrement=True),
-    _owner("series", "series_pk"),
+    # Not a foreign key: checking one per row would cost PostgreSQL more than half its COPY
+    # speed. The store checks (and on PostgreSQL locks) a batch's series once per batch, and
+    # deletes a model's points itself, after its series, in the same transaction.
+    Column("series_pk", _Key, nullable=False),
     Column("step", BigInteger),
     Column("kind", SmallInteger, nullable=False),
     Column("value", Double),

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations
 from mltracker.backends.sql.schema import experiments, iterations, metrics, models, modules, series
-from mltracker.entities import Metric, Module, metric_seq
-from mltracker.errors import AlreadyExistsError, MLTrackerError, NotFoundError
+from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
+from mltracker.errors import AlreadyExistsError, BackendError, MLTrackerError, NotFoundError
 from mltracker.ports.store import (
     ExperimentRow,
     ExperimentRecord,
@@ -85,6 +85,16 @@ def _require(connection: Connection, statement: sa.Executable, what: str) -> Any
     return value
 
 
+def _display(uri: str) -> str:
+    """A URI fit for a message: a SQLite file's path, a database URL without password."""
+    if uri.startswith("sqlite:///"):
+        return uri[len("sqlite:///") :]
+    try:
+        return sa.engine.make_url(uri).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return uri
+
+
 class SqlStore(Store):
     """A store in a SQLite file or a PostgreSQL database."""
 
@@ -94,6 +104,9 @@ class SqlStore(Store):
         _open_stores.add(self)
         try:
             migrations.ensure_schema(self.engine)
+        except BackendError as error:
+            self.engine.dispose()
+            raise type(error)(f"{_display(uri)}: {error}") from error.__cause__
         except BaseException:
             self.engine.dispose()
             raise
@@ -174,6 +187,10 @@ class SqlStore(Store):
 
     def delete_experiment(self, experiment_id: UUID) -> None:
         def delete(connection: Connection) -> None:
+            owned = sa.select(models.c.pk).where(
+                models.c.experiment_pk == _experiment_pk(experiment_id)
+            )
+            _delete_points_of_models(connection, owned)
             result = connection.execute(
                 sa.delete(experiments).where(experiments.c.id == experiment_id)
             )
@@ -269,6 +286,10 @@ class SqlStore(Store):
         )
 
         def delete(connection: Connection) -> None:
+            owned = sa.select(models.c.pk).where(
+                models.c.id == model_id, models.c.experiment_pk == _experiment_pk(experiment_id)
+            )
+            _delete_points_of_models(connection, owned)
             if connection.execute(statement).rowcount == 0:
                 raise NotFoundError(f"model {model_id} not found in this experiment")
 
@@ -287,10 +308,14 @@ class SqlStore(Store):
         )
 
     def clear_models(self, experiment_id: UUID) -> None:
-        statement = sa.delete(models).where(
-            models.c.experiment_pk == _experiment_pk(experiment_id)
-        )
-        self._write(lambda connection: connection.execute(statement))
+        owned = sa.select(models.c.pk).where(models.c.experiment_pk == _experiment_pk(experiment_id))
+        statement = sa.delete(models).where(models.c.pk.in_(owned))
+
+        def clear(connection: Connection) -> None:
+            _delete_points_of_models(connection, owned)
+            connection.execute(statement)
+
+        self._write(clear)
 
     def read_step(self, model_id: UUID) -> int:
         statement = sa.select(models.c.step).where(models.c.id == model_id)
@@ -326,11 +351,21 @@ class SqlStore(Store):
         if missing:
             points = [point for point in points if point[0].handle is not None]
         rows = [(s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points]
-        driver = connection.connection.driver_connection
-        try:
-            _bulk_insert(connection, driver, rows)
-        except connection.dialect.dbapi.IntegrityError as error:  # type: ignore[union-attr]
-            raise _StaleSeries(str(error)) from error
+        handles = {row[0] for row in rows}
+        # The series must exist until we commit: PostgreSQL locks them against a concurrent
+        # delete (which deletes series before points); SQLite's write lock already does.
+        check = (
+            sa.select(sa.func.count())
+            .select_from(
+                sa.select(series.c.pk)
+                .where(series.c.pk.in_(handles))
+                .with_for_update(read=True, key_share=True)
+                .subquery()
+            )
+        )
+        if rows and connection.execute(check).scalar_one() != len(handles):
+            raise _StaleSeries("a series of the batch was deleted")
+        _bulk_insert(connection, connection.connection.driver_connection, rows)
         return missing
 
     def _resolve_series(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
@@ -418,17 +453,22 @@ class SqlStore(Store):
         return self._read(read)
 
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:
-        seq = metric_seq(model_id, metric_id)
-        statement = sa.delete(metrics).where(
-            metrics.c.id == metric_id if seq is None else metrics.c.seq == seq,
-            metrics.c.series_pk.in_(
-                sa.select(series.c.pk).where(series.c.model_pk == _model_pk(model_id))
-            ),
-        )
+        parsed = parse_metric_id(model_id, metric_id)
+        owned = sa.select(series.c.pk).where(series.c.model_pk == _model_pk(model_id))
+        if parsed is None:
+            match = metrics.c.id == metric_id
+        else:
+            match = metrics.c.seq == parsed[0]
 
         def remove(connection: Connection) -> None:
-            if connection.execute(statement).rowcount == 0:
+            found = connection.execute(
+                sa.select(metrics.c.seq, metrics.c.timestamp).where(
+                    match, metrics.c.series_pk.in_(owned)
+                )
+            ).first()
+            if found is None or (parsed is not None and not stamp_matches(found[1], parsed[1])):
                 raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
+            connection.execute(sa.delete(metrics).where(metrics.c.seq == found[0]))
 
         self._write(remove)
 
@@ -550,6 +590,22 @@ class SqlStore(Store):
     def clear_iterations(self, model_id: UUID) -> None:
         statement = sa.delete(iterations).where(iterations.c.model_pk == _model_pk(model_id))
         self._write(lambda connection: connection.execute(statement))
+
+
+def _delete_points_of_models(connection: Connection, model_pks: sa.Select[Any]) -> None:
+    """Delete the series and points of some models (their other rows cascade).
+
+    Series go first: on PostgreSQL that waits for any writer holding them locked, so the
+    points it committed are seen, and deleted, by the next statement.
+    """
+    series_pks = list(
+        connection.execute(
+            sa.delete(series).where(series.c.model_pk.in_(model_pks)).returning(series.c.pk)
+        ).scalars()
+    )
+    for start in range(0, len(series_pks), 500):
+        chunk = series_pks[start : start + 500]
+        connection.execute(sa.delete(metrics).where(metrics.c.series_pk.in_(chunk)))
 
 
 _open_stores: weakref.WeakSet[SqlStore] = weakref.WeakSet()

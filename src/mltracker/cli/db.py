@@ -1,0 +1,184 @@
+"""``mltracker db``: upgrade the schema of a SQL store explicitly, check its integrity."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import migrations, schema
+from mltracker.cli.context import CliError, State, json_option, pass_state
+from mltracker.cli.output import display_uri
+from mltracker.connect import resolve_uri
+
+_SQLITE = "sqlite:///"  # the prefix of a normalised SQLite URI
+
+
+@click.group()
+def db() -> None:
+    """Upgrade or check the store (SQLite or PostgreSQL)."""
+
+
+@db.command("upgrade")
+@json_option
+@pass_state
+def upgrade(state: State) -> None:
+    """Create or upgrade the store's schema to this MLTracker's version.
+
+    Prints the schema version before and after. Opening a store does the same
+    implicitly; a store written by a newer MLTracker is refused.
+    """
+    uri = resolve_uri(state.uri)
+    engine = _engine(uri)
+    try:
+        before = engines.run(engine, migrations.read_version, write=False)
+        migrations.ensure_schema(engine)
+        after = engines.run(engine, migrations.read_version, write=False)
+    finally:
+        engine.dispose()
+    if before is None:
+        outcome = "created"
+    elif before == after:
+        outcome = "already current"
+    else:
+        outcome = "upgraded"
+    shown = "none" if before is None else str(before)
+    state.emit(
+        {"uri": display_uri(uri), "before": before, "after": after, "outcome": outcome},
+        f"{display_uri(uri)}: schema version {shown} -> {after} ({outcome})",
+    )
+
+
+@db.command("check")
+@json_option
+@pass_state
+def check(state: State) -> None:
+    """Check the store's integrity: prints "ok", or the problems and exits with 1.
+
+    SQLite: PRAGMA integrity_check and foreign_key_check on a read-only connection.
+    PostgreSQL: counts the rows that refer to missing rows. Both check the schema version.
+    """
+    uri = resolve_uri(state.uri)
+    if uri.startswith(_SQLITE):
+        version, problems = _check_sqlite(Path(uri.removeprefix(_SQLITE)))
+    else:
+        engine = _engine(uri)
+        try:
+            version, problems = engines.run(engine, _check_sql, write=False)
+        finally:
+            engine.dispose()
+    document = {
+        "uri": display_uri(uri),
+        "schema_version": version,
+        "ok": not problems,
+        "problems": problems,
+    }
+    state.emit(document, *(problems or ["ok"]))
+    if problems:
+        count = len(problems)
+        raise CliError(f"{count} problem{'s' if count > 1 else ''} found in {display_uri(uri)}")
+
+
+def _engine(uri: str) -> Engine:
+    scheme = uri.partition("://")[0].split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise CliError(f"db commands work on SQLite and PostgreSQL stores, not {scheme}://")
+    return engines.create_engine(uri)
+
+
+def _version_problems(version: int | None) -> list[str]:
+    if version is None:
+        return ["not an MLTracker store: it has no mltracker_schema table"]
+    if version > schema.SCHEMA_VERSION:
+        return [
+            (
+                f"schema version {version} is newer than this MLTracker knows "
+                f"({schema.SCHEMA_VERSION}): pip install -U mltracker"
+            )
+        ]
+    return []
+
+
+def _check_sqlite(path: Path) -> tuple[int | None, list[str]]:
+    if not path.is_file():
+        raise CliError(f"no store at {path}")
+    try:
+        connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise CliError(f"cannot open {path}: {error}") from None
+    try:
+        problems = [
+            f"integrity_check: {row[0]}"
+            for row in connection.execute("PRAGMA integrity_check")
+            if row[0] != "ok"
+        ]
+        missing: Counter[tuple[str, str]] = Counter(
+            (table, parent)
+            for table, _rowid, parent, _key in connection.execute("PRAGMA foreign_key_check")
+        )
+        problems += [
+            f"{_rows(count)} of {table} {_refer(count)} to missing rows of {parent}"
+            for (table, parent), count in missing.items()
+        ]
+        has_schema = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (schema.schema_version.name,),
+        ).fetchone()
+        version = None
+        if has_schema:
+            version = connection.execute(
+                f"SELECT max(version) FROM {schema.schema_version.name}"
+            ).fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise CliError(f"{path} is not a usable SQLite database: {error}") from None
+    finally:
+        connection.close()
+    return version, _version_problems(version) + problems
+
+
+def _check_sql(connection: Connection) -> tuple[int | None, list[str]]:
+    version = migrations.read_version(connection)
+    problems = _version_problems(version)
+    if version is None:
+        return version, problems
+    for table in schema.metadata.sorted_tables:
+        for key in sorted(table.foreign_keys, key=lambda each: each.parent.name):
+            child, parent = key.parent, key.column
+            target = sa.select(sa.literal(1)).select_from(parent.table).where(parent == child)
+            orphans = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(child.is_not(None), ~target.exists())
+            ).scalar_one()
+            if orphans:
+                problems.append(
+                    f"{_rows(orphans)} of {table.name} {_refer(orphans)} to missing "
+                    f"rows of {parent.table.name} ({child.name})"
+                )
+    model, iteration = schema.modules.c.model_pk, schema.modules.c.iteration_pk
+    both_or_neither = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(schema.modules)
+        .where(
+            sa.or_(
+                sa.and_(model.is_(None), iteration.is_(None)),
+                sa.and_(model.is_not(None), iteration.is_not(None)),
+            )
+        )
+    ).scalar_one()
+    if both_or_neither:
+        problems.append(f"{both_or_neither} modules have no single owner (model or iteration)")
+    return version, problems
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _refer(count: int) -> str:
+    return "refers" if count == 1 else "refer"

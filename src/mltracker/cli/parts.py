@@ -1,0 +1,127 @@
+"""What a model holds: ``mltracker modules``, ``iterations`` and ``metrics``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mltracker.cli.context import State, find_experiment, find_model, json_option, pass_state
+from mltracker.cli.output import (
+    format_json,
+    format_value,
+    metric_document,
+    module_document,
+    table,
+    table_time,
+)
+from mltracker.errors import NotFoundError
+from mltracker.ports.models import Model
+
+
+def _model(state: State, experiment: str, hash: str) -> Model:
+    return find_model(find_experiment(state.connection(), experiment), hash)
+
+
+@click.group()
+def modules() -> None:
+    """The modules of a model (or of one of its iterations)."""
+
+
+@modules.command("list")
+@click.argument("experiment")
+@click.argument("hash")
+@click.option(
+    "--iteration",
+    "step",
+    type=int,
+    metavar="STEP",
+    help="The modules of the model's iteration at STEP instead of the model's own.",
+)
+@json_option
+@pass_state
+def list_modules(state: State, experiment: str, hash: str, step: int | None) -> None:
+    """List the modules of the model HASH of EXPERIMENT with their attributes."""
+    model = _model(state, experiment, hash)
+    if step is None:
+        found = model.modules.list()
+    else:
+        iteration = model.iterations.get(step)
+        if iteration is None:
+            raise NotFoundError(f"model {model.hash} has no iteration at step {step}")
+        found = iteration.modules.list()
+    output = table("module", "attributes")
+    for module in found:
+        output.add_row(module.name, format_json(module.attributes))
+    state.emit([module_document(module) for module in found], output)
+
+
+@click.group()
+def iterations() -> None:
+    """The iterations of a model (e.g. epochs) and their modules."""
+
+
+@iterations.command("list")
+@click.argument("experiment")
+@click.argument("hash")
+@json_option
+@pass_state
+def list_iterations(state: State, experiment: str, hash: str) -> None:
+    """List the iterations of the model HASH of EXPERIMENT: each step and its modules."""
+    model = _model(state, experiment, hash)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": iteration.id,
+            "step": iteration.step,
+            "modules": [module_document(module) for module in iteration.modules.list()],
+        }
+        for iteration in model.iterations.list()
+    ]
+    output = table("step", "modules", right=["step"])
+    for row in rows:
+        output.add_row(
+            str(row["step"]),
+            "\n".join(
+                f"{module['name']} {format_json(module['attributes'])}" for module in row["modules"]
+            ),
+        )
+    state.emit(rows, output)
+
+
+@click.group()
+def metrics() -> None:
+    """The metric points of a model."""
+
+
+@metrics.command("list")
+@click.argument("experiment")
+@click.argument("hash")
+@click.option("--name", help="Only the points of this metric.")
+@click.option("--phase", help="Only the points of this phase (e.g. train, validation).")
+@click.option("--limit", type=click.IntRange(min=0), metavar="K", help="Only the first K points.")
+@json_option
+@pass_state
+def list_metrics(
+    state: State,
+    experiment: str,
+    hash: str,
+    name: str | None,
+    phase: str | None,
+    limit: int | None,
+) -> None:
+    """List the metric points of the model HASH of EXPERIMENT, in the order they were logged:
+    step, name, phase, value and time."""
+    model = _model(state, experiment, hash)
+    points = model.metrics.list(name, phase=phase)
+    if limit is not None:
+        points = points[:limit]
+    output = table("step", "name", "phase", "value", "time (UTC)", right=["step", "value"])
+    for point in points:
+        output.add_row(
+            "" if point.step is None else str(point.step),
+            point.name,
+            point.phase or "",
+            format_value(point.value),
+            table_time(point.timestamp),
+        )
+    state.emit([metric_document(point) for point in points], output)
