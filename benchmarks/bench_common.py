@@ -60,9 +60,7 @@ def best(results: list[Result]) -> Result:
     """The run with the best write rate, with the best read time of all runs."""
     top = max(results, key=lambda r: r.rate)
     reads = [r.read_seconds for r in results if r.read_seconds is not None]
-    return dataclasses.replace(
-        top, read_seconds=min(reads) if reads else None, runs=len(results)
-    )
+    return dataclasses.replace(top, read_seconds=min(reads) if reads else None, runs=len(results))
 
 
 def settle() -> None:

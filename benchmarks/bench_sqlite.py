@@ -95,10 +95,18 @@ def run_raw(path: Path, n: int) -> Result:
         settle()
         start = time.perf_counter()
         read = [
-            {"id": id_, "model": model_, "name": name, "value": value, "step": step,
-             "phase": phase, "timestamp": timestamp}
-            for id_, model_, name, value, step, phase, timestamp
-            in connection.execute(RAW_SELECT, (model, METRIC))
+            {
+                "id": id_,
+                "model": model_,
+                "name": name,
+                "value": value,
+                "step": step,
+                "phase": phase,
+                "timestamp": timestamp,
+            }
+            for id_, model_, name, value, step, phase, timestamp in connection.execute(
+                RAW_SELECT, (model, METRIC)
+            )
         ]
         read_seconds = time.perf_counter() - start
         _check(len(read), read[0]["value"], read[-1]["step"], n, "raw sqlite3")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_postgres  # noqa: E402
 import bench_sqlite  # noqa: E402
-from bench_common import Result, best, runs_for  # noqa: E402
+from bench_common import best, runs_for  # noqa: E402
 from bench_peers import PEERS, Peer, PeerError, run_peer, venvs_dir  # noqa: E402
 from bench_report import Outcome, render, targets  # noqa: E402
 
@@ -65,37 +65,72 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Benchmark MLTracker's metric logging against raw drivers and peers.",
     )
     parser.add_argument(
-        "--points", type=parse_sizes, default=None,
+        "--points",
+        type=parse_sizes,
+        default=None,
         help="comma-separated sizes, k/M suffixes allowed (default "
         f"{','.join(map(str, DEFAULT_POINTS))}; with --quick {','.join(map(str, QUICK_POINTS))})",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="ours and raw only, tiny sizes; peers and PostgreSQL only if asked")
-    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the peer trackers (default: yes, except with --quick)")
-    parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the PostgreSQL section (default: yes, except with --quick)")
-    parser.add_argument("--pg-points", type=parse_sizes, default=None,
-                        help="sizes for PostgreSQL (default "
-                        f"{','.join(map(str, DEFAULT_PG_POINTS))}; with --quick the largest "
-                        "of --points)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="ours and raw only, tiny sizes; peers and PostgreSQL only if asked",
+    )
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the peer trackers (default: yes, except with --quick)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the PostgreSQL section (default: yes, except with --quick)",
+    )
+    parser.add_argument(
+        "--pg-points",
+        type=parse_sizes,
+        default=None,
+        help="sizes for PostgreSQL (default "
+        f"{','.join(map(str, DEFAULT_PG_POINTS))}; with --quick the largest "
+        "of --points)",
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("MLTRACKER_TEST_POSTGRES_URL", bench_postgres.DEFAULT_URL),
         help="server and database; each size runs in a schema of its own, dropped afterwards "
         f"(default $MLTRACKER_TEST_POSTGRES_URL, else {bench_postgres.DEFAULT_URL})",
     )
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the stores go (default: a temporary directory, deleted "
-                        "at the end; a given directory is kept)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the results as JSON to PATH")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the stores go (default: a temporary directory, deleted "
+        "at the end; a given directory is kept)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the results as JSON to PATH",
+    )
     for peer in PEERS:
-        parser.add_argument(peer.cap_option, type=int, default=peer.default_cap, metavar="N",
-                            help=f"most points for {peer.label}, 0 skips it "
-                            f"(default {peer.default_cap})")
-    parser.add_argument("--peer-timeout", type=float, default=900.0, metavar="SECONDS",
-                        help="give up on one peer run after this long (default 900)")
+        parser.add_argument(
+            peer.cap_option,
+            type=int,
+            default=peer.default_cap,
+            metavar="N",
+            help=f"most points for {peer.label}, 0 skips it (default {peer.default_cap})",
+        )
+    parser.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="give up on one peer run after this long (default 900)",
+    )
     args = parser.parse_args(argv)
     if args.points is None:
         args.points = list(QUICK_POINTS if args.quick else DEFAULT_POINTS)
@@ -148,12 +183,19 @@ def run_local(sizes: list[int], workdir: Path, outcome: Outcome, progress: Progr
             ourss.append(bench_sqlite.run_ours(workdir / f"ours-{n}-{run}.db", n))
         raw, ours = best(raws), best(ourss)
         outcome.sqlite += [raw, ours]
-        progress(f"sqlite {n:>9,} points: raw {raw.rate:>10,.0f}/s, ours {ours.rate:>10,.0f}/s "
-                 f"(best of {ours.runs})")
+        progress(
+            f"sqlite {n:>9,} points: raw {raw.rate:>10,.0f}/s, ours {ours.rate:>10,.0f}/s "
+            f"(best of {ours.runs})"
+        )
 
 
-def run_peers(plan: list[tuple[Peer, list[int]]], workdir: Path, timeout: float,
-              outcome: Outcome, progress: Progress) -> None:
+def run_peers(
+    plan: list[tuple[Peer, list[int]]],
+    workdir: Path,
+    timeout: float,
+    outcome: Outcome,
+    progress: Progress,
+) -> None:
     for peer, sizes in plan:
         for n in sizes:
             try:
@@ -164,8 +206,9 @@ def run_peers(plan: list[tuple[Peer, list[int]]], workdir: Path, timeout: float,
                 break  # larger sizes would fail or time out as well
             result = best(runs)
             outcome.sqlite.append(result)
-            progress(f"{peer.label} {n:>9,} points: {result.rate:>10,.1f}/s "
-                     f"(best of {result.runs})")
+            progress(
+                f"{peer.label} {n:>9,} points: {result.rate:>10,.1f}/s (best of {result.runs})"
+            )
 
 
 def run_postgres(args: argparse.Namespace, outcome: Outcome, progress: Progress) -> str | None:
@@ -187,8 +230,9 @@ def run_postgres(args: argparse.Namespace, outcome: Outcome, progress: Progress)
             progress(outcome.notes[-1])
             continue
         outcome.postgres += [raw, ours]
-        progress(f"postgresql {n:>9,} points: raw COPY {raw.rate:>10,.0f}/s, "
-                 f"ours {ours.rate:>10,.0f}/s")
+        progress(
+            f"postgresql {n:>9,} points: raw COPY {raw.rate:>10,.0f}/s, ours {ours.rate:>10,.0f}/s"
+        )
     return version
 
 

@@ -27,8 +27,11 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def _postgres_admin():  # type: ignore[no-untyped-def]
     import psycopg
 
-    return psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"),
-                           autocommit=True, connect_timeout=5)
+    return psycopg.connect(
+        POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"),
+        autocommit=True,
+        connect_timeout=5,
+    )
 
 
 @pytest.fixture(scope="session")

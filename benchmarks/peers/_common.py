@@ -76,8 +76,9 @@ def check_series(values: list[float], n: int, peer: str) -> None:
         raise SystemExit(f"{peer}: read-back values differ from the logged ones")
 
 
-def emit(peer: str, variant: str, points: int, seconds: float,
-         nbytes: int, read_seconds: float | None) -> None:
+def emit(
+    peer: str, variant: str, points: int, seconds: float, nbytes: int, read_seconds: float | None
+) -> None:
     record = {
         "peer": peer,
         "variant": variant,

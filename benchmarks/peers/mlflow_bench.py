@@ -9,7 +9,8 @@ The database schema migration and run creation happen before the clock starts;
 ``mlflow.end_run()`` is inside the timed section.
 
 Run with the ``mlflow`` peer venv:
-    VENV/bin/python benchmarks/peers/mlflow_bench.py --points 1000 --workdir /tmp/bench --variant log_batch
+    VENV/bin/python benchmarks/peers/mlflow_bench.py --points 1000 --workdir /tmp/bench \
+        --variant log_batch
 """
 
 from __future__ import annotations

@@ -25,10 +25,19 @@ PROJECT = "bench"
 RUN = "run"
 
 _REMOTE_ENV = (
-    "TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL", "TRACKIO_WRITE_TOKEN",
-    "TRACKIO_DATASET_ID", "TRACKIO_BUCKET_ID", "TRACKIO_REGISTRY_BUCKET_ID",
-    "SPACE_ID", "SPACE_REPO_NAME", "SPACE_HOST", "SYSTEM", "HF_TOKEN",
-    "TRACKIO_WEBHOOK_URL", "TRACKIO_STORAGE_MODE",
+    "TRACKIO_SPACE_ID",
+    "TRACKIO_SERVER_URL",
+    "TRACKIO_WRITE_TOKEN",
+    "TRACKIO_DATASET_ID",
+    "TRACKIO_BUCKET_ID",
+    "TRACKIO_REGISTRY_BUCKET_ID",
+    "SPACE_ID",
+    "SPACE_REPO_NAME",
+    "SPACE_HOST",
+    "SYSTEM",
+    "HF_TOKEN",
+    "TRACKIO_WEBHOOK_URL",
+    "TRACKIO_STORAGE_MODE",
 )
 
 
@@ -53,8 +62,9 @@ def main() -> None:
 
     n = args.points
     SQLiteStorage.init_db(PROJECT)
-    run = trackio.init(project=PROJECT, name=RUN, embed=False,
-                       auto_log_cpu=False, auto_log_gpu=False)
+    run = trackio.init(
+        project=PROJECT, name=RUN, embed=False, auto_log_cpu=False, auto_log_gpu=False
+    )
 
     start = time.perf_counter()
     for i in range(n):

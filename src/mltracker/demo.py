@@ -75,14 +75,14 @@ class MLP:
     def __init__(self, sizes: list[int], rng: np.random.Generator) -> None:
         self.weights = [
             rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
         ]
         self.biases = [np.zeros(fan_out) for fan_out in sizes[1:]]
         self.velocity = [np.zeros_like(p) for p in self.weights + self.biases]
 
     def forward(self, x: Any) -> tuple[list[Any], Any]:
         activations = [x]
-        for weight, bias in zip(self.weights[:-1], self.biases[:-1]):
+        for weight, bias in zip(self.weights[:-1], self.biases[:-1], strict=True):
             activations.append(np.maximum(activations[-1] @ weight + bias, 0.0))
         logits = activations[-1] @ self.weights[-1] + self.biases[-1]
         logits -= logits.max(axis=1, keepdims=True)
@@ -108,7 +108,7 @@ class MLP:
                 delta = (delta @ self.weights[layer].T) * (activations[layer] > 0)
         gradients = gradients_w[::-1] + gradients_b[::-1]
         for parameter, velocity, gradient in zip(
-            self.weights + self.biases, self.velocity, gradients
+            self.weights + self.biases, self.velocity, gradients, strict=True
         ):
             velocity *= momentum
             velocity -= learning_rate * gradient
@@ -138,12 +138,16 @@ def train(
         description=f"MLP {settings.hidden}, SGD lr={settings.learning_rate}",
     )
     sizes = [x_train.shape[1], *settings.hidden, 2]
-    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = index == len(sizes) - 2
         model.modules.log(
             f"layers.{index}",
-            {"type": "Linear", "in_features": fan_in, "out_features": fan_out,
-             "activation": "softmax" if last else "relu"},
+            {
+                "type": "Linear",
+                "in_features": fan_in,
+                "out_features": fan_out,
+                "activation": "softmax" if last else "relu",
+            },
         )
     model.modules.log("loss", {"type": "CrossEntropyLoss"})
 
@@ -158,8 +162,12 @@ def train(
         iteration = model.iterations.create(epoch)
         iteration.modules.log(
             "optimizer",
-            {"type": "SGD", "lr": learning_rate, "momentum": settings.momentum,
-             "batch_size": settings.batch_size},
+            {
+                "type": "SGD",
+                "lr": learning_rate,
+                "momentum": settings.momentum,
+                "batch_size": settings.batch_size,
+            },
         )
         for phase, (x, y) in (("train", (x_train, y_train)), ("validation", (x_valid, y_valid))):
             loss, accuracy = network.loss_and_accuracy(x, y)
@@ -201,9 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         models = run(experiment, progress=lambda s, epoch: None)
         print(f"Logged {len(models)} models to experiment {EXPERIMENT!r} in {connection.uri}")
         for model in models:
-            best = max(
-                point.value for point in model.metrics.list("accuracy", phase="validation")
-            )
+            best = max(point.value for point in model.metrics.list("accuracy", phase="validation"))
             print(f"  {model.name:<12} {model.hash}  steps={model.step}  best val acc={best:.3f}")
     return 0
 

@@ -91,7 +91,11 @@ class Metric:
     def id(self) -> UUID:
         """The point's UUID: its own if it was imported with one, else made from its place
         in the store."""
-        return self._id if self._id is not None else metric_id(self._model_id, self._seq, self.timestamp)
+        return (
+            self._id
+            if self._id is not None
+            else metric_id(self._model_id, self._seq, self.timestamp)
+        )
 
     @property
     def model_id(self) -> UUID:
@@ -144,7 +148,16 @@ class Model:
     """A model of an experiment: a snapshot of its hash, name and description; its
     collections are live views and ``step`` is read from and written to the store."""
 
-    __slots__ = ("_description", "_hash", "_id", "_iterations", "_metrics", "_modules", "_name", "_steps")
+    __slots__ = (
+        "_description",
+        "_hash",
+        "_id",
+        "_iterations",
+        "_metrics",
+        "_modules",
+        "_name",
+        "_steps",
+    )
 
     def __init__(
         self,

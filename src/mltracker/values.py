@@ -95,7 +95,7 @@ def check_step(step: object, what: str = "step") -> int | None:
     if type(step) is not int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise InvalidTypeError(f"{what} must be an int or None, not {type(step).__name__}")
-        step = int(step.__index__())  # type: ignore[attr-defined]
+        step = int(step.__index__())
     if not INT64_MIN <= step <= INT64_MAX:
         raise InvalidArgumentError(f"{what} {step} is outside the int64 range")
     return step
@@ -172,7 +172,9 @@ def _check_json(value: Any, what: str, depth: int = 0) -> Any:
         checked = {}
         for key, item in value.items():
             if type(key) is not str:
-                raise InvalidTypeError(f"{what} keys must be str, not {type(key).__name__}: {key!r}")
+                raise InvalidTypeError(
+                    f"{what} keys must be str, not {type(key).__name__}: {key!r}"
+                )
             check_text(key, f"{what} key")
             checked[key] = _check_json(item, what, depth + 1)
         return checked
@@ -185,7 +187,9 @@ def _check_json(value: Any, what: str, depth: int = 0) -> Any:
         if isinstance(value, base):
             return _check_json(base(value), what, depth)
     if isinstance(value, tuple):
-        raise InvalidTypeError(f"{what} contains a tuple, which would come back as a list: use a list")
+        raise InvalidTypeError(
+            f"{what} contains a tuple, which would come back as a list: use a list"
+        )
     raise InvalidTypeError(f"{what} contains a {kind.__name__}, which is not JSON-serialisable")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from mltracker import values
-from mltracker.entities import Experiment, Iteration, Metric, Model, Module
+from mltracker.entities import Experiment, Iteration, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports import experiments, iterations, metrics, models, modules
 from mltracker.ports.store import (
@@ -106,7 +106,7 @@ class ExperimentsView(experiments.Experiments):
     def delete(self, id: UUID) -> None:
         self._session.store.delete_experiment(_check_id(id, "experiment id"))
 
-    def list(self) -> _list[Experiment]:
+    def list(self) -> _list[experiments.Experiment]:
         return [self._entity(row) for row in self._session.store.list_experiments()]
 
 
@@ -149,7 +149,7 @@ class ModelsView(models.Models):
     def delete(self, id: UUID) -> None:
         self._session.store.delete_model(self._experiment_id, _check_id(id, "model id"))
 
-    def list(self) -> _list[Model]:
+    def list(self) -> _list[models.Model]:
         return [self._entity(row) for row in self._session.store.list_models(self._experiment_id)]
 
     def clear(self) -> None:
@@ -191,12 +191,12 @@ class MetricsView(metrics.Metrics):
         phase: str | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
-    ) -> _list[Metric]:
+    ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step)
-        return self._session.store.list_metrics(self._model_id, where)
+        return _list(self._session.store.list_metrics(self._model_id, where))
 
-    def latest(self) -> _list[Metric]:
-        return self._session.store.latest_metrics(self._model_id)
+    def latest(self) -> _list[metrics.Metric]:
+        return _list(self._session.store.latest_metrics(self._model_id))
 
     def to_pandas(
         self,
@@ -236,8 +236,8 @@ class ModulesView(modules.Modules):
         attributes_json = values.encode_attributes(attributes)
         return self._session.store.log_module(self._owner, name, attributes_json)
 
-    def list(self) -> _list[Module]:
-        return self._session.store.list_modules(self._owner)
+    def list(self) -> _list[modules.Module]:
+        return _list(self._session.store.list_modules(self._owner))
 
     def remove(self, module: modules.Module) -> None:
         self._session.store.remove_module(self._owner, _entity_id(module, "module"))
@@ -264,7 +264,7 @@ class IterationsView(iterations.Iterations):
         row = self._session.store.get_iteration(self._model_id, step)
         return None if row is None else self._entity(row)
 
-    def list(self) -> _list[Iteration]:
+    def list(self) -> _list[iterations.Iteration]:
         return [self._entity(row) for row in self._session.store.list_iterations(self._model_id)]
 
     def remove(self, iteration: iterations.Iteration) -> None:
@@ -291,9 +291,7 @@ def _require_extra(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError:
-        raise MLTrackerError(
-            f"this needs {module}: pip install 'mltracker[{extra}]'"
-        ) from None
+        raise MLTrackerError(f"this needs {module}: pip install 'mltracker[{extra}]'") from None
 
 
 def _check_id(value: object, what: str) -> UUID:

@@ -13,8 +13,17 @@ RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 def test_quick_run_reports_ours_and_raw(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     completed = subprocess.run(
-        [sys.executable, str(RUNNER), "--quick", "--points", "2000", "--no-peers",
-         "--no-postgres", "--json", str(output)],
+        [
+            sys.executable,
+            str(RUNNER),
+            "--quick",
+            "--points",
+            "2000",
+            "--no-peers",
+            "--no-postgres",
+            "--json",
+            str(output),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

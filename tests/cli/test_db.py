@@ -63,7 +63,8 @@ def test_check_finds_sqlite_rows_pointing_nowhere(run_sqlite: Run, filled_sqlite
     close_all()
     with sqlite3.connect(filled_sqlite.uri) as connection:  # foreign keys are off by default
         connection.execute(
-            "INSERT INTO models (id, experiment_pk, hash, step, created_at) VALUES (?, 999, 'x', 0, 0)",
+            "INSERT INTO models (id, experiment_pk, hash, step, created_at)"
+            " VALUES (?, 999, 'x', 0, 0)",
             (uuid.uuid4().hex,),
         )
     connection.close()

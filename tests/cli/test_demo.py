@@ -23,7 +23,7 @@ def check_logged_store(uri: str, epochs: int) -> list[str]:
         assert experiment is not None
         models = experiment.models.list()
         assert [model.name for model in models] == ["mlp-16", "mlp-32x32", "mlp-64x64"]
-        for model, hidden in zip(models, [1, 2, 2]):
+        for model, hidden in zip(models, [1, 2, 2], strict=True):
             assert model.step == epochs
             modules = model.modules.list()
             assert [m.name for m in modules] == [f"layers.{i}" for i in range(hidden + 1)] + [

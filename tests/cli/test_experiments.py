@@ -65,7 +65,7 @@ def test_show_prints_one_row_per_model_with_latest_metrics(run: Run, filled: Con
         "count/train",
         "config",
     ]
-    rows = [dict(zip(header, row)) for row in table_rows(result.stdout)]
+    rows = [dict(zip(header, row, strict=True)) for row in table_rows(result.stdout)]
     assert [row["hash"] for row in rows] == [FIRST_HASH, SECOND_HASH, THIRD_HASH]
     assert rows[0] == {
         "hash": FIRST_HASH,

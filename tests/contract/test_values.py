@@ -251,7 +251,9 @@ def test_longest_incompressible_name_round_trips(tracker: mltracker.Connection, 
 
 
 @pytest.mark.parametrize("where", PLACES)
-def test_name_over_the_limit_is_refused_at_the_call(tracker: mltracker.Connection, where: str) -> None:
+def test_name_over_the_limit_is_refused_at_the_call(
+    tracker: mltracker.Connection, where: str
+) -> None:
     def name(here: str) -> str:
         return "é" * (MAX_NAME_BYTES // 2 + 1) if here == where else here.replace(" ", "-")
 

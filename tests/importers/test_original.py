@@ -32,9 +32,12 @@ def same_value(stored: Any, original: Any) -> bool:
     return type(stored) is type(original) and stored == original
 
 
-@pytest.mark.parametrize("fixture", [pytest.param(SMALL, id="small"), pytest.param(MEDIUM, id="medium")])
-def test_import_brings_every_entity_and_value_with_its_id(tracker: mltracker.Connection,
-                                                           fixture: Path) -> None:
+@pytest.mark.parametrize(
+    "fixture", [pytest.param(SMALL, id="small"), pytest.param(MEDIUM, id="medium")]
+)
+def test_import_brings_every_entity_and_value_with_its_id(
+    tracker: mltracker.Connection, fixture: Path
+) -> None:
     import_original(tracker, fixture)
     source = tables(fixture)
     experiments = tracker.experiments.list()
@@ -55,7 +58,8 @@ def test_import_brings_every_entity_and_value_with_its_id(tracker: mltracker.Con
             assert [(p.id, p.name, p.step, p.phase) for p in points] == [
                 (UUID(d["id"]), d["name"], d["step"], d["phase"]) for d in source_points
             ]
-            assert all(same_value(p.value, d["value"]) for p, d in zip(points, source_points))
+            pairs = zip(points, source_points, strict=True)
+            assert all(same_value(p.value, d["value"]) for p, d in pairs)
             source_modules = ordered(source.get(f"/models/{model.id}/modules", {}))
             assert [(m.id, m.name, m.attributes) for m in model.modules.list()] == [
                 (UUID(d["id"]), d["name"], d["attributes"] or {}) for d in source_modules
@@ -133,23 +137,28 @@ def test_missing_file_is_refused(tracker: mltracker.Connection, tmp_path: Path) 
         import_original(tracker, tmp_path / "absent.json")
 
 
-def test_null_metric_value_of_the_original_is_kept(tracker: mltracker.Connection,
-                                                   tmp_path: Path) -> None:
+def test_null_metric_value_of_the_original_is_kept(
+    tracker: mltracker.Connection, tmp_path: Path
+) -> None:
     experiment_id, model_id, metric_id = (
         "25c269da-f474-4ea7-bdae-085db569f7fe",
         "cabf75fa-64ab-403c-99b8-2cfd487f50c9",
         "3a1122d5-aaf4-4825-a1e5-aa75d9f82a00",
     )
     path = tmp_path / "db.json"
-    path.write_text(json.dumps({
-        "/experiments": {"1": {"id": experiment_id, "name": "e"}},
-        f"/experiments/{experiment_id}/models": {
-            "1": {"id": model_id, "hash": 42, "name": None, "description": None}
-        },
-        f"/models/{model_id}/metrics": {
-            "1": {"id": metric_id, "name": "m", "value": None, "step": None, "phase": None}
-        },
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "/experiments": {"1": {"id": experiment_id, "name": "e"}},
+                f"/experiments/{experiment_id}/models": {
+                    "1": {"id": model_id, "hash": 42, "name": None, "description": None}
+                },
+                f"/models/{model_id}/metrics": {
+                    "1": {"id": metric_id, "name": "m", "value": None, "step": None, "phase": None}
+                },
+            }
+        )
+    )
     import_original(tracker, path)
     model = tracker.experiments.read("e").models.read("42")  # type: ignore[union-attr]
     assert [(p.id, p.value) for p in model.metrics.list()] == [(UUID(metric_id), None)]  # type: ignore[union-attr]

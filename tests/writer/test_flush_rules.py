@@ -56,9 +56,7 @@ TRIGGERS: list[tuple[str, Callable[[mltracker.Connection, Model], object]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    "trigger", [pytest.param(action, id=name) for name, action in TRIGGERS]
-)
+@pytest.mark.parametrize("trigger", [pytest.param(action, id=name) for name, action in TRIGGERS])
 def test_flush_happens_before_each_trigger_returns(
     tracker: mltracker.Connection,
     model: Model,
@@ -79,8 +77,9 @@ def test_flush_on_leaving_with_block(sqlite_uri: str) -> None:
     assert stored_points(sqlite_uri) == 25
 
 
-def test_background_flush_within_the_interval(tracker: mltracker.Connection, model: Model,
-                                              sqlite_uri: str) -> None:
+def test_background_flush_within_the_interval(
+    tracker: mltracker.Connection, model: Model, sqlite_uri: str
+) -> None:
     tracker.writer.interval = 0.05
     log_points(model, 5)
     deadline = time.monotonic() + 30  # a bound for a stuck writer, not a timing assertion
@@ -97,12 +96,15 @@ def test_synchronous_write_sees_a_prefix_of_logged_points(
         if step % 10 == 9:
             model.modules.log(f"checkpoint-{step}")
             with sqlite3.connect(sqlite_uri) as connection:
-                steps = [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
+                steps = [
+                    row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")
+                ]
             assert steps == list(range(step + 1))
 
 
-def test_backpressure_bounds_the_queue(tracker: mltracker.Connection, model: Model,
-                                       sqlite_uri: str) -> None:
+def test_backpressure_bounds_the_queue(
+    tracker: mltracker.Connection, model: Model, sqlite_uri: str
+) -> None:
     tracker.writer.max_pending = 100
     high_water = 0
     for step in range(1_000):
@@ -112,20 +114,26 @@ def test_backpressure_bounds_the_queue(tracker: mltracker.Connection, model: Mod
     assert stored_points(sqlite_uri) >= 900
 
 
-def test_flush_with_nothing_queued_is_a_no_op(tracker: mltracker.Connection, sqlite_uri: str) -> None:
+def test_flush_with_nothing_queued_is_a_no_op(
+    tracker: mltracker.Connection, sqlite_uri: str
+) -> None:
     tracker.flush()
     tracker.flush()
     assert stored_points(sqlite_uri) == 0
 
 
-def test_points_keep_their_order_across_batches(tracker: mltracker.Connection, model: Model) -> None:
+def test_points_keep_their_order_across_batches(
+    tracker: mltracker.Connection, model: Model
+) -> None:
     tracker.writer.batch_size = 7
     tracker.writer.max_pending = 30
     log_points(model, 200)
     assert [point.step for point in model.metrics.list("loss")] == list(range(200))
 
 
-def test_points_of_a_deleted_model_are_reported(tracker: mltracker.Connection, sqlite_uri: str) -> None:
+def test_points_of_a_deleted_model_are_reported(
+    tracker: mltracker.Connection, sqlite_uri: str
+) -> None:
     experiment = tracker.experiments.create("e")
     kept = experiment.models.create("kept")
     doomed = experiment.models.create("doomed")

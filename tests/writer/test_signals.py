@@ -55,7 +55,9 @@ def stored_steps(path: Path) -> list[int]:
     ("signum", "expected_code"),
     [
         pytest.param(signal.SIGTERM, -signal.SIGTERM, id="SIGTERM"),
-        pytest.param(signal.SIGINT, -signal.SIGINT, id="SIGINT"),  # KeyboardInterrupt, as Python exits on it
+        pytest.param(
+            signal.SIGINT, -signal.SIGINT, id="SIGINT"
+        ),  # KeyboardInterrupt, as Python exits on it
     ],
 )
 def test_signal_with_default_handling_flushes_then_ends(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from mltracker import __version__
-from mltracker.cli import db, demo_command, experiments, export, models, parts
+from mltracker.cli import db, demo_command, experiments, export, importing, models, parts
 from mltracker.cli.context import RootGroup, State
 from mltracker.cli.output import JSON_HELP
 
@@ -42,6 +42,7 @@ cli.add_command(parts.modules)
 cli.add_command(parts.iterations)
 cli.add_command(parts.metrics)
 cli.add_command(export.export)
+cli.add_command(importing.import_command)
 cli.add_command(db.db)
 cli.add_command(demo_command.demo)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console, RenderableType
@@ -18,7 +18,6 @@ from mltracker.cli.output import JSON_HELP, dumps, make_console
 from mltracker.connect import resolve_uri
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.experiments import Experiment
-from mltracker.ports.metrics import Metric
 from mltracker.ports.models import Model
 
 P = ParamSpec("P")
@@ -162,12 +161,6 @@ def find_model(experiment: Experiment, hash: str) -> Model:
             f"{experiment.name!r}: give more of it"
         )
     raise NotFoundError(f"no model with hash {hash!r} in experiment {experiment.name!r}")
-
-
-def latest_points(model: Model) -> list[Metric]:
-    """``model.metrics.latest()``, typed: in the port, ``list[Metric]`` is read by mypy as
-    the ``list`` method, not the builtin."""
-    return cast("list[Metric]", model.metrics.latest())
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 def demo(state: State, epochs: int | None) -> None:
     """Train three small models into the experiment "spirals".
 
-    Three NumPy multilayer perceptrons learn to separate two spirals. Each model's layers are logged as modules, the optimizer of every epoch as an
-    iteration's module, and train/validation loss and accuracy per epoch as metrics. A
-    model of the same settings from an earlier run is replaced. Needs NumPy.
+    Three NumPy multilayer perceptrons learn to separate two spirals. Each model's layers
+    are logged as modules, the optimizer of every epoch as an iteration's module, and
+    train/validation loss and accuracy per epoch as metrics. A model of the same settings
+    from an earlier run is replaced. Needs NumPy.
     """
     try:
         from mltracker import demo as training
@@ -60,7 +61,7 @@ def demo(state: State, epochs: int | None) -> None:
             progress.update(tasks[each], completed=epoch)
 
         models = training.run(experiment, settings, advance)
-    rows = [_summary(model, each) for model, each in zip(models, settings)]
+    rows = [_summary(model, each) for model, each in zip(models, settings, strict=True)]
     output = table(
         "hash",
         "name",

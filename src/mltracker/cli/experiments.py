@@ -11,7 +11,6 @@ from mltracker.cli.context import (
     confirm,
     find_experiment,
     json_option,
-    latest_points,
     pass_state,
 )
 from mltracker.cli.output import format_value, metric_document, series_label, table
@@ -51,7 +50,7 @@ def show_experiment(state: State, name: str) -> None:
     rows: list[dict[str, Any]] = []
     labels: dict[tuple[str, str | None], str] = {}
     for model in experiment.models.list():
-        latest = latest_points(model)
+        latest = model.metrics.latest()
         for metric in latest:
             labels.setdefault((metric.name, metric.phase), series_label(metric.name, metric.phase))
         rows.append(

@@ -15,7 +15,6 @@ from mltracker.cli.context import (
     find_experiment,
     find_model,
     json_option,
-    latest_points,
     pass_state,
 )
 from mltracker.cli.output import (
@@ -66,7 +65,7 @@ def show_model(state: State, experiment: str, hash: str) -> None:
     model = find_model(find_experiment(state.connection(), experiment), hash)
     modules = model.modules.list()
     iterations = len(model.iterations.list())
-    latest = latest_points(model)
+    latest = model.metrics.latest()
     step = model.step
     document = {
         "experiment": experiment,

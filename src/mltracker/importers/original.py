@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,12 +27,12 @@ from uuid import UUID
 from mltracker import values
 from mltracker.errors import InvalidArgumentError, MLTrackerError
 from mltracker.ports.store import (
-    RestoreReport,
     ExperimentRecord,
     IterationRecord,
     MetricRecord,
     ModelRecord,
     ModuleRecord,
+    RestoreReport,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +54,29 @@ def read_tables(path: str | os.PathLike[str]) -> Tables:
     except FileNotFoundError:
         raise OriginalFormatError(f"no such file: {os.fspath(path)}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise OriginalFormatError(f"{os.fspath(path)} is not a readable JSON file: {error}") from None
+        raise OriginalFormatError(
+            f"{os.fspath(path)} is not a readable JSON file: {error}"
+        ) from None
     if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
-        raise OriginalFormatError(f"{os.fspath(path)} is not a TinyDB database (an object of tables)")
+        raise OriginalFormatError(
+            f"{os.fspath(path)} is not a TinyDB database (an object of tables)"
+        )
     if tables and "/experiments" not in tables:
-        raise OriginalFormatError(f"{os.fspath(path)} has no /experiments table: not an mltracker db.json")
+        raise OriginalFormatError(
+            f"{os.fspath(path)} has no /experiments table: not an mltracker db.json"
+        )
     return tables
+
+
+@contextmanager
+def _refusing(where: str) -> Iterator[None]:
+    """Name the table and document in any refusal raised inside the block."""
+    try:
+        yield
+    except OriginalFormatError:
+        raise
+    except MLTrackerError as error:
+        raise OriginalFormatError(f"{where}: {error}") from None
 
 
 class _Reader:
@@ -69,112 +87,104 @@ class _Reader:
         self.used: set[str] = set()
 
     def documents(self, table: str) -> list[tuple[str, dict[str, Any]]]:
-        """The documents of a table in insertion order (TinyDB's ids count up)."""
+        """``(where, document)`` of a table in insertion order (TinyDB's ids count up)."""
         self.used.add(table)
         found = self.tables.get(table, {})
         ordered = sorted(found.items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0)
+        documents = []
         for doc_id, document in ordered:
+            where = f"{table} document {doc_id}"
             if not isinstance(document, dict):
-                raise OriginalFormatError(f"{table} document {doc_id} is not an object")
-        return ordered
+                raise OriginalFormatError(f"{where} is not an object")
+            documents.append((where, document))
+        return documents
 
-    def field(self, table: str, doc_id: str, document: dict[str, Any], key: str) -> Any:
+    @staticmethod
+    def field(where: str, document: dict[str, Any], key: str) -> Any:
         if key not in document:
-            raise OriginalFormatError(f"{table} document {doc_id} has no {key!r}")
+            raise OriginalFormatError(f"{where} has no {key!r}")
         return document[key]
 
-    def uuid(self, table: str, doc_id: str, document: dict[str, Any]) -> UUID:
-        raw = self.field(table, doc_id, document, "id")
+    def uuid(self, where: str, document: dict[str, Any]) -> UUID:
+        raw = self.field(where, document, "id")
         try:
             return UUID(str(raw))
         except ValueError:
-            raise OriginalFormatError(f"{table} document {doc_id} has a bad id {raw!r}") from None
-
-    def checked(self, table: str, doc_id: str, check: Callable[[], Any]) -> Any:
-        try:
-            return check()
-        except MLTrackerError as error:
-            raise OriginalFormatError(f"{table} document {doc_id}: {error}") from None
+            raise OriginalFormatError(f"{where} has a bad id {raw!r}") from None
 
     def experiments(self) -> list[ExperimentRecord]:
-        table = "/experiments"
         records = []
-        for doc_id, document in self.documents(table):
-            experiment_id = self.uuid(table, doc_id, document)
-            name = self.checked(
-                table, doc_id,
-                lambda: values.check_name(self.field(table, doc_id, document, "name"), "name"),
-            )
-            models = [self.model(experiment_id, *item) for item in
-                      self.documents(f"/experiments/{experiment_id}/models")]
+        for where, document in self.documents("/experiments"):
+            experiment_id = self.uuid(where, document)
+            with _refusing(where):
+                name = values.check_name(self.field(where, document, "name"), "name")
+            table = f"/experiments/{experiment_id}/models"
+            models = [self.model(*item) for item in self.documents(table)]
             records.append(ExperimentRecord(experiment_id, name, models))
         return records
 
-    def model(self, experiment_id: UUID, doc_id: str, document: dict[str, Any]) -> ModelRecord:
-        table = f"/experiments/{experiment_id}/models"
-        model_id = self.uuid(table, doc_id, document)
-        raw_hash = self.field(table, doc_id, document, "hash")
-        hash = self.checked(table, doc_id, lambda: values.check_name(
-            raw_hash if isinstance(raw_hash, str) else json.dumps(raw_hash), "hash"))
-        name = self.checked(table, doc_id, lambda: values.check_text(document.get("name"), "name"))
-        description = self.checked(
-            table, doc_id, lambda: values.check_text(document.get("description"), "description")
-        )
-        steps = self.documents(f"/models/{model_id}/steps")
-        step = self.checked(
-            f"/models/{model_id}/steps", "1",
-            lambda: values.check_int(dict(steps).get("1", {}).get("value", 0), "step"),
-        )
+    def model(self, where: str, document: dict[str, Any]) -> ModelRecord:
+        model_id = self.uuid(where, document)
+        raw_hash = self.field(where, document, "hash")
+        with _refusing(where):
+            hash = values.check_name(
+                raw_hash if isinstance(raw_hash, str) else json.dumps(raw_hash), "hash"
+            )
+            name = values.check_text(document.get("name"), "name")
+            description = values.check_text(document.get("description"), "description")
+        step = 0
+        for step_where, step_document in self.documents(f"/models/{model_id}/steps")[:1]:
+            with _refusing(step_where):
+                step = values.check_int(step_document.get("value", 0), "step")
         metrics = self.metrics(model_id)
         if self.progress is not None:
             self.progress(hash, len(metrics))
         return ModelRecord(
-            model_id, hash, name or None, description, step,
+            model_id,
+            hash,
+            name or None,
+            description,
+            step,
             metrics=metrics,
             modules=self.modules(f"/models/{model_id}/modules"),
             iterations=self.iterations(model_id),
         )
 
     def metrics(self, model_id: UUID) -> list[MetricRecord]:
-        table = f"/models/{model_id}/metrics"
         records = []
-        for doc_id, document in self.documents(table):
-            def check(document: dict[str, Any] = document, doc_id: str = doc_id) -> MetricRecord:
-                value = self.field(table, doc_id, document, "value")
+        for where, document in self.documents(f"/models/{model_id}/metrics"):
+            with _refusing(where):
+                value = self.field(where, document, "value")
                 if value is not None:
                     values.encode_value(value)
-                return MetricRecord(
-                    name=values.check_name(self.field(table, doc_id, document, "name"), "name"),
-                    value=value,
-                    step=values.check_step(document.get("step"), "step"),
-                    phase=values.check_optional_name(document.get("phase"), "phase"),
-                    timestamp=self.timestamp,
-                    id=self.uuid(table, doc_id, document),
+                records.append(
+                    MetricRecord(
+                        name=values.check_name(self.field(where, document, "name"), "name"),
+                        value=value,
+                        step=values.check_step(document.get("step"), "step"),
+                        phase=values.check_optional_name(document.get("phase"), "phase"),
+                        timestamp=self.timestamp,
+                        id=self.uuid(where, document),
+                    )
                 )
-            records.append(self.checked(table, doc_id, check))
         return records
 
     def modules(self, table: str) -> list[ModuleRecord]:
         records = []
-        for doc_id, document in self.documents(table):
+        for where, document in self.documents(table):
             attributes = document.get("attributes") or {}
-            name = self.checked(
-                table, doc_id,
-                lambda: values.check_name(self.field(table, doc_id, document, "name"), "name"),
-            )
-            self.checked(table, doc_id, lambda: values.encode_attributes(attributes))
-            records.append(ModuleRecord(self.uuid(table, doc_id, document), name, attributes))
+            with _refusing(where):
+                name = values.check_name(self.field(where, document, "name"), "name")
+                values.encode_attributes(attributes)
+            records.append(ModuleRecord(self.uuid(where, document), name, attributes))
         return records
 
     def iterations(self, model_id: UUID) -> list[IterationRecord]:
-        table = f"/models/{model_id}/iterations"
         records = []
-        for doc_id, document in self.documents(table):
-            iteration_id = self.uuid(table, doc_id, document)
-            step = self.checked(
-                table, doc_id,
-                lambda: values.check_int(self.field(table, doc_id, document, "step"), "step"),
-            )
+        for where, document in self.documents(f"/models/{model_id}/iterations"):
+            iteration_id = self.uuid(where, document)
+            with _refusing(where):
+                step = values.check_int(self.field(where, document, "step"), "step")
             modules = self.modules(f"/iterations/{iteration_id}/modules")
             records.append(IterationRecord(iteration_id, step, modules))
         return records

@@ -9,7 +9,6 @@ validated (``mltracker.values``); a store raises only errors of ``mltracker.erro
 from __future__ import annotations
 
 import builtins
-
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from mltracker.errors import (
     BackendError,
@@ -52,6 +53,8 @@ def retry_seconds() -> float:
         except ValueError:
             logger.warning("ignoring MLTRACKER_RETRY_SECONDS=%r: not a number", configured)
     return RETRY_SECONDS
+
+
 _WRITE = "mltracker_write"
 
 
@@ -135,17 +138,18 @@ def run(engine: Engine, operation: Callable[[Connection], T], *, write: bool) ->
                 return operation(connection)
         except MLTrackerError:
             raise
-        except (exc.DBAPIError, *_driver_errors(engine)) as error:
-            if not is_transient(error) or time.monotonic() + delay > deadline:
+        except Exception as error:
+            if not isinstance(error, (exc.SQLAlchemyError, *_driver_errors(engine))):
+                raise
+            retry = isinstance(error, exc.DBAPIError) or not isinstance(error, exc.SQLAlchemyError)
+            if not retry or not is_transient(error) or time.monotonic() + delay > deadline:
                 raise translate(error) from error
             logger.info("store busy or unreachable, retrying: %s", error)
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
-        except exc.SQLAlchemyError as error:
-            raise translate(error) from error
 
 
-def _driver_errors(engine: Engine) -> tuple[type[BaseException], ...]:
+def _driver_errors(engine: Engine) -> tuple[type[Exception], ...]:
     dbapi = engine.dialect.dbapi
     return (dbapi.Error,) if dbapi is not None else ()
 
@@ -201,6 +205,7 @@ def driver_execute(connection: Connection, statement: ClauseElement) -> list[tup
     compiled = statement.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
+    assert isinstance(compiled, SQLCompiler)
     parameters = compiled.params
     if connection.dialect.positional:
         assert compiled.positiontup is not None
@@ -210,6 +215,7 @@ def driver_execute(connection: Connection, statement: ClauseElement) -> list[tup
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.string, arguments)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
     finally:
         cursor.close()

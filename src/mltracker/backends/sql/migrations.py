@@ -42,7 +42,7 @@ def _refuse_newer(version: int | None) -> None:
         )
 
 
-def ensure_schema(engine: Engine, target: int = schema.SCHEMA_VERSION) -> int:
+def ensure_schema(engine: Engine, target: int = schema.SCHEMA_VERSION) -> int | None:
     """Create or upgrade the store's schema to ``target``; return the version found before.
 
     Raises:

@@ -130,9 +130,7 @@ modules = Table(
     _owner("iterations", "iteration_pk", nullable=True),
     Column("name", Text, nullable=False),
     Column("attributes", Text, nullable=False),
-    CheckConstraint(
-        "(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"
-    ),
+    CheckConstraint("(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"),
     Index("ix_modules_model", "model_pk"),
     Index("ix_modules_iteration", "iteration_pk"),
     sqlite_autoincrement=True,

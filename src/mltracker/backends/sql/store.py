@@ -25,16 +25,16 @@ from mltracker.backends.sql.schema import experiments, iterations, metrics, mode
 from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
 from mltracker.errors import AlreadyExistsError, BackendError, MLTrackerError, NotFoundError
 from mltracker.ports.store import (
-    ExperimentRow,
     ExperimentRecord,
+    ExperimentRow,
     IterationRow,
     MetricColumns,
     MetricFilter,
     MetricRecord,
     ModelRecord,
     ModelRow,
-    ModuleRecord,
     ModuleOwner,
+    ModuleRecord,
     Point,
     RestoreReport,
     Series,
@@ -47,6 +47,7 @@ T = TypeVar("T")
 
 class _StaleSeries(MLTrackerError):
     """A cached series key no longer exists (its model was deleted by someone)."""
+
 
 _NO_PHASE = ""
 
@@ -178,10 +179,10 @@ class SqlStore(Store):
             ).scalar()
             if found is None:
                 raise NotFoundError(f"experiment {experiment_id} not found")
-            statement = (
-                sa.update(experiments).where(experiments.c.pk == found).values(name=name)
+            statement = sa.update(experiments).where(experiments.c.pk == found).values(name=name)
+            self._insert_unique(
+                connection, statement, f"an experiment named {name!r} exists already"
             )
-            self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
 
         self._write(update)
 
@@ -308,7 +309,9 @@ class SqlStore(Store):
         )
 
     def clear_models(self, experiment_id: UUID) -> None:
-        owned = sa.select(models.c.pk).where(models.c.experiment_pk == _experiment_pk(experiment_id))
+        owned = sa.select(models.c.pk).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id)
+        )
         statement = sa.delete(models).where(models.c.pk.in_(owned))
 
         def clear(connection: Connection) -> None:
@@ -350,18 +353,17 @@ class SqlStore(Store):
         missing = self._resolve_series(connection, points)
         if missing:
             points = [point for point in points if point[0].handle is not None]
-        rows = [(s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points]
+        rows = [
+            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
+        ]
         handles = {row[0] for row in rows}
         # The series must exist until we commit: PostgreSQL locks them against a concurrent
         # delete (which deletes series before points); SQLite's write lock already does.
-        check = (
-            sa.select(sa.func.count())
-            .select_from(
-                sa.select(series.c.pk)
-                .where(series.c.pk.in_(handles))
-                .with_for_update(read=True, key_share=True)
-                .subquery()
-            )
+        check = sa.select(sa.func.count()).select_from(
+            sa.select(series.c.pk)
+            .where(series.c.pk.in_(handles))
+            .with_for_update(read=True, key_share=True)
+            .subquery()
         )
         if rows and connection.execute(check).scalar_one() != len(handles):
             raise _StaleSeries("a series of the batch was deleted")
@@ -540,9 +542,7 @@ class SqlStore(Store):
         row = IterationRow(uuid.uuid4(), model_id, step)
 
         def create(connection: Connection) -> IterationRow:
-            model_pk = _require(
-                connection, sa.select(_model_pk(model_id)), f"model {model_id}"
-            )
+            model_pk = _require(connection, sa.select(_model_pk(model_id)), f"model {model_id}")
             connection.execute(
                 sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step)
             )
@@ -629,7 +629,9 @@ class _Restorer:
         self.report = RestoreReport(added=Counter(), skipped=Counter())
 
     def _pk_of(self, table: sa.Table, entity_id: UUID) -> int | None:
-        return self.connection.execute(sa.select(table.c.pk).where(table.c.id == entity_id)).scalar()
+        return self.connection.execute(
+            sa.select(table.c.pk).where(table.c.id == entity_id)
+        ).scalar()
 
     def experiment(self, record: ExperimentRecord) -> None:
         pk = self._pk_of(experiments, record.id)
@@ -719,16 +721,26 @@ class _Restorer:
                 (JSON, None, "null") if record.value is None else encode_value(record.value)
             )
             rows.append(
-                {"series_pk": keys[key], "step": record.step, "kind": kind, "value": value,
-                 "extra": extra, "timestamp": record.timestamp, "id": record.id}
+                {
+                    "series_pk": keys[key],
+                    "step": record.step,
+                    "kind": kind,
+                    "value": value,
+                    "extra": extra,
+                    "timestamp": record.timestamp,
+                    "id": record.id,
+                }
             )
         if rows:
             self.connection.execute(sa.insert(metrics), rows)
             self.report.added["metrics"] += len(rows)
 
     def _series_pk(self, model_pk: int, name: str, phase: str | None) -> int:
-        key = (series.c.model_pk == model_pk, series.c.name == name,
-               series.c.phase == _phase_in(phase))
+        key = (
+            series.c.model_pk == model_pk,
+            series.c.name == name,
+            series.c.phase == _phase_in(phase),
+        )
         found = self.connection.execute(sa.select(series.c.pk).where(*key)).scalar()
         if found is not None:
             return int(found)
@@ -763,9 +775,7 @@ class _Restorer:
 
 
 _METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
-_SQLITE_INSERT = (
-    f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_SQLITE_INSERT = f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 _POSTGRES_COPY = f"COPY metrics ({', '.join(_METRIC_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _POSTGRES_TYPES = ["int8", "int8", "int2", "float8", "text", "float8"]
 
@@ -817,7 +827,7 @@ def _as_uuid(value: Any) -> UUID | None:
 def _build_metrics(
     rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None]], model_id: UUID
 ) -> list[Metric]:
-    built = []
+    built: list[Metric] = []
     append = built.append
     for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
         if extra is None and kind == FLOAT:
