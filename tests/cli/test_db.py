@@ -130,3 +130,20 @@ def test_check_of_missing_file_exits_1_and_creates_nothing(tmp_path: Path) -> No
 
     assert_error(invoke("--uri", str(path), "db", "check"), f"no store at {path}")
     assert not path.exists()
+
+
+def test_check_finds_points_of_a_missing_series(uri: str) -> None:
+    fill(uri)
+    engine = engines.create_engine(resolve_uri(uri))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM series WHERE name = 'loss'"))
+    finally:
+        engine.dispose()
+
+    result = invoke("--uri", uri, "--json", "db", "check")
+
+    assert_error(result, "1 problem found")
+    assert parse_json(result.stdout)["problems"] == [
+        "3 rows of metrics refer to missing rows of series (series_pk)"
+    ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from mltracker.backends.sql import engine as engines
@@ -134,6 +136,13 @@ def _check_sqlite(path: Path) -> tuple[int | None, list[str]]:
             version = connection.execute(
                 f"SELECT max(version) FROM {schema.schema_version.name}"
             ).fetchone()[0]
+            for child, parent in schema.UNENFORCED_REFERENCES:
+                query = _orphans(child, parent).compile(
+                    dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}
+                )
+                (orphans,) = connection.execute(str(query)).fetchone()
+                if orphans:
+                    problems.append(_orphan_problem(orphans, child, parent))
     except sqlite3.DatabaseError as error:
         raise CliError(f"{path} is not a usable SQLite database: {error}") from None
     finally:
@@ -146,20 +155,15 @@ def _check_sql(connection: Connection) -> tuple[int | None, list[str]]:
     problems = _version_problems(version)
     if version is None:
         return version, problems
-    for table in schema.metadata.sorted_tables:
-        for key in sorted(table.foreign_keys, key=lambda each: each.parent.name):
-            child, parent = key.parent, key.column
-            target = sa.select(sa.literal(1)).select_from(parent.table).where(parent == child)
-            orphans = connection.execute(
-                sa.select(sa.func.count())
-                .select_from(table)
-                .where(child.is_not(None), ~target.exists())
-            ).scalar_one()
-            if orphans:
-                problems.append(
-                    f"{_rows(orphans)} of {table.name} {_refer(orphans)} to missing "
-                    f"rows of {parent.table.name} ({child.name})"
-                )
+    references = [
+        (key.parent, key.column)
+        for table in schema.metadata.sorted_tables
+        for key in sorted(table.foreign_keys, key=lambda each: each.parent.name)
+    ]
+    for child, parent in references + schema.UNENFORCED_REFERENCES:
+        orphans = connection.execute(_orphans(child, parent)).scalar_one()
+        if orphans:
+            problems.append(_orphan_problem(orphans, child, parent))
     model, iteration = schema.modules.c.model_pk, schema.modules.c.iteration_pk
     both_or_neither = connection.execute(
         sa.select(sa.func.count())
@@ -174,6 +178,23 @@ def _check_sql(connection: Connection) -> tuple[int | None, list[str]]:
     if both_or_neither:
         problems.append(f"{both_or_neither} modules have no single owner (model or iteration)")
     return version, problems
+
+
+def _orphans(child: sa.Column[Any], parent: sa.Column[Any]) -> sa.Select[Any]:
+    """Count the rows whose ``child`` column names no row of ``parent``."""
+    target = sa.select(sa.literal(1)).select_from(parent.table).where(parent == child)
+    return (
+        sa.select(sa.func.count())
+        .select_from(child.table)
+        .where(child.is_not(None), ~target.exists())
+    )
+
+
+def _orphan_problem(count: int, child: sa.Column[Any], parent: sa.Column[Any]) -> str:
+    return (
+        f"{_rows(count)} of {child.table.name} {_refer(count)} to missing "
+        f"rows of {parent.table.name} ({child.name})"
+    )
 
 
 def _rows(count: int) -> str:

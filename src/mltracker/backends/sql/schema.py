@@ -135,3 +135,6 @@ modules = Table(
     Index("ix_modules_iteration", "iteration_pk"),
     sqlite_autoincrement=True,
 )
+
+#: References that are not foreign keys (see ``metrics.series_pk``): (referring, referred).
+UNENFORCED_REFERENCES = [(metrics.c.series_pk, series.c.pk)]
