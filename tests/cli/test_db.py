@@ -145,5 +145,5 @@ def test_check_finds_points_of_a_missing_series(uri: str) -> None:
 
     assert_error(result, "1 problem found")
     assert parse_json(result.stdout)["problems"] == [
-        "3 rows of metrics refer to missing rows of series (series_pk)"
+        "4 rows of metrics refer to missing rows of series (series_pk)"
     ]
