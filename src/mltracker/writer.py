@@ -61,7 +61,9 @@ class MetricWriter:
         self.batch_size = batch_size
         self._queue: deque[Point] = deque()
         self._flush_lock = threading.Lock()
-        self._flushing_thread: int | None = None
+        # Set in a thread from before it waits for the flush lock until it released it, so
+        # that a signal handler running in that thread never waits for the thread itself.
+        self._in_flush = threading.local()
         self._error: MLTrackerError | None = None
         self._wakeup = threading.Event()
         self._closed = False
@@ -84,6 +86,11 @@ class MetricWriter:
     def max_pending(self, value: int) -> None:
         self._max_pending = value
         self._threshold = 0
+
+    @property
+    def flushing_in_this_thread(self) -> bool:
+        """Whether the calling thread is inside :meth:`flush` (waiting for it or writing)."""
+        return bool(getattr(self._in_flush, "active", False))
 
     def append(self, point: Point) -> None:
         """Queue one point (the hot path of ``metrics.log``).
@@ -113,13 +120,13 @@ class MetricWriter:
             self._raise_error()
         if not self._queue:
             return
-        with self._flush_lock:
-            self._flushing_thread = threading.get_ident()
-            try:
+        self._in_flush.active = True
+        try:
+            with self._flush_lock:
                 self._write_queued()
-            finally:
-                self._flushing_thread = None
-        _deliver_deferred_signal()
+        finally:
+            self._in_flush.active = False
+            _deliver_deferred_signal()
 
     def close(self) -> None:
         """Write every queued point and stop the background thread."""
@@ -188,7 +195,7 @@ class MetricWriter:
         # The parent still owns its queued points: a child must not write them again.
         self._queue.clear()
         self._flush_lock = threading.Lock()
-        self._flushing_thread = None
+        self._in_flush = threading.local()
         self._thread = None
         self._threshold = 0
         self._thread_lock = threading.Lock()
@@ -253,8 +260,7 @@ def _install_signal_handlers() -> None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    me = threading.get_ident()
-    if any(writer._flushing_thread == me for writer in list(_live_writers)):
+    if any(writer.flushing_in_this_thread for writer in list(_live_writers)):
         # The signal interrupted a flush of this very thread: finish it first.
         _deferred_signal.append((signum, frame))
         return
