@@ -95,7 +95,10 @@ def check_step(step: object, what: str = "step") -> int | None:
     if type(step) is not int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise InvalidTypeError(f"{what} must be an int or None, not {type(step).__name__}")
-        step = int(step.__index__())
+        try:
+            step = int(step.__index__())
+        except (TypeError, ValueError) as error:
+            raise InvalidTypeError(f"{what} must be an int or None: {error}") from None
     if not INT64_MIN <= step <= INT64_MAX:
         raise InvalidArgumentError(f"{what} {step} is outside the int64 range")
     return step

@@ -42,17 +42,21 @@ def _refuse_newer(version: int | None) -> None:
         )
 
 
-def ensure_schema(engine: Engine, target: int = schema.SCHEMA_VERSION) -> int | None:
-    """Create or upgrade the store's schema to ``target``; return the version found before.
+def ensure_schema(engine: Engine, target: int | None = None) -> int | None:
+    """Create or upgrade the store's schema to ``target`` (default: the current version);
+    return the version found before.
 
     Raises:
         SchemaVersionError: The store is newer than this code.
     """
+    if target is None:
+        target = schema.SCHEMA_VERSION
     found = engines.run(engine, read_version, write=False)
     _refuse_newer(found)
     if found == target:
         return found
-    return engines.run(engine, lambda connection: _migrate(connection, target), write=True)
+    wanted = target
+    return engines.run(engine, lambda connection: _migrate(connection, wanted), write=True)
 
 
 def _migrate(connection: Connection, target: int) -> int | None:

@@ -388,11 +388,20 @@ class SqlStore(Store):
             )
             series_pk = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
             if series_pk is None:
-                series_pk = connection.execute(
+                insert = (
                     sa.insert(series)
                     .values(model_pk=model_pk, name=entry.name, phase=phase)
                     .returning(series.c.pk)
-                ).scalar_one()
+                )
+                try:
+                    with connection.begin_nested():
+                        series_pk = connection.execute(insert).scalar_one()
+                except sa.exc.IntegrityError:
+                    # Another writer created the series, or the model was deleted meanwhile.
+                    series_pk = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
+                    if series_pk is None:
+                        missing.append(entry)
+                        continue
             entry.handle = series_pk
         return missing
 
@@ -595,9 +604,14 @@ class SqlStore(Store):
 def _delete_points_of_models(connection: Connection, model_pks: sa.Select[Any]) -> None:
     """Delete the series and points of some models (their other rows cascade).
 
-    Series go first: on PostgreSQL that waits for any writer holding them locked, so the
-    points it committed are seen, and deleted, by the next statement.
+    On PostgreSQL, the models are locked first, which waits for any writer that is adding
+    a series to them and keeps others from doing so; then the series are deleted, which waits
+    for any writer holding them locked; so the next statement sees, and deletes, every point
+    that those writers committed.
     """
+    connection.execute(
+        sa.select(models.c.pk).where(models.c.pk.in_(model_pks)).with_for_update()
+    ).all()
     series_pks = list(
         connection.execute(
             sa.delete(series).where(series.c.model_pk.in_(model_pks)).returning(series.c.pk)

@@ -1,0 +1,1 @@
+"""Reliability: real processes on real stores, killed, signalled, locked, restarted, filled."""
