@@ -66,6 +66,9 @@ def test_older_store_is_upgraded_once_and_keeps_its_data(
     assert migrations.ensure_schema(engine, schema.SCHEMA_VERSION) == schema.SCHEMA_VERSION
     assert runs == [1]
     assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    # Asking for an older version never takes a store back.
+    migrations.ensure_schema(engine, schema.SCHEMA_VERSION - 1)
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
     with engine.connect() as connection:
         notes = connection.execute(sa.text("SELECT name, notes FROM experiments")).all()
     assert [tuple(row) for row in notes] == [("old", None)]

@@ -63,6 +63,8 @@ def _migrate(connection: Connection, target: int) -> int | None:
     engines.lock_for_schema_change(connection)
     found = read_version(connection)
     _refuse_newer(found)
+    if found is not None and found >= target:  # another process got there first
+        return found
     if found is None:
         schema.metadata.create_all(connection)
         connection.execute(sa.insert(schema.schema_version).values(version=target))
