@@ -9,7 +9,9 @@ one transaction each, in the order the points were logged:
 - by a background thread at most ``interval`` seconds after a point was queued;
 - by the logging thread itself once ``max_pending`` points are queued (backpressure, so
   memory stays bounded when the store is slower than the training loop);
-- at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called).
+- at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
+  on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
+  so that a locked or unreachable store cannot keep a process from ending).
 
 A background flush that fails keeps its points queued and is retried with backoff; the
 error is raised once by the next ``log`` or ``flush`` call. Nothing is dropped, except points
@@ -30,7 +32,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from mltracker.errors import MLTrackerError, NotFoundError
+from mltracker import deadlines
+from mltracker.errors import BackendUnavailableError, MLTrackerError, NotFoundError
 from mltracker.ports.store import Point, Store
 
 logger = logging.getLogger(__name__)
@@ -114,16 +117,29 @@ class MetricWriter:
         if len(self._queue) >= self._max_pending:
             self.flush()
 
-    def flush(self) -> None:
-        """Write every queued point; on failure they stay queued and the error is raised."""
+    def flush(self, *, within: float | None = None) -> None:
+        """Write every queued point; on failure they stay queued and the error is raised.
+
+        Args:
+            within: Give up after about this many seconds (waiting for another thread's
+                flush, and retrying a locked or unreachable store), leaving the points queued.
+        """
         if self._error is not None:
             self._raise_error()
         if not self._queue:
             return
         self._in_flush.active = True
         try:
-            with self._flush_lock:
-                self._write_queued()
+            if not self._flush_lock.acquire(timeout=-1 if within is None else within):
+                raise BackendUnavailableError(f"another flush did not end within {within} s")
+            try:
+                if within is None:
+                    self._write_queued()
+                else:
+                    with deadlines.retry_limit(within):
+                        self._write_queued()
+            finally:
+                self._flush_lock.release()
         finally:
             self._in_flush.active = False
             _deliver_deferred_signal()
@@ -205,13 +221,13 @@ class MetricWriter:
 _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
-def flush_all() -> None:
+def flush_all(within: float | None = None) -> None:
     """Flush every live writer of this process, logging (not raising) failures."""
     for writer in list(_live_writers):
         try:
-            writer.flush()
+            writer.flush(within=within)
         except Exception:
-            logger.exception("could not flush queued metric points")
+            logger.exception("could not write %d queued metric points", writer.pending)
 
 
 atexit.register(flush_all)
@@ -264,7 +280,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # The signal interrupted a flush of this very thread: finish it first.
         _deferred_signal.append((signum, frame))
         return
-    flush_all()
+    flush_all(within=deadlines.signal_flush_seconds())
     _chain(signum, frame)
 
 
@@ -272,7 +288,7 @@ def _deliver_deferred_signal() -> None:
     if _deferred_signal and threading.current_thread() is threading.main_thread():
         signum, frame = _deferred_signal.pop()
         _deferred_signal.clear()
-        flush_all()
+        flush_all(within=deadlines.signal_flush_seconds())
         _chain(signum, frame)
 
 

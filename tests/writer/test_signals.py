@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -94,3 +95,49 @@ def test_normal_exit_flushes_what_was_logged(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
     assert stored_steps(path) == list(range(1_234))
+
+
+def test_signal_flush_gives_up_in_time_when_the_store_stays_locked(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    mltracker_child = textwrap.dedent(
+        """
+        import sys, mltracker
+        tracker = mltracker.connect(sys.argv[1])
+        tracker.writer.interval = 3600.0
+        model = tracker.experiments.create("locked").models.create("m")
+        tracker.flush()
+        print("created", flush=True)
+        sys.stdin.readline()  # the parent now holds the write lock
+        for step in range(100):
+            model.metrics.log("loss", float(step), step=step)
+        print("logged", flush=True)
+        sys.stdin.readline()  # wait for the signal
+        """
+    )
+    environment = {**os.environ, "MLTRACKER_SIGNAL_FLUSH_SECONDS": "0.5"}
+    with subprocess.Popen(
+        [sys.executable, "-c", mltracker_child, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline().strip() == "created"
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "logged"
+            child.send_signal(signal.SIGTERM)
+            # Without the limit, the flush would retry the locked store for 120 s.
+            assert child.wait(timeout=60) == -signal.SIGTERM
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert "could not write 100 queued metric points" in (
+            child.stderr.read() if child.stderr else ""
+        )
+    assert stored_steps(path) == []

@@ -10,7 +10,6 @@ and then translated into the MLTracker error tree.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from mltracker import deadlines
 from mltracker.errors import (
     BackendError,
     BackendUnavailableError,
@@ -36,9 +36,9 @@ T = TypeVar("T")
 
 #: How long SQLite itself waits for a lock before reporting "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-#: How long an operation is retried while the store is locked or unreachable; the
-#: environment variable MLTRACKER_RETRY_SECONDS overrides it.
-RETRY_SECONDS = 120.0
+#: How long an operation is retried while the store is locked or unreachable (see
+#: ``mltracker.deadlines``; the environment variable MLTRACKER_RETRY_SECONDS overrides it).
+RETRY_SECONDS = deadlines.DEFAULT_RETRY_SECONDS
 #: PostgreSQL error classes that no retry mends: a bad password or role (28), a database
 #: that does not exist (3D).
 _PERMANENT_SQLSTATE_CLASSES = ("28", "3D")
@@ -46,13 +46,7 @@ _PERMANENT_SQLSTATE_CLASSES = ("28", "3D")
 
 def retry_seconds() -> float:
     """The retry budget of one operation."""
-    configured = os.environ.get("MLTRACKER_RETRY_SECONDS")
-    if configured:
-        try:
-            return max(0.0, float(configured))
-        except ValueError:
-            logger.warning("ignoring MLTRACKER_RETRY_SECONDS=%r: not a number", configured)
-    return RETRY_SECONDS
+    return deadlines.retry_seconds(RETRY_SECONDS)
 
 
 _WRITE = "mltracker_write"
@@ -120,8 +114,20 @@ def _transaction(engine: Engine, write: bool) -> Iterator[Connection]:
     with engine.connect() as connection:
         if write:
             connection.execution_options(**{_WRITE: True})
-        with connection.begin():
-            yield connection
+        cap = deadlines.current_cap()
+        if cap is None or not is_sqlite(engine):
+            with connection.begin():
+                yield connection
+            return
+        # Under a cap (a process that is ending), SQLite must not wait out its usual timeout.
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout = {int(min(cap * 1000, SQLITE_BUSY_TIMEOUT_MS))}")
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def run(engine: Engine, operation: Callable[[Connection], T], *, write: bool) -> T:

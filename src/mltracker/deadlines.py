@@ -1,0 +1,60 @@
+"""How long a backend may keep retrying, and how that is shortened for a process that ends.
+
+A backend retries a store that is locked or unreachable for ``$MLTRACKER_RETRY_SECONDS``
+(default 120 s). Code that must finish sooner, such as the flush that runs when a process is
+told to stop, caps that budget for the operations it runs with :func:`retry_limit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETRY_SECONDS = 120.0
+#: How long the flush on SIGTERM/SIGINT may take before the process goes on ending.
+DEFAULT_SIGNAL_FLUSH_SECONDS = 10.0
+
+_cap: ContextVar[float | None] = ContextVar("mltracker_retry_cap", default=None)
+
+
+def _seconds_from_environment(name: str, default: float) -> float:
+    configured = os.environ.get(name)
+    if not configured:
+        return default
+    try:
+        return max(0.0, float(configured))
+    except ValueError:
+        logger.warning("ignoring %s=%r: not a number", name, configured)
+        return default
+
+
+def retry_seconds(default: float = DEFAULT_RETRY_SECONDS) -> float:
+    """The retry budget of one operation: ``$MLTRACKER_RETRY_SECONDS``, within any cap."""
+    budget = _seconds_from_environment("MLTRACKER_RETRY_SECONDS", default)
+    cap = _cap.get()
+    return budget if cap is None else min(budget, cap)
+
+
+def current_cap() -> float | None:
+    """The cap :func:`retry_limit` set for this thread, if any."""
+    return _cap.get()
+
+
+def signal_flush_seconds() -> float:
+    """How long the flush on a signal may take: ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``."""
+    return _seconds_from_environment("MLTRACKER_SIGNAL_FLUSH_SECONDS", DEFAULT_SIGNAL_FLUSH_SECONDS)
+
+
+@contextmanager
+def retry_limit(seconds: float) -> Iterator[None]:
+    """Cap the retry budget of what runs inside the block, in this thread."""
+    token = _cap.set(seconds)
+    try:
+        yield
+    finally:
+        _cap.reset(token)
