@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -63,6 +64,9 @@ class MetricWriter:
         self._threshold = 0
         self.batch_size = batch_size
         self._queue: deque[Point] = deque()
+        # A batch taken from the queue keeps its id until it is written, so that a retry
+        # after a lost acknowledgement is recognised by the store and never duplicates.
+        self._inflight: tuple[uuid.UUID, list[Point]] | None = None
         self._flush_lock = threading.Lock()
         # Set in a thread from before it waits for the flush lock until it released it, so
         # that a signal handler running in that thread never waits for the thread itself.
@@ -78,7 +82,8 @@ class MetricWriter:
     @property
     def pending(self) -> int:
         """How many points are queued and not yet stored."""
-        return len(self._queue)
+        inflight = self._inflight
+        return len(self._queue) + (len(inflight[1]) if inflight is not None else 0)
 
     @property
     def max_pending(self) -> int:
@@ -126,7 +131,7 @@ class MetricWriter:
         """
         if self._error is not None:
             self._raise_error()
-        if not self._queue:
+        if not self._queue and self._inflight is None:
             return
         self._in_flush.active = True
         try:
@@ -158,17 +163,18 @@ class MetricWriter:
 
     def _write_queued(self) -> None:
         queue = self._queue
-        while queue:
-            count = min(len(queue), self.batch_size)
-            popleft = queue.popleft
-            batch = [popleft() for _ in range(count)]
+        while self._inflight is not None or queue:
+            if self._inflight is None:
+                popleft = queue.popleft
+                batch = [popleft() for _ in range(min(len(queue), self.batch_size))]
+                self._inflight = (uuid.uuid4(), batch)
+            batch_id, batch = self._inflight
             try:
-                self._store.write_points(batch)
+                self._store.write_points(batch, batch_id)
             except NotFoundError:
+                self._inflight = None  # the others were stored; these have no model left
                 raise
-            except BaseException:
-                queue.extendleft(reversed(batch))
-                raise
+            self._inflight = None
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
@@ -189,7 +195,7 @@ class MetricWriter:
             self._wakeup.wait(backoff)
             if self._closed:
                 return
-            if not self._queue:
+            if not self._queue and self._inflight is None:
                 continue
             try:
                 with self._flush_lock:
@@ -210,6 +216,7 @@ class MetricWriter:
     def _after_fork_in_child(self) -> None:
         # The parent still owns its queued points: a child must not write them again.
         self._queue.clear()
+        self._inflight = None
         self._flush_lock = threading.Lock()
         self._in_flush = threading.local()
         self._thread = None

@@ -93,3 +93,26 @@ def test_many_processes_open_a_fresh_store_at_once(uri: str, engine: sa.Engine) 
         models = experiments[0].models.list()
         assert {m.hash for m in models} == {f"m{i}" for i in range(16)}
         assert all(len(m.metrics.list()) == 1 for m in models)
+
+
+def test_version_1_store_gets_the_batch_table_and_keeps_its_data(
+    uri: str, engine: sa.Engine
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("old").models.create("m")
+        model.metrics.log("loss", 0.5, step=1)
+    close_all()
+    with engine.begin() as connection:  # what a store of version 1 looks like
+        connection.execute(sa.text("DROP TABLE write_batches"))
+        connection.execute(sa.update(schema.schema_version).values(version=1))
+
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        model = experiment.models.read("m")  # type: ignore[assignment]
+        assert [(p.step, p.value) for p in model.metrics.list()] == [(1, 0.5)]
+        model.metrics.log("loss", 0.25, step=2)
+    assert version_rows(engine) == [2]
+    assert sa.inspect(engine).has_table("write_batches")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM write_batches")).scalar() == 1

@@ -203,8 +203,11 @@ class Store(ABC):
 
     # Metrics
     @abstractmethod
-    def write_points(self, points: Sequence[Point]) -> None:
+    def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
         """Store a batch of points in one transaction: all of them or none.
+
+        With a ``batch_id`` the write is idempotent: a batch of an id the store has written
+        already is skipped, so retrying after a lost acknowledgement never duplicates.
 
         Points whose model no longer exists are left out and reported with
         :class:`~mltracker.errors.NotFoundError` after the others are stored.

@@ -23,8 +23,20 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import schema
 from mltracker.errors import SchemaVersionError
 
+
+def _add_write_batches(connection: Connection) -> None:
+    """Version 2: the table of written batch ids, for idempotent metric writes."""
+    table = sa.Table(
+        "write_batches",
+        sa.MetaData(),
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("written_at", sa.Double, nullable=False, index=True),
+    )
+    table.create(connection)
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_write_batches}
 
 
 def read_version(connection: Connection) -> int | None:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -134,6 +134,15 @@ modules = Table(
     Index("ix_modules_model", "model_pk"),
     Index("ix_modules_iteration", "iteration_pk"),
     sqlite_autoincrement=True,
+)
+
+#: The ids of the metric batches written lately (since version 2): a batch is written in the
+#: same transaction as its id, so a retry of a batch that did commit finds it and skips.
+write_batches = Table(
+    "write_batches",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("written_at", Double, nullable=False, index=True),
 )
 
 #: References that are not foreign keys (see ``metrics.series_pk``): (referring, referred).

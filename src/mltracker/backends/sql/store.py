@@ -21,7 +21,15 @@ from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations
-from mltracker.backends.sql.schema import experiments, iterations, metrics, models, modules, series
+from mltracker.backends.sql.schema import (
+    experiments,
+    iterations,
+    metrics,
+    models,
+    modules,
+    series,
+    write_batches,
+)
 from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
 from mltracker.errors import AlreadyExistsError, BackendError, MLTrackerError, NotFoundError
 from mltracker.ports.store import (
@@ -101,6 +109,7 @@ class SqlStore(Store):
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
+        self._batches_noted = 0
         self.engine = engines.create_engine(uri)
         _open_stores.add(self)
         try:
@@ -334,10 +343,13 @@ class SqlStore(Store):
         self._write(write)
 
     # Metrics -------------------------------------------------------------------------
-    def write_points(self, points: Sequence[Point]) -> None:
+    def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
         if not points:
             return
-        insert = lambda connection: self._insert_points(connection, points)  # noqa: E731
+
+        def insert(connection: Connection) -> list[Series]:
+            return self._insert_points(connection, points, batch_id)
+
         try:
             missing = self._write(insert)
         except _StaleSeries:  # a cached series vanished with its model: look them up again
@@ -345,11 +357,14 @@ class SqlStore(Store):
                 point[0].handle = None
             missing = self._write(insert)
         if missing:
-            if missing:
-                names = ", ".join(sorted({str(s.model_id) for s in missing}))
-                raise NotFoundError(f"metric points of deleted models were dropped: {names}")
+            names = ", ".join(sorted({str(s.model_id) for s in missing}))
+            raise NotFoundError(f"metric points of deleted models were dropped: {names}")
 
-    def _insert_points(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
+    def _insert_points(
+        self, connection: Connection, points: Sequence[Point], batch_id: UUID | None
+    ) -> list[Series]:
+        if batch_id is not None and self._batch_written(connection, batch_id):
+            return []
         missing = self._resolve_series(connection, points)
         if missing:
             points = [point for point in points if point[0].handle is not None]
@@ -369,6 +384,22 @@ class SqlStore(Store):
             raise _StaleSeries("a series of the batch was deleted")
         _bulk_insert(connection, connection.connection.driver_connection, rows)
         return missing
+
+    def _batch_written(self, connection: Connection, batch_id: UUID) -> bool:
+        """Whether the batch was written; if not, note it as written by this transaction."""
+        found = connection.execute(
+            sa.select(write_batches.c.id).where(write_batches.c.id == batch_id)
+        ).first()
+        if found is not None:
+            return True
+        now = time.time()
+        connection.execute(sa.insert(write_batches).values(id=batch_id, written_at=now))
+        self._batches_noted += 1
+        if self._batches_noted % 1000 == 0:  # a retry comes within minutes, not a week
+            connection.execute(
+                sa.delete(write_batches).where(write_batches.c.written_at < now - 7 * 86400)
+            )
+        return False
 
     def _resolve_series(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
         unresolved = {id(p[0]): p[0] for p in points if p[0].handle is None}
