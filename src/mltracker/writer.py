@@ -125,14 +125,21 @@ class MetricWriter:
     def flush(self, *, within: float | None = None) -> None:
         """Write every queued point; on failure they stay queued and the error is raised.
 
+        A failure of the background thread that this write outlived is forgotten; one that
+        dropped points (their model was deleted) is raised after the write.
+
         Args:
             within: Give up after about this many seconds (waiting for another thread's
                 flush, and retrying a locked or unreachable store), leaving the points queued.
         """
+        if self._queue or self._inflight is not None:
+            self._write_all(within)
+            if not isinstance(self._error, NotFoundError):
+                self._error = None
         if self._error is not None:
             self._raise_error()
-        if not self._queue and self._inflight is None:
-            return
+
+    def _write_all(self, within: float | None) -> None:
         self._in_flush.active = True
         try:
             if not self._flush_lock.acquire(timeout=-1 if within is None else within):

@@ -78,3 +78,25 @@ def test_background_failure_is_reported_at_the_next_call_and_nothing_is_lost(
     tracker.flush()
     assert [p.step for p in model.metrics.list("loss")] == list(range(10))
     tracker.close()
+
+
+def test_close_after_a_background_failure_writes_everything(impatient_store: str) -> None:
+    tracker = mltracker.connect(impatient_store)
+    model = tracker.experiments.create("e").models.create("m")
+    tracker.writer.interval = 0.02
+    blocker = sqlite3.connect(impatient_store, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    for step in range(10):
+        model.metrics.log("loss", float(step), step=step)
+    deadline = threading.Event()
+    for _ in range(2_000):  # bounded: wait until the background thread has failed once
+        if tracker.writer._error is not None:
+            break
+        deadline.wait(0.02)
+    assert tracker.writer._error is not None
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    tracker.close()  # the failure was transient: close writes and raises nothing
+    with sqlite3.connect(impatient_store) as connection:
+        steps = [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
+    assert steps == list(range(10))
