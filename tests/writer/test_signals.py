@@ -78,8 +78,12 @@ def test_signal_reaches_the_previous_handler_after_everything_is_stored(tmp_path
     with run_until_ready(path, "own-handler") as child:
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=60) == 7
-    logged = int((tmp_path / "store.db.count").read_text())
-    assert stored_steps(path) == list(range(logged))
+    # The signal may land after a log call returned and before the count moved on: that
+    # point was logged too.
+    counted = int((tmp_path / "store.db.count").read_text())
+    steps = stored_steps(path)
+    assert steps == list(range(len(steps)))
+    assert len(steps) in (counted, counted + 1)
 
 
 def test_normal_exit_flushes_what_was_logged(tmp_path: Path) -> None:
