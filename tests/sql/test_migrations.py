@@ -84,8 +84,13 @@ def _open_and_log(uri: str, index: int) -> int:
 
 def test_many_processes_open_a_fresh_store_at_once(uri: str, engine: sa.Engine) -> None:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(16) as pool:
-        assert sorted(pool.starmap(_open_and_log, [(uri, i) for i in range(16)])) == list(range(16))
+    pool = context.Pool(16)
+    try:
+        opened = pool.starmap(_open_and_log, [(uri, i) for i in range(16)])
+    finally:
+        pool.close()  # the workers end on their own, not by Pool.terminate's SIGTERM
+        pool.join()
+    assert sorted(opened) == list(range(16))
     assert version_rows(engine) == [schema.SCHEMA_VERSION]
     with mltracker.connect(uri) as tracker:
         experiments = tracker.experiments.list()
