@@ -275,7 +275,7 @@ _signals_lock = threading.Lock()
 
 
 def _install_signal_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or _in_multiprocessing_child():
         return
     with _signals_lock:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -287,6 +287,14 @@ def _install_signal_handlers() -> None:
                 signal.signal(signum, _on_signal)
             except ValueError:  # not the main interpreter
                 return
+
+
+def _in_multiprocessing_child() -> bool:
+    """A ``multiprocessing`` child keeps the default signal actions: its parent ends it with
+    SIGTERM (``Pool.terminate``), and a Python-level handler can leave that signal pending
+    while the child waits in C for its next task. Its points are flushed at its normal end."""
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:

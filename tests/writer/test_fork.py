@@ -32,3 +32,23 @@ def test_forked_children_log_safely(uri: str) -> None:
     for model in models:
         assert [p.step for p in model.metrics.list(phase="child")] == list(range(500))
         assert len(model.metrics.list(phase="parent")) == 1
+
+
+def _sigterm_is_default_after_logging(uri: str) -> bool:
+    import signal
+
+    mltracker.get_experiment("spawned", uri).models.create("child").metrics.log("x", 1.0)
+    mltracker.get_all_experiments(uri).list()
+    return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_multiprocessing_children_keep_default_signal_actions(sqlite_uri: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(1)
+    try:
+        assert pool.apply(_sigterm_is_default_after_logging, (sqlite_uri,)) is True
+    finally:
+        pool.close()
+        pool.join()
+    experiment = mltracker.get_experiment("spawned", sqlite_uri)
+    assert [m.hash for m in experiment.models.list()] == ["child"]
