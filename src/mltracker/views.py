@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 from mltracker import values
@@ -193,10 +193,10 @@ class MetricsView(metrics.Metrics):
         stop_step: int | None = None,
     ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step)
-        return _list(self._session.store.list_metrics(self._model_id, where))
+        return cast(_list[metrics.Metric], self._session.store.list_metrics(self._model_id, where))
 
     def latest(self) -> _list[metrics.Metric]:
-        return _list(self._session.store.latest_metrics(self._model_id))
+        return cast(_list[metrics.Metric], self._session.store.latest_metrics(self._model_id))
 
     def to_pandas(
         self,
@@ -237,7 +237,7 @@ class ModulesView(modules.Modules):
         return self._session.store.log_module(self._owner, name, attributes_json)
 
     def list(self) -> _list[modules.Module]:
-        return _list(self._session.store.list_modules(self._owner))
+        return cast(_list[modules.Module], self._session.store.list_modules(self._owner))
 
     def remove(self, module: modules.Module) -> None:
         self._session.store.remove_module(self._owner, _entity_id(module, "module"))

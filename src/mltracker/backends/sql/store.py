@@ -278,13 +278,13 @@ class SqlStore(Store):
                 result = connection.execute(statement.values(**changes))
                 found = result.rowcount > 0
             else:
-                found = self.read_model_in(connection, experiment_id, hash)
+                found = self._model_exists(connection, experiment_id, hash)
             if not found:
                 raise NotFoundError(f"no model with hash {hash!r} in this experiment")
 
         self._write(update)
 
-    def read_model_in(self, connection: Connection, experiment_id: UUID, hash: str) -> bool:
+    def _model_exists(self, connection: Connection, experiment_id: UUID, hash: str) -> bool:
         statement = sa.select(models.c.pk).where(
             models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
         )
