@@ -33,7 +33,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from mltracker import deadlines
+from mltracker import deadlines, pools
 from mltracker.errors import BackendUnavailableError, MLTrackerError, NotFoundError
 from mltracker.ports.store import Point, Store
 
@@ -116,6 +116,7 @@ class MetricWriter:
         self._threshold = self._max_pending
         if self._thread is None:
             _register_multiprocessing_exit()
+            pools.flush_before_results(flush_all)
             self._start_thread()
         if self._error is not None:
             self._raise_error()
