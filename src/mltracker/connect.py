@@ -98,13 +98,15 @@ def _release_session(session: Session) -> None:
         if _users[key] > 0 or key in _pinned or _sessions.get(key) is not session:
             session.writer.flush()
             return
-        del _sessions[key]
         del _users[key]
+    # The session stays registered: entities of the closed handle, and later handles of the
+    # same URI, use it again (its connections and writer thread come back on first use).
     session.close()
 
 
 def close_all() -> None:
-    """Flush and close every session of this process (handles opened before become unusable)."""
+    """Flush and close every session of this process and forget them, so that the next
+    handle of a URI opens its store anew (entities opened before reopen their own)."""
     with _sessions_lock:
         sessions = list(_sessions.values())
         _sessions.clear()
@@ -158,7 +160,13 @@ class Connection:
         self._session.writer.flush()
 
     def close(self) -> None:
-        """Flush, then release this handle. Closing twice is allowed."""
+        """Flush, then release this handle. Closing twice is allowed.
+
+        When the last handle of a store closes, its connections and writer thread are let go.
+        Entities and collections obtained through the handle stay usable: any later call,
+        ``metrics.log`` included, reopens the store, and what is logged then is written by the
+        usual rules (the next read or flush, within the flush interval, at exit).
+        """
         if not self._closed:
             self._closed = True
             _release_session(self._session)

@@ -114,6 +114,8 @@ class MetricWriter:
 
     def _after_append(self) -> None:
         self._threshold = self._max_pending
+        if self._closed:
+            self._reopen()
         if self._thread is None:
             _register_multiprocessing_exit()
             pools.flush_before_results(flush_all)
@@ -158,16 +160,27 @@ class MetricWriter:
             _deliver_deferred_signal()
 
     def close(self) -> None:
-        """Write every queued point and stop the background thread."""
+        """Write every queued point and stop the background thread.
+
+        A closed writer stays usable: the next :meth:`append` starts its thread again, and
+        whatever is queued is still written by :meth:`flush` and at exit.
+        """
         try:
             self.flush()
         finally:
-            self._closed = True
-            self._wakeup.set()
-            thread = self._thread
+            with self._thread_lock:
+                self._closed = True
+                self._threshold = 0  # the next append takes the slow path and reopens
+                self._wakeup.set()
+                thread, self._thread = self._thread, None
             if thread is not None and thread is not threading.current_thread():
                 thread.join()
-            _live_writers.discard(self)
+
+    def _reopen(self) -> None:
+        with self._thread_lock:
+            if self._closed:
+                self._closed = False
+                self._wakeup = threading.Event()
 
     def _write_queued(self) -> None:
         queue = self._queue
@@ -193,15 +206,17 @@ class MetricWriter:
         with self._thread_lock:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
-                    target=self._run, name="mltracker-writer", daemon=True
+                    target=self._run, args=(self._wakeup,), name="mltracker-writer", daemon=True
                 )
                 self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, wakeup: threading.Event) -> None:
+        # ``wakeup`` is this thread's own: close() sets it, and a reopened writer's next
+        # thread gets a new one, so a thread that is ending never outlives its close.
         backoff = self.interval
-        while not self._closed:
-            self._wakeup.wait(backoff)
-            if self._closed:
+        while not wakeup.is_set():
+            wakeup.wait(backoff)
+            if wakeup.is_set():
                 return
             if not self._queue and self._inflight is None:
                 continue
