@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 #: The worker loops of the standard library and the name of their result queue.
@@ -69,9 +69,7 @@ def flush_before_results(flush: Callable[[], None]) -> None:
             return
         _hooked_pid = os.getpid()
         result_queue = _result_queue_of_this_worker()
-        if result_queue is None or isinstance(
-            getattr(result_queue, "_wlock", None), _FlushFirst
-        ):
+        if result_queue is None or isinstance(getattr(result_queue, "_wlock", None), _FlushFirst):
             return
         if getattr(result_queue, "_wlock", None) is not None:
             result_queue._wlock = _FlushFirst(result_queue._wlock, flush)
@@ -81,7 +79,7 @@ def flush_before_results(flush: Callable[[], None]) -> None:
 
 def _result_queue_of_this_worker() -> Any:
     """The result queue of the worker loop running in the main thread, if there is one."""
-    loops = {}
+    loops: dict[CodeType, str] = {}
     for module_name, function_name, queue_name in _WORKER_LOOPS:
         module = sys.modules.get(module_name)
         function = getattr(module, function_name, None)
@@ -92,8 +90,8 @@ def _result_queue_of_this_worker() -> Any:
         return None
     frame: FrameType | None = sys._current_frames().get(threading.main_thread().ident or -1)
     while frame is not None:
-        queue_name = loops.get(frame.f_code)
-        if queue_name is not None:
-            return frame.f_locals.get(queue_name)
+        found = loops.get(frame.f_code)
+        if found is not None:
+            return frame.f_locals.get(found)
         frame = frame.f_back
     return None
