@@ -89,6 +89,7 @@ def tracker(uri: str) -> Iterator[mltracker.Connection]:
 def _close_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test starts with no open session and the default store in its own folder."""
     monkeypatch.delenv("MLTRACKER_URI", raising=False)
+    monkeypatch.setenv("MLTRACKER_SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.chdir(tmp_path)
     yield
     close_all()

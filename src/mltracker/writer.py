@@ -9,13 +9,19 @@ one transaction each, in the order the points were logged:
 - by a background thread at most ``interval`` seconds after a point was queued;
 - by the logging thread itself once ``max_pending`` points are queued (backpressure, so
   memory stays bounded when the store is slower than the training loop);
+- before a process-pool worker sends a task's result back (``mltracker.pools``);
 - at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
   on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
   so that a locked or unreachable store cannot keep a process from ending).
 
-A background flush that fails keeps its points queued and is retried with backoff; the
-error is raised once by the next ``log`` or ``flush`` call. Nothing is dropped, except points
-of a model that was deleted meanwhile, which are reported with ``NotFoundError``.
+Logging never raises for a store that cannot take points (locked, unreachable, full): the
+points stay queued and the background thread retries with backoff. Once ``max_pending``
+points wait and the store has not taken them within ``BACKPRESSURE_SECONDS``, they move to
+a spool file (``mltracker.spool``) and logging goes on; the spool is written back, in order,
+when the store returns, or by the next process that writes to the store. The outage is
+reported once on stderr, and raised by explicit calls (``flush()``, ``close()``, reads).
+Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
+``NotFoundError`` by the next call.
 """
 
 from __future__ import annotations
@@ -36,13 +42,30 @@ from typing import Any
 from mltracker import deadlines, pools
 from mltracker.errors import BackendUnavailableError, MLTrackerError, NotFoundError
 from mltracker.ports.store import Point, Store
+from mltracker.spool import Spool, display, spool_directory
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
 DEFAULT_MAX_PENDING = 100_000
 DEFAULT_BATCH_SIZE = 50_000
+#: How long a logging thread with ``max_pending`` points queued waits for the store before
+#: it moves them to the spool instead.
+BACKPRESSURE_SECONDS = 5.0
 _MAX_BACKOFF = 30.0
+
+
+class _Taken:
+    """A batch taken from the queue or a spool, with the id it keeps until it is stored."""
+
+    __slots__ = ("end", "id", "points", "source")
+
+    def __init__(self, points: list[Point], source: Spool | None = None, end: int = 0) -> None:
+        self.id = uuid.uuid4()
+        self.points = points
+        #: The spool the batch is in (if any) and the offset after it there.
+        self.source = source
+        self.end = end
 
 
 class MetricWriter:
@@ -66,12 +89,20 @@ class MetricWriter:
         self._queue: deque[Point] = deque()
         # A batch taken from the queue keeps its id until it is written, so that a retry
         # after a lost acknowledgement is recognised by the store and never duplicates.
-        self._inflight: tuple[uuid.UUID, list[Point]] | None = None
+        self._inflight: _Taken | None = None
+        # Spools to write back before the queue, oldest first (another process's, then ours).
+        self._spools: list[Spool] = []
+        self._own_spool: Spool | None = None
+        self._orphans_adopted = False
+        # Held while batches are taken from the queue or spools, or the queue is spilled.
+        self._take_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         # Set in a thread from before it waits for the flush lock until it released it, so
         # that a signal handler running in that thread never waits for the thread itself.
         self._in_flush = threading.local()
-        self._error: MLTrackerError | None = None
+        self._error: NotFoundError | None = None
+        self._outage: BaseException | None = None
+        self._spill_failed = False
         self._wakeup = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -81,9 +112,17 @@ class MetricWriter:
 
     @property
     def pending(self) -> int:
-        """How many points are queued and not yet stored."""
+        """How many points are queued or spooled and not yet stored."""
         inflight = self._inflight
-        return len(self._queue) + (len(inflight[1]) if inflight is not None else 0)
+        spooled = sum(spool.points for spool in list(self._spools))
+        if inflight is not None and inflight.source is None:
+            spooled += len(inflight.points)
+        return len(self._queue) + spooled
+
+    @property
+    def spool_files(self) -> list[str]:
+        """The spool files holding points of this writer that the store has not taken yet."""
+        return [str(spool.path) for spool in list(self._spools)]
 
     @property
     def max_pending(self) -> int:
@@ -103,9 +142,11 @@ class MetricWriter:
     def append(self, point: Point) -> None:
         """Queue one point (the hot path of ``metrics.log``).
 
+        Never raises for a store that cannot take points (see the module's docstring).
+
         Raises:
-            MLTrackerError: A background flush failed since the last call (this point and
-                the earlier ones stay queued and are retried).
+            NotFoundError: Points logged earlier were dropped because their model was
+                deleted meanwhile.
         """
         queue = self._queue
         queue.append(point)
@@ -119,26 +160,58 @@ class MetricWriter:
         if self._thread is None:
             _register_multiprocessing_exit()
             pools.flush_before_results(flush_all)
+            _install_signal_handlers()  # again in a forked child that is not a worker
             self._start_thread()
         if self._error is not None:
             self._raise_error()
         if len(self._queue) >= self._max_pending:
-            self.flush()
+            self._relieve()
+
+    def _relieve(self) -> None:
+        """``max_pending`` points wait: write them, or move them to the spool."""
+        if self._outage is None:
+            try:
+                self.flush(within=BACKPRESSURE_SECONDS)
+                return
+            except NotFoundError:
+                raise
+            except MLTrackerError as error:
+                self._report_outage(error)
+        try:
+            self._spill()
+        except OSError as error:
+            if not self._spill_failed:
+                self._spill_failed = True
+                _say(
+                    f"cannot spool metric points to {spool_directory()} ({error}): "
+                    f"they stay in memory ({self.pending} now)"
+                )
+            self._threshold = len(self._queue) + self._max_pending
 
     def flush(self, *, within: float | None = None) -> None:
-        """Write every queued point; on failure they stay queued and the error is raised.
+        """Write every queued and spooled point; on failure they are kept and the error is
+        raised.
 
         A failure of the background thread that this write outlived is forgotten; one that
         dropped points (their model was deleted) is raised after the write.
 
         Args:
             within: Give up after about this many seconds (waiting for another thread's
-                flush, and retrying a locked or unreachable store), leaving the points queued.
+                write, and retrying a locked or unreachable store), keeping the points.
+
+        Raises:
+            BackendError: The store could not take the points (they are kept).
+            NotFoundError: Points were dropped because their model was deleted.
         """
-        if self._queue or self._inflight is not None:
-            self._write_all(within)
-            if not isinstance(self._error, NotFoundError):
-                self._error = None
+        if self._queue or self._inflight is not None or self._spools:
+            try:
+                self._write_all(within)
+            except NotFoundError:
+                raise
+            except MLTrackerError as error:
+                self._report_outage(error)
+                raise
+            self._report_recovery()
         if self._error is not None:
             self._raise_error()
 
@@ -146,7 +219,10 @@ class MetricWriter:
         self._in_flush.active = True
         try:
             if not self._flush_lock.acquire(timeout=-1 if within is None else within):
-                raise BackendUnavailableError(f"another flush did not end within {within} s")
+                raise BackendUnavailableError(
+                    f"the store did not take a batch being written within {within} s "
+                    "(it is locked or unreachable)"
+                )
             try:
                 if within is None:
                     self._write_queued()
@@ -183,19 +259,122 @@ class MetricWriter:
                 self._wakeup = threading.Event()
 
     def _write_queued(self) -> None:
-        queue = self._queue
-        while self._inflight is not None or queue:
-            if self._inflight is None:
-                popleft = queue.popleft
-                batch = [popleft() for _ in range(min(len(queue), self.batch_size))]
-                self._inflight = (uuid.uuid4(), batch)
-            batch_id, batch = self._inflight
+        """Write the batch in flight, then the spools, then the queue (flush lock held)."""
+        if not self._orphans_adopted:
+            self._adopt_orphans()
+        while True:
+            taken = self._inflight or self._take()
+            if taken is None:
+                return
+            self._inflight = taken
             try:
-                self._store.write_points(batch, batch_id)
+                self._store.write_points(taken.points, taken.id)
             except NotFoundError:
-                self._inflight = None  # the others were stored; these have no model left
+                self._done(taken)  # the others were stored; these have no model left
                 raise
+            self._done(taken)
+
+    def _take(self) -> _Taken | None:
+        with self._take_lock:
+            while self._spools:
+                spool = self._spools[0]
+                found = spool.peek()
+                if found is not None:
+                    (batch_id, points), end = found
+                    taken = _Taken(points, spool, end)
+                    taken.id = batch_id
+                    self._inflight = taken
+                    return taken
+                self._spools.pop(0)
+                if spool is self._own_spool:
+                    self._own_spool = None
+                spool.remove()
+            queue = self._queue
+            if not queue:
+                return None
+            popleft = queue.popleft
+            taken = _Taken([popleft() for _ in range(min(len(queue), self.batch_size))])
+            self._inflight = taken
+            return taken
+
+    def _done(self, taken: _Taken) -> None:
+        with self._take_lock:
+            if taken.source is not None:
+                taken.source.advance(taken.end, len(taken.points))
             self._inflight = None
+
+    def _adopt_orphans(self) -> None:
+        self._orphans_adopted = True
+        try:
+            orphans = Spool.orphans(self._store.uri)
+        except OSError as error:
+            logger.warning("cannot look for spooled metric points: %s", error)
+            return
+        if orphans:
+            with self._take_lock:
+                self._spools[:0] = orphans
+            count = sum(spool.points for spool in orphans)
+            _say(f"writing {count} metric points spooled by an earlier process to {self._name}")
+
+    def _spill(self) -> None:
+        """Move the queue, and a batch in flight from it, to our spool.
+
+        Raises:
+            OSError: The spool cannot be written; nothing was moved.
+        """
+        with self._take_lock:
+            queue = self._queue
+            inflight = self._inflight
+            batches: list[tuple[uuid.UUID, list[Point]]] = []
+            # A batch in flight from the queue is older than the queue: it goes first, with
+            # its id (if the store takes it meanwhile, the spooled copy is recognised).
+            move_inflight = inflight is not None and inflight.source is None
+            if move_inflight:
+                assert inflight is not None
+                batches.append((inflight.id, inflight.points))
+            count = len(queue)
+            snapshot = list(queue)[:count]
+            for start in range(0, count, self.batch_size):
+                batches.append((uuid.uuid4(), snapshot[start : start + self.batch_size]))
+            if not batches:
+                return
+            if self._own_spool is None:
+                self._own_spool = Spool.create(self._store.uri)
+                self._spools.append(self._own_spool)
+            ends = self._own_spool.append(batches)
+            if move_inflight:
+                assert inflight is not None
+                inflight.source, inflight.end = self._own_spool, ends[0]
+            for _ in range(count):
+                queue.popleft()
+
+    def spill_all(self) -> list[str]:
+        """Move every point not yet stored to the spool; return the spool files.
+
+        Raises:
+            OSError: The spool cannot be written.
+        """
+        self._spill()
+        return self.spool_files
+
+    @property
+    def _name(self) -> str:
+        return display(self._store.uri)
+
+    def _report_outage(self, error: BaseException) -> None:
+        if self._outage is None:
+            self._outage = error
+            _say(
+                f"cannot write metric points to {self._name}: {error}. Logging goes on: "
+                f"points are kept in memory, then in a spool file under {spool_directory()}, "
+                "and written when the store is back."
+            )
+
+    def _report_recovery(self) -> None:
+        if self._outage is not None and self._inflight is None and not self._spools:
+            self._outage = None
+            self._spill_failed = False
+            _say(f"{self._name} takes metric points again: every kept point was written.")
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
@@ -218,28 +397,34 @@ class MetricWriter:
             wakeup.wait(backoff)
             if wakeup.is_set():
                 return
-            if not self._queue and self._inflight is None:
+            if not self._queue and self._inflight is None and not self._spools:
                 continue
             try:
                 with self._flush_lock:
                     self._write_queued()
                 backoff = self.interval
-            except MLTrackerError as error:
-                logger.warning("background flush failed, will retry: %s", error)
+                self._report_recovery()
+            except NotFoundError as error:
+                logger.warning("%s", error)
                 self._error = error
                 self._threshold = 0
-                if not isinstance(error, NotFoundError):
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
+            except MLTrackerError as error:
+                self._report_outage(error)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
             except Exception as error:  # keep the thread alive whatever happens
                 logger.exception("background flush failed, will retry")
-                self._error = MLTrackerError(f"background flush failed: {error!r}")
-                self._threshold = 0
+                self._report_outage(error)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _after_fork_in_child(self) -> None:
-        # The parent still owns its queued points: a child must not write them again.
+        # The parent still owns its queued and spooled points: a child must not write them.
         self._queue.clear()
         self._inflight = None
+        self._spools = []
+        self._own_spool = None
+        self._orphans_adopted = False
+        self._outage = None
+        self._take_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._in_flush = threading.local()
         self._thread = None
@@ -248,16 +433,49 @@ class MetricWriter:
         self._wakeup = threading.Event()
 
 
+def _say(message: str) -> None:
+    """Tell the person running the process, on stderr, whatever logging is set up."""
+    try:
+        print(f"mltracker: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # no stderr left (a closed pipe, interpreter ending)
+        pass
+    logger.info(message)
+
+
 _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
 def flush_all(within: float | None = None) -> None:
-    """Flush every live writer of this process, logging (not raising) failures."""
+    """Flush every writer of this process; what a store cannot take goes to a spool file.
+
+    Never raises: failures are reported on stderr.
+    """
     for writer in list(_live_writers):
+        budget = within
+        if writer._outage is not None:  # known to be away: do not wait out a full retry
+            budget = min(within or float("inf"), deadlines.signal_flush_seconds())
         try:
-            writer.flush(within=within)
-        except Exception:
-            logger.exception("could not write %d queued metric points", writer.pending)
+            writer.flush(within=budget)
+        except NotFoundError as error:
+            _say(str(error))
+        except Exception as error:
+            _spill_at_end(writer, error)
+
+
+def _spill_at_end(writer: MetricWriter, error: BaseException) -> None:
+    pending = writer.pending
+    try:
+        files = writer.spill_all()
+    except OSError as spool_error:
+        _say(
+            f"LOST {pending} metric points: the store failed ({error}) and so did the spool "
+            f"({spool_error})"
+        )
+        return
+    _say(
+        f"{pending} metric points could not be written ({error}); they are kept in "
+        f"{', '.join(files)} and will be written by the next process that writes to this store"
+    )
 
 
 atexit.register(flush_all)
@@ -276,11 +494,44 @@ def _register_multiprocessing_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    try:
+        for writer in list(_live_writers):
+            writer._after_fork_in_child()
+    finally:
+        _restore_signal_handlers()
+
+
+#: How long a fork waits for the writers' writes in progress to end.
+FORK_WAIT_SECONDS = 10.0
+_locks_held_for_fork: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """No writer thread may be inside the database driver when the process forks: the child
+    would inherit its locks held (SQLite's allocator mutex, say) and hang on first use."""
     for writer in list(_live_writers):
-        writer._after_fork_in_child()
+        if writer.flushing_in_this_thread:
+            continue
+        lock = writer._flush_lock
+        if lock.acquire(timeout=FORK_WAIT_SECONDS):
+            _locks_held_for_fork.append(lock)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _after_fork_in_parent() -> None:
+    while _locks_held_for_fork:
+        _locks_held_for_fork.pop().release()
+
+
+def _after_fork_in_child_process() -> None:
+    _locks_held_for_fork.clear()  # the child's writers get new locks
+    _after_fork_in_child()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child_process,
+)
 
 
 # Signals: flush, then behave as the process would have without us.
@@ -305,6 +556,18 @@ def _install_signal_handlers() -> None:
                 return
 
 
+def _restore_signal_handlers() -> None:
+    """In a forked child, put back the handlers we replaced. A ``multiprocessing`` child must
+    keep them (see ``_in_multiprocessing_child``); any other child installs ours again when it
+    first logs, and until then has nothing queued."""
+    for signum, previous in list(_previous_handlers.items()):
+        try:
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        except (ValueError, OSError):  # not the main thread of the main interpreter
+            return
+
+
 def _in_multiprocessing_child() -> bool:
     """A ``multiprocessing`` child keeps the default signal actions: its parent ends it with
     SIGTERM (``Pool.terminate``), and a Python-level handler can leave that signal pending
@@ -314,6 +577,9 @@ def _in_multiprocessing_child() -> bool:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _in_multiprocessing_child():  # inherited through fork: behave as the child would
+        _chain(signum, frame)
+        return
     if any(writer.flushing_in_this_thread for writer in list(_live_writers)):
         # The signal interrupted a flush of this very thread: finish it first.
         _deferred_signal.append((signum, frame))
