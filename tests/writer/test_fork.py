@@ -52,3 +52,39 @@ def test_multiprocessing_children_keep_default_signal_actions(sqlite_uri: str) -
         pool.join()
     experiment = mltracker.get_experiment("spawned", sqlite_uri)
     assert [m.hash for m in experiment.models.list()] == ["child"]
+
+
+def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
+    """A child forked while the writer thread is inside the driver would inherit the
+    driver's locks held; the fork waits for the write to end instead."""
+    import os
+    import sqlite3
+    import threading
+    import time
+
+    with mltracker.connect(sqlite_uri) as tracker:
+        model = tracker.experiments.create("e").models.create("m")
+    tracker.writer.interval = 0.02
+    blocker = sqlite3.connect(sqlite_uri, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    for step in range(100):
+        model.metrics.log("loss", float(step), step=step)
+    deadline = time.monotonic() + 30
+    while not tracker.writer._flush_lock.locked():  # the thread is now waiting on the lock
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    threading.Timer(0.5, lambda: blocker.execute("ROLLBACK")).start()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what is stored at the moment it starts
+        with sqlite3.connect(sqlite_uri) as connection:
+            count = connection.execute("SELECT count(*) FROM metrics").fetchone()[0]
+        os.write(write_end, str(count).encode())
+        os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    stored_at_fork = int(os.read(read_end, 100))
+    os.close(read_end)
+    blocker.close()
+    assert status == 0
+    assert stored_at_fork == 100
