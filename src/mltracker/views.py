@@ -65,6 +65,7 @@ class Session:
 class StepAccess(Protocol):
     def read_step(self, model_id: UUID) -> int: ...
     def write_step(self, model_id: UUID, step: int) -> None: ...
+    def add_step(self, model_id: UUID, delta: int) -> None: ...
 
 
 class _Steps:
@@ -76,6 +77,9 @@ class _Steps:
 
     def write_step(self, model_id: UUID, step: int) -> None:
         self._session.store.write_step(model_id, values.check_int(step, "model step"))
+
+    def add_step(self, model_id: UUID, delta: int) -> None:
+        self._session.store.add_step(model_id, values.check_int(delta, "model step increment"))
 
 
 class ExperimentsView(experiments.Experiments):

@@ -201,6 +201,16 @@ class Store(ABC):
     @abstractmethod
     def write_step(self, model_id: UUID, step: int) -> None: ...
 
+    @abstractmethod
+    def add_step(self, model_id: UUID, delta: int) -> int:
+        """Add ``delta`` to the model's step atomically (``step = step + delta``, so that
+        concurrent increments all count); return the new step.
+
+        Raises:
+            NotFoundError: The model does not exist.
+            InvalidArgumentError: The sum is outside the int64 range (nothing changes).
+        """
+
     # Metrics
     @abstractmethod
     def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:

@@ -31,7 +31,13 @@ from mltracker.backends.sql.schema import (
     write_batches,
 )
 from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
-from mltracker.errors import AlreadyExistsError, BackendError, MLTrackerError, NotFoundError
+from mltracker.errors import (
+    AlreadyExistsError,
+    BackendError,
+    InvalidArgumentError,
+    MLTrackerError,
+    NotFoundError,
+)
 from mltracker.ports.store import (
     ExperimentRecord,
     ExperimentRow,
@@ -48,7 +54,17 @@ from mltracker.ports.store import (
     Series,
     Store,
 )
-from mltracker.values import FLOAT, INT, JSON, decode_value, dumps_json, encode_value, loads_json
+from mltracker.values import (
+    FLOAT,
+    INT,
+    INT64_MAX,
+    INT64_MIN,
+    JSON,
+    decode_value,
+    dumps_json,
+    encode_value,
+    loads_json,
+)
 
 T = TypeVar("T")
 
@@ -341,6 +357,32 @@ class SqlStore(Store):
                 raise NotFoundError(f"model {model_id} not found")
 
         self._write(write)
+
+    def add_step(self, model_id: UUID, delta: int) -> int:
+        # The bound keeps the sum in int64: SQLite would make it a float, PostgreSQL fail.
+        if delta >= 0:
+            fits = models.c.step <= INT64_MAX - delta
+        else:
+            fits = models.c.step >= INT64_MIN - delta
+        statement = (
+            sa.update(models)
+            .where(models.c.id == model_id, fits)
+            .values(step=models.c.step + delta)
+            .returning(models.c.step)
+        )
+
+        def add(connection: Connection) -> int:
+            step = connection.execute(statement).scalar()
+            if step is not None:
+                return int(step)
+            current = _require(
+                connection,
+                sa.select(models.c.step).where(models.c.id == model_id),
+                f"model {model_id}",
+            )
+            raise InvalidArgumentError(f"model step {current} + {delta} is outside the int64 range")
+
+        return self._write(add)
 
     # Metrics -------------------------------------------------------------------------
     def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
