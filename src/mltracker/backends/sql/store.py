@@ -102,6 +102,38 @@ def _owner_column(owner: ModuleOwner) -> tuple[sa.Column[Any], Any]:
     return modules.c.iteration_pk, _iteration_pk(owner.id)
 
 
+#: SQLSTATE codes of PostgreSQL, and SQLite's extended result codes, by violation.
+_UNIQUE_VIOLATIONS = frozenset(
+    {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+)
+_FOREIGN_KEY_VIOLATIONS = frozenset({"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"})
+
+
+def _raise_violation(
+    error: sa.exc.IntegrityError, *, exists: str | None = None, missing: str | None = None
+) -> None:
+    """Raise ``AlreadyExistsError(exists)`` for a unique violation and
+    ``NotFoundError(missing)`` for a foreign key violation (an owner deleted by a concurrent
+    transaction), each when its message is given; else return."""
+    original = error.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    if exists is not None and code in _UNIQUE_VIOLATIONS:
+        raise AlreadyExistsError(exists) from None
+    if missing is not None and code in _FOREIGN_KEY_VIOLATIONS:
+        raise NotFoundError(missing) from None
+
+
+def _execute_owned(connection: Connection, statement: sa.Executable, owner: str) -> None:
+    """Execute an insert of a row with an owner; a foreign key violation (the owner was
+    deleted by a concurrent transaction) becomes ``NotFoundError``, as when the owner was
+    already gone."""
+    try:
+        connection.execute(statement)
+    except sa.exc.IntegrityError as error:
+        _raise_violation(error, missing=f"{owner} not found")
+        raise
+
+
 def _require(connection: Connection, statement: sa.Executable, what: str) -> Any:
     """Execute and return the first column of the first row, or raise ``NotFoundError``."""
     value = connection.execute(statement).scalar()
@@ -186,13 +218,21 @@ class SqlStore(Store):
         return row
 
     @staticmethod
-    def _insert_unique(connection: Connection, statement: sa.Executable, message: str) -> None:
-        """Insert in a savepoint; a unique violation becomes ``AlreadyExistsError``."""
+    def _insert_unique(
+        connection: Connection,
+        statement: sa.Executable,
+        message: str,
+        missing: str | None = None,
+    ) -> None:
+        """Execute in a savepoint; a unique violation becomes ``AlreadyExistsError(message)``
+        and, with ``missing``, a foreign key violation (the owner was deleted meanwhile)
+        ``NotFoundError(missing)``."""
         try:
             with connection.begin_nested():
                 connection.execute(statement)
-        except sa.exc.IntegrityError:
-            raise AlreadyExistsError(message) from None
+        except sa.exc.IntegrityError as error:
+            _raise_violation(error, exists=message, missing=missing)
+            raise
 
     def read_experiment(self, name: str) -> ExperimentRow | None:
         return self._read(lambda connection: self._find_experiment(connection, name))
@@ -264,7 +304,9 @@ class SqlStore(Store):
                 description=description,
                 created_at=time.time(),
             )
-            self._insert_unique(connection, statement, message)
+            self._insert_unique(
+                connection, statement, message, missing=f"experiment {experiment_id} not found"
+            )
             return row
 
         return self._write(create)
@@ -571,10 +613,12 @@ class SqlStore(Store):
 
         def log(connection: Connection) -> Module:
             pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
-            connection.execute(
+            _execute_owned(
+                connection,
                 sa.insert(modules).values(
                     {column.name: pk, "id": module.id, "name": name, "attributes": attributes_json}
-                )
+                ),
+                f"{owner.kind} {owner.id}",
             )
             return module
 
@@ -625,8 +669,10 @@ class SqlStore(Store):
 
         def create(connection: Connection) -> IterationRow:
             model_pk = _require(connection, sa.select(_model_pk(model_id)), f"model {model_id}")
-            connection.execute(
-                sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step)
+            _execute_owned(
+                connection,
+                sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step),
+                f"model {model_id}",
             )
             return row
 
