@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
@@ -30,6 +31,8 @@ from mltracker.writer import MetricWriter
 
 if TYPE_CHECKING:
     import pandas
+
+logger = logging.getLogger(__name__)
 
 _list = builtins.list
 _INT64_MIN = values.INT64_MIN
@@ -62,6 +65,21 @@ class Session:
             self._store.close()
 
 
+def _store(session: Session) -> Store:
+    """The session's store, after the queued metric points were written to it.
+
+    Points queued for a model that was deleted meanwhile (by another process, say) cannot be
+    written: the flush drops them and reports them with ``NotFoundError``. A call about
+    something else is no place for that report: here it goes to the log as a warning and the
+    call proceeds. (An explicit ``flush()`` or ``close()`` that meets such points raises it.)
+    """
+    while True:
+        try:
+            return session.store
+        except NotFoundError as error:  # each report comes with the batch it dropped
+            logger.warning("%s", error)
+
+
 class StepAccess(Protocol):
     def read_step(self, model_id: UUID) -> int: ...
     def write_step(self, model_id: UUID, step: int) -> None: ...
@@ -73,13 +91,13 @@ class _Steps:
         self._session = session
 
     def read_step(self, model_id: UUID) -> int:
-        return self._session.store.read_step(model_id)
+        return _store(self._session).read_step(model_id)
 
     def write_step(self, model_id: UUID, step: int) -> None:
-        self._session.store.write_step(model_id, values.check_int(step, "model step"))
+        _store(self._session).write_step(model_id, values.check_int(step, "model step"))
 
     def add_step(self, model_id: UUID, delta: int) -> None:
-        self._session.store.add_step(model_id, values.check_int(delta, "model step increment"))
+        _store(self._session).add_step(model_id, values.check_int(delta, "model step increment"))
 
 
 class ExperimentsView(experiments.Experiments):
@@ -91,27 +109,27 @@ class ExperimentsView(experiments.Experiments):
 
     def create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
-        return self._entity(self._session.store.create_experiment(name))
+        return self._entity(_store(self._session).create_experiment(name))
 
     def get_or_create(self, name: str) -> Experiment:
         """The experiment of that name, created if absent (safe across processes)."""
         name = values.check_name(name, "experiment name")
-        return self._entity(self._session.store.get_or_create_experiment(name))
+        return self._entity(_store(self._session).get_or_create_experiment(name))
 
     def read(self, name: str) -> Experiment | None:
         name = values.check_name(name, "experiment name")
-        row = self._session.store.read_experiment(name)
+        row = _store(self._session).read_experiment(name)
         return None if row is None else self._entity(row)
 
     def update(self, id: UUID, name: str) -> None:
         name = values.check_name(name, "experiment name")
-        self._session.store.update_experiment(_check_id(id, "experiment id"), name)
+        _store(self._session).update_experiment(_check_id(id, "experiment id"), name)
 
     def delete(self, id: UUID) -> None:
-        self._session.store.delete_experiment(_check_id(id, "experiment id"))
+        _store(self._session).delete_experiment(_check_id(id, "experiment id"))
 
     def list(self) -> _list[experiments.Experiment]:
-        return [self._entity(row) for row in self._session.store.list_experiments()]
+        return [self._entity(row) for row in _store(self._session).list_experiments()]
 
 
 class ModelsView(models.Models):
@@ -136,28 +154,28 @@ class ModelsView(models.Models):
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        row = self._session.store.create_model(self._experiment_id, hash, name, description)
+        row = _store(self._session).create_model(self._experiment_id, hash, name, description)
         return self._entity(row)
 
     def read(self, hash: str) -> Model | None:
         hash = values.check_name(hash, "model hash")
-        row = self._session.store.read_model(self._experiment_id, hash)
+        row = _store(self._session).read_model(self._experiment_id, hash)
         return None if row is None else self._entity(row)
 
     def update(self, hash: str, name: str | None = None, description: str | None = None) -> None:
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        self._session.store.update_model(self._experiment_id, hash, name, description)
+        _store(self._session).update_model(self._experiment_id, hash, name, description)
 
     def delete(self, id: UUID) -> None:
-        self._session.store.delete_model(self._experiment_id, _check_id(id, "model id"))
+        _store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
 
     def list(self) -> _list[models.Model]:
-        return [self._entity(row) for row in self._session.store.list_models(self._experiment_id)]
+        return [self._entity(row) for row in _store(self._session).list_models(self._experiment_id)]
 
     def clear(self) -> None:
-        self._session.store.clear_models(self._experiment_id)
+        _store(self._session).clear_models(self._experiment_id)
 
 
 class MetricsView(metrics.Metrics):
@@ -197,10 +215,12 @@ class MetricsView(metrics.Metrics):
         stop_step: int | None = None,
     ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step)
-        return cast(_list[metrics.Metric], self._session.store.list_metrics(self._model_id, where))
+        return cast(
+            _list[metrics.Metric], _store(self._session).list_metrics(self._model_id, where)
+        )
 
     def latest(self) -> _list[metrics.Metric]:
-        return cast(_list[metrics.Metric], self._session.store.latest_metrics(self._model_id))
+        return cast(_list[metrics.Metric], _store(self._session).latest_metrics(self._model_id))
 
     def to_pandas(
         self,
@@ -212,7 +232,7 @@ class MetricsView(metrics.Metrics):
     ) -> pandas.DataFrame:
         pandas = _require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step)
-        columns = self._session.store.metric_columns(self._model_id, where)
+        columns = _store(self._session).metric_columns(self._model_id, where)
         return pandas.DataFrame(
             {
                 "name": columns.name,
@@ -224,10 +244,10 @@ class MetricsView(metrics.Metrics):
         )
 
     def remove(self, metric: metrics.Metric) -> None:
-        self._session.store.remove_metric(self._model_id, _entity_id(metric, "metric"))
+        _store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
 
     def clear(self) -> None:
-        self._session.store.clear_metrics(self._model_id)
+        _store(self._session).clear_metrics(self._model_id)
 
 
 class ModulesView(modules.Modules):
@@ -238,16 +258,16 @@ class ModulesView(modules.Modules):
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        return self._session.store.log_module(self._owner, name, attributes_json)
+        return _store(self._session).log_module(self._owner, name, attributes_json)
 
     def list(self) -> _list[modules.Module]:
-        return cast(_list[modules.Module], self._session.store.list_modules(self._owner))
+        return cast(_list[modules.Module], _store(self._session).list_modules(self._owner))
 
     def remove(self, module: modules.Module) -> None:
-        self._session.store.remove_module(self._owner, _entity_id(module, "module"))
+        _store(self._session).remove_module(self._owner, _entity_id(module, "module"))
 
     def clear(self) -> None:
-        self._session.store.clear_modules(self._owner)
+        _store(self._session).clear_modules(self._owner)
 
 
 class IterationsView(iterations.Iterations):
@@ -261,22 +281,22 @@ class IterationsView(iterations.Iterations):
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        return self._entity(self._session.store.create_iteration(self._model_id, step))
+        return self._entity(_store(self._session).create_iteration(self._model_id, step))
 
     def get(self, step: int) -> Iteration | None:
         step = values.check_int(step, "iteration step")
-        row = self._session.store.get_iteration(self._model_id, step)
+        row = _store(self._session).get_iteration(self._model_id, step)
         return None if row is None else self._entity(row)
 
     def list(self) -> _list[iterations.Iteration]:
-        return [self._entity(row) for row in self._session.store.list_iterations(self._model_id)]
+        return [self._entity(row) for row in _store(self._session).list_iterations(self._model_id)]
 
     def remove(self, iteration: iterations.Iteration) -> None:
         iteration_id = _entity_id(iteration, "iteration")
-        self._session.store.remove_iteration(self._model_id, iteration_id)
+        _store(self._session).remove_iteration(self._model_id, iteration_id)
 
     def clear(self) -> None:
-        self._session.store.clear_iterations(self._model_id)
+        _store(self._session).clear_iterations(self._model_id)
 
 
 def _metric_filter(
