@@ -124,6 +124,8 @@ class Module:
     id: UUID
     name: str
     attributes: dict[str, Any] = field(hash=False)
+    #: When it was logged (seconds since the epoch); ``None`` if stored before schema v3.
+    created_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,8 @@ class Iteration:
     id: UUID
     step: int
     modules: Modules = field(compare=False, repr=False)
+    #: When it was created (seconds since the epoch); ``None`` if stored before schema v3.
+    created_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,8 @@ class Experiment:
     id: UUID
     name: str
     models: Models = field(compare=False, repr=False)
+    #: When it was created, in seconds since the epoch.
+    created_at: float = field(default=0.0, compare=False)
 
 
 class StepValue(int):
@@ -215,6 +221,7 @@ class Model:
     collections are live views and ``step`` is read from and written to the store."""
 
     __slots__ = (
+        "_created_at",
         "_description",
         "_hash",
         "_id",
@@ -236,7 +243,9 @@ class Model:
         modules: Modules,
         iterations: Iterations,
         steps: StepAccess,
+        created_at: float = 0.0,
     ) -> None:
+        self._created_at = created_at
         self._id = id
         self._hash = hash
         self._name = name
@@ -261,6 +270,11 @@ class Model:
     @property
     def description(self) -> str | None:
         return self._description
+
+    @property
+    def created_at(self) -> float:
+        """When the model was created, in seconds since the epoch."""
+        return self._created_at
 
     @property
     def metrics(self) -> Metrics:

@@ -11,19 +11,23 @@ import builtins
 import importlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 from uuid import UUID
 
 from mltracker import values
 from mltracker.entities import Experiment, Iteration, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports import experiments, iterations, metrics, models, modules
+from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import (
     ExperimentRow,
     IterationRow,
     MetricFilter,
+    ModelField,
     ModelRow,
     ModuleOwner,
+    Point,
     Series,
     Store,
 )
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _list = builtins.list
+_values = values
 _INT64_MIN = values.INT64_MIN
 _INT64_MAX = values.INT64_MAX
 _FLOAT = values.FLOAT
@@ -105,7 +110,7 @@ class ExperimentsView(experiments.Experiments):
         self._session = session
 
     def _entity(self, row: ExperimentRow) -> Experiment:
-        return Experiment(row.id, row.name, ModelsView(self._session, row.id))
+        return Experiment(row.id, row.name, ModelsView(self._session, row.id), row.created_at)
 
     def create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
@@ -148,6 +153,7 @@ class ModelsView(models.Models):
             modules=ModulesView(session, ModuleOwner("model", row.id)),
             iterations=IterationsView(session, row.id),
             steps=_Steps(session),
+            created_at=row.created_at,
         )
 
     def create(self, hash: str, name: str | None = None, description: str | None = None) -> Model:
@@ -157,16 +163,34 @@ class ModelsView(models.Models):
         row = _store(self._session).create_model(self._experiment_id, hash, name, description)
         return self._entity(row)
 
+    def get_or_create(
+        self, hash: str, name: str | None = None, description: str | None = None
+    ) -> Model:
+        hash = values.check_name(hash, "model hash")
+        name = values.check_optional_name(name, "model name")
+        description = values.check_text(description, "model description")
+        store = _store(self._session)
+        return self._entity(store.get_or_create_model(self._experiment_id, hash, name, description))
+
     def read(self, hash: str) -> Model | None:
         hash = values.check_name(hash, "model hash")
         row = _store(self._session).read_model(self._experiment_id, hash)
         return None if row is None else self._entity(row)
 
-    def update(self, hash: str, name: str | None = None, description: str | None = None) -> None:
+    def update(
+        self,
+        hash: str,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        clear: Iterable[Literal["name", "description"]] = (),
+    ) -> None:
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        _store(self._session).update_model(self._experiment_id, hash, name, description)
+        cleared = _check_clear(clear, {"name": name, "description": description})
+        store = _store(self._session)
+        store.update_model(self._experiment_id, hash, name, description, cleared)
 
     def delete(self, id: UUID) -> None:
         _store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
@@ -185,7 +209,14 @@ class MetricsView(metrics.Metrics):
         self._append = session.writer.append
         self._series: dict[tuple[str, str | None], Series] = {}
 
-    def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         # The hot path of the library: keep it to a few dictionary and type checks.
         try:
             series = self._series[name, phase]
@@ -193,11 +224,46 @@ class MetricsView(metrics.Metrics):
             series = self._new_series(name, phase)
         if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
             step = values.check_step(step)
+        timestamp = _now() if timestamp is None else values.check_timestamp(timestamp)
         if type(value) is float and value == value and value != 0.0:  # finite or inf, not ±0
-            self._append((series, step, _FLOAT, value, None, _now()))
+            self._append((series, step, _FLOAT, value, None, timestamp))
         else:
             kind, number, extra = values.encode_value(value)
-            self._append((series, step, kind, number, extra, _now()))
+            self._append((series, step, kind, number, extra, timestamp))
+
+    def log_many(
+        self,
+        values: Mapping[str, Any],
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        if not isinstance(values, Mapping):
+            raise InvalidTypeError(
+                f"values must be a mapping of metric names to values, not {type(values).__name__}"
+            )
+        step = _values.check_step(step)
+        phase = _values.check_optional_name(phase, "phase")
+        stamp = _now() if timestamp is None else _values.check_timestamp(timestamp)
+        points: _list[Point] = []
+        for name, value in values.items():
+            try:
+                series = self._series[name, phase]
+            except (KeyError, TypeError):
+                series = self._new_series(name, phase)
+            try:
+                kind, number, extra = _values.encode_value(value)
+            except InvalidArgumentError as error:
+                raise type(error)(f"{name!r}: {error}") from None
+            points.append((series, step, kind, number, extra, stamp))
+        failure: MLTrackerError | None = None
+        for point in points:  # all of them queued, even if the writer reports a failure
+            try:
+                self._append(point)
+            except MLTrackerError as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def _new_series(self, name: object, phase: object) -> Series:
         checked_name = values.check_name(name, "metric name")
@@ -210,7 +276,7 @@ class MetricsView(metrics.Metrics):
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> _list[metrics.Metric]:
@@ -226,7 +292,7 @@ class MetricsView(metrics.Metrics):
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> pandas.DataFrame:
@@ -277,7 +343,7 @@ class IterationsView(iterations.Iterations):
 
     def _entity(self, row: IterationRow) -> Iteration:
         owner = ModuleOwner("iteration", row.id)
-        return Iteration(row.id, row.step, ModulesView(self._session, owner))
+        return Iteration(row.id, row.step, ModulesView(self._session, owner), row.created_at)
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
@@ -304,10 +370,29 @@ def _metric_filter(
 ) -> MetricFilter:
     return MetricFilter(
         name=values.check_optional_name(name, "metric name"),
-        phase=values.check_optional_name(phase, "phase"),
+        phase=NO_PHASE if phase is NO_PHASE else values.check_optional_name(phase, "phase"),
         start_step=values.check_step(start_step, "start_step"),
         stop_step=values.check_step(stop_step, "stop_step"),
     )
+
+
+_MODEL_FIELDS: frozenset[ModelField] = frozenset(get_args(ModelField))
+
+
+def _check_clear(clear: object, given: dict[str, object]) -> frozenset[ModelField]:
+    """The fields of a model that ``update(clear=...)`` names (a string names one)."""
+    fields = (clear,) if isinstance(clear, str) else clear
+    if not isinstance(fields, Iterable):
+        raise InvalidTypeError(f"clear must be a list of field names, not {type(clear).__name__}")
+    cleared: set[ModelField] = set()
+    for field in fields:
+        if not isinstance(field, str) or field not in _MODEL_FIELDS:
+            known = ", ".join(repr(each) for each in sorted(_MODEL_FIELDS))
+            raise InvalidArgumentError(f"clear names {field!r}; a model can clear {known}")
+        if given.get(field) is not None:
+            raise InvalidArgumentError(f"{field} is both given and cleared")
+        cleared.add(field)
+    return frozenset(cleared)
 
 
 def _require_extra(module: str, extra: str) -> Any:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from mltracker.entities import Metric, Module
+from mltracker.ports.metrics import NoPhase
 
 OwnerKind = Literal["model", "iteration"]
 
@@ -24,15 +25,20 @@ OwnerKind = Literal["model", "iteration"]
 class ExperimentRow:
     id: UUID
     name: str
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRow:
+    """A model as stored; ``step`` is its step when the row was read."""
+
     id: UUID
     experiment_id: UUID
     hash: str
     name: str | None
     description: str | None
+    created_at: float
+    step: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,11 @@ class IterationRow:
     id: UUID
     model_id: UUID
     step: int
+    created_at: float | None
+
+
+#: The fields of a model that ``update_model`` can clear (set to ``None``).
+ModelField = Literal["name", "description"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +87,11 @@ Point = tuple[Series, int | None, int, float | None, str | None, float]
 
 @dataclass(frozen=True, slots=True)
 class MetricFilter:
-    """Which points of a model :meth:`Store.list_metrics` returns."""
+    """Which points of a model :meth:`Store.list_metrics` returns (``phase``: ``None`` for
+    any phase, :data:`~mltracker.ports.metrics.NO_PHASE` for the points without one)."""
 
     name: str | None = None
-    phase: str | None = None
+    phase: str | NoPhase | None = None
     start_step: int | None = None
     stop_step: int | None = None
 
@@ -179,18 +191,37 @@ class Store(ABC):
     ) -> ModelRow: ...
 
     @abstractmethod
+    def get_or_create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow:
+        """The model of that hash, created (with this name and description) if absent;
+        safe against concurrent callers.
+
+        Raises:
+            NotFoundError: The experiment does not exist.
+        """
+
+    @abstractmethod
     def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None: ...
 
     @abstractmethod
     def update_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
-    ) -> None: ...
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        clear: frozenset[ModelField] = frozenset(),
+    ) -> None:
+        """Set the fields given (not ``None``) and set those in ``clear`` to ``None``."""
 
     @abstractmethod
     def delete_model(self, experiment_id: UUID, model_id: UUID) -> None: ...
 
     @abstractmethod
-    def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]: ...
+    def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]:
+        """The models of the experiment, in the order they were created, each with its step:
+        a constant number of queries however many models there are."""
 
     @abstractmethod
     def clear_models(self, experiment_id: UUID) -> None: ...
@@ -232,6 +263,14 @@ class Store(ABC):
     @abstractmethod
     def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model."""
+
+    @abstractmethod
+    def latest_metrics_of_models(
+        self, model_ids: Sequence[UUID]
+    ) -> dict[UUID, builtins.list[Metric]]:
+        """:meth:`latest_metrics` of many models at once, in a constant number of queries
+        (one per few thousand models): every id given maps to its model's latest points, in
+        logged order (an empty list for a model without points or that does not exist)."""
 
     @abstractmethod
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None: ...

@@ -38,6 +38,7 @@ from mltracker.errors import (
     MLTrackerError,
     NotFoundError,
 )
+from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import (
     ExperimentRecord,
     ExperimentRow,
@@ -45,6 +46,7 @@ from mltracker.ports.store import (
     MetricColumns,
     MetricFilter,
     MetricRecord,
+    ModelField,
     ModelRecord,
     ModelRow,
     ModuleOwner,
@@ -204,16 +206,16 @@ class SqlStore(Store):
             assert row is not None
             return row
 
+    _experiment_columns = (experiments.c.id, experiments.c.name, experiments.c.created_at)
+
     def _find_experiment(self, connection: Connection, name: str) -> ExperimentRow | None:
-        statement = sa.select(experiments.c.id, experiments.c.name).where(
-            experiments.c.name == name
-        )
+        statement = sa.select(*self._experiment_columns).where(experiments.c.name == name)
         row = connection.execute(statement).first()
-        return None if row is None else ExperimentRow(row.id, row.name)
+        return None if row is None else ExperimentRow(row.id, row.name, row.created_at)
 
     def _insert_experiment(self, connection: Connection, name: str) -> ExperimentRow:
-        row = ExperimentRow(uuid.uuid4(), name)
-        statement = sa.insert(experiments).values(id=row.id, name=name, created_at=time.time())
+        row = ExperimentRow(uuid.uuid4(), name, time.time())
+        statement = sa.insert(experiments).values(id=row.id, name=name, created_at=row.created_at)
         self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
         return row
 
@@ -266,50 +268,91 @@ class SqlStore(Store):
         self._write(delete)
 
     def list_experiments(self) -> list[ExperimentRow]:
-        statement = sa.select(experiments.c.id, experiments.c.name).order_by(experiments.c.pk)
+        statement = sa.select(*self._experiment_columns).order_by(experiments.c.pk)
         return self._read(
-            lambda connection: [ExperimentRow(r.id, r.name) for r in connection.execute(statement)]
+            lambda connection: [
+                ExperimentRow(r.id, r.name, r.created_at) for r in connection.execute(statement)
+            ]
         )
 
     # Models --------------------------------------------------------------------------
-    _model_columns = (models.c.id, models.c.hash, models.c.name, models.c.description)
+    _model_columns = (
+        models.c.id,
+        models.c.hash,
+        models.c.name,
+        models.c.description,
+        models.c.created_at,
+        models.c.step,
+    )
 
     @staticmethod
     def _model_row(experiment_id: UUID, row: Any) -> ModelRow:
-        return ModelRow(row.id, experiment_id, row.hash, row.name, row.description)
+        return ModelRow(
+            row.id, experiment_id, row.hash, row.name, row.description, row.created_at, row.step
+        )
 
     def create_model(
         self, experiment_id: UUID, hash: str, name: str | None, description: str | None
     ) -> ModelRow:
         def create(connection: Connection) -> ModelRow:
-            experiment_pk = _require(
-                connection,
-                sa.select(experiments.c.pk).where(experiments.c.id == experiment_id),
-                f"experiment {experiment_id}",
-            )
-            exists = connection.execute(
-                sa.select(models.c.pk).where(
-                    models.c.experiment_pk == experiment_pk, models.c.hash == hash
-                )
-            ).first()
-            message = f"a model with hash {hash!r} exists already in this experiment"
-            if exists is not None:
-                raise AlreadyExistsError(message)
-            row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description)
-            statement = sa.insert(models).values(
-                id=row.id,
-                experiment_pk=experiment_pk,
-                hash=hash,
-                name=name,
-                description=description,
-                created_at=time.time(),
-            )
-            self._insert_unique(
-                connection, statement, message, missing=f"experiment {experiment_id} not found"
-            )
-            return row
+            return self._insert_model(connection, experiment_id, hash, name, description)
 
         return self._write(create)
+
+    def _insert_model(
+        self,
+        connection: Connection,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+    ) -> ModelRow:
+        experiment_pk = _require(
+            connection,
+            sa.select(experiments.c.pk).where(experiments.c.id == experiment_id),
+            f"experiment {experiment_id}",
+        )
+        exists = connection.execute(
+            sa.select(models.c.pk).where(
+                models.c.experiment_pk == experiment_pk, models.c.hash == hash
+            )
+        ).first()
+        message = f"a model with hash {hash!r} exists already in this experiment"
+        if exists is not None:
+            raise AlreadyExistsError(message)
+        row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description, time.time(), 0)
+        statement = sa.insert(models).values(
+            id=row.id,
+            experiment_pk=experiment_pk,
+            hash=hash,
+            name=name,
+            description=description,
+            created_at=row.created_at,
+        )
+        self._insert_unique(
+            connection, statement, message, missing=f"experiment {experiment_id} not found"
+        )
+        return row
+
+    def get_or_create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow:
+        found = self.read_model(experiment_id, hash)
+        if found is not None:
+            return found
+
+        def get_or_create(connection: Connection) -> ModelRow:
+            return self._find_model(connection, experiment_id, hash) or self._insert_model(
+                connection, experiment_id, hash, name, description
+            )
+
+        try:
+            return self._write(get_or_create)
+        except AlreadyExistsError:  # another process created it between our two looks
+            row = self.read_model(experiment_id, hash)
+            if row is None:  # and someone deleted it again: give up as on any conflict
+                raise
+            return row
 
     def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None:
         statement = sa.select(*self._model_columns).where(
@@ -322,11 +365,26 @@ class SqlStore(Store):
 
         return self._read(read)
 
+    def _find_model(
+        self, connection: Connection, experiment_id: UUID, hash: str
+    ) -> ModelRow | None:
+        statement = sa.select(*self._model_columns).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
+        )
+        row = connection.execute(statement).first()
+        return None if row is None else self._model_row(experiment_id, row)
+
     def update_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        clear: frozenset[ModelField] = frozenset(),
     ) -> None:
-        changes = {"name": name, "description": description}
+        changes: dict[str, str | None] = {"name": name, "description": description}
         changes = {column: value for column, value in changes.items() if value is not None}
+        changes.update({column: None for column in clear})
         statement = sa.update(models).where(
             models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
         )
@@ -539,7 +597,9 @@ class SqlStore(Store):
         )
         if where.name is not None:
             query = query.where(series.c.name == where.name)
-        if where.phase is not None:
+        if where.phase is NO_PHASE:
+            query = query.where(series.c.phase == _NO_PHASE)
+        elif where.phase is not None:
             query = query.where(series.c.phase == where.phase)
         return {pk: (name, _phase_out(phase)) for pk, name, phase in connection.execute(query)}
 
@@ -564,17 +624,27 @@ class SqlStore(Store):
         return self._read(read)
 
     def latest_metrics(self, model_id: UUID) -> list[Metric]:
-        def read(connection: Connection) -> list[Metric]:
-            names = self._series_names(connection, model_id, MetricFilter())
-            if not names:
-                return []
-            last = (
-                sa.select(sa.func.max(metrics.c.seq))
-                .where(metrics.c.series_pk.in_(list(names)))
-                .group_by(metrics.c.series_pk)
-            )
-            query = _POINT_COLUMNS.where(metrics.c.seq.in_(last)).order_by(metrics.c.seq)
-            return _build_metrics(engines.driver_execute(connection, query), names, model_id)
+        return self.latest_metrics_of_models([model_id])[model_id]
+
+    def latest_metrics_of_models(self, model_ids: Sequence[UUID]) -> dict[UUID, list[Metric]]:
+        wanted = list(dict.fromkeys(model_ids))
+        latest: dict[UUID, list[Metric]] = {model_id: [] for model_id in wanted}
+
+        def read(connection: Connection) -> dict[UUID, list[Metric]]:
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[start : start + _IDS_PER_QUERY]
+                found = connection.execute(
+                    sa.select(series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id)
+                    .select_from(series.join(models, models.c.pk == series.c.model_pk))
+                    .where(models.c.id.in_(chunk))
+                ).all()
+                if not found:
+                    continue
+                names = {row[0]: (row[1], _phase_out(row[2]), row[4]) for row in found}
+                query = _latest_points_query(sorted({row[3] for row in found}))
+                for point in _build_points(engines.driver_execute(connection, query), names):
+                    latest[point.model_id].append(point)
+            return latest
 
         return self._read(read)
 
@@ -609,14 +679,20 @@ class SqlStore(Store):
     # Modules -------------------------------------------------------------------------
     def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
         column, owner_pk = _owner_column(owner)
-        module = Module(uuid.uuid4(), name, loads_json(attributes_json))
+        module = Module(uuid.uuid4(), name, loads_json(attributes_json), time.time())
 
         def log(connection: Connection) -> Module:
             pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
             _execute_owned(
                 connection,
                 sa.insert(modules).values(
-                    {column.name: pk, "id": module.id, "name": name, "attributes": attributes_json}
+                    {
+                        column.name: pk,
+                        "id": module.id,
+                        "name": name,
+                        "attributes": attributes_json,
+                        "created_at": module.created_at,
+                    }
                 ),
                 f"{owner.kind} {owner.id}",
             )
@@ -627,13 +703,13 @@ class SqlStore(Store):
     def list_modules(self, owner: ModuleOwner) -> list[Module]:
         column, owner_pk = _owner_column(owner)
         statement = (
-            sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+            sa.select(modules.c.id, modules.c.name, modules.c.attributes, modules.c.created_at)
             .where(column == owner_pk)
             .order_by(modules.c.pk)
         )
         return self._read(
             lambda connection: [
-                Module(row.id, row.name, loads_json(row.attributes))
+                Module(row.id, row.name, loads_json(row.attributes), row.created_at)
                 for row in connection.execute(statement)
             ]
         )
@@ -665,13 +741,15 @@ class SqlStore(Store):
 
     # Iterations ----------------------------------------------------------------------
     def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
-        row = IterationRow(uuid.uuid4(), model_id, step)
+        row = IterationRow(uuid.uuid4(), model_id, step, time.time())
 
         def create(connection: Connection) -> IterationRow:
             model_pk = _require(connection, sa.select(_model_pk(model_id)), f"model {model_id}")
             _execute_owned(
                 connection,
-                sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step),
+                sa.insert(iterations).values(
+                    id=row.id, model_pk=model_pk, step=step, created_at=row.created_at
+                ),
                 f"model {model_id}",
             )
             return row
@@ -680,27 +758,28 @@ class SqlStore(Store):
 
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
         statement = (
-            sa.select(iterations.c.id)
+            sa.select(iterations.c.id, iterations.c.created_at)
             .where(iterations.c.model_pk == _model_pk(model_id), iterations.c.step == step)
             .order_by(iterations.c.pk)
             .limit(1)
         )
 
         def get(connection: Connection) -> IterationRow | None:
-            found = connection.execute(statement).scalar()
-            return None if found is None else IterationRow(found, model_id, step)
+            found = connection.execute(statement).first()
+            return None if found is None else IterationRow(found.id, model_id, step, found[1])
 
         return self._read(get)
 
     def list_iterations(self, model_id: UUID) -> list[IterationRow]:
         statement = (
-            sa.select(iterations.c.id, iterations.c.step)
+            sa.select(iterations.c.id, iterations.c.step, iterations.c.created_at)
             .where(iterations.c.model_pk == _model_pk(model_id))
             .order_by(iterations.c.pk)
         )
         return self._read(
             lambda connection: [
-                IterationRow(row.id, model_id, row.step) for row in connection.execute(statement)
+                IterationRow(row.id, model_id, row.step, row.created_at)
+                for row in connection.execute(statement)
             ]
         )
 
@@ -948,6 +1027,36 @@ def _points_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
     if where.stop_step is not None:
         query = query.where(metrics.c.step < where.stop_step)
     return query
+
+
+#: How many ids one query of :meth:`SqlStore.latest_metrics_of_models` binds.
+_IDS_PER_QUERY = 5000
+
+
+def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
+    """The last point of each series of some models, in logged order.
+
+    A correlated ``max`` per series, which both databases answer from the index on
+    ``(series_pk, seq)`` without reading the series' other points.
+    """
+    inner = metrics.alias("later")
+    last = (
+        sa.select(sa.func.max(inner.c.seq)).where(inner.c.series_pk == series.c.pk)
+    ).scalar_subquery()
+    seqs = sa.select(last).where(series.c.model_pk.in_(model_pks))
+    return _POINT_COLUMNS.where(metrics.c.seq.in_(seqs)).order_by(metrics.c.seq)
+
+
+def _build_points(
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID]]
+) -> list[Metric]:
+    """Metrics of several models: ``names`` maps a series to its name, phase and model."""
+    built: list[Metric] = []
+    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
+        name, phase, model_id = names[series_pk]
+        value = decode_value(kind, value, extra)
+        built.append(Metric(name, value, step, phase, timestamp, seq, model_id, _as_uuid(id_)))
+    return built
 
 
 def _as_uuid(value: Any) -> UUID | None:
