@@ -1,8 +1,9 @@
 """The collections of the seed's API as live views of a store.
 
 Each view validates its arguments (``mltracker.values``), then makes one call of the
-session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` first flushes
-the queued metric points, so the store always holds a prefix of what was logged.
+session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` and
+``metrics.log_many`` first flushes the queued metric points, so the store always holds a prefix
+of what was logged.
 """
 
 from __future__ import annotations
