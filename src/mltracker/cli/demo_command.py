@@ -10,7 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mltracker.cli.context import CliError, State, json_option, pass_state
-from mltracker.cli.output import display_uri, format_value, table
+from mltracker.cli.output import display_uri, format_value, shows_progress, table
 
 if TYPE_CHECKING:
     from mltracker.demo import Settings
@@ -53,7 +53,7 @@ def demo(state: State, epochs: int | None) -> None:
         TextColumn("epochs"),
         TimeElapsedColumn(),
         console=state.err_console,
-        disable=state.json,
+        disable=state.json or not shows_progress(state.err_console),
     ) as progress:
         tasks = {each: progress.add_task(each.name(), total=each.epochs) for each in settings}
 

@@ -143,6 +143,11 @@ def make_console(*, stderr: bool = False) -> Console:
     )
 
 
+def shows_progress(console: Console) -> bool:
+    """Whether progress bars go to ``console``: only to a terminal, never into a pipe or log."""
+    return console.is_terminal
+
+
 def _is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
