@@ -65,8 +65,7 @@ def import_command(state: State, path: Path) -> None:
             for what, found in counts.items()
         },
         "refused": [
-            {"document": refusal.document, "reason": refusal.reason}
-            for refusal in result.refused
+            {"document": refusal.document, "reason": refusal.reason} for refusal in result.refused
         ],
         "orphan_tables": result.orphan_tables,
     }
