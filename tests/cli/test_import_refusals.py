@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import mltracker
+from mltracker.cli import cli
 
 from .helpers import Run, parse_json, table_rows
 
@@ -117,3 +119,13 @@ def test_successful_import_in_a_real_process_writes_nothing_but_the_summary(
     assert completed.stdout.startswith("Imported ")
     with mltracker.connect(tmp_path / "store.db") as tracker:
         assert [e.name for e in tracker.experiments.list()] == ["mnist", "cifar"]
+
+
+def test_refused_documents_are_one_line_each_at_any_width(tmp_path: Path) -> None:
+    runner = CliRunner(env={"COLUMNS": "50"})
+
+    result = runner.invoke(cli, ["--uri", str(tmp_path / "store.db"), "import", str(QUIRKS)])
+
+    lines = result.stderr.splitlines()
+    assert len(lines) == 10
+    assert all(line.startswith("  /") for line in lines[1:-1])

@@ -81,8 +81,9 @@ def import_command(state: State, path: Path) -> None:
     if result.refused:
         count = len(result.refused)
         documents = "1 document" if count == 1 else f"{count} documents"
-        state.note(f"{documents} could not be imported:")
-        for refusal in result.refused:
-            state.note(f"  {refusal}")
+        if not state.json:  # one line each, never wrapped: easy to grep
+            click.echo(f"{documents} could not be imported:", err=True)
+            for refusal in result.refused:
+                click.echo(f"  {refusal}", err=True)
         where = 'listed in "refused"' if state.json else "listed above"
         raise CliError(f"{documents} of {path} not imported ({where}); the rest was")
