@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
@@ -138,7 +138,7 @@ class ModelRecord:
     hash: str
     name: str | None
     description: str | None
-    step: int
+    step: int | None  # None: unknown (a new model starts at 0, a stored one keeps its step)
     metrics: list[MetricRecord]
     modules: list[ModuleRecord]
     iterations: list[IterationRecord]
@@ -153,10 +153,12 @@ class ExperimentRecord:
 
 @dataclass
 class RestoreReport:
-    """What :meth:`Store.restore` added and what it found there already (by id)."""
+    """What :meth:`Store.restore` did, per kind of entity: ``added`` (new ids), ``skipped``
+    (there already, as recorded) and ``updated`` (there already, changed or moved to match)."""
 
     added: dict[str, int]
     skipped: dict[str, int]
+    updated: dict[str, int] = field(default_factory=dict)
 
 
 class Store(ABC):
@@ -310,10 +312,15 @@ class Store(ABC):
     # Bulk
     @abstractmethod
     def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
-        """Add a tree of entities, keeping their ids, in one transaction.
+        """Make the store hold a tree of entities, keeping their ids, in one transaction.
 
-        What exists already (same id) is skipped, not duplicated, so restoring twice is
-        harmless; a model's step is set from the record.
+        What is missing is added. What exists already (same id) is made to match the record,
+        never duplicated, so restoring twice changes nothing the second time: names, a
+        model's hash, description and step are set from the record; a model's metric
+        points, modules and iterations that are in the record come in the record's order
+        (the first that differs from the stored order, and those after it, are written
+        again, keeping their ids and timestamps). Entities the records do not mention are
+        left alone, where they are: restore never deletes.
 
         Raises:
             AlreadyExistsError: An experiment of a record's name (or a model of a record's

@@ -834,28 +834,39 @@ os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
 class _Restorer:
-    """One :meth:`SqlStore.restore` transaction: adds what is missing, counts what is there."""
+    """One :meth:`SqlStore.restore` transaction: makes the store match the records.
+
+    What is missing is added; what is there (same id) takes the record's values. The metric
+    points, modules and iterations of a record are compared with the stored ones of the same
+    ids, in order: those up to the first difference stay as they are (``skipped``); from
+    there on they are written again in the record's order (``updated`` when the id was
+    there, else ``added``), keeping their ids and, for points, their stored timestamps. An
+    iteration written again takes its modules along. Rows the records do not name are never
+    touched, so points logged into an imported model stay where they are.
+    """
+
+    _CHUNK = 500
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.report = RestoreReport(added=Counter(), skipped=Counter())
-
-    def _pk_of(self, table: sa.Table, entity_id: UUID) -> int | None:
-        return self.connection.execute(
-            sa.select(table.c.pk).where(table.c.id == entity_id)
-        ).scalar()
+        self.report = RestoreReport(added=Counter(), skipped=Counter(), updated=Counter())
 
     def experiment(self, record: ExperimentRecord) -> None:
-        pk = self._pk_of(experiments, record.id)
-        if pk is None:
+        row = self.connection.execute(
+            sa.select(experiments.c.pk, experiments.c.name).where(experiments.c.id == record.id)
+        ).first()
+        if row is None or row.name != record.name:
             clash = self.connection.execute(
-                sa.select(experiments.c.id).where(experiments.c.name == record.name)
+                sa.select(experiments.c.id).where(
+                    experiments.c.name == record.name, experiments.c.id != record.id
+                )
             ).scalar()
             if clash is not None:
                 raise AlreadyExistsError(
                     f"an experiment named {record.name!r} exists with another id ({clash}); "
                     "rename one of them first"
                 )
+        if row is None:
             pk = self.connection.execute(
                 sa.insert(experiments)
                 .values(id=record.id, name=record.name, created_at=time.time())
@@ -863,75 +874,132 @@ class _Restorer:
             ).scalar_one()
             self.report.added["experiments"] += 1
         else:
-            self.report.skipped["experiments"] += 1
+            pk = row.pk
+            if row.name != record.name:
+                self.connection.execute(
+                    sa.update(experiments).where(experiments.c.pk == pk).values(name=record.name)
+                )
+                self.report.updated["experiments"] += 1
+            else:
+                self.report.skipped["experiments"] += 1
         for model in record.models:
             self.model(pk, model)
 
     def model(self, experiment_pk: int, record: ModelRecord) -> None:
-        pk = self._pk_of(models, record.id)
-        if pk is None:
+        columns = (models.c.experiment_pk, models.c.hash, models.c.name, models.c.description)
+        row = self.connection.execute(
+            sa.select(models.c.pk, models.c.step, *columns).where(models.c.id == record.id)
+        ).first()
+        wanted: dict[str, Any] = {
+            "experiment_pk": experiment_pk,
+            "hash": record.hash,
+            "name": record.name,
+            "description": record.description,
+        }
+        if record.step is not None:
+            wanted["step"] = record.step
+        if row is None or (row.experiment_pk, row.hash) != (experiment_pk, record.hash):
             clash = self.connection.execute(
                 sa.select(models.c.id).where(
-                    models.c.experiment_pk == experiment_pk, models.c.hash == record.hash
+                    models.c.experiment_pk == experiment_pk,
+                    models.c.hash == record.hash,
+                    models.c.id != record.id,
                 )
             ).scalar()
             if clash is not None:
                 raise AlreadyExistsError(
                     f"a model with hash {record.hash!r} exists with another id ({clash})"
                 )
+        if row is None:
+            wanted.setdefault("step", 0)
             pk = self.connection.execute(
                 sa.insert(models)
-                .values(
-                    id=record.id,
-                    experiment_pk=experiment_pk,
-                    hash=record.hash,
-                    name=record.name,
-                    description=record.description,
-                    step=record.step,
-                    created_at=time.time(),
-                )
+                .values(id=record.id, created_at=time.time(), **wanted)
                 .returning(models.c.pk)
             ).scalar_one()
             self.report.added["models"] += 1
         else:
-            self.report.skipped["models"] += 1
-        self.metrics(pk, record.metrics)
-        self.modules(models_pk=pk, records=record.modules)
-        for iteration in record.iterations:
-            iteration_pk = self._pk_of(iterations, iteration.id)
-            if iteration_pk is None:
-                iteration_pk = self.connection.execute(
-                    sa.insert(iterations)
-                    .values(id=iteration.id, model_pk=pk, step=iteration.step)
-                    .returning(iterations.c.pk)
-                ).scalar_one()
-                self.report.added["iterations"] += 1
+            pk = row.pk
+            changes = {key: value for key, value in wanted.items() if getattr(row, key) != value}
+            if changes:
+                self.connection.execute(sa.update(models).where(models.c.pk == pk).values(changes))
+                self.report.updated["models"] += 1
             else:
-                self.report.skipped["iterations"] += 1
-            self.modules(iterations_pk=iteration_pk, records=iteration.modules)
+                self.report.skipped["models"] += 1
+        self.metrics(pk, record.metrics)
+        self.modules(record.modules, modules.c.model_pk, pk)
+        self.iterations(pk, record)
+
+    @staticmethod
+    def _encode(value: Any) -> tuple[int, float | None, str | None]:
+        """A point's stored columns; unlike ``encode_value``, also for what the original
+        accepted: ``None`` (kept as the JSON value null) and ints beyond int64 (exact)."""
+        if value is None:
+            return JSON, None, "null"
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            try:
+                approximate: float | None = float(value)
+            except OverflowError:
+                approximate = None
+            return INT, approximate, str(value)
+        return encode_value(value)
 
     def metrics(self, model_pk: int, records: Sequence[MetricRecord]) -> None:
-        owned = sa.select(series.c.pk).where(series.c.model_pk == model_pk)
-        present = set(
-            self.connection.execute(
-                sa.select(metrics.c.id).where(
-                    metrics.c.series_pk.in_(owned), metrics.c.id.is_not(None)
+        names = {
+            row.pk: (row.name, _phase_out(row.phase))
+            for row in self.connection.execute(
+                sa.select(series.c.pk, series.c.name, series.c.phase).where(
+                    series.c.model_pk == model_pk
                 )
-            ).scalars()
-        )
-        keys: dict[tuple[str, str | None], int] = {}
+            )
+        }
+        keys = {key: pk for pk, key in names.items()}
+        wanted = {record.id for record in records if record.id is not None}
+        stored: list[Any] = []
+        if names and wanted:
+            query = (
+                sa.select(
+                    metrics.c.seq,
+                    metrics.c.id,
+                    metrics.c.series_pk,
+                    metrics.c.step,
+                    metrics.c.kind,
+                    metrics.c.value,
+                    metrics.c.extra,
+                    metrics.c.timestamp,
+                )
+                .where(metrics.c.series_pk.in_(list(names)), metrics.c.id.is_not(None))
+                .order_by(metrics.c.seq)
+            )
+            stored = [row for row in self.connection.execute(query) if row.id in wanted]
+        encoded = [self._encode(record.value) for record in records]
+        same = 0
+        for row, record, columns in zip(stored, records, encoded, strict=False):
+            if (
+                row.id != record.id
+                or names[row.series_pk] != (record.name, record.phase)
+                or row.step != record.step
+                or (row.kind, row.value, row.extra) != columns
+            ):
+                break
+            same += 1
+        self.report.skipped["metrics"] += same
+        rewritten = stored[same:]
+        timestamps = {row.id: row.timestamp for row in rewritten}
+        seqs = [row.seq for row in rewritten]
+        for start in range(0, len(seqs), self._CHUNK):
+            chunk = seqs[start : start + self._CHUNK]
+            self.connection.execute(sa.delete(metrics).where(metrics.c.seq.in_(chunk)))
         rows = []
-        for record in records:
-            if record.id is not None and record.id in present:
-                self.report.skipped["metrics"] += 1
-                continue
+        for record, (kind, value, extra) in zip(records[same:], encoded[same:], strict=True):
             key = (record.name, record.phase)
             if key not in keys:
                 keys[key] = self._series_pk(model_pk, record.name, record.phase)
-            # The original accepted a value of None: kept as the JSON value null.
-            kind, value, extra = (
-                (JSON, None, "null") if record.value is None else encode_value(record.value)
-            )
+            there = record.id is not None and record.id in timestamps
+            if there:
+                self.report.updated["metrics"] += 1
+            else:
+                self.report.added["metrics"] += 1
             rows.append(
                 {
                     "series_pk": keys[key],
@@ -939,13 +1007,12 @@ class _Restorer:
                     "kind": kind,
                     "value": value,
                     "extra": extra,
-                    "timestamp": record.timestamp,
+                    "timestamp": timestamps[record.id] if there else record.timestamp,
                     "id": record.id,
                 }
             )
         if rows:
             self.connection.execute(sa.insert(metrics), rows)
-            self.report.added["metrics"] += len(rows)
 
     def _series_pk(self, model_pk: int, name: str, phase: str | None) -> int:
         key = (
@@ -964,26 +1031,101 @@ class _Restorer:
             ).scalar_one()
         )
 
+    def _existing(self, table: sa.Table, ids: list[UUID]) -> set[UUID]:
+        """Which of ``ids`` the table holds, under any owner."""
+        found: set[UUID] = set()
+        for start in range(0, len(ids), self._CHUNK):
+            chunk = ids[start : start + self._CHUNK]
+            found.update(
+                self.connection.execute(sa.select(table.c.id).where(table.c.id.in_(chunk)))
+                .scalars()
+                .all()
+            )
+        return found
+
     def modules(
-        self,
-        records: Sequence[ModuleRecord],
-        models_pk: int | None = None,
-        iterations_pk: int | None = None,
+        self, records: Sequence[ModuleRecord], owner: sa.Column[Any], owner_pk: int
     ) -> None:
-        for record in records:
-            if self._pk_of(modules, record.id) is not None:
-                self.report.skipped["modules"] += 1
-                continue
+        wanted = {record.id for record in records}
+        stored = [
+            row
+            for row in self.connection.execute(
+                sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+                .where(owner == owner_pk)
+                .order_by(modules.c.pk)
+            )
+            if row.id in wanted
+        ]
+        texts = [dumps_json(record.attributes, "attributes") for record in records]
+        same = 0
+        for row, record, text in zip(stored, records, texts, strict=False):
+            if (row.id, row.name, row.attributes) != (record.id, record.name, text):
+                break
+            same += 1
+        self.report.skipped["modules"] += same
+        rest = list(records[same:])
+        ids = [record.id for record in rest]
+        there = self._existing(modules, ids)
+        for start in range(0, len(ids), self._CHUNK):
+            chunk = ids[start : start + self._CHUNK]
+            self.connection.execute(sa.delete(modules).where(modules.c.id.in_(chunk)))
+        for record, text in zip(rest, texts[same:], strict=True):
             self.connection.execute(
                 sa.insert(modules).values(
-                    id=record.id,
-                    model_pk=models_pk,
-                    iteration_pk=iterations_pk,
-                    name=record.name,
-                    attributes=dumps_json(record.attributes, "attributes"),
+                    {owner.name: owner_pk, "id": record.id, "name": record.name, "attributes": text}
                 )
             )
-            self.report.added["modules"] += 1
+            if record.id in there:
+                self.report.updated["modules"] += 1
+            else:
+                self.report.added["modules"] += 1
+
+    def iterations(self, model_pk: int, model: ModelRecord) -> None:
+        records = model.iterations
+        wanted = {record.id for record in records}
+        stored = [
+            row
+            for row in self.connection.execute(
+                sa.select(iterations.c.pk, iterations.c.id, iterations.c.step)
+                .where(iterations.c.model_pk == model_pk)
+                .order_by(iterations.c.pk)
+            )
+            if row.id in wanted
+        ]
+        same = 0
+        for row, record in zip(stored, records, strict=False):
+            if (row.id, row.step) != (record.id, record.step):
+                break
+            same += 1
+            self.report.skipped["iterations"] += 1
+            self.modules(record.modules, modules.c.iteration_pk, row.pk)
+        for record in records[same:]:
+            old = self.connection.execute(
+                sa.select(iterations.c.pk).where(iterations.c.id == record.id)
+            ).scalar()
+            # A new row (at the end, under a placeholder id) takes over the old one's
+            # modules, then its id: so the iteration moves with everything it owns.
+            pk = self.connection.execute(
+                sa.insert(iterations)
+                .values(
+                    id=record.id if old is None else uuid.uuid4(),
+                    model_pk=model_pk,
+                    step=record.step,
+                )
+                .returning(iterations.c.pk)
+            ).scalar_one()
+            if old is None:
+                self.report.added["iterations"] += 1
+            else:
+                self.connection.execute(
+                    sa.update(modules).where(modules.c.iteration_pk == old).values(iteration_pk=pk)
+                )
+                self.connection.execute(sa.delete(iterations).where(iterations.c.pk == old))
+                self.connection.execute(
+                    sa.update(iterations).where(iterations.c.pk == pk).values(id=record.id)
+                )
+                self.report.updated["iterations"] += 1
+            self.modules(record.modules, modules.c.iteration_pk, pk)
 
 
 _METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
