@@ -124,6 +124,8 @@ class Module:
     id: UUID
     name: str
     attributes: dict[str, Any] = field(hash=False)
+    #: When it was logged (seconds since the epoch); ``None`` if stored before schema v3.
+    created_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,8 @@ class Iteration:
     id: UUID
     step: int
     modules: Modules = field(compare=False, repr=False)
+    #: When it was created (seconds since the epoch); ``None`` if stored before schema v3.
+    created_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,74 @@ class Experiment:
     id: UUID
     name: str
     models: Models = field(compare=False, repr=False)
+    #: When it was created, in seconds since the epoch.
+    created_at: float = field(default=0.0, compare=False)
+
+
+class StepValue(int):
+    """What ``model.step`` returns: an ``int`` that remembers the model it was read from.
+
+    It is an ``int`` in every way (equality, hashing, ``repr``, JSON, pickling as a plain
+    ``int``), with one addition: adding or subtracting an ``int`` gives a value that also
+    knows how far it moved from the value read. Assigned back to ``step`` of the same model,
+    such a value is written as an atomic increment of the stored step (``step = step + k``),
+    so ``model.step += 1`` never loses a concurrent increment. That holds once per value
+    read: a second assignment derived from the same read (``model.step = start + 2`` after
+    ``model.step = start + 1``) is written as is, like any other ``int``.
+    """
+
+    _model_id: UUID
+    _claim: list[bool]
+    _delta: int | None
+
+    def __new__(
+        cls, value: int, model_id: UUID, claim: list[bool] | None = None, delta: int | None = None
+    ) -> StepValue:
+        self = super().__new__(cls, value)
+        self._model_id = model_id
+        self._claim = [True] if claim is None else claim
+        self._delta = delta
+        return self
+
+    def _moved(self, delta: int) -> StepValue:
+        moved = self._delta + delta if self._delta is not None else delta
+        return StepValue(int(self) + delta, self._model_id, self._claim, moved)
+
+    def __add__(self, other: object) -> Any:
+        if type(other) is int:
+            return self._moved(other)
+        return int.__add__(self, other)  # type: ignore[operator]
+
+    def __radd__(self, other: object) -> Any:
+        if type(other) is int:
+            return self._moved(other)
+        return int.__radd__(self, other)  # type: ignore[operator]
+
+    def __sub__(self, other: object) -> Any:
+        if type(other) is int:
+            return self._moved(-other)
+        return int.__sub__(self, other)  # type: ignore[operator]
+
+    def __reduce__(self) -> tuple[type[int], tuple[int]]:
+        return int, (int(self),)
+
+    def increment_for(self, model_id: UUID) -> int | None:
+        """How far this value moved from the value read, if it is to be written as an
+        increment of ``model_id``'s step (once: the claim is taken here); else ``None``."""
+        delta = self._delta
+        if delta is None or model_id != self._model_id or not _INT64_MIN <= delta <= _INT64_MAX:
+            return None
+        if not _INT64_MIN <= self <= _INT64_MAX:
+            return None
+        try:
+            self._claim.pop()  # atomic: one assignment of the values of one read wins it
+        except IndexError:
+            return None
+        return delta
+
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 class Model:
@@ -149,6 +221,7 @@ class Model:
     collections are live views and ``step`` is read from and written to the store."""
 
     __slots__ = (
+        "_created_at",
         "_description",
         "_hash",
         "_id",
@@ -170,7 +243,9 @@ class Model:
         modules: Modules,
         iterations: Iterations,
         steps: StepAccess,
+        created_at: float = 0.0,
     ) -> None:
+        self._created_at = created_at
         self._id = id
         self._hash = hash
         self._name = name
@@ -197,6 +272,11 @@ class Model:
         return self._description
 
     @property
+    def created_at(self) -> float:
+        """When the model was created, in seconds since the epoch."""
+        return self._created_at
+
+    @property
     def metrics(self) -> Metrics:
         return self._metrics
 
@@ -210,11 +290,15 @@ class Model:
 
     @property
     def step(self) -> int:
-        return self._steps.read_step(self._id)
+        return StepValue(self._steps.read_step(self._id), self._id)
 
     @step.setter
     def step(self, value: int) -> None:
-        self._steps.write_step(self._id, value)
+        delta = value.increment_for(self._id) if type(value) is StepValue else None
+        if delta is None:
+            self._steps.write_step(self._id, value)
+        else:
+            self._steps.add_step(self._id, delta)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):

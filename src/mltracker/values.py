@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -92,32 +93,75 @@ def check_step(step: object, what: str = "step") -> int | None:
     """Return ``step`` as an ``int`` in the int64 range, or ``None``."""
     if step is None:
         return None
-    if type(step) is not int:
-        if isinstance(step, bool) or not hasattr(step, "__index__"):
-            raise InvalidTypeError(f"{what} must be an int or None, not {type(step).__name__}")
-        try:
-            step = int(step.__index__())
-        except (TypeError, ValueError) as error:
-            raise InvalidTypeError(f"{what} must be an int or None: {error}") from None
-    if not INT64_MIN <= step <= INT64_MAX:
-        raise InvalidArgumentError(f"{what} {step} is outside the int64 range")
-    return step
+    return _check_int64(step, what, "an int or None")
 
 
 def check_int(value: object, what: str) -> int:
     """Return ``value`` as an ``int`` in the int64 range (``None`` refused)."""
-    if value is None:
-        raise InvalidTypeError(f"{what} must be an int, not None")
-    checked = check_step(value, what)
-    assert checked is not None
-    return checked
+    return _check_int64(value, what, "an int")
 
 
-def _scalar(value: Any) -> Any:
-    """Unwrap a NumPy scalar or a 0-d array or tensor into the Python number it holds."""
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        return value.item()
+def _check_int64(value: object, what: str, expected: str) -> int:
+    if type(value) is not int:
+        if isinstance(value, bool) or not hasattr(value, "__index__"):
+            raise InvalidTypeError(f"{what} must be {expected}, not {type(value).__name__}")
+        try:
+            value = int(value.__index__())
+        except (TypeError, ValueError) as error:
+            raise InvalidTypeError(f"{what} must be {expected}: {error}") from None
+    assert isinstance(value, int)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgumentError(f"{what} {value} is outside the int64 range")
     return value
+
+
+def check_timestamp(timestamp: object, what: str = "timestamp") -> float:
+    """Return ``timestamp`` (seconds since the Unix epoch: an ``int`` or a ``float``,
+    NumPy's included) as a finite ``float``."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real):
+        raise InvalidTypeError(
+            f"{what} must be a float or an int (seconds since the Unix epoch), "
+            f"not {type(timestamp).__name__}"
+        )
+    try:
+        seconds = float(timestamp)
+    except (OverflowError, TypeError, ValueError) as error:
+        raise InvalidArgumentError(
+            f"{what} {timestamp!r} is not a usable number: {error}"
+        ) from None
+    if not math.isfinite(seconds):
+        raise InvalidArgumentError(f"{what} must be finite, not {timestamp!r}")
+    return seconds
+
+
+def _scalar(value: Any, what: str) -> Any:
+    """Unwrap a NumPy scalar or a 0-d array or tensor into the Python number it holds.
+
+    A scalar that ``item()`` cannot turn into a Python object (NumPy's ``longdouble`` and
+    ``clongdouble``) is taken as a ``float`` when a ``float`` holds it exactly, else refused.
+    """
+    if getattr(value, "ndim", None) != 0 or not hasattr(value, "item"):
+        return value
+    item = value.item()
+    if item is value or type(item) is type(value):
+        return _exact_float(item, what)
+    return item
+
+
+def _exact_float(number: Any, what: str) -> float:
+    kind = getattr(getattr(number, "dtype", None), "kind", None)
+    name = type(number).__name__
+    if kind == "c":
+        raise InvalidTypeError(f"{what} is a complex number ({name}), which cannot be stored")
+    if kind != "f":
+        raise InvalidTypeError(f"{what} contains a {name}, which cannot be stored")
+    as_float = float(number)
+    if as_float == number or (as_float != as_float and number != number):
+        return as_float
+    raise InvalidArgumentError(
+        f"{what} {number!r} is a {name} that a float cannot hold exactly: "
+        "convert it with float() to store it rounded"
+    )
 
 
 def encode_value(value: Any) -> EncodedValue:
@@ -137,7 +181,7 @@ def encode_value(value: Any) -> EncodedValue:
         return BOOL, float(value), None
     if value is None:
         raise InvalidTypeError("metric value must not be None")
-    unwrapped = _scalar(value)
+    unwrapped = _scalar(value, "metric value")
     if unwrapped is not value:
         return encode_value(unwrapped)
     if isinstance(value, bool):
@@ -183,7 +227,7 @@ def _check_json(value: Any, what: str, depth: int = 0) -> Any:
         return checked
     if kind is list:
         return [_check_json(item, what, depth + 1) for item in value]
-    unwrapped = _scalar(value)
+    unwrapped = _scalar(value, what)
     if unwrapped is not value:
         return _check_json(unwrapped, what, depth)
     for base in (str, int, float):

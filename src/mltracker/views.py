@@ -1,28 +1,34 @@
 """The collections of the seed's API as live views of a store.
 
 Each view validates its arguments (``mltracker.values``), then makes one call of the
-session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` first flushes
-the queued metric points, so the store always holds a prefix of what was logged.
+session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` and
+``metrics.log_many`` first flushes the queued metric points, so the store always holds a prefix
+of what was logged.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
+import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 from uuid import UUID
 
 from mltracker import values
 from mltracker.entities import Experiment, Iteration, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports import experiments, iterations, metrics, models, modules
+from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import (
     ExperimentRow,
     IterationRow,
     MetricFilter,
+    ModelField,
     ModelRow,
     ModuleOwner,
+    Point,
     Series,
     Store,
 )
@@ -31,7 +37,10 @@ from mltracker.writer import MetricWriter
 if TYPE_CHECKING:
     import pandas
 
+logger = logging.getLogger(__name__)
+
 _list = builtins.list
+_values = values
 _INT64_MIN = values.INT64_MIN
 _INT64_MAX = values.INT64_MAX
 _FLOAT = values.FLOAT
@@ -62,9 +71,25 @@ class Session:
             self._store.close()
 
 
+def _store(session: Session) -> Store:
+    """The session's store, after the queued metric points were written to it.
+
+    Points queued for a model that was deleted meanwhile (by another process, say) cannot be
+    written: the flush drops them and reports them with ``NotFoundError``. A call about
+    something else is no place for that report: here it goes to the log as a warning and the
+    call proceeds. (An explicit ``flush()`` or ``close()`` that meets such points raises it.)
+    """
+    while True:
+        try:
+            return session.store
+        except NotFoundError as error:  # each report comes with the batch it dropped
+            logger.warning("%s", error)
+
+
 class StepAccess(Protocol):
     def read_step(self, model_id: UUID) -> int: ...
     def write_step(self, model_id: UUID, step: int) -> None: ...
+    def add_step(self, model_id: UUID, delta: int) -> None: ...
 
 
 class _Steps:
@@ -72,10 +97,13 @@ class _Steps:
         self._session = session
 
     def read_step(self, model_id: UUID) -> int:
-        return self._session.store.read_step(model_id)
+        return _store(self._session).read_step(model_id)
 
     def write_step(self, model_id: UUID, step: int) -> None:
-        self._session.store.write_step(model_id, values.check_int(step, "model step"))
+        _store(self._session).write_step(model_id, values.check_int(step, "model step"))
+
+    def add_step(self, model_id: UUID, delta: int) -> None:
+        _store(self._session).add_step(model_id, values.check_int(delta, "model step increment"))
 
 
 class ExperimentsView(experiments.Experiments):
@@ -83,31 +111,31 @@ class ExperimentsView(experiments.Experiments):
         self._session = session
 
     def _entity(self, row: ExperimentRow) -> Experiment:
-        return Experiment(row.id, row.name, ModelsView(self._session, row.id))
+        return Experiment(row.id, row.name, ModelsView(self._session, row.id), row.created_at)
 
     def create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
-        return self._entity(self._session.store.create_experiment(name))
+        return self._entity(_store(self._session).create_experiment(name))
 
     def get_or_create(self, name: str) -> Experiment:
         """The experiment of that name, created if absent (safe across processes)."""
         name = values.check_name(name, "experiment name")
-        return self._entity(self._session.store.get_or_create_experiment(name))
+        return self._entity(_store(self._session).get_or_create_experiment(name))
 
     def read(self, name: str) -> Experiment | None:
         name = values.check_name(name, "experiment name")
-        row = self._session.store.read_experiment(name)
+        row = _store(self._session).read_experiment(name)
         return None if row is None else self._entity(row)
 
     def update(self, id: UUID, name: str) -> None:
         name = values.check_name(name, "experiment name")
-        self._session.store.update_experiment(_check_id(id, "experiment id"), name)
+        _store(self._session).update_experiment(_check_id(id, "experiment id"), name)
 
     def delete(self, id: UUID) -> None:
-        self._session.store.delete_experiment(_check_id(id, "experiment id"))
+        _store(self._session).delete_experiment(_check_id(id, "experiment id"))
 
     def list(self) -> _list[experiments.Experiment]:
-        return [self._entity(row) for row in self._session.store.list_experiments()]
+        return [self._entity(row) for row in _store(self._session).list_experiments()]
 
 
 class ModelsView(models.Models):
@@ -126,34 +154,53 @@ class ModelsView(models.Models):
             modules=ModulesView(session, ModuleOwner("model", row.id)),
             iterations=IterationsView(session, row.id),
             steps=_Steps(session),
+            created_at=row.created_at,
         )
 
     def create(self, hash: str, name: str | None = None, description: str | None = None) -> Model:
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        row = self._session.store.create_model(self._experiment_id, hash, name, description)
+        row = _store(self._session).create_model(self._experiment_id, hash, name, description)
         return self._entity(row)
 
-    def read(self, hash: str) -> Model | None:
-        hash = values.check_name(hash, "model hash")
-        row = self._session.store.read_model(self._experiment_id, hash)
-        return None if row is None else self._entity(row)
-
-    def update(self, hash: str, name: str | None = None, description: str | None = None) -> None:
+    def get_or_create(
+        self, hash: str, name: str | None = None, description: str | None = None
+    ) -> Model:
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        self._session.store.update_model(self._experiment_id, hash, name, description)
+        store = _store(self._session)
+        return self._entity(store.get_or_create_model(self._experiment_id, hash, name, description))
+
+    def read(self, hash: str) -> Model | None:
+        hash = values.check_name(hash, "model hash")
+        row = _store(self._session).read_model(self._experiment_id, hash)
+        return None if row is None else self._entity(row)
+
+    def update(
+        self,
+        hash: str,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        clear: Iterable[Literal["name", "description"]] = (),
+    ) -> None:
+        hash = values.check_name(hash, "model hash")
+        name = values.check_optional_name(name, "model name")
+        description = values.check_text(description, "model description")
+        cleared = _check_clear(clear, {"name": name, "description": description})
+        store = _store(self._session)
+        store.update_model(self._experiment_id, hash, name, description, cleared)
 
     def delete(self, id: UUID) -> None:
-        self._session.store.delete_model(self._experiment_id, _check_id(id, "model id"))
+        _store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
 
     def list(self) -> _list[models.Model]:
-        return [self._entity(row) for row in self._session.store.list_models(self._experiment_id)]
+        return [self._entity(row) for row in _store(self._session).list_models(self._experiment_id)]
 
     def clear(self) -> None:
-        self._session.store.clear_models(self._experiment_id)
+        _store(self._session).clear_models(self._experiment_id)
 
 
 class MetricsView(metrics.Metrics):
@@ -163,7 +210,14 @@ class MetricsView(metrics.Metrics):
         self._append = session.writer.append
         self._series: dict[tuple[str, str | None], Series] = {}
 
-    def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         # The hot path of the library: keep it to a few dictionary and type checks.
         try:
             series = self._series[name, phase]
@@ -171,11 +225,46 @@ class MetricsView(metrics.Metrics):
             series = self._new_series(name, phase)
         if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
             step = values.check_step(step)
+        timestamp = _now() if timestamp is None else values.check_timestamp(timestamp)
         if type(value) is float and value == value and value != 0.0:  # finite or inf, not ±0
-            self._append((series, step, _FLOAT, value, None, _now()))
+            self._append((series, step, _FLOAT, value, None, timestamp))
         else:
             kind, number, extra = values.encode_value(value)
-            self._append((series, step, kind, number, extra, _now()))
+            self._append((series, step, kind, number, extra, timestamp))
+
+    def log_many(
+        self,
+        values: Mapping[str, Any],
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        if not isinstance(values, Mapping):
+            raise InvalidTypeError(
+                f"values must be a mapping of metric names to values, not {type(values).__name__}"
+            )
+        step = _values.check_step(step)
+        phase = _values.check_optional_name(phase, "phase")
+        stamp = _now() if timestamp is None else _values.check_timestamp(timestamp)
+        points: _list[Point] = []
+        for name, value in values.items():
+            try:
+                series = self._series[name, phase]
+            except (KeyError, TypeError):
+                series = self._new_series(name, phase)
+            try:
+                kind, number, extra = _values.encode_value(value)
+            except InvalidArgumentError as error:
+                raise type(error)(f"{name!r}: {error}") from None
+            points.append((series, step, kind, number, extra, stamp))
+        failure: MLTrackerError | None = None
+        for point in points:  # all of them queued, even if the writer reports a failure
+            try:
+                self._append(point)
+            except MLTrackerError as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def _new_series(self, name: object, phase: object) -> Series:
         checked_name = values.check_name(name, "metric name")
@@ -188,27 +277,29 @@ class MetricsView(metrics.Metrics):
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step)
-        return cast(_list[metrics.Metric], self._session.store.list_metrics(self._model_id, where))
+        return cast(
+            _list[metrics.Metric], _store(self._session).list_metrics(self._model_id, where)
+        )
 
     def latest(self) -> _list[metrics.Metric]:
-        return cast(_list[metrics.Metric], self._session.store.latest_metrics(self._model_id))
+        return cast(_list[metrics.Metric], _store(self._session).latest_metrics(self._model_id))
 
     def to_pandas(
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> pandas.DataFrame:
         pandas = _require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step)
-        columns = self._session.store.metric_columns(self._model_id, where)
+        columns = _store(self._session).metric_columns(self._model_id, where)
         return pandas.DataFrame(
             {
                 "name": columns.name,
@@ -220,10 +311,10 @@ class MetricsView(metrics.Metrics):
         )
 
     def remove(self, metric: metrics.Metric) -> None:
-        self._session.store.remove_metric(self._model_id, _entity_id(metric, "metric"))
+        _store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
 
     def clear(self) -> None:
-        self._session.store.clear_metrics(self._model_id)
+        _store(self._session).clear_metrics(self._model_id)
 
 
 class ModulesView(modules.Modules):
@@ -234,16 +325,16 @@ class ModulesView(modules.Modules):
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        return self._session.store.log_module(self._owner, name, attributes_json)
+        return _store(self._session).log_module(self._owner, name, attributes_json)
 
     def list(self) -> _list[modules.Module]:
-        return cast(_list[modules.Module], self._session.store.list_modules(self._owner))
+        return cast(_list[modules.Module], _store(self._session).list_modules(self._owner))
 
     def remove(self, module: modules.Module) -> None:
-        self._session.store.remove_module(self._owner, _entity_id(module, "module"))
+        _store(self._session).remove_module(self._owner, _entity_id(module, "module"))
 
     def clear(self) -> None:
-        self._session.store.clear_modules(self._owner)
+        _store(self._session).clear_modules(self._owner)
 
 
 class IterationsView(iterations.Iterations):
@@ -253,26 +344,26 @@ class IterationsView(iterations.Iterations):
 
     def _entity(self, row: IterationRow) -> Iteration:
         owner = ModuleOwner("iteration", row.id)
-        return Iteration(row.id, row.step, ModulesView(self._session, owner))
+        return Iteration(row.id, row.step, ModulesView(self._session, owner), row.created_at)
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        return self._entity(self._session.store.create_iteration(self._model_id, step))
+        return self._entity(_store(self._session).create_iteration(self._model_id, step))
 
     def get(self, step: int) -> Iteration | None:
         step = values.check_int(step, "iteration step")
-        row = self._session.store.get_iteration(self._model_id, step)
+        row = _store(self._session).get_iteration(self._model_id, step)
         return None if row is None else self._entity(row)
 
     def list(self) -> _list[iterations.Iteration]:
-        return [self._entity(row) for row in self._session.store.list_iterations(self._model_id)]
+        return [self._entity(row) for row in _store(self._session).list_iterations(self._model_id)]
 
     def remove(self, iteration: iterations.Iteration) -> None:
         iteration_id = _entity_id(iteration, "iteration")
-        self._session.store.remove_iteration(self._model_id, iteration_id)
+        _store(self._session).remove_iteration(self._model_id, iteration_id)
 
     def clear(self) -> None:
-        self._session.store.clear_iterations(self._model_id)
+        _store(self._session).clear_iterations(self._model_id)
 
 
 def _metric_filter(
@@ -280,10 +371,29 @@ def _metric_filter(
 ) -> MetricFilter:
     return MetricFilter(
         name=values.check_optional_name(name, "metric name"),
-        phase=values.check_optional_name(phase, "phase"),
+        phase=NO_PHASE if phase is NO_PHASE else values.check_optional_name(phase, "phase"),
         start_step=values.check_step(start_step, "start_step"),
         stop_step=values.check_step(stop_step, "stop_step"),
     )
+
+
+_MODEL_FIELDS: frozenset[ModelField] = frozenset(get_args(ModelField))
+
+
+def _check_clear(clear: object, given: dict[str, object]) -> frozenset[ModelField]:
+    """The fields of a model that ``update(clear=...)`` names (a string names one)."""
+    fields = (clear,) if isinstance(clear, str) else clear
+    if not isinstance(fields, Iterable):
+        raise InvalidTypeError(f"clear must be a list of field names, not {type(clear).__name__}")
+    cleared: set[ModelField] = set()
+    for field in fields:
+        if not isinstance(field, str) or field not in _MODEL_FIELDS:
+            known = ", ".join(repr(each) for each in sorted(_MODEL_FIELDS))
+            raise InvalidArgumentError(f"clear names {field!r}; a model can clear {known}")
+        if given.get(field) is not None:
+            raise InvalidArgumentError(f"{field} is both given and cleared")
+        cleared.add(field)
+    return frozenset(cleared)
 
 
 def _require_extra(module: str, extra: str) -> Any:

@@ -21,7 +21,17 @@ from .helpers import (
     parse_json,
 )
 
-COLUMNS = ["experiment", "model_hash", "model_name", "name", "phase", "step", "value", "timestamp"]
+COLUMNS = [
+    "experiment",
+    "model_hash",
+    "model_name",
+    "name",
+    "phase",
+    "step",
+    "kind",
+    "value",
+    "timestamp",
+]
 
 
 def test_csv_of_one_model_to_stdout(run: Run, filled: Contents) -> None:
@@ -30,16 +40,16 @@ def test_csv_of_one_model_to_stdout(run: Run, filled: Contents) -> None:
     assert result.exit_code == 0
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == COLUMNS
-    assert rows[1][:7] == ["mnist", FIRST_HASH, "mlp", "loss", "train", "1", "1.0"]
-    assert [row[6] for row in rows[7:]] == [
-        "nan",
-        "inf",
-        "-inf",
-        "7",
-        '{"depth": 2, "tags": ["a", "b"]}',
+    assert rows[1][:8] == ["mnist", FIRST_HASH, "mlp", "loss", "train", "1", "float", "1.0"]
+    assert [row[6:8] for row in rows[7:]] == [
+        ["float", "nan"],
+        ["float", "inf"],
+        ["float", "-inf"],
+        ["int", "7"],
+        ["json", '{"depth": 2, "tags": ["a", "b"]}'],
     ]
     assert rows[-1][4:6] == ["", ""]
-    assert datetime.fromisoformat(rows[1][7]).tzinfo == UTC
+    assert datetime.fromisoformat(rows[1][8]).tzinfo == UTC
     assert len(rows) == 1 + 11
 
 
@@ -63,12 +73,12 @@ def test_jsonl_writes_one_strict_json_object_per_point(run: Run, filled: Content
     points = [parse_json(line) for line in result.stdout.splitlines()]
     assert list(points[0]) == COLUMNS
     assert points[0]["value"] == 1.0 and points[0]["step"] == 1
-    assert [p["value"] for p in points[6:]] == [
-        "NaN",
-        "Infinity",
-        "-Infinity",
-        7,
-        {"depth": 2, "tags": ["a", "b"]},
+    assert [(p["kind"], p["value"]) for p in points[6:]] == [
+        ("float", "NaN"),
+        ("float", "Infinity"),
+        ("float", "-Infinity"),
+        ("int", 7),
+        ("json", {"depth": 2, "tags": ["a", "b"]}),
     ]
     assert points[-1]["phase"] is None and points[-1]["step"] is None
 
@@ -98,7 +108,9 @@ def test_output_file_json_summary(run_sqlite: Run, filled_sqlite: Contents, tmp_
         "rows": 1,
     }
     assert (
-        target.read_text().splitlines()[1].startswith(f"mnist,{SECOND_HASH},cnn,loss,train,1,0.5,")
+        target.read_text()
+        .splitlines()[1]
+        .startswith(f"mnist,{SECOND_HASH},cnn,loss,train,1,float,0.5,")
     )
 
 
@@ -111,7 +123,7 @@ def test_parquet_has_typed_columns(run: Run, filled: Contents, tmp_path: Path) -
 
     assert result.exit_code == 0
     table = pq.read_table(target)
-    assert table.column_names == [*COLUMNS, "value_json"]
+    assert table.column_names == [*COLUMNS, "value_text"]
     assert str(table.schema.field("step").type) == "int64"
     assert str(table.schema.field("value").type) == "double"
     assert str(table.schema.field("timestamp").type) == "timestamp[us, tz=UTC]"
@@ -119,9 +131,11 @@ def test_parquet_has_typed_columns(run: Run, filled: Contents, tmp_path: Path) -
     assert len(rows) == 12
     assert rows[0]["value"] == 1.0 and rows[0]["timestamp"].year >= 2024
     assert math.isnan(rows[6]["value"]) and rows[7]["value"] == math.inf
-    assert rows[9]["value"] == 7.0
-    assert (
-        rows[10]["value"] is None and rows[10]["value_json"] == '{"depth": 2, "tags": ["a", "b"]}'
+    assert (rows[9]["kind"], rows[9]["value"], rows[9]["value_text"]) == ("int", 7.0, None)
+    assert (rows[10]["kind"], rows[10]["value"], rows[10]["value_text"]) == (
+        "json",
+        None,
+        '{"depth": 2, "tags": ["a", "b"]}',
     )
     assert rows[10]["step"] is None and rows[10]["phase"] is None
 

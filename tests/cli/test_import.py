@@ -28,7 +28,9 @@ def test_import_twice_adds_nothing_and_says_so(run: Run) -> None:
     assert result.exit_code == 0
     document = json.loads(result.output)
     assert set(document["added"].values()) == {0}
-    assert document["skipped"] == {
+    assert set(document["updated"].values()) == {0}
+    assert document["refused"] == []
+    assert document["unchanged"] == {
         "experiments": 2,
         "models": 3,
         "metrics": 12,
@@ -51,7 +53,7 @@ def test_import_of_a_bad_file_is_one_error_line(run: Run, tmp_path: Path) -> Non
 def test_import_of_a_missing_file_is_one_error_line(run: Run, tmp_path: Path) -> None:
     result = run("import", str(tmp_path / "absent.json"))
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: no such file: {tmp_path / 'absent.json'}"
+    assert result.stderr == f"Error: no such file: {tmp_path / 'absent.json'}\n"
 
 
 def test_import_command_in_a_real_process(tmp_path: Path) -> None:

@@ -308,7 +308,7 @@ def test_step_starts_at_zero(experiment: Experiment) -> None:
     model = experiment.models.create("a1b2")
 
     assert model.step == 0
-    assert type(model.step) is int
+    assert isinstance(model.step, int)  # an int subclass: see test_step.py
 
 
 def test_step_increment_is_persisted(experiment: Experiment) -> None:

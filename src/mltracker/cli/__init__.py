@@ -10,13 +10,15 @@ import click
 
 from mltracker import __version__
 from mltracker.cli import db, demo_command, experiments, export, importing, models, parts
-from mltracker.cli.context import RootGroup, State
+from mltracker.cli.context import State
 from mltracker.cli.output import JSON_HELP
+from mltracker.cli.pipes import CommandGroup
+from mltracker.cli.uri import check_postgres_driver
 
 __all__ = ["cli", "main"]
 
 
-@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--uri",
     metavar="URI",
@@ -29,9 +31,11 @@ __all__ = ["cli", "main"]
 def cli(ctx: click.Context, uri: str | None, json_output: bool) -> None:
     """Browse and manage MLTracker experiments, models and metrics.
 
-    Exit codes: 0 ok, 1 error (one line on stderr), 2 wrong usage.
+    Exit codes: 0 ok (also when the reader of the output, e.g. head, closes it early),
+    1 error (one line on stderr), 2 wrong usage.
     """
     ctx.obj = State(uri, json_output)
+    check_postgres_driver(uri)
 
 
 # Command registration. A new command module (e.g. importing.py for ``mltracker import``)

@@ -82,7 +82,11 @@ def demo(state: State, epochs: int | None) -> None:
             format_value(row["best_validation_accuracy"]),
             str(row["steps"]),
         )
-    document = {"experiment": training.EXPERIMENT, "uri": connection.uri, "models": rows}
+    document = {
+        "experiment": training.EXPERIMENT,
+        "uri": display_uri(connection.uri),
+        "models": rows,
+    }
     heading = (
         f"experiment {training.EXPERIMENT}: {len(rows)} models in {display_uri(connection.uri)}"
     )
@@ -104,7 +108,7 @@ def _summary(model: Model, settings: Settings) -> dict[str, Any]:
 
 
 def _next_steps(state: State, experiment: str, hash: str) -> str:
-    prefix = "mltracker" + (f" --uri {shlex.quote(state.uri)}" if state.uri else "")
+    prefix = "mltracker" + (f" --uri {shlex.quote(display_uri(state.uri))}" if state.uri else "")
     commands = (
         f"experiments show {experiment}",
         f"models show {experiment} {hash}",

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from mltracker.cli.context import (
     State,
@@ -14,6 +17,7 @@ from mltracker.cli.context import (
     pass_state,
 )
 from mltracker.cli.output import format_value, metric_document, series_label, table
+from mltracker.ports.metrics import Metric
 
 
 @click.group()
@@ -38,19 +42,55 @@ def list_experiments(state: State) -> None:
 
 @experiments.command("show")
 @click.argument("name")
+@click.option(
+    "--metric",
+    "-m",
+    "metric_names",
+    multiple=True,
+    metavar="METRIC",
+    help="Only the series of this metric (repeat for more); columns in this order.",
+)
+@click.option(
+    "--phase",
+    "-p",
+    "phases",
+    multiple=True,
+    metavar="PHASE",
+    help="Only the series of this phase (repeat for more).",
+)
+@click.option(
+    "--long",
+    "long_format",
+    is_flag=True,
+    help="One row per model and series, even where a row per model would fit.",
+)
 @json_option
 @pass_state
-def show_experiment(state: State, name: str) -> None:
+def show_experiment(
+    state: State,
+    name: str,
+    metric_names: tuple[str, ...],
+    phases: tuple[str, ...],
+    long_format: bool,
+) -> None:
     """Show the models of experiment NAME with their latest metrics.
 
     One row per model: its hash, name, step, then the last value logged of each metric
-    series (a column per metric name and phase, e.g. loss/train).
+    series (a column per metric name and phase, e.g. loss/train). --metric and --phase
+    pick the series. Where that table would not fit the terminal's width (or with
+    --long), there is one row per model and series instead, nothing cut short.
     """
     experiment = find_experiment(state.connection(), name)
+
+    def wanted(metric: Metric) -> bool:
+        return (not metric_names or metric.name in metric_names) and (
+            not phases or metric.phase in phases
+        )
+
     rows: list[dict[str, Any]] = []
     labels: dict[tuple[str, str | None], str] = {}
     for model in experiment.models.list():
-        latest = model.metrics.latest()
+        latest = [metric for metric in model.metrics.latest() if wanted(metric)]
         for metric in latest:
             labels.setdefault((metric.name, metric.phase), series_label(metric.name, metric.phase))
         rows.append(
@@ -62,13 +102,28 @@ def show_experiment(state: State, name: str) -> None:
                 "latest": [metric_document(metric) for metric in latest],
             }
         )
-    output = table(
-        "hash",
-        "name",
-        "step",
-        *labels.values(),
-        right=["step", *labels.values()],
-    )
+    if metric_names:
+        order = {metric: index for index, metric in enumerate(metric_names)}
+        labels = dict(sorted(labels.items(), key=lambda item: order[item[0][0]]))
+    heading = f"experiment {name}: {_models(len(rows))}"
+    document = {"id": experiment.id, "name": experiment.name, "models": rows}
+    output = None if long_format else _wide_table(rows, labels)
+    if output is None or _natural_width(state.console, output) > state.console.width:
+        output = _long_table(rows, labels)
+    state.emit(document, heading, output)
+    if (metric_names or phases) and not labels:
+        state.note("No series matches --metric/--phase.")
+
+
+def _natural_width(console: Console, output: Table) -> int:
+    """How wide ``output`` is with no cell cut short or wrapped."""
+    options = console.options.update(width=1_000_000, max_width=1_000_000)
+    return Measurement.get(console, options, output).maximum
+
+
+def _wide_table(rows: list[dict[str, Any]], labels: dict[tuple[str, str | None], str]) -> Table:
+    """A row per model, a column per series."""
+    output = table("hash", "name", "step", *labels.values(), right=["step", *labels.values()])
     for row in rows:
         values = {(each["name"], each["phase"]): each["value"] for each in row["latest"]}
         output.add_row(
@@ -77,8 +132,30 @@ def show_experiment(state: State, name: str) -> None:
             str(row["step"]),
             *(format_value(values[key]) if key in values else "" for key in labels),
         )
-    heading = f"experiment {name}: {_models(len(rows))}"
-    state.emit({"id": experiment.id, "name": experiment.name, "models": rows}, heading, output)
+    return output
+
+
+def _long_table(rows: list[dict[str, Any]], labels: dict[tuple[str, str | None], str]) -> Table:
+    """A row per model and series (a model's hash, name and step on its first row only)."""
+    output = table("hash", "name", "step", "metric", "phase", "value", right=["step", "value"])
+    for column in output.columns:
+        column.overflow = "fold"  # wrapped, never cut short with an ellipsis
+    for row in rows:
+        values = {(each["name"], each["phase"]): each["value"] for each in row["latest"]}
+        series: list[tuple[str, str | None] | None] = [key for key in labels if key in values]
+        series = series or [None]
+        for index, key in enumerate(series):
+            first = index == 0
+            output.add_row(
+                row["hash"] if first else "",
+                (row["name"] or "") if first else "",
+                str(row["step"]) if first else "",
+                "" if key is None else key[0],
+                "" if key is None else (key[1] or ""),
+                "" if key is None else format_value(values[key]),
+                end_section=index == len(series) - 1,
+            )
+    return output
 
 
 @experiments.command("rename")

@@ -2,11 +2,14 @@
 
 JSON cannot encode NaN or the infinities: in ``--json`` output (and in ``export --format
 jsonl``) they are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, the
-tokens the original mltracker's ``db.json`` files used. Times are ISO 8601 in UTC.
+tokens the original mltracker's ``db.json`` files used; a metric value comes with its
+``kind`` (:func:`value_kind`), so the float NaN and the string ``"NaN"`` stay apart. Times
+are ISO 8601 in UTC.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -29,7 +32,8 @@ NAN, INFINITY, NEGATIVE_INFINITY = "NaN", "Infinity", "-Infinity"
 
 JSON_HELP = (
     "Print one JSON document instead of tables. NaN and infinities are written as the "
-    'strings "NaN", "Infinity" and "-Infinity"; times are ISO 8601 in UTC.'
+    'strings "NaN", "Infinity" and "-Infinity", and a metric value comes with its kind '
+    "(float, int, bool, str, json); times are ISO 8601 in UTC."
 )
 
 
@@ -103,12 +107,27 @@ def series_label(name: str, phase: str | None) -> str:
     return name if phase is None else f"{name}/{phase}"
 
 
+def value_kind(value: Any) -> str:
+    """What a metric value is, as exports and ``--json`` output name it next to the value:
+    ``float``, ``int``, ``bool``, ``str`` or ``json`` (a list, an object or null)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "json"
+
+
 def metric_document(metric: Metric) -> dict[str, Any]:
     """A metric point for ``--json`` output."""
     return {
         "name": metric.name,
         "phase": metric.phase,
         "step": metric.step,
+        "kind": value_kind(metric.value),
         "value": metric.value,
         "timestamp": iso_time(metric.timestamp),
     }
@@ -138,9 +157,23 @@ def make_console(*, stderr: bool = False) -> Console:
     if not _is_terminal(stream):
         columns = os.environ.get("COLUMNS", "")
         width = int(columns) if columns.isdigit() and int(columns) > 0 else 160
-    return Console(
+    return _Console(
         stderr=stderr, width=width, markup=False, emoji=False, highlight=False, soft_wrap=False
     )
+
+
+class _Console(Console):
+    """A console whose closed pipe raises ``BrokenPipeError`` (rich would exit with 1), so
+    that the CLI ends there quietly with exit code 0 (see ``mltracker.cli.pipes``)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+def shows_progress(console: Console) -> bool:
+    """Whether progress bars go to ``console``: only to a terminal, never into a pipe or log."""
+    return console.is_terminal
 
 
 def _is_terminal(stream: Any) -> bool:

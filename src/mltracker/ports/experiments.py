@@ -26,6 +26,10 @@ class Experiment(Protocol):
         """Human-readable identifier, unique in the store."""
 
     @property
+    def created_at(self) -> float:
+        """When the experiment was created, in seconds since the Unix epoch."""
+
+    @property
     def models(self) -> Models:
         """The collection of models owned by the experiment."""
 

@@ -32,6 +32,11 @@ class Iteration(Protocol):
     def modules(self) -> Modules:
         """The modules of the iteration, related to its training or evaluation process."""
 
+    @property
+    def created_at(self) -> float | None:
+        """When the iteration was created, in seconds since the Unix epoch (``None`` for
+        an iteration stored before MLTracker recorded it: schema version 3)."""
+
 
 class Iterations(ABC):
     """The iterations within the lifecycle of a model: a live view of the store."""

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import builtins
+import enum
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
     import pandas
+
+
+class NoPhase(enum.Enum):
+    """The type of :data:`NO_PHASE`."""
+
+    NO_PHASE = "no phase"
+
+    def __repr__(self) -> str:
+        return "NO_PHASE"
+
+
+#: Pass as ``phase`` to :meth:`Metrics.list` or :meth:`Metrics.to_pandas` for the points
+#: logged without a phase (``phase=None`` means "any phase"). Also ``Metrics.NO_PHASE``.
+NO_PHASE: Final = NoPhase.NO_PHASE
 
 
 class Metric(Protocol):
@@ -56,8 +72,17 @@ class Metrics(ABC):
     flush interval after they were logged.
     """
 
+    NO_PHASE: Final = NO_PHASE
+
     @abstractmethod
-    def log(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         """Add a metric point to the collection.
 
         Args:
@@ -66,22 +91,58 @@ class Metrics(ABC):
                 other JSON-serialisable value.
             step: The step in which the metric was produced (int64), if any.
             phase: The phase in which the metric was produced, if any.
+            timestamp: When the metric was produced, in seconds since the Unix epoch (a
+                finite ``float`` or ``int``); by default, now. For points measured earlier
+                or elsewhere, e.g. when replaying a log.
 
         Raises:
-            InvalidArgumentError: A bad name, phase, step or value (``None``, a number out
-                of the int64 range, something JSON cannot represent). Nothing is logged.
+            InvalidArgumentError: A bad name, phase, step, value (``None``, a number out of
+                the int64 range, something JSON cannot represent) or timestamp (not a
+                number, or not finite). Nothing is logged.
         """
 
-    def add(self, name: str, value: Any, step: int | None = None, phase: str | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        value: Any,
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         """An alias of :meth:`log`."""
-        self.log(name, value, step, phase)
+        self.log(name, value, step, phase, timestamp)
+
+    @abstractmethod
+    def log_many(
+        self,
+        values: Mapping[str, Any],
+        step: int | None = None,
+        phase: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Add one point per entry of ``values`` (metric name -> value), all at the same
+        step, phase and timestamp, e.g. ``log_many({"loss": 0.3, "accuracy": 0.9}, step=5)``.
+
+        The points are logged in the mapping's order, as :meth:`log` would one by one; the
+        arguments are all checked first, so a bad one logs none of them.
+
+        Args:
+            values: Metric names and their values (see :meth:`log`); may be empty.
+            step: The step of every point (int64), if any.
+            phase: The phase of every point, if any.
+            timestamp: As in :meth:`log`; by default, now.
+
+        Raises:
+            InvalidArgumentError: ``values`` is not a mapping, or a bad name, value, step,
+                phase or timestamp. Nothing is logged.
+        """
 
     @abstractmethod
     def list(
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> builtins.list[Metric]:
@@ -89,7 +150,8 @@ class Metrics(ABC):
 
         Args:
             name: Only the metrics of this name.
-            phase: Only the metrics of this phase.
+            phase: Only the metrics of this phase; :data:`NO_PHASE` for only the metrics
+                logged without a phase; ``None`` for any phase.
             start_step: Only the metrics whose step is at least this (points without a step
                 are then left out).
             stop_step: Only the metrics whose step is less than this.
@@ -104,7 +166,7 @@ class Metrics(ABC):
         self,
         name: str | None = None,
         *,
-        phase: str | None = None,
+        phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> pandas.DataFrame:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Literal, Protocol
 from uuid import UUID
 
 from mltracker.ports.iterations import Iterations
@@ -36,12 +37,27 @@ class Model(Protocol):
         that helps describe its role within an experiment."""
 
     @property
+    def created_at(self) -> float:
+        """When the model was created, in seconds since the Unix epoch."""
+
+    @property
     def step(self) -> int:
         """A step is a unit of time that marks a transition between successive states of
         the model: the number of steps the model has been iterated.
 
-        It starts at 0, is read from the store, and assigning it persists it at once, so
-        ``model.step += 1`` works.
+        It starts at 0, is read from the store, and assigning it persists it at once.
+        ``model.step += k`` (or ``-= k``, or ``model.step = model.step + k``) is an atomic
+        increment of the stored step, so concurrent increments of threads and processes all
+        count; any other ``int`` assigned is stored as is (the last assignment wins).
+
+        The value read is an ``int`` subclass that remembers its read: one assignment of a
+        value derived from it by adding or subtracting an ``int`` is written as an
+        increment; a second one derived from the same read is stored as is.
+
+        Raises:
+            InvalidArgumentError: On assignment, a value that is not an int64, or an
+                increment that would take the stored step out of the int64 range.
+            NotFoundError: The model was deleted.
         """
 
     @step.setter
@@ -79,17 +95,50 @@ class Models(ABC):
         """
 
     @abstractmethod
+    def get_or_create(
+        self, hash: str, name: str | None = None, description: str | None = None
+    ) -> Model:
+        """The model with the given hash, created with this name and description if absent.
+
+        Safe when many threads or processes call it at once: they all get the same model.
+        A model that exists is returned as it is: ``name`` and ``description`` are not
+        applied to it (use :meth:`update` for that).
+
+        Raises:
+            InvalidArgumentError: A bad hash, name or description.
+            NotFoundError: The experiment was deleted.
+        """
+
+    @abstractmethod
     def read(self, hash: str) -> Model | None:
         """The model with the given hash, if any."""
 
     @abstractmethod
-    def update(self, hash: str, name: str | None = None, description: str | None = None) -> None:
+    def update(
+        self,
+        hash: str,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        clear: Iterable[Literal["name", "description"]] = (),
+    ) -> None:
         """Update the name and/or the description of the model with the given hash.
 
-        An argument left as ``None`` keeps its stored value.
+        An argument left as ``None`` keeps its stored value; to remove a name or a
+        description (store ``None``), name it in ``clear``:
+        ``models.update(hash, clear=["description"])``.
+
+        Args:
+            hash: The hash of the model.
+            name: A new name.
+            description: A new description (may be empty).
+            clear: The fields to set to ``None``: ``"name"``, ``"description"`` or both.
+                A single field may be given as a plain string.
 
         Raises:
             NotFoundError: No model has this hash in the experiment.
+            InvalidArgumentError: A bad hash, name or description; an unknown field in
+                ``clear``, or a field both given and cleared.
         """
 
     @abstractmethod

@@ -26,6 +26,11 @@ class Module(Protocol):
         Keys are strings; values are JSON values, nested freely, returned exactly as logged.
         """
 
+    @property
+    def created_at(self) -> float | None:
+        """When the module was logged, in seconds since the Unix epoch (``None`` for a
+        module stored before MLTracker recorded it: schema version 3)."""
+
 
 class Modules(ABC):
     """The modules a model or an iteration owns: a live view of the store.

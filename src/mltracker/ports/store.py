@@ -11,11 +11,12 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
 from mltracker.entities import Metric, Module
+from mltracker.ports.metrics import NoPhase
 
 OwnerKind = Literal["model", "iteration"]
 
@@ -24,15 +25,20 @@ OwnerKind = Literal["model", "iteration"]
 class ExperimentRow:
     id: UUID
     name: str
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRow:
+    """A model as stored; ``step`` is its step when the row was read."""
+
     id: UUID
     experiment_id: UUID
     hash: str
     name: str | None
     description: str | None
+    created_at: float
+    step: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,11 @@ class IterationRow:
     id: UUID
     model_id: UUID
     step: int
+    created_at: float | None
+
+
+#: The fields of a model that ``update_model`` can clear (set to ``None``).
+ModelField = Literal["name", "description"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +87,11 @@ Point = tuple[Series, int | None, int, float | None, str | None, float]
 
 @dataclass(frozen=True, slots=True)
 class MetricFilter:
-    """Which points of a model :meth:`Store.list_metrics` returns."""
+    """Which points of a model :meth:`Store.list_metrics` returns (``phase``: ``None`` for
+    any phase, :data:`~mltracker.ports.metrics.NO_PHASE` for the points without one)."""
 
     name: str | None = None
-    phase: str | None = None
+    phase: str | NoPhase | None = None
     start_step: int | None = None
     stop_step: int | None = None
 
@@ -126,7 +138,7 @@ class ModelRecord:
     hash: str
     name: str | None
     description: str | None
-    step: int
+    step: int | None  # None: unknown (a new model starts at 0, a stored one keeps its step)
     metrics: list[MetricRecord]
     modules: list[ModuleRecord]
     iterations: list[IterationRecord]
@@ -141,10 +153,12 @@ class ExperimentRecord:
 
 @dataclass
 class RestoreReport:
-    """What :meth:`Store.restore` added and what it found there already (by id)."""
+    """What :meth:`Store.restore` did, per kind of entity: ``added`` (new ids), ``skipped``
+    (there already, as recorded) and ``updated`` (there already, changed or moved to match)."""
 
     added: dict[str, int]
     skipped: dict[str, int]
+    updated: dict[str, int] = field(default_factory=dict)
 
 
 class Store(ABC):
@@ -179,18 +193,37 @@ class Store(ABC):
     ) -> ModelRow: ...
 
     @abstractmethod
+    def get_or_create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow:
+        """The model of that hash, created (with this name and description) if absent;
+        safe against concurrent callers.
+
+        Raises:
+            NotFoundError: The experiment does not exist.
+        """
+
+    @abstractmethod
     def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None: ...
 
     @abstractmethod
     def update_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
-    ) -> None: ...
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        clear: frozenset[ModelField] = frozenset(),
+    ) -> None:
+        """Set the fields given (not ``None``) and set those in ``clear`` to ``None``."""
 
     @abstractmethod
     def delete_model(self, experiment_id: UUID, model_id: UUID) -> None: ...
 
     @abstractmethod
-    def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]: ...
+    def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]:
+        """The models of the experiment, in the order they were created, each with its step:
+        a constant number of queries however many models there are."""
 
     @abstractmethod
     def clear_models(self, experiment_id: UUID) -> None: ...
@@ -200,6 +233,16 @@ class Store(ABC):
 
     @abstractmethod
     def write_step(self, model_id: UUID, step: int) -> None: ...
+
+    @abstractmethod
+    def add_step(self, model_id: UUID, delta: int) -> int:
+        """Add ``delta`` to the model's step atomically (``step = step + delta``, so that
+        concurrent increments all count); return the new step.
+
+        Raises:
+            NotFoundError: The model does not exist.
+            InvalidArgumentError: The sum is outside the int64 range (nothing changes).
+        """
 
     # Metrics
     @abstractmethod
@@ -222,6 +265,14 @@ class Store(ABC):
     @abstractmethod
     def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model."""
+
+    @abstractmethod
+    def latest_metrics_of_models(
+        self, model_ids: Sequence[UUID]
+    ) -> dict[UUID, builtins.list[Metric]]:
+        """:meth:`latest_metrics` of many models at once, in a constant number of queries
+        (one per few thousand models): every id given maps to its model's latest points, in
+        logged order (an empty list for a model without points or that does not exist)."""
 
     @abstractmethod
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None: ...
@@ -261,10 +312,15 @@ class Store(ABC):
     # Bulk
     @abstractmethod
     def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
-        """Add a tree of entities, keeping their ids, in one transaction.
+        """Make the store hold a tree of entities, keeping their ids, in one transaction.
 
-        What exists already (same id) is skipped, not duplicated, so restoring twice is
-        harmless; a model's step is set from the record.
+        What is missing is added. What exists already (same id) is made to match the record,
+        never duplicated, so restoring twice changes nothing the second time: names, a
+        model's hash, description and step are set from the record; a model's metric
+        points, modules and iterations that are in the record come in the record's order
+        (the first that differs from the stored order, and those after it, are written
+        again, keeping their ids and timestamps). Entities the records do not mention are
+        left alone, where they are: restore never deletes.
 
         Raises:
             AlreadyExistsError: An experiment of a record's name (or a model of a record's

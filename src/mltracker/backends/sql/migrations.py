@@ -35,8 +35,17 @@ def _add_write_batches(connection: Connection) -> None:
     table.create(connection)
 
 
+def _add_created_at(connection: Connection) -> None:
+    """Version 3: when iterations and modules were created (NULL for the older rows)."""
+    double = sa.Double().compile(dialect=connection.dialect)
+    inspector = sa.inspect(connection)
+    for table in ("iterations", "modules"):
+        if "created_at" not in {column["name"] for column in inspector.get_columns(table)}:
+            connection.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN created_at {double}"))
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_write_batches}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_write_batches, 2: _add_created_at}
 
 
 def read_version(connection: Connection) -> int | None:

@@ -10,6 +10,8 @@ the unique constraint holds (phases are never empty strings).
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -27,7 +29,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -117,6 +119,8 @@ iterations = Table(
     Column("id", Uuid, nullable=False, unique=True),
     _owner("models", "model_pk"),
     Column("step", BigInteger, nullable=False),
+    # Since version 3; NULL for the rows of older stores. Filled in by SQLAlchemy on insert.
+    Column("created_at", Double, default=time.time),
     Index("ix_iterations_model_step", "model_pk", "step"),
     sqlite_autoincrement=True,
 )
@@ -130,6 +134,8 @@ modules = Table(
     _owner("iterations", "iteration_pk", nullable=True),
     Column("name", Text, nullable=False),
     Column("attributes", Text, nullable=False),
+    # Since version 3; NULL for the rows of older stores. Filled in by SQLAlchemy on insert.
+    Column("created_at", Double, default=time.time),
     CheckConstraint("(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"),
     Index("ix_modules_model", "model_pk"),
     Index("ix_modules_iteration", "iteration_pk"),

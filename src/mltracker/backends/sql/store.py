@@ -31,7 +31,14 @@ from mltracker.backends.sql.schema import (
     write_batches,
 )
 from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
-from mltracker.errors import AlreadyExistsError, BackendError, MLTrackerError, NotFoundError
+from mltracker.errors import (
+    AlreadyExistsError,
+    BackendError,
+    InvalidArgumentError,
+    MLTrackerError,
+    NotFoundError,
+)
+from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import (
     ExperimentRecord,
     ExperimentRow,
@@ -39,6 +46,7 @@ from mltracker.ports.store import (
     MetricColumns,
     MetricFilter,
     MetricRecord,
+    ModelField,
     ModelRecord,
     ModelRow,
     ModuleOwner,
@@ -48,7 +56,17 @@ from mltracker.ports.store import (
     Series,
     Store,
 )
-from mltracker.values import FLOAT, INT, JSON, decode_value, dumps_json, encode_value, loads_json
+from mltracker.values import (
+    FLOAT,
+    INT,
+    INT64_MAX,
+    INT64_MIN,
+    JSON,
+    decode_value,
+    dumps_json,
+    encode_value,
+    loads_json,
+)
 
 T = TypeVar("T")
 
@@ -84,6 +102,38 @@ def _owner_column(owner: ModuleOwner) -> tuple[sa.Column[Any], Any]:
     if owner.kind == "model":
         return modules.c.model_pk, _model_pk(owner.id)
     return modules.c.iteration_pk, _iteration_pk(owner.id)
+
+
+#: SQLSTATE codes of PostgreSQL, and SQLite's extended result codes, by violation.
+_UNIQUE_VIOLATIONS = frozenset(
+    {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+)
+_FOREIGN_KEY_VIOLATIONS = frozenset({"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"})
+
+
+def _raise_violation(
+    error: sa.exc.IntegrityError, *, exists: str | None = None, missing: str | None = None
+) -> None:
+    """Raise ``AlreadyExistsError(exists)`` for a unique violation and
+    ``NotFoundError(missing)`` for a foreign key violation (an owner deleted by a concurrent
+    transaction), each when its message is given; else return."""
+    original = error.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    if exists is not None and code in _UNIQUE_VIOLATIONS:
+        raise AlreadyExistsError(exists) from None
+    if missing is not None and code in _FOREIGN_KEY_VIOLATIONS:
+        raise NotFoundError(missing) from None
+
+
+def _execute_owned(connection: Connection, statement: sa.Executable, owner: str) -> None:
+    """Execute an insert of a row with an owner; a foreign key violation (the owner was
+    deleted by a concurrent transaction) becomes ``NotFoundError``, as when the owner was
+    already gone."""
+    try:
+        connection.execute(statement)
+    except sa.exc.IntegrityError as error:
+        _raise_violation(error, missing=f"{owner} not found")
+        raise
 
 
 def _require(connection: Connection, statement: sa.Executable, what: str) -> Any:
@@ -156,27 +206,35 @@ class SqlStore(Store):
             assert row is not None
             return row
 
+    _experiment_columns = (experiments.c.id, experiments.c.name, experiments.c.created_at)
+
     def _find_experiment(self, connection: Connection, name: str) -> ExperimentRow | None:
-        statement = sa.select(experiments.c.id, experiments.c.name).where(
-            experiments.c.name == name
-        )
+        statement = sa.select(*self._experiment_columns).where(experiments.c.name == name)
         row = connection.execute(statement).first()
-        return None if row is None else ExperimentRow(row.id, row.name)
+        return None if row is None else ExperimentRow(row.id, row.name, row.created_at)
 
     def _insert_experiment(self, connection: Connection, name: str) -> ExperimentRow:
-        row = ExperimentRow(uuid.uuid4(), name)
-        statement = sa.insert(experiments).values(id=row.id, name=name, created_at=time.time())
+        row = ExperimentRow(uuid.uuid4(), name, time.time())
+        statement = sa.insert(experiments).values(id=row.id, name=name, created_at=row.created_at)
         self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
         return row
 
     @staticmethod
-    def _insert_unique(connection: Connection, statement: sa.Executable, message: str) -> None:
-        """Insert in a savepoint; a unique violation becomes ``AlreadyExistsError``."""
+    def _insert_unique(
+        connection: Connection,
+        statement: sa.Executable,
+        message: str,
+        missing: str | None = None,
+    ) -> None:
+        """Execute in a savepoint; a unique violation becomes ``AlreadyExistsError(message)``
+        and, with ``missing``, a foreign key violation (the owner was deleted meanwhile)
+        ``NotFoundError(missing)``."""
         try:
             with connection.begin_nested():
                 connection.execute(statement)
-        except sa.exc.IntegrityError:
-            raise AlreadyExistsError(message) from None
+        except sa.exc.IntegrityError as error:
+            _raise_violation(error, exists=message, missing=missing)
+            raise
 
     def read_experiment(self, name: str) -> ExperimentRow | None:
         return self._read(lambda connection: self._find_experiment(connection, name))
@@ -210,48 +268,91 @@ class SqlStore(Store):
         self._write(delete)
 
     def list_experiments(self) -> list[ExperimentRow]:
-        statement = sa.select(experiments.c.id, experiments.c.name).order_by(experiments.c.pk)
+        statement = sa.select(*self._experiment_columns).order_by(experiments.c.pk)
         return self._read(
-            lambda connection: [ExperimentRow(r.id, r.name) for r in connection.execute(statement)]
+            lambda connection: [
+                ExperimentRow(r.id, r.name, r.created_at) for r in connection.execute(statement)
+            ]
         )
 
     # Models --------------------------------------------------------------------------
-    _model_columns = (models.c.id, models.c.hash, models.c.name, models.c.description)
+    _model_columns = (
+        models.c.id,
+        models.c.hash,
+        models.c.name,
+        models.c.description,
+        models.c.created_at,
+        models.c.step,
+    )
 
     @staticmethod
     def _model_row(experiment_id: UUID, row: Any) -> ModelRow:
-        return ModelRow(row.id, experiment_id, row.hash, row.name, row.description)
+        return ModelRow(
+            row.id, experiment_id, row.hash, row.name, row.description, row.created_at, row.step
+        )
 
     def create_model(
         self, experiment_id: UUID, hash: str, name: str | None, description: str | None
     ) -> ModelRow:
         def create(connection: Connection) -> ModelRow:
-            experiment_pk = _require(
-                connection,
-                sa.select(experiments.c.pk).where(experiments.c.id == experiment_id),
-                f"experiment {experiment_id}",
-            )
-            exists = connection.execute(
-                sa.select(models.c.pk).where(
-                    models.c.experiment_pk == experiment_pk, models.c.hash == hash
-                )
-            ).first()
-            message = f"a model with hash {hash!r} exists already in this experiment"
-            if exists is not None:
-                raise AlreadyExistsError(message)
-            row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description)
-            statement = sa.insert(models).values(
-                id=row.id,
-                experiment_pk=experiment_pk,
-                hash=hash,
-                name=name,
-                description=description,
-                created_at=time.time(),
-            )
-            self._insert_unique(connection, statement, message)
-            return row
+            return self._insert_model(connection, experiment_id, hash, name, description)
 
         return self._write(create)
+
+    def _insert_model(
+        self,
+        connection: Connection,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+    ) -> ModelRow:
+        experiment_pk = _require(
+            connection,
+            sa.select(experiments.c.pk).where(experiments.c.id == experiment_id),
+            f"experiment {experiment_id}",
+        )
+        exists = connection.execute(
+            sa.select(models.c.pk).where(
+                models.c.experiment_pk == experiment_pk, models.c.hash == hash
+            )
+        ).first()
+        message = f"a model with hash {hash!r} exists already in this experiment"
+        if exists is not None:
+            raise AlreadyExistsError(message)
+        row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description, time.time(), 0)
+        statement = sa.insert(models).values(
+            id=row.id,
+            experiment_pk=experiment_pk,
+            hash=hash,
+            name=name,
+            description=description,
+            created_at=row.created_at,
+        )
+        self._insert_unique(
+            connection, statement, message, missing=f"experiment {experiment_id} not found"
+        )
+        return row
+
+    def get_or_create_model(
+        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+    ) -> ModelRow:
+        found = self.read_model(experiment_id, hash)
+        if found is not None:
+            return found
+
+        def get_or_create(connection: Connection) -> ModelRow:
+            return self._find_model(connection, experiment_id, hash) or self._insert_model(
+                connection, experiment_id, hash, name, description
+            )
+
+        try:
+            return self._write(get_or_create)
+        except AlreadyExistsError:  # another process created it between our two looks
+            row = self.read_model(experiment_id, hash)
+            if row is None:  # and someone deleted it again: give up as on any conflict
+                raise
+            return row
 
     def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None:
         statement = sa.select(*self._model_columns).where(
@@ -264,11 +365,26 @@ class SqlStore(Store):
 
         return self._read(read)
 
+    def _find_model(
+        self, connection: Connection, experiment_id: UUID, hash: str
+    ) -> ModelRow | None:
+        statement = sa.select(*self._model_columns).where(
+            models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
+        )
+        row = connection.execute(statement).first()
+        return None if row is None else self._model_row(experiment_id, row)
+
     def update_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        clear: frozenset[ModelField] = frozenset(),
     ) -> None:
-        changes = {"name": name, "description": description}
+        changes: dict[str, str | None] = {"name": name, "description": description}
         changes = {column: value for column, value in changes.items() if value is not None}
+        changes.update({column: None for column in clear})
         statement = sa.update(models).where(
             models.c.experiment_pk == _experiment_pk(experiment_id), models.c.hash == hash
         )
@@ -341,6 +457,32 @@ class SqlStore(Store):
                 raise NotFoundError(f"model {model_id} not found")
 
         self._write(write)
+
+    def add_step(self, model_id: UUID, delta: int) -> int:
+        # The bound keeps the sum in int64: SQLite would make it a float, PostgreSQL fail.
+        if delta >= 0:
+            fits = models.c.step <= INT64_MAX - delta
+        else:
+            fits = models.c.step >= INT64_MIN - delta
+        statement = (
+            sa.update(models)
+            .where(models.c.id == model_id, fits)
+            .values(step=models.c.step + delta)
+            .returning(models.c.step)
+        )
+
+        def add(connection: Connection) -> int:
+            step = connection.execute(statement).scalar()
+            if step is not None:
+                return int(step)
+            current = _require(
+                connection,
+                sa.select(models.c.step).where(models.c.id == model_id),
+                f"model {model_id}",
+            )
+            raise InvalidArgumentError(f"model step {current} + {delta} is outside the int64 range")
+
+        return self._write(add)
 
     # Metrics -------------------------------------------------------------------------
     def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
@@ -455,7 +597,9 @@ class SqlStore(Store):
         )
         if where.name is not None:
             query = query.where(series.c.name == where.name)
-        if where.phase is not None:
+        if where.phase is NO_PHASE:
+            query = query.where(series.c.phase == _NO_PHASE)
+        elif where.phase is not None:
             query = query.where(series.c.phase == where.phase)
         return {pk: (name, _phase_out(phase)) for pk, name, phase in connection.execute(query)}
 
@@ -480,17 +624,27 @@ class SqlStore(Store):
         return self._read(read)
 
     def latest_metrics(self, model_id: UUID) -> list[Metric]:
-        def read(connection: Connection) -> list[Metric]:
-            names = self._series_names(connection, model_id, MetricFilter())
-            if not names:
-                return []
-            last = (
-                sa.select(sa.func.max(metrics.c.seq))
-                .where(metrics.c.series_pk.in_(list(names)))
-                .group_by(metrics.c.series_pk)
-            )
-            query = _POINT_COLUMNS.where(metrics.c.seq.in_(last)).order_by(metrics.c.seq)
-            return _build_metrics(engines.driver_execute(connection, query), names, model_id)
+        return self.latest_metrics_of_models([model_id])[model_id]
+
+    def latest_metrics_of_models(self, model_ids: Sequence[UUID]) -> dict[UUID, list[Metric]]:
+        wanted = list(dict.fromkeys(model_ids))
+        latest: dict[UUID, list[Metric]] = {model_id: [] for model_id in wanted}
+
+        def read(connection: Connection) -> dict[UUID, list[Metric]]:
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[start : start + _IDS_PER_QUERY]
+                found = connection.execute(
+                    sa.select(series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id)
+                    .select_from(series.join(models, models.c.pk == series.c.model_pk))
+                    .where(models.c.id.in_(chunk))
+                ).all()
+                if not found:
+                    continue
+                names = {row[0]: (row[1], _phase_out(row[2]), row[4]) for row in found}
+                query = _latest_points_query(sorted({row[3] for row in found}))
+                for point in _build_points(engines.driver_execute(connection, query), names):
+                    latest[point.model_id].append(point)
+            return latest
 
         return self._read(read)
 
@@ -525,14 +679,22 @@ class SqlStore(Store):
     # Modules -------------------------------------------------------------------------
     def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
         column, owner_pk = _owner_column(owner)
-        module = Module(uuid.uuid4(), name, loads_json(attributes_json))
+        module = Module(uuid.uuid4(), name, loads_json(attributes_json), time.time())
 
         def log(connection: Connection) -> Module:
             pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
-            connection.execute(
+            _execute_owned(
+                connection,
                 sa.insert(modules).values(
-                    {column.name: pk, "id": module.id, "name": name, "attributes": attributes_json}
-                )
+                    {
+                        column.name: pk,
+                        "id": module.id,
+                        "name": name,
+                        "attributes": attributes_json,
+                        "created_at": module.created_at,
+                    }
+                ),
+                f"{owner.kind} {owner.id}",
             )
             return module
 
@@ -541,13 +703,13 @@ class SqlStore(Store):
     def list_modules(self, owner: ModuleOwner) -> list[Module]:
         column, owner_pk = _owner_column(owner)
         statement = (
-            sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+            sa.select(modules.c.id, modules.c.name, modules.c.attributes, modules.c.created_at)
             .where(column == owner_pk)
             .order_by(modules.c.pk)
         )
         return self._read(
             lambda connection: [
-                Module(row.id, row.name, loads_json(row.attributes))
+                Module(row.id, row.name, loads_json(row.attributes), row.created_at)
                 for row in connection.execute(statement)
             ]
         )
@@ -579,12 +741,16 @@ class SqlStore(Store):
 
     # Iterations ----------------------------------------------------------------------
     def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
-        row = IterationRow(uuid.uuid4(), model_id, step)
+        row = IterationRow(uuid.uuid4(), model_id, step, time.time())
 
         def create(connection: Connection) -> IterationRow:
             model_pk = _require(connection, sa.select(_model_pk(model_id)), f"model {model_id}")
-            connection.execute(
-                sa.insert(iterations).values(id=row.id, model_pk=model_pk, step=step)
+            _execute_owned(
+                connection,
+                sa.insert(iterations).values(
+                    id=row.id, model_pk=model_pk, step=step, created_at=row.created_at
+                ),
+                f"model {model_id}",
             )
             return row
 
@@ -592,27 +758,28 @@ class SqlStore(Store):
 
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
         statement = (
-            sa.select(iterations.c.id)
+            sa.select(iterations.c.id, iterations.c.created_at)
             .where(iterations.c.model_pk == _model_pk(model_id), iterations.c.step == step)
             .order_by(iterations.c.pk)
             .limit(1)
         )
 
         def get(connection: Connection) -> IterationRow | None:
-            found = connection.execute(statement).scalar()
-            return None if found is None else IterationRow(found, model_id, step)
+            found = connection.execute(statement).first()
+            return None if found is None else IterationRow(found.id, model_id, step, found[1])
 
         return self._read(get)
 
     def list_iterations(self, model_id: UUID) -> list[IterationRow]:
         statement = (
-            sa.select(iterations.c.id, iterations.c.step)
+            sa.select(iterations.c.id, iterations.c.step, iterations.c.created_at)
             .where(iterations.c.model_pk == _model_pk(model_id))
             .order_by(iterations.c.pk)
         )
         return self._read(
             lambda connection: [
-                IterationRow(row.id, model_id, row.step) for row in connection.execute(statement)
+                IterationRow(row.id, model_id, row.step, row.created_at)
+                for row in connection.execute(statement)
             ]
         )
 
@@ -667,28 +834,39 @@ os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
 class _Restorer:
-    """One :meth:`SqlStore.restore` transaction: adds what is missing, counts what is there."""
+    """One :meth:`SqlStore.restore` transaction: makes the store match the records.
+
+    What is missing is added; what is there (same id) takes the record's values. The metric
+    points, modules and iterations of a record are compared with the stored ones of the same
+    ids, in order: those up to the first difference stay as they are (``skipped``); from
+    there on they are written again in the record's order (``updated`` when the id was
+    there, else ``added``), keeping their ids and, for points, their stored timestamps. An
+    iteration written again takes its modules along. Rows the records do not name are never
+    touched, so points logged into an imported model stay where they are.
+    """
+
+    _CHUNK = 500
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.report = RestoreReport(added=Counter(), skipped=Counter())
-
-    def _pk_of(self, table: sa.Table, entity_id: UUID) -> int | None:
-        return self.connection.execute(
-            sa.select(table.c.pk).where(table.c.id == entity_id)
-        ).scalar()
+        self.report = RestoreReport(added=Counter(), skipped=Counter(), updated=Counter())
 
     def experiment(self, record: ExperimentRecord) -> None:
-        pk = self._pk_of(experiments, record.id)
-        if pk is None:
+        row = self.connection.execute(
+            sa.select(experiments.c.pk, experiments.c.name).where(experiments.c.id == record.id)
+        ).first()
+        if row is None or row.name != record.name:
             clash = self.connection.execute(
-                sa.select(experiments.c.id).where(experiments.c.name == record.name)
+                sa.select(experiments.c.id).where(
+                    experiments.c.name == record.name, experiments.c.id != record.id
+                )
             ).scalar()
             if clash is not None:
                 raise AlreadyExistsError(
                     f"an experiment named {record.name!r} exists with another id ({clash}); "
                     "rename one of them first"
                 )
+        if row is None:
             pk = self.connection.execute(
                 sa.insert(experiments)
                 .values(id=record.id, name=record.name, created_at=time.time())
@@ -696,75 +874,132 @@ class _Restorer:
             ).scalar_one()
             self.report.added["experiments"] += 1
         else:
-            self.report.skipped["experiments"] += 1
+            pk = row.pk
+            if row.name != record.name:
+                self.connection.execute(
+                    sa.update(experiments).where(experiments.c.pk == pk).values(name=record.name)
+                )
+                self.report.updated["experiments"] += 1
+            else:
+                self.report.skipped["experiments"] += 1
         for model in record.models:
             self.model(pk, model)
 
     def model(self, experiment_pk: int, record: ModelRecord) -> None:
-        pk = self._pk_of(models, record.id)
-        if pk is None:
+        columns = (models.c.experiment_pk, models.c.hash, models.c.name, models.c.description)
+        row = self.connection.execute(
+            sa.select(models.c.pk, models.c.step, *columns).where(models.c.id == record.id)
+        ).first()
+        wanted: dict[str, Any] = {
+            "experiment_pk": experiment_pk,
+            "hash": record.hash,
+            "name": record.name,
+            "description": record.description,
+        }
+        if record.step is not None:
+            wanted["step"] = record.step
+        if row is None or (row.experiment_pk, row.hash) != (experiment_pk, record.hash):
             clash = self.connection.execute(
                 sa.select(models.c.id).where(
-                    models.c.experiment_pk == experiment_pk, models.c.hash == record.hash
+                    models.c.experiment_pk == experiment_pk,
+                    models.c.hash == record.hash,
+                    models.c.id != record.id,
                 )
             ).scalar()
             if clash is not None:
                 raise AlreadyExistsError(
                     f"a model with hash {record.hash!r} exists with another id ({clash})"
                 )
+        if row is None:
+            wanted.setdefault("step", 0)
             pk = self.connection.execute(
                 sa.insert(models)
-                .values(
-                    id=record.id,
-                    experiment_pk=experiment_pk,
-                    hash=record.hash,
-                    name=record.name,
-                    description=record.description,
-                    step=record.step,
-                    created_at=time.time(),
-                )
+                .values(id=record.id, created_at=time.time(), **wanted)
                 .returning(models.c.pk)
             ).scalar_one()
             self.report.added["models"] += 1
         else:
-            self.report.skipped["models"] += 1
-        self.metrics(pk, record.metrics)
-        self.modules(models_pk=pk, records=record.modules)
-        for iteration in record.iterations:
-            iteration_pk = self._pk_of(iterations, iteration.id)
-            if iteration_pk is None:
-                iteration_pk = self.connection.execute(
-                    sa.insert(iterations)
-                    .values(id=iteration.id, model_pk=pk, step=iteration.step)
-                    .returning(iterations.c.pk)
-                ).scalar_one()
-                self.report.added["iterations"] += 1
+            pk = row.pk
+            changes = {key: value for key, value in wanted.items() if getattr(row, key) != value}
+            if changes:
+                self.connection.execute(sa.update(models).where(models.c.pk == pk).values(changes))
+                self.report.updated["models"] += 1
             else:
-                self.report.skipped["iterations"] += 1
-            self.modules(iterations_pk=iteration_pk, records=iteration.modules)
+                self.report.skipped["models"] += 1
+        self.metrics(pk, record.metrics)
+        self.modules(record.modules, modules.c.model_pk, pk)
+        self.iterations(pk, record)
+
+    @staticmethod
+    def _encode(value: Any) -> tuple[int, float | None, str | None]:
+        """A point's stored columns; unlike ``encode_value``, also for what the original
+        accepted: ``None`` (kept as the JSON value null) and ints beyond int64 (exact)."""
+        if value is None:
+            return JSON, None, "null"
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            try:
+                approximate: float | None = float(value)
+            except OverflowError:
+                approximate = None
+            return INT, approximate, str(value)
+        return encode_value(value)
 
     def metrics(self, model_pk: int, records: Sequence[MetricRecord]) -> None:
-        owned = sa.select(series.c.pk).where(series.c.model_pk == model_pk)
-        present = set(
-            self.connection.execute(
-                sa.select(metrics.c.id).where(
-                    metrics.c.series_pk.in_(owned), metrics.c.id.is_not(None)
+        names = {
+            row.pk: (row.name, _phase_out(row.phase))
+            for row in self.connection.execute(
+                sa.select(series.c.pk, series.c.name, series.c.phase).where(
+                    series.c.model_pk == model_pk
                 )
-            ).scalars()
-        )
-        keys: dict[tuple[str, str | None], int] = {}
+            )
+        }
+        keys = {key: pk for pk, key in names.items()}
+        wanted = {record.id for record in records if record.id is not None}
+        stored: list[Any] = []
+        if names and wanted:
+            query = (
+                sa.select(
+                    metrics.c.seq,
+                    metrics.c.id,
+                    metrics.c.series_pk,
+                    metrics.c.step,
+                    metrics.c.kind,
+                    metrics.c.value,
+                    metrics.c.extra,
+                    metrics.c.timestamp,
+                )
+                .where(metrics.c.series_pk.in_(list(names)), metrics.c.id.is_not(None))
+                .order_by(metrics.c.seq)
+            )
+            stored = [row for row in self.connection.execute(query) if row.id in wanted]
+        encoded = [self._encode(record.value) for record in records]
+        same = 0
+        for row, record, columns in zip(stored, records, encoded, strict=False):
+            if (
+                row.id != record.id
+                or names[row.series_pk] != (record.name, record.phase)
+                or row.step != record.step
+                or (row.kind, row.value, row.extra) != columns
+            ):
+                break
+            same += 1
+        self.report.skipped["metrics"] += same
+        rewritten = stored[same:]
+        timestamps = {row.id: row.timestamp for row in rewritten}
+        seqs = [row.seq for row in rewritten]
+        for start in range(0, len(seqs), self._CHUNK):
+            chunk = seqs[start : start + self._CHUNK]
+            self.connection.execute(sa.delete(metrics).where(metrics.c.seq.in_(chunk)))
         rows = []
-        for record in records:
-            if record.id is not None and record.id in present:
-                self.report.skipped["metrics"] += 1
-                continue
+        for record, (kind, value, extra) in zip(records[same:], encoded[same:], strict=True):
             key = (record.name, record.phase)
             if key not in keys:
                 keys[key] = self._series_pk(model_pk, record.name, record.phase)
-            # The original accepted a value of None: kept as the JSON value null.
-            kind, value, extra = (
-                (JSON, None, "null") if record.value is None else encode_value(record.value)
-            )
+            there = record.id is not None and record.id in timestamps
+            if there:
+                self.report.updated["metrics"] += 1
+            else:
+                self.report.added["metrics"] += 1
             rows.append(
                 {
                     "series_pk": keys[key],
@@ -772,13 +1007,12 @@ class _Restorer:
                     "kind": kind,
                     "value": value,
                     "extra": extra,
-                    "timestamp": record.timestamp,
+                    "timestamp": timestamps[record.id] if there else record.timestamp,
                     "id": record.id,
                 }
             )
         if rows:
             self.connection.execute(sa.insert(metrics), rows)
-            self.report.added["metrics"] += len(rows)
 
     def _series_pk(self, model_pk: int, name: str, phase: str | None) -> int:
         key = (
@@ -797,26 +1031,101 @@ class _Restorer:
             ).scalar_one()
         )
 
+    def _existing(self, table: sa.Table, ids: list[UUID]) -> set[UUID]:
+        """Which of ``ids`` the table holds, under any owner."""
+        found: set[UUID] = set()
+        for start in range(0, len(ids), self._CHUNK):
+            chunk = ids[start : start + self._CHUNK]
+            found.update(
+                self.connection.execute(sa.select(table.c.id).where(table.c.id.in_(chunk)))
+                .scalars()
+                .all()
+            )
+        return found
+
     def modules(
-        self,
-        records: Sequence[ModuleRecord],
-        models_pk: int | None = None,
-        iterations_pk: int | None = None,
+        self, records: Sequence[ModuleRecord], owner: sa.Column[Any], owner_pk: int
     ) -> None:
-        for record in records:
-            if self._pk_of(modules, record.id) is not None:
-                self.report.skipped["modules"] += 1
-                continue
+        wanted = {record.id for record in records}
+        stored = [
+            row
+            for row in self.connection.execute(
+                sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+                .where(owner == owner_pk)
+                .order_by(modules.c.pk)
+            )
+            if row.id in wanted
+        ]
+        texts = [dumps_json(record.attributes, "attributes") for record in records]
+        same = 0
+        for row, record, text in zip(stored, records, texts, strict=False):
+            if (row.id, row.name, row.attributes) != (record.id, record.name, text):
+                break
+            same += 1
+        self.report.skipped["modules"] += same
+        rest = list(records[same:])
+        ids = [record.id for record in rest]
+        there = self._existing(modules, ids)
+        for start in range(0, len(ids), self._CHUNK):
+            chunk = ids[start : start + self._CHUNK]
+            self.connection.execute(sa.delete(modules).where(modules.c.id.in_(chunk)))
+        for record, text in zip(rest, texts[same:], strict=True):
             self.connection.execute(
                 sa.insert(modules).values(
-                    id=record.id,
-                    model_pk=models_pk,
-                    iteration_pk=iterations_pk,
-                    name=record.name,
-                    attributes=dumps_json(record.attributes, "attributes"),
+                    {owner.name: owner_pk, "id": record.id, "name": record.name, "attributes": text}
                 )
             )
-            self.report.added["modules"] += 1
+            if record.id in there:
+                self.report.updated["modules"] += 1
+            else:
+                self.report.added["modules"] += 1
+
+    def iterations(self, model_pk: int, model: ModelRecord) -> None:
+        records = model.iterations
+        wanted = {record.id for record in records}
+        stored = [
+            row
+            for row in self.connection.execute(
+                sa.select(iterations.c.pk, iterations.c.id, iterations.c.step)
+                .where(iterations.c.model_pk == model_pk)
+                .order_by(iterations.c.pk)
+            )
+            if row.id in wanted
+        ]
+        same = 0
+        for row, record in zip(stored, records, strict=False):
+            if (row.id, row.step) != (record.id, record.step):
+                break
+            same += 1
+            self.report.skipped["iterations"] += 1
+            self.modules(record.modules, modules.c.iteration_pk, row.pk)
+        for record in records[same:]:
+            old = self.connection.execute(
+                sa.select(iterations.c.pk).where(iterations.c.id == record.id)
+            ).scalar()
+            # A new row (at the end, under a placeholder id) takes over the old one's
+            # modules, then its id: so the iteration moves with everything it owns.
+            pk = self.connection.execute(
+                sa.insert(iterations)
+                .values(
+                    id=record.id if old is None else uuid.uuid4(),
+                    model_pk=model_pk,
+                    step=record.step,
+                )
+                .returning(iterations.c.pk)
+            ).scalar_one()
+            if old is None:
+                self.report.added["iterations"] += 1
+            else:
+                self.connection.execute(
+                    sa.update(modules).where(modules.c.iteration_pk == old).values(iteration_pk=pk)
+                )
+                self.connection.execute(sa.delete(iterations).where(iterations.c.pk == old))
+                self.connection.execute(
+                    sa.update(iterations).where(iterations.c.pk == pk).values(id=record.id)
+                )
+                self.report.updated["iterations"] += 1
+            self.modules(record.modules, modules.c.iteration_pk, pk)
 
 
 _METRIC_COLUMNS = ("series_pk", "step", "kind", "value", "extra", "timestamp")
@@ -860,6 +1169,36 @@ def _points_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
     if where.stop_step is not None:
         query = query.where(metrics.c.step < where.stop_step)
     return query
+
+
+#: How many ids one query of :meth:`SqlStore.latest_metrics_of_models` binds.
+_IDS_PER_QUERY = 5000
+
+
+def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
+    """The last point of each series of some models, in logged order.
+
+    A correlated ``max`` per series, which both databases answer from the index on
+    ``(series_pk, seq)`` without reading the series' other points.
+    """
+    inner = metrics.alias("later")
+    last = (
+        sa.select(sa.func.max(inner.c.seq)).where(inner.c.series_pk == series.c.pk)
+    ).scalar_subquery()
+    seqs = sa.select(last).where(series.c.model_pk.in_(model_pks))
+    return _POINT_COLUMNS.where(metrics.c.seq.in_(seqs)).order_by(metrics.c.seq)
+
+
+def _build_points(
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID]]
+) -> list[Metric]:
+    """Metrics of several models: ``names`` maps a series to its name, phase and model."""
+    built: list[Metric] = []
+    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
+        name, phase, model_id = names[series_pk]
+        value = decode_value(kind, value, extra)
+        built.append(Metric(name, value, step, phase, timestamp, seq, model_id, _as_uuid(id_)))
+    return built
 
 
 def _as_uuid(value: Any) -> UUID | None:
