@@ -39,7 +39,7 @@ def test_integral_float_steps_become_ints(tracker: mltracker.Connection) -> None
     import_original(tracker, QUIRKS)
 
     floats = model(tracker, "quirks", "floats")
-    assert floats.step == 3 and type(floats.step) is int
+    assert floats.step == 3 and isinstance(floats.step, int)  # an int (a StepValue)
     steps = [point.step for point in floats.metrics.list("loss")]
     assert steps == [1, 2, 6]
     assert all(type(step) is int for step in steps)
