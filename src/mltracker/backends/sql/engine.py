@@ -93,9 +93,9 @@ class _SqliteFile:
     """The file of a SQLite engine, and whether its connections may create it.
 
     Until the store is first written (:func:`prepare_for_writing`), a connection never
-    creates the file. A file this process may not write is opened read-only; if its folder
-    is not writable either and no writer has a write-ahead log open, it is opened as
-    immutable (SQLite could not create the files a WAL reader needs next to it).
+    creates the file. A file this process may not write is opened read-only: through the
+    write-ahead log of the writer that has it open, else as immutable (what its last
+    checkpoint holds), so that no file is created beside it.
     """
 
     def __init__(self, path: str) -> None:
@@ -110,9 +110,10 @@ class _SqliteFile:
             return location + "?mode=rwc"
         if writable and not read_only:
             return location + "?mode=rw"
-        folder = os.path.dirname(self.path) or "."
-        if writable or os.access(folder, os.W_OK) or os.path.exists(self.path + "-wal"):
+        if writable or all(os.path.exists(self.path + end) for end in ("-wal", "-shm")):
             return location + "?mode=ro"
+        # SQLite would create the -wal and -shm files of a reader, owned by this user, and
+        # its owner could no longer write: read the file as it is, creating nothing.
         return location + "?mode=ro&immutable=1"
 
     def writable(self) -> bool:
@@ -192,7 +193,7 @@ def prepare_for_writing(engine: Engine) -> None:
     if not file.writable():
         what = "the file" if os.path.exists(file.path) else "its folder"
         raise ReadOnlyStoreError(
-            f"cannot write to {file.path}: {what} is not writable for this user (reading works)"
+            f"cannot write: {what} is not writable for this user (reading works)"
         )
     file.create = True
 

@@ -67,22 +67,21 @@ def read_state(connection: Connection, *, adopt: bool = False) -> int | None:
     """The store's schema version; ``None`` for a database without tables (or, with
     ``adopt``, one whose tables clash with none of MLTracker's).
 
+    The list of tables is read once, so that a store being created by another process at
+    that moment is seen either before or after, never half-made.
+
     Raises:
         ForeignStoreError: The database has tables but no MLTracker schema version.
     """
-    version = read_version(connection)
-    if version is None:
-        _refuse_foreign(connection, adopt)
-    return version
-
-
-def _refuse_foreign(connection: Connection, adopt: bool) -> None:
     tables = sorted(sa.inspect(connection).get_table_names())
+    if schema.schema_version.name in tables:
+        version = connection.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+        return version.scalar()
     if not tables:
-        return
+        return None
     clashing = [table for table in tables if table in schema.metadata.tables]
     if adopt and not clashing:
-        return
+        return None
     shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
     if clashing:
         raise ForeignStoreError(

@@ -127,7 +127,7 @@ class SqlStore(Store):
         self._batches_noted = 0
         self._version: int | None = None
         self._readable = False  # its tables exist, of a version this code reads
-        self._writable = False  # it is at the current version: writes go straight in
+        self._writable = False  # ready for writes: writable, at the current version
         self.engine = engines.create_engine(uri)
         _open_stores.add(self)
         try:
@@ -150,7 +150,6 @@ class SqlStore(Store):
             version = migrations.inspect_store(self.engine)
         self._version = version
         self._readable = version is not None and version >= migrations.OLDEST_READABLE_VERSION
-        self._writable = version == schema.SCHEMA_VERSION
 
     def _read(self, operation: Callable[[Connection], T]) -> T:
         if not self._readable:
@@ -174,7 +173,8 @@ class SqlStore(Store):
         return engines.run(self.engine, operation, write=True)
 
     def _prepare_writing(self) -> None:
-        """Create or upgrade the schema before the first write (safe in many processes)."""
+        """Before the first write: check that the store is writable, and create or upgrade
+        its schema (safe in many processes)."""
         with self._located():
             migrations.ensure_schema(self.engine)
         self._version = schema.SCHEMA_VERSION
