@@ -140,7 +140,7 @@ _sessions_lock = threading.Lock()
 
 
 def open_session(uri: str | os.PathLike[str] | None = None, *, pin: bool = False) -> Session:
-    """The session of a URI in this process, opened (and the store created or upgraded) once.
+    """The session of a URI in this process, opened once (opening reads, never writes).
 
     A pinned session stays open until the process exits, whatever handles are closed.
     """
@@ -250,6 +250,7 @@ def connect(uri: str | os.PathLike[str] | None = None) -> Connection:
     Raises:
         InvalidArgumentError: The URI is malformed or of an unknown scheme.
         SchemaVersionError: The store was written by a newer MLTracker.
+        ForeignStoreError: The database holds tables of another application.
         BackendUnavailableError: The store cannot be reached.
     """
     return Connection(uri)
