@@ -24,7 +24,7 @@ import pytest
 import mltracker
 from mltracker.connect import close_all
 
-from .helpers import FIRST_HASH, fill
+from .helpers import FIRST_HASH, assert_error, fill, invoke
 
 AS_ROOT = os.geteuid() == 0
 
@@ -195,3 +195,26 @@ def test_reading_a_missing_store_in_a_folder_the_user_cannot_write(folder: Path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
     assert list(folder.iterdir()) == []
+
+
+def read_only_postgres(uri: str) -> str:
+    """The same PostgreSQL store, through sessions whose transactions are read-only (what a
+    standby server or a role with ``default_transaction_read_only`` gives)."""
+    return uri + "%20-cdefault_transaction_read_only%3Don"
+
+
+def test_postgresql_store_that_refuses_writes_can_be_read(postgres_uri: str) -> None:
+    fill(postgres_uri)
+    close_all()
+    uri = read_only_postgres(postgres_uri)
+
+    assert [e.name for e in mltracker.get_all_experiments(uri).list()] == ["mnist", "empty"]
+    listed = invoke("--uri", uri, "--json", "experiments", "list")
+    assert listed.exit_code == 0, listed.output
+    with pytest.raises(mltracker.ReadOnlyStoreError, match="read-only"):
+        mltracker.get_experiment("new", uri)
+    assert_error(invoke("--uri", uri, "experiments", "rename", "mnist", "digits"), "read-only")
+    assert [e.name for e in mltracker.get_all_experiments(postgres_uri).list()] == [
+        "mnist",
+        "empty",
+    ]

@@ -90,9 +90,9 @@ def read_state(connection: Connection, *, adopt: bool = False) -> int | None:
             "use it: give another file or database"
         )
     raise ForeignStoreError(
-        f"not an MLTracker store: it has tables of another application ({shown}); MLTracker "
-        "writes into it only after `mltracker db upgrade --adopt` adds its own tables, or "
-        "give another file or database"
+        f"not an MLTracker store: it has tables of another application ({shown}); to keep "
+        "MLTracker's tables beside them, run `mltracker db upgrade --adopt` once, else give "
+        "another file or database"
     )
 
 
