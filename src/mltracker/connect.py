@@ -1,9 +1,11 @@
 """From a URI to a store: the scheme registry, the default location, one session per URI.
 
-A URI is a filesystem path (a SQLite file; parent folders are created) or a URL:
-``sqlite:///file.db``, ``postgresql://user@host/db``. Without one, ``$MLTRACKER_URI`` is used,
-else ``./mltracker.db``. Every call with the same URI in a process shares one session (one
-connection pool and one metric writer), so opening is cheap enough to do in a loop.
+A URI is a filesystem path (a SQLite file; parent folders are created when the store is
+first written) or a URL: ``sqlite:///file.db``, ``postgresql://user@host/db``. Without one,
+``$MLTRACKER_URI`` is used, else ``./mltracker.db``. Every call with the same URI in a
+process shares one session (one connection pool and one metric writer), so opening is cheap
+enough to do in a loop. Opening writes nothing: a store is created or upgraded when it is
+first written to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import unquote
 
 from mltracker.errors import InvalidArgumentError, InvalidTypeError
 from mltracker.ports.store import Store
@@ -40,7 +43,24 @@ SCHEMES: dict[str, StoreFactory] = {
 
 
 def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
-    """Normalise a path or URL into the URI that identifies a store in this process."""
+    """Normalise a path or URL into the URI that identifies a store in this process.
+
+    A filesystem path is a path: every character of it is part of the file's name, ``?``
+    and ``%`` included. A ``sqlite:///`` URL is a URL: ``%xx`` is decoded (``%3F`` is a
+    ``?``, ``%25`` a ``%``) and a ``?`` would start query parameters, which MLTracker does not
+    take. ``sqlite+pysqlite://`` is the same as ``sqlite://``; ``postgres://`` and
+    ``postgresql+psycopg://`` are the same as ``postgresql://``; other drivers are refused,
+    since MLTracker sets up its connections itself.
+
+    A SQLite store is normalised to ``sqlite:///`` and its absolute path, in which ``%`` and
+    ``?`` are percent-encoded (:func:`sqlite_path` gives the path back), so that the
+    normalised URI opens the same file again.
+
+    Raises:
+        InvalidTypeError: ``uri`` is neither a string nor a path.
+        InvalidArgumentError: ``uri`` is empty, holds a NUL character, has an unknown scheme
+            or driver, or is a ``sqlite`` URL with query parameters or of an in-memory store.
+    """
     if uri is None:
         uri = os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_PATH
     if isinstance(uri, os.PathLike):
@@ -49,19 +69,68 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
         raise InvalidTypeError(f"uri must be a str or a path, not {type(uri).__name__}")
     if not uri:
         raise InvalidArgumentError("uri must not be empty")
+    if "\x00" in uri:
+        raise InvalidArgumentError(f"uri must not contain a NUL character: {uri!r}")
     scheme, separator, rest = uri.partition("://")
     if not separator:
-        return "sqlite:///" + str(Path(uri).expanduser().resolve())
+        return _sqlite_uri(uri)
     scheme = scheme.lower()
-    if scheme == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        if path in ("", ":memory:"):
-            raise InvalidArgumentError("an in-memory SQLite store cannot be shared: give a file")
-        return "sqlite:///" + str(Path(path).expanduser().resolve())
-    if scheme not in SCHEMES and scheme.split("+")[0] not in SCHEMES:
+    base, _, driver = scheme.partition("+")
+    if base == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise InvalidArgumentError(
+                f"unsupported SQLite driver {driver!r} in {uri!r}: use sqlite:///path"
+            )
+        return _sqlite_uri(_path_of_sqlite_url(uri, rest))
+    if base in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise InvalidArgumentError(
+                f"unsupported PostgreSQL driver {driver!r} in {uri!r}: MLTracker uses psycopg 3,"
+                " write postgresql://..."
+            )
+        return f"postgresql://{rest}"
+    if base not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
         raise InvalidArgumentError(f"unknown URI scheme {scheme!r} in {uri!r} (known: {known})")
     return f"{scheme}://{rest}"
+
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The file of a normalised SQLite URI (see :func:`resolve_uri`); ``None`` for another URI."""
+    if not uri.startswith(_SQLITE_PREFIX):
+        return None
+    return unquote(uri.removeprefix(_SQLITE_PREFIX), errors="strict")
+
+
+def _path_of_sqlite_url(uri: str, rest: str) -> str:
+    """The decoded file path of a ``sqlite://`` URL (``rest`` is what follows ``://``)."""
+    path = rest[1:] if rest.startswith("/") else rest
+    path, question_mark, query = path.partition("?")
+    if question_mark:
+        raise InvalidArgumentError(
+            f"{uri!r}: MLTracker takes no parameters in a sqlite URL (here {query!r}); "
+            "write %3F for a '?' that is part of the file name, or give the path itself"
+        )
+    try:
+        path = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidArgumentError(f"{uri!r}: a %xx sequence is not UTF-8") from None
+    if path in ("", ":memory:"):
+        raise InvalidArgumentError("an in-memory SQLite store cannot be shared: give a file")
+    if "\x00" in path:
+        raise InvalidArgumentError(f"{uri!r}: the path must not contain a NUL character")
+    return path
+
+
+def _sqlite_uri(path: str) -> str:
+    try:
+        absolute = str(Path(path).expanduser().resolve())
+    except (OSError, RuntimeError, ValueError) as error:
+        raise InvalidArgumentError(f"cannot use the path {path!r}: {error}") from None
+    return _SQLITE_PREFIX + absolute.replace("%", "%25").replace("?", "%3F")
 
 
 _sessions: dict[str, Session] = {}
@@ -71,7 +140,7 @@ _sessions_lock = threading.Lock()
 
 
 def open_session(uri: str | os.PathLike[str] | None = None, *, pin: bool = False) -> Session:
-    """The session of a URI in this process, opened (and the store created or upgraded) once.
+    """The session of a URI in this process, opened once (opening reads, never writes).
 
     A pinned session stays open until the process exits, whatever handles are closed.
     """
@@ -189,6 +258,7 @@ def connect(uri: str | os.PathLike[str] | None = None) -> Connection:
     Raises:
         InvalidArgumentError: The URI is malformed or of an unknown scheme.
         SchemaVersionError: The store was written by a newer MLTracker.
+        ForeignStoreError: The database holds tables of another application.
         BackendUnavailableError: The store cannot be reached.
     """
     return Connection(uri)

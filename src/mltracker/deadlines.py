@@ -1,8 +1,11 @@
 """How long a backend may keep retrying, and how that is shortened for a process that ends.
 
 A backend retries a store that is locked or unreachable for ``$MLTRACKER_RETRY_SECONDS``
-(default 120 s). Code that must finish sooner, such as the flush that runs when a process is
-told to stop, caps that budget for the operations it runs with :func:`retry_limit`.
+(default 120 s, long enough to ride out a database restart under a training run). Code that
+must finish sooner, such as the flush that runs when a process is told to stop, caps that
+budget for the operations it runs with :func:`retry_limit`. A program where a person waits
+for the answer, such as the ``mltracker`` command, lowers the default with
+:func:`default_retry_seconds` (``$MLTRACKER_RETRY_SECONDS`` still wins).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ DEFAULT_RETRY_SECONDS = 120.0
 DEFAULT_SIGNAL_FLUSH_SECONDS = 10.0
 
 _cap: ContextVar[float | None] = ContextVar("mltracker_retry_cap", default=None)
+#: The default budget set by :func:`default_retry_seconds`, for every thread of the process.
+_process_default: float | None = None
 
 
 def _seconds_from_environment(name: str, default: float) -> float:
@@ -34,7 +39,10 @@ def _seconds_from_environment(name: str, default: float) -> float:
 
 
 def retry_seconds(default: float = DEFAULT_RETRY_SECONDS) -> float:
-    """The retry budget of one operation: ``$MLTRACKER_RETRY_SECONDS``, within any cap."""
+    """The retry budget of one operation: ``$MLTRACKER_RETRY_SECONDS``, else ``default``
+    (lowered by :func:`default_retry_seconds`), within any cap."""
+    if _process_default is not None:
+        default = min(default, _process_default)
     budget = _seconds_from_environment("MLTRACKER_RETRY_SECONDS", default)
     cap = _cap.get()
     return budget if cap is None else min(budget, cap)
@@ -48,6 +56,19 @@ def current_cap() -> float | None:
 def signal_flush_seconds() -> float:
     """How long the flush on a signal may take: ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``."""
     return _seconds_from_environment("MLTRACKER_SIGNAL_FLUSH_SECONDS", DEFAULT_SIGNAL_FLUSH_SECONDS)
+
+
+@contextmanager
+def default_retry_seconds(seconds: float) -> Iterator[None]:
+    """Lower the default retry budget to ``seconds`` in the whole process while the block
+    runs; ``$MLTRACKER_RETRY_SECONDS``, when set, still decides."""
+    global _process_default
+    previous = _process_default
+    _process_default = seconds
+    try:
+        yield
+    finally:
+        _process_default = previous
 
 
 @contextmanager

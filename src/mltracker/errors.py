@@ -9,6 +9,8 @@ Every error the public API raises is an :class:`MLTrackerError`::
     │   └── InvalidTypeError          (also TypeError) an argument of the wrong type
     └── BackendError                  the store could not do what was asked
         ├── SchemaVersionError        the store was written by a newer MLTracker
+        ├── ForeignStoreError         the database holds something else than an MLTracker store
+        ├── ReadOnlyStoreError        the store can be read but not written
         ├── BackendUnavailableError   the store cannot be reached or stays locked
         └── RemoteError               a tracking server answered with an error
 
@@ -22,10 +24,12 @@ __all__ = [
     "AlreadyExistsError",
     "BackendError",
     "BackendUnavailableError",
+    "ForeignStoreError",
     "InvalidArgumentError",
     "InvalidTypeError",
     "MLTrackerError",
     "NotFoundError",
+    "ReadOnlyStoreError",
     "RemoteError",
     "SchemaVersionError",
 ]
@@ -57,6 +61,20 @@ class BackendError(MLTrackerError):
 
 class SchemaVersionError(BackendError):
     """The store's schema is newer than this version of MLTracker understands."""
+
+
+class ForeignStoreError(BackendError):
+    """The database is not an MLTracker store: it has tables of another application (or is
+    a file of another format), so MLTracker neither reads nor writes it.
+
+    ``mltracker db upgrade --adopt`` adds MLTracker's tables to such a database, when none of
+    its tables has the name of one of MLTracker's.
+    """
+
+
+class ReadOnlyStoreError(BackendError):
+    """The store can be read but not written by this process (file or folder permissions, a
+    read-only file system, a database role without write privileges)."""
 
 
 class BackendUnavailableError(BackendError):

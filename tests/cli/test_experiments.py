@@ -43,7 +43,7 @@ def test_list_json_gives_id_name_and_model_count(run: Run, filled: Contents) -> 
 
 
 def test_list_of_empty_store_is_empty_json_list(run_sqlite: Run, sqlite_uri: str) -> None:
-    mltracker.connect(sqlite_uri).close()
+    assert run_sqlite("db", "upgrade").exit_code == 0  # a store without experiments
 
     assert parse_json(run_sqlite("--json", "experiments", "list").stdout) == []
 

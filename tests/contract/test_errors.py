@@ -707,7 +707,8 @@ def test_database_error_during_an_operation_raises_backend_error(
 
 
 def test_store_of_newer_schema_raises_schema_version_error(uri: str) -> None:
-    mltracker.connect(uri).close()
+    with mltracker.connect(uri) as tracker:  # the first write creates the store
+        tracker.experiments.create("e")
     close_all()
     execute(uri, "UPDATE mltracker_schema SET version = 999")
 

@@ -477,7 +477,9 @@ def role_opener(uri: str, index: int, go: str, mode: str, runs: str) -> None:
 
     ``fresh``: get the shared experiment, add a model and a point. ``upgrade``: first register
     a test upgrade step to a new schema version (``UPGRADES[v] = step``, then
-    ``schema.SCHEMA_VERSION += 1``), then open with ``mltracker.connect`` and read everything.
+    ``schema.SCHEMA_VERSION += 1``), then open with ``mltracker.connect``, read everything
+    (reading upgrades nothing) and write something that changes nothing (renaming the first
+    experiment to its own name), which upgrades the store first.
     ``new-release``: the same, and ``ensure_schema``'s default target follows, as it would in
     a release whose ``schema.py`` says the new version.
     """
@@ -500,7 +502,10 @@ def role_opener(uri: str, index: int, go: str, mode: str, runs: str) -> None:
         report(index=index)
         return
     with mltracker.connect(uri) as tracker:
-        report(index=index, content=api_snapshot(tracker))
+        content = api_snapshot(tracker)
+        first = tracker.experiments.list()[0]
+        tracker.experiments.update(first.id, first.name)
+        report(index=index, content=content)
     close_all()
 
 

@@ -1,4 +1,5 @@
-"""16 processes open a store at the same moment: a fresh one, and one of an older schema.
+"""16 processes open and write a store at the same moment: a fresh one, and one of an older
+schema (which reading alone leaves as it is; the first write upgrades it).
 
 For the older one, each child registers a test upgrade step (it adds a column and writes a
 line to a shared file) and raises ``schema.SCHEMA_VERSION`` by one before opening, as a new

@@ -26,8 +26,11 @@ def version_rows(engine: sa.Engine) -> list[int]:
         return [row[0] for row in connection.execute(sa.select(schema.schema_version.c.version))]
 
 
-def test_fresh_store_is_created_at_the_current_version(uri: str, engine: sa.Engine) -> None:
-    mltracker.connect(uri).close()
+def test_fresh_store_is_created_at_the_current_version_by_the_first_write(
+    uri: str, engine: sa.Engine
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        tracker.experiments.create("first")
     assert version_rows(engine) == [schema.SCHEMA_VERSION]
 
 

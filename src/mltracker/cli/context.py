@@ -1,12 +1,16 @@
 """What every command shares: the store handle, the output mode, errors and look-ups.
 
 The root group (:class:`RootGroup`) is the one place where an :class:`MLTrackerError`
-becomes a one-line ``Error: ...`` on stderr and exit code 1.
+becomes a one-line ``Error: ...`` on stderr and exit code 1. It also gives every command a
+retry budget fit for a person waiting (:data:`CLI_RETRY_SECONDS`) and prints the library's
+notices, such as "retrying", on stderr.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,14 +18,19 @@ import click
 from rich.console import Console, RenderableType
 
 import mltracker
+from mltracker import deadlines
 from mltracker.cli.output import JSON_HELP, dumps, make_console
-from mltracker.connect import resolve_uri
+from mltracker.connect import resolve_uri, sqlite_path
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.experiments import Experiment
 from mltracker.ports.models import Model
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: How long a command retries a locked or unreachable store before it gives up, unless
+#: ``$MLTRACKER_RETRY_SECONDS`` says otherwise (the library's own default is 120 s).
+CLI_RETRY_SECONDS = 15.0
 
 
 class CliError(click.ClickException):
@@ -77,10 +86,9 @@ class State:
 
 
 def _require_existing_store(uri: str | None) -> None:
-    resolved = resolve_uri(uri)
-    if resolved.startswith("sqlite:///"):
-        path = Path(resolved.removeprefix("sqlite:///"))
-        if not path.exists():
+    path = sqlite_path(resolve_uri(uri))
+    if path is not None:
+        if not Path(path).exists():
             raise CliError(
                 f"no store at {path}: give --uri or set MLTRACKER_URI "
                 "(`mltracker demo` creates one)"
@@ -91,6 +99,10 @@ class RootGroup(click.Group):
     """A group that closes the store handle and turns MLTracker errors into ``Error:`` lines."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        with _notices_on_stderr(), deadlines.default_retry_seconds(CLI_RETRY_SECONDS):
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             try:
                 result = super().invoke(ctx)
@@ -105,6 +117,30 @@ class RootGroup(click.Group):
             return result
         except MLTrackerError as error:
             raise CliError(str(error)) from None
+
+
+class _StderrNotices(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(record.getMessage(), err=True)
+        except Exception:  # noqa: BLE001 - a notice must never break the command
+            self.handleError(record)
+
+
+@contextmanager
+def _notices_on_stderr() -> Iterator[None]:
+    """Print the library's INFO and WARNING records (e.g. "retrying") on stderr."""
+    library = logging.getLogger("mltracker")
+    handler = _StderrNotices(logging.INFO)
+    level = library.level
+    library.addHandler(handler)
+    if library.getEffectiveLevel() > logging.INFO:
+        library.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(level)
 
 
 #: Gives a command the :class:`State` as its first argument.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,8 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations, schema
 from mltracker.cli.context import CliError, State, json_option, pass_state
 from mltracker.cli.output import display_uri
-from mltracker.connect import resolve_uri
-
-_SQLITE = "sqlite:///"  # the prefix of a normalised SQLite URI
+from mltracker.connect import resolve_uri, sqlite_path
+from mltracker.errors import BackendError
 
 
 @click.group()
@@ -27,24 +29,33 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also add MLTracker's tables to a database that holds tables of another "
+    "application (refused if one of them has the name of one of MLTracker's).",
+)
 @json_option
 @pass_state
-def upgrade(state: State) -> None:
+def upgrade(state: State, adopt: bool) -> None:
     """Create or upgrade the store's schema to this MLTracker's version.
 
-    Prints the schema version before and after. Opening a store does the same
-    implicitly; a store written by a newer MLTracker is refused.
+    Prints the schema version before and after. The first write to a store does the same
+    implicitly; reading never does. A store written by a newer MLTracker is refused, and so
+    is a database with tables of another application, unless --adopt is given.
     """
     uri = resolve_uri(state.uri)
     engine = _engine(uri)
     try:
-        before = engines.run(engine, migrations.read_version, write=False)
-        migrations.ensure_schema(engine)
-        after = engines.run(engine, migrations.read_version, write=False)
+        with _located(uri):
+            before = migrations.inspect_store(engine, adopt=adopt)
+            foreign = before is None and adopt and _has_tables(engine)
+            migrations.ensure_schema(engine, adopt=adopt)
+            after = engines.run(engine, migrations.read_version, write=False)
     finally:
         engine.dispose()
     if before is None:
-        outcome = "created"
+        outcome = "adopted" if foreign else "created"
     elif before == after:
         outcome = "already current"
     else:
@@ -62,12 +73,14 @@ def upgrade(state: State) -> None:
 def check(state: State) -> None:
     """Check the store's integrity: prints "ok", or the problems and exits with 1.
 
-    SQLite: PRAGMA integrity_check and foreign_key_check on a read-only connection.
+    SQLite: PRAGMA integrity_check and foreign_key_check on a read-only connection (so it
+    also works on a store this user may read but not write).
     PostgreSQL: counts the rows that refer to missing rows. Both check the schema version.
     """
     uri = resolve_uri(state.uri)
-    if uri.startswith(_SQLITE):
-        version, problems = _check_sqlite(Path(uri.removeprefix(_SQLITE)))
+    path = sqlite_path(uri)
+    if path is not None:
+        version, problems = _check_sqlite(Path(path))
     else:
         engine = _engine(uri)
         try:
@@ -84,6 +97,24 @@ def check(state: State) -> None:
     if problems:
         count = len(problems)
         raise CliError(f"{count} problem{'s' if count > 1 else ''} found in {display_uri(uri)}")
+
+
+@contextmanager
+def _located(uri: str) -> Iterator[None]:
+    """Name the store in the message of a backend error raised inside."""
+    try:
+        yield
+    except BackendError as error:
+        raise type(error)(f"{display_uri(uri)}: {error}") from error.__cause__
+
+
+def _has_tables(engine: Engine) -> bool:
+    path = engines.sqlite_file(engine)
+    if path is not None and not os.path.exists(path):
+        return False
+    return engines.run(
+        engine, lambda connection: bool(sa.inspect(connection).get_table_names()), write=False
+    )
 
 
 def _engine(uri: str) -> Engine:
@@ -110,7 +141,7 @@ def _check_sqlite(path: Path) -> tuple[int | None, list[str]]:
     if not path.is_file():
         raise CliError(f"no store at {path}")
     try:
-        connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        connection = engines.connect_sqlite_file(str(path))
     except sqlite3.Error as error:
         raise CliError(f"cannot open {path}: {error}") from None
     try:

@@ -24,6 +24,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from mltracker.connect import sqlite_path
 from mltracker.ports.metrics import Metric
 from mltracker.ports.modules import Module
 
@@ -64,8 +65,9 @@ def dumps(document: Any, *, indent: int | None = 2) -> str:
 
 def display_uri(uri: str) -> str:
     """A normalised store URI for people: a SQLite file's path, other URLs without password."""
-    if uri.startswith("sqlite:///"):
-        return uri.removeprefix("sqlite:///")
+    path = sqlite_path(uri)
+    if path is not None:
+        return path
     try:
         return make_url(uri).render_as_string(hide_password=True)
     except ArgumentError:

@@ -1,20 +1,27 @@
 """Engines for the two dialects, with everything that differs between them in one place.
 
-SQLite runs in WAL mode with a busy timeout and foreign keys on; its transactions are
-begun by us (``BEGIN`` to read, ``BEGIN IMMEDIATE`` to write, so that two writers never
-deadlock on a lock upgrade). PostgreSQL goes through psycopg 3 with pre-ping, so a
-restarted server costs a reconnect, not an error. Failures are retried for a bounded time
-and then translated into the MLTracker error tree.
+Every SQLite connection is made here, whatever spelling of the URI chose the file: a busy
+timeout and foreign keys on; WAL mode is set when the store is first written (setting it
+writes to the file, and reading never writes). A connection never creates the file before
+the store is first written, and a file this process cannot write is opened read-only.
+SQLite transactions are begun by us (``BEGIN`` to read, ``BEGIN IMMEDIATE`` to write, so
+that two writers never deadlock on a lock upgrade). PostgreSQL goes through psycopg 3 with
+pre-ping, so a restarted server costs a reconnect, not an error. Failures are retried for a
+bounded time and then translated into the MLTracker error tree.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -28,6 +35,7 @@ from mltracker.errors import (
     BackendUnavailableError,
     InvalidArgumentError,
     MLTrackerError,
+    ReadOnlyStoreError,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,17 +58,23 @@ def retry_seconds() -> float:
 
 
 _WRITE = "mltracker_write"
+#: How long a PostgreSQL connection attempt may take, unless the URL says ``connect_timeout``.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_engine(uri: str) -> Engine:
-    """An engine for a normalised ``sqlite:///`` or ``postgresql://`` URI."""
+    """An engine for a normalised ``sqlite:///`` or ``postgresql://`` URI (see
+    :func:`mltracker.connect.resolve_uri`). Nothing is connected, created or written yet."""
+    from mltracker.connect import sqlite_path
+
+    path = sqlite_path(uri)
+    if path is not None:
+        return _sqlite_engine(path)
     scheme, _, rest = uri.partition("://")
-    if scheme == "sqlite":
-        return _sqlite_engine(rest[1:])
     if "+" not in scheme:
         uri = f"postgresql+psycopg://{rest}"
     try:
-        return sa.create_engine(uri, pool_pre_ping=True, pool_size=2, max_overflow=8)
+        engine = sa.create_engine(uri, pool_pre_ping=True, pool_size=2, max_overflow=8)
     except (exc.ArgumentError, ValueError) as error:
         raise InvalidArgumentError(f"cannot use {uri!r}: {error}") from None
     except ModuleNotFoundError as error:
@@ -68,28 +82,75 @@ def create_engine(uri: str) -> Engine:
             f"PostgreSQL needs psycopg ({error}): pip install 'mltracker[postgresql]'"
         ) from None
 
+    @event.listens_for(engine, "do_connect")
+    def _connect_timeout(_dialect: Any, _record: Any, _args: Any, parameters: Any) -> None:
+        parameters.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT_SECONDS)
+
+    return engine
+
+
+class _SqliteFile:
+    """The file of a SQLite engine, and whether its connections may create it.
+
+    Until the store is first written (:func:`prepare_for_writing`), a connection never
+    creates the file. A file this process may not write is opened read-only: through the
+    write-ahead log of the writer that has it open, else as immutable (what its last
+    checkpoint holds), so that no file is created beside it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.create = False
+
+    def open_uri(self, *, read_only: bool = False) -> str:
+        """The ``file:`` URI a new connection opens."""
+        location = "file:" + quote(self.path)
+        writable = self.writable()
+        if self.create and not read_only:
+            return location + "?mode=rwc"
+        if writable and not read_only:
+            return location + "?mode=rw"
+        if writable or all(os.path.exists(self.path + end) for end in ("-wal", "-shm")):
+            return location + "?mode=ro"
+        # SQLite would create the -wal and -shm files of a reader, owned by this user, and
+        # its owner could no longer write: read the file as it is, creating nothing.
+        return location + "?mode=ro&immutable=1"
+
+    def writable(self) -> bool:
+        """Whether this process may write the file and the files SQLite keeps beside it."""
+        folder = os.path.dirname(self.path) or "."
+        if not os.path.exists(self.path):
+            return os.access(folder, os.W_OK)
+        return os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)
+
+
+_files: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
+
 
 def _sqlite_engine(path: str) -> Engine:
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BackendUnavailableError(f"cannot create the folder of {path}: {error}") from None
-    engine = sa.create_engine(
-        f"sqlite+pysqlite:///{path}",
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
+    file = _SqliteFile(path)
 
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            file.open_uri(),
+            uri=True,
+            check_same_thread=False,
+            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # we issue BEGIN ourselves
+        )
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    engine = sa.create_engine(
+        sa.engine.URL.create("sqlite+pysqlite", database=path), creator=connect
+    )
+    _files[engine] = file
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -97,6 +158,52 @@ def _sqlite_engine(path: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The path of a SQLite engine's file; ``None`` for PostgreSQL."""
+    file = _files.get(engine)
+    return None if file is None else file.path
+
+
+def connect_sqlite_file(path: str) -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection that reads ``path`` and can never write or create it
+    (for checks that look at a file from outside the store)."""
+    return sqlite3.connect(_SqliteFile(path).open_uri(read_only=True), uri=True)
+
+
+def prepare_for_writing(engine: Engine) -> None:
+    """Get ready for the first write: for SQLite, refuse a file this process cannot write,
+    create its folder, let connections create the file, and put it in WAL mode.
+
+    Raises:
+        ReadOnlyStoreError: The file (or the folder of a missing file) is not writable.
+        BackendUnavailableError: The folder cannot be created, or the file stays locked.
+    """
+    file = _files.get(engine)
+    if file is None:
+        return
+    folder = Path(file.path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except PermissionError as error:
+        raise ReadOnlyStoreError(f"cannot create the folder of {file.path}: {error}") from None
+    except OSError as error:
+        raise BackendUnavailableError(f"cannot create the folder of {file.path}: {error}") from None
+    if not file.writable():
+        what = "the file" if os.path.exists(file.path) else "its folder"
+        raise ReadOnlyStoreError(
+            f"cannot write: {what} is not writable for this user (reading works)"
+        )
+    file.create = True
+
+    def set_wal() -> None:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA journal_mode = WAL").fetchall()
+
+    _retrying(engine, set_wal)
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -136,12 +243,26 @@ def run(engine: Engine, operation: Callable[[Connection], T], *, write: bool) ->
     MLTracker errors raised by ``operation`` pass through (and roll the transaction back);
     database errors are retried if transient, else translated.
     """
-    deadline = time.monotonic() + retry_seconds()
+
+    def attempt() -> T:
+        with _transaction(engine, write) as connection:
+            return operation(connection)
+
+    return _retrying(engine, attempt)
+
+
+def _retrying(engine: Engine, attempt: Callable[[], T]) -> T:
+    """Call ``attempt`` until it succeeds, for at most the retry budget.
+
+    The first retry of an operation is logged at INFO (with the budget), later ones at DEBUG.
+    """
+    budget = retry_seconds()
+    deadline = time.monotonic() + budget
     delay = 0.01
+    retried = False
     while True:
         try:
-            with _transaction(engine, write) as connection:
-                return operation(connection)
+            return attempt()
         except MLTrackerError:
             raise
         except Exception as error:
@@ -150,9 +271,24 @@ def run(engine: Engine, operation: Callable[[Connection], T], *, write: bool) ->
             retry = isinstance(error, exc.DBAPIError) or not isinstance(error, exc.SQLAlchemyError)
             if not retry or not is_transient(error) or time.monotonic() + delay > deadline:
                 raise translate(error) from error
-            logger.info("store busy or unreachable, retrying: %s", error)
+            if not retried:
+                logger.info(
+                    "the store is locked or unreachable (%s); retrying for up to %g s "
+                    "(MLTRACKER_RETRY_SECONDS)",
+                    _first_line(error),
+                    budget,
+                )
+                retried = True
+            else:
+                logger.debug("still retrying: %s", _first_line(error))
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else repr(original)
 
 
 def _driver_errors(engine: Engine) -> tuple[type[Exception], ...]:
@@ -190,10 +326,12 @@ def _sqlstate_in_message(text: str) -> str | None:
 def translate(error: BaseException) -> MLTrackerError:
     """The MLTracker error for a database error."""
     original = getattr(error, "orig", None) or error
-    text = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
+    text = _first_line(error)
     lowered = text.lower()
     if "not a database" in lowered or "malformed" in lowered:
         return BackendError(f"the store is corrupt: {text}")
+    if "readonly database" in lowered or getattr(original, "sqlstate", None) == "25006":
+        return ReadOnlyStoreError(f"the store is read-only: {text}")
     if "disk is full" in lowered or "no space" in lowered:
         return BackendError(f"the disk is full: {text}")
     if is_transient(error):

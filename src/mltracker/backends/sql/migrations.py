@@ -1,10 +1,17 @@
 """Schema versions: a store is created at the current version or upgraded step by step.
 
-``ensure_schema`` runs when a store is opened. Reading the version costs one query; only a
+Opening a store only reads (:func:`inspect_store`): its version, or that there is no store
+yet (a missing SQLite file, a database without tables). A store of a newer version is
+refused, and so is a database with tables of another application (``ForeignStoreError``);
+nothing is written. A store that does not exist yet reads as :func:`empty_store`.
+
+``ensure_schema`` runs before the first write. Reading the version costs one query; only a
 fresh or older store takes the lock (SQLite's write lock, a PostgreSQL advisory lock),
 reads the version again, and creates or upgrades the schema in that one transaction. So when
-many processes open a fresh or old store at once, exactly one of them does the work and the
-others find it done. A store of a newer version is refused.
+many processes write to a fresh or old store at once, exactly one of them does the work and
+the others find it done. A foreign database is adopted (given MLTracker's tables) only by
+``ensure_schema(..., adopt=True)``, which ``mltracker db upgrade --adopt`` calls, and never
+when one of its tables has the name of one of MLTracker's.
 
 A fresh store gets the current tables of ``schema.py`` directly. An older one runs
 ``UPGRADES[v]`` for each version ``v`` it is behind: a function that takes the store from
@@ -14,14 +21,18 @@ the newest version).
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import schema
-from mltracker.errors import SchemaVersionError
+from mltracker.errors import BackendError, ForeignStoreError, SchemaVersionError
 
 
 def _add_write_batches(connection: Connection) -> None:
@@ -47,12 +58,116 @@ def _add_created_at(connection: Connection) -> None:
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
 UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_write_batches, 2: _add_created_at}
 
+#: The oldest schema version whose tables this code reads as they are. Reads of a store that
+#: is older but not older than this work without upgrading it (reading never writes); a
+#: release whose reads need a newer table raises it, and an older store must then be
+#: upgraded (``mltracker db upgrade``, or any write) before it can be read.
+OLDEST_READABLE_VERSION = 1
+
 
 def read_version(connection: Connection) -> int | None:
     """The store's schema version, or ``None`` for a store without MLTracker tables."""
     if not sa.inspect(connection).has_table(schema.schema_version.name):
         return None
     return connection.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+
+
+def read_state(connection: Connection, *, adopt: bool = False) -> int | None:
+    """The store's schema version; ``None`` for a database without tables (or, with
+    ``adopt``, one whose tables clash with none of MLTracker's).
+
+    The list of tables is read once, so that a store being created by another process at
+    that moment is seen either before or after, never half-made.
+
+    Raises:
+        ForeignStoreError: The database has tables but no MLTracker schema version.
+    """
+    tables = sorted(sa.inspect(connection).get_table_names())
+    if schema.schema_version.name in tables:
+        version = connection.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+        return version.scalar()
+    if not tables:
+        return None
+    clashing = [table for table in tables if table in schema.metadata.tables]
+    if adopt and not clashing:
+        return None
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    if clashing:
+        raise ForeignStoreError(
+            f"not an MLTracker store: it has tables of another application ({shown}), and "
+            f"some have the names of MLTracker's ({', '.join(clashing)}), so MLTracker cannot "
+            "use it: give another file or database"
+        )
+    raise ForeignStoreError(
+        f"not an MLTracker store: it has tables of another application ({shown}); to keep "
+        "MLTracker's tables beside them, run `mltracker db upgrade --adopt` once, else give "
+        "another file or database"
+    )
+
+
+#: The start of a ``db.json`` of the original mltracker 0.4.0: a TinyDB table named by path.
+_ORIGINAL_JSON = re.compile(rb'\A\s*\{\s*"(/experiments|/models/|/iterations/|_default)')
+
+
+def _refuse_original_json(path: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            start = file.read(4096)
+    except OSError:
+        return
+    if _ORIGINAL_JSON.match(start):
+        store = os.path.join(os.path.dirname(path), "mltracker.db")
+        if store == path:
+            store = path + ".sqlite"
+        raise ForeignStoreError(
+            "not an MLTracker store: it is a db.json of the original mltracker 0.4.0 "
+            "(TinyDB); copy its contents into a store with "
+            f"`mltracker --uri {shlex.quote(store)} import {shlex.quote(path)}` "
+            "and use that store instead"
+        )
+
+
+def inspect_store(engine: Engine, *, adopt: bool = False) -> int | None:
+    """The store's schema version, read without writing anything; ``None`` if there is no
+    store yet (a missing SQLite file, a database without tables, or with ``adopt`` one whose
+    tables clash with none of MLTracker's).
+
+    Raises:
+        SchemaVersionError: The store is newer than this code.
+        ForeignStoreError: The database (or file) is not an MLTracker store.
+    """
+    path = engines.sqlite_file(engine)
+    if path is not None and not os.path.exists(path):
+        return None
+    try:
+        version = engines.run(
+            engine, lambda connection: read_state(connection, adopt=adopt), write=False
+        )
+    except ForeignStoreError:
+        raise
+    except BackendError:
+        if path is not None:
+            _refuse_original_json(path)
+        raise
+    _refuse_newer(version)
+    return version
+
+
+_empty_stores: dict[int, Engine] = {}
+
+
+def empty_store() -> Engine:
+    """An in-memory database with the current schema and no rows: what a store that does not
+    exist yet reads as (one per process; only ever read)."""
+    engine = _empty_stores.get(os.getpid())
+    if engine is None:
+        engine = sa.create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        schema.metadata.create_all(engine)
+        _empty_stores.clear()  # an engine inherited from a parent process is not used
+        _empty_stores[os.getpid()] = engine
+    return engine
 
 
 def _refuse_newer(version: int | None) -> None:
@@ -63,26 +178,31 @@ def _refuse_newer(version: int | None) -> None:
         )
 
 
-def ensure_schema(engine: Engine, target: int | None = None) -> int | None:
+def ensure_schema(engine: Engine, target: int | None = None, *, adopt: bool = False) -> int | None:
     """Create or upgrade the store's schema to ``target`` (default: the current version);
-    return the version found before.
+    return the version found before. With ``adopt``, a database with tables of another
+    application gets MLTracker's tables too, if none of its tables has their names.
 
     Raises:
         SchemaVersionError: The store is newer than this code.
+        ForeignStoreError: The database has tables of another application (and no ``adopt``,
+            or a table with the name of one of MLTracker's).
+        ReadOnlyStoreError: The store cannot be written by this process.
     """
     if target is None:
         target = schema.SCHEMA_VERSION
-    found = engines.run(engine, read_version, write=False)
+    engines.prepare_for_writing(engine)
+    found = engines.run(engine, lambda connection: read_state(connection, adopt=adopt), write=False)
     _refuse_newer(found)
-    if found == target:
+    if found is not None and found >= target:
         return found
     wanted = target
-    return engines.run(engine, lambda connection: _migrate(connection, wanted), write=True)
+    return engines.run(engine, lambda connection: _migrate(connection, wanted, adopt), write=True)
 
 
-def _migrate(connection: Connection, target: int) -> int | None:
+def _migrate(connection: Connection, target: int, adopt: bool) -> int | None:
     engines.lock_for_schema_change(connection)
-    found = read_version(connection)
+    found = read_state(connection, adopt=adopt)
     _refuse_newer(found)
     if found is not None and found >= target:  # another process got there first
         return found

@@ -12,7 +12,8 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import migrations
+from mltracker.backends.sql import migrations, schema
 from mltracker.backends.sql.schema import (
     experiments,
     iterations,
@@ -30,6 +31,7 @@ from mltracker.backends.sql.schema import (
     series,
     write_batches,
 )
+from mltracker.connect import sqlite_path
 from mltracker.entities import Metric, Module, parse_metric_id, stamp_matches
 from mltracker.errors import (
     AlreadyExistsError,
@@ -37,6 +39,7 @@ from mltracker.errors import (
     InvalidArgumentError,
     MLTrackerError,
     NotFoundError,
+    SchemaVersionError,
 )
 from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import (
@@ -146,8 +149,9 @@ def _require(connection: Connection, statement: sa.Executable, what: str) -> Any
 
 def _display(uri: str) -> str:
     """A URI fit for a message: a SQLite file's path, a database URL without password."""
-    if uri.startswith("sqlite:///"):
-        return uri[len("sqlite:///") :]
+    path = sqlite_path(uri)
+    if path is not None:
+        return path
     try:
         return sa.engine.make_url(uri).render_as_string(hide_password=True)
     except (sa.exc.ArgumentError, ValueError):
@@ -155,30 +159,77 @@ def _display(uri: str) -> str:
 
 
 class SqlStore(Store):
-    """A store in a SQLite file or a PostgreSQL database."""
+    """A store in a SQLite file or a PostgreSQL database.
+
+    Opening only reads the schema version: nothing is created, upgraded or written, and a
+    store of a newer version or a database of another application is refused. The schema is
+    created or upgraded before the first write. Until then, a store that does not exist yet
+    reads as an empty one, and an older store is read as it is.
+    """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._batches_noted = 0
+        self._version: int | None = None
+        self._readable = False  # its tables exist, of a version this code reads
+        self._writable = False  # ready for writes: writable, at the current version
         self.engine = engines.create_engine(uri)
         _open_stores.add(self)
         try:
-            migrations.ensure_schema(self.engine)
-        except BackendError as error:
-            self.engine.dispose()
-            raise type(error)(f"{_display(uri)}: {error}") from error.__cause__
+            self._look()
         except BaseException:
             self.engine.dispose()
             raise
 
+    @contextmanager
+    def _located(self) -> Iterator[None]:
+        """Name the store in the message of a backend error raised inside."""
+        try:
+            yield
+        except BackendError as error:
+            raise type(error)(f"{_display(self.uri)}: {error}") from error.__cause__
+
+    def _look(self) -> None:
+        """Read the store's schema version, writing nothing, and note what it allows."""
+        with self._located():
+            version = migrations.inspect_store(self.engine)
+        self._version = version
+        self._readable = version is not None and version >= migrations.OLDEST_READABLE_VERSION
+
     def _read(self, operation: Callable[[Connection], T]) -> T:
+        if not self._readable:
+            return self._read_without_tables(operation)
         return engines.run(self.engine, operation, write=False)
 
+    def _read_without_tables(self, operation: Callable[[Connection], T]) -> T:
+        self._look()  # another process may have created or upgraded it meanwhile
+        if self._readable:
+            return engines.run(self.engine, operation, write=False)
+        if self._version is None:  # no store yet: it reads as an empty one
+            return engines.run(migrations.empty_store(), operation, write=False)
+        raise SchemaVersionError(
+            f"{_display(self.uri)}: the store has schema version {self._version}, older than "
+            "this MLTracker reads: `mltracker db upgrade` (or any write) upgrades it"
+        )
+
     def _write(self, operation: Callable[[Connection], T]) -> T:
+        if not self._writable:
+            self._prepare_writing()
         return engines.run(self.engine, operation, write=True)
 
+    def _prepare_writing(self) -> None:
+        """Before the first write: check that the store is writable, and create or upgrade
+        its schema (safe in many processes)."""
+        with self._located():
+            migrations.ensure_schema(self.engine)
+        self._version = schema.SCHEMA_VERSION
+        self._readable = self._writable = True
+
     def close(self) -> None:
+        """Let go of the connections. The store stays usable: the next call connects again
+        and looks at the schema afresh (the file may have been replaced meanwhile)."""
         self.engine.dispose()
+        self._readable = self._writable = False
 
     # Experiments ---------------------------------------------------------------------
     def create_experiment(self, name: str) -> ExperimentRow:
