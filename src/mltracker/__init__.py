@@ -36,6 +36,7 @@ from mltracker.ports import (
     Module,
     Modules,
 )
+from mltracker.ports.metrics import NO_PHASE
 from mltracker.views import ExperimentsView
 
 __version__ = "0.5.0"
@@ -53,6 +54,7 @@ __all__ = [
     "Iteration",
     "Iterations",
     "MLTrackerError",
+    "NO_PHASE",
     "Metric",
     "Metrics",
     "Model",

@@ -1,4 +1,5 @@
-"""``mltracker db``: upgrade the schema of a SQL store explicitly, check its integrity."""
+"""``mltracker db``: upgrade the schema of a SQL store explicitly, vacuum it, check its
+integrity."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import migrations, schema
+from mltracker.backends.sql import maintenance, migrations, schema
 from mltracker.cli.context import CliError, State, json_option, pass_state
 from mltracker.cli.output import display_uri
 from mltracker.connect import resolve_uri, sqlite_path
@@ -25,7 +26,7 @@ from mltracker.errors import BackendError
 
 @click.group()
 def db() -> None:
-    """Upgrade or check the store (SQLite or PostgreSQL)."""
+    """Upgrade, vacuum or check the store (SQLite or PostgreSQL)."""
 
 
 @db.command("upgrade")
@@ -65,6 +66,43 @@ def upgrade(state: State, adopt: bool) -> None:
         {"uri": display_uri(uri), "before": before, "after": after, "outcome": outcome},
         f"{display_uri(uri)}: schema version {shown} -> {after} ({outcome})",
     )
+
+
+@db.command("vacuum")
+@json_option
+@pass_state
+def vacuum(state: State) -> None:
+    """Give back the space of deleted rows and forget metric batch ids older than 7 days.
+
+    SQLite: VACUUM, then the write-ahead log is truncated (the file shrinks). PostgreSQL:
+    VACUUM (ANALYZE) of MLTracker's tables. Other processes may keep using the store; on
+    SQLite they wait while it runs.
+    """
+    uri = resolve_uri(state.uri)
+    engine = _engine(uri)
+    try:
+        with _located(uri):
+            report = maintenance.vacuum(engine)
+    finally:
+        engine.dispose()
+    state.emit(
+        {
+            "uri": display_uri(uri),
+            "bytes_before": report.bytes_before,
+            "bytes_after": report.bytes_after,
+            "batch_ids_forgotten": report.batch_ids_forgotten,
+        },
+        f"{display_uri(uri)}: {_size(report.bytes_before)} -> {_size(report.bytes_after)}"
+        f" ({report.batch_ids_forgotten} old batch ids forgotten)",
+    )
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
 
 
 @db.command("check")

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import migrations, schema
+from mltracker.backends.sql import maintenance, migrations, schema
 from mltracker.backends.sql.schema import (
     experiments,
     iterations,
@@ -588,10 +588,8 @@ class SqlStore(Store):
         now = time.time()
         connection.execute(sa.insert(write_batches).values(id=batch_id, written_at=now))
         self._batches_noted += 1
-        if self._batches_noted % 1000 == 0:  # a retry comes within minutes, not a week
-            connection.execute(
-                sa.delete(write_batches).where(write_batches.c.written_at < now - 7 * 86400)
-            )
+        if self._batches_noted % 1000 == 0:
+            maintenance.forget_old_batch_ids(connection, now)
         return False
 
     def _resolve_series(self, connection: Connection, points: Sequence[Point]) -> list[Series]:
