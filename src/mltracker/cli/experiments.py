@@ -113,10 +113,13 @@ def show_experiment(
         labels = dict(sorted(labels.items(), key=lambda item: order[item[0][0]]))
     heading = f"experiment {name}: {_models(len(rows))}"
     document = {"id": experiment.id, "name": experiment.name, "models": rows}
-    output = None if long_format else _wide_table(rows, labels)
-    if output is None or _natural_width(state.console, output) > state.console.width:
-        output = _long_table(rows, labels)
-    state.emit(document, heading, output)
+    if state.json:
+        state.emit(document)
+    else:
+        output = None if long_format else _wide_table(rows, labels)
+        if output is None or _natural_width(state.console, output) > state.console.width:
+            output = _long_table(rows, labels)
+        state.emit(document, heading, output)
     if (metric_names or phases) and not labels:
         state.note("No series matches --metric/--phase.")
 

@@ -1,5 +1,6 @@
 """``models list`` and ``experiments show`` cost the same number of queries for 3 models as
-for 30: the models come with their steps in one query, and their latest points in a few."""
+for 30: the models come with their steps in one query, and their latest points in a few.
+With ``--json`` no table is laid out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 import mltracker
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql.store import SqlStore
+from mltracker.cli import experiments as experiments_command
 
 from .helpers import invoke, parse_json
 
@@ -126,3 +128,20 @@ def test_show_gives_each_model_its_own_step_and_latest_points(
             assert latest == []
         else:
             assert latest == [("loss", "train", 1.0 / (3 + number)), ("acc", None, 2 * number)]
+
+
+def test_show_json_lays_out_no_table(
+    uri: str, tracker: mltracker.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = tracker.experiments.create("many")
+    add_models(experiment, 0, 3)
+    tracker.flush()
+
+    def no_table(*_: object, **__: object) -> None:
+        raise AssertionError("a table was made for --json output")
+
+    monkeypatch.setattr(experiments_command, "table", no_table)
+    result = invoke("--uri", uri, "--json", "experiments", "show", "many")
+
+    assert result.exit_code == 0
+    assert [model["hash"] for model in parse_json(result.stdout)["models"]] == ["h00", "h01", "h02"]
