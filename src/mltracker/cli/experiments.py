@@ -80,7 +80,13 @@ def show_experiment(
     pick the series. Where that table would not fit the terminal's width (or with
     --long), there is one row per model and series instead, nothing cut short.
     """
-    experiment = find_experiment(state.connection(), name)
+    connection = state.connection()
+    experiment = find_experiment(connection, name)
+    # The models with their steps, then the latest points of all of them: a constant number
+    # of queries, however many models there are.
+    store = connection.store
+    models = store.list_models(experiment.id)
+    latest_of = store.latest_metrics_of_models([model.id for model in models])
 
     def wanted(metric: Metric) -> bool:
         return (not metric_names or metric.name in metric_names) and (
@@ -89,8 +95,8 @@ def show_experiment(
 
     rows: list[dict[str, Any]] = []
     labels: dict[tuple[str, str | None], str] = {}
-    for model in experiment.models.list():
-        latest = [metric for metric in model.metrics.latest() if wanted(metric)]
+    for model in models:
+        latest = [metric for metric in latest_of[model.id] if wanted(metric)]
         for metric in latest:
             labels.setdefault((metric.name, metric.phase), series_label(metric.name, metric.phase))
         rows.append(
@@ -107,10 +113,13 @@ def show_experiment(
         labels = dict(sorted(labels.items(), key=lambda item: order[item[0][0]]))
     heading = f"experiment {name}: {_models(len(rows))}"
     document = {"id": experiment.id, "name": experiment.name, "models": rows}
-    output = None if long_format else _wide_table(rows, labels)
-    if output is None or _natural_width(state.console, output) > state.console.width:
-        output = _long_table(rows, labels)
-    state.emit(document, heading, output)
+    if state.json:
+        state.emit(document)
+    else:
+        output = None if long_format else _wide_table(rows, labels)
+        if output is None or _natural_width(state.console, output) > state.console.width:
+            output = _long_table(rows, labels)
+        state.emit(document, heading, output)
     if (metric_names or phases) and not labels:
         state.note("No series matches --metric/--phase.")
 

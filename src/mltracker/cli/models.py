@@ -38,7 +38,9 @@ def models() -> None:
 @pass_state
 def list_models(state: State, experiment: str) -> None:
     """List the models of EXPERIMENT, oldest first."""
-    found = find_experiment(state.connection(), experiment)
+    connection = state.connection()
+    found = find_experiment(connection, experiment)
+    # One query for every model with its step, however many there are.
     rows: list[dict[str, Any]] = [
         {
             "id": model.id,
@@ -47,7 +49,7 @@ def list_models(state: State, experiment: str) -> None:
             "description": model.description,
             "step": model.step,
         }
-        for model in found.models.list()
+        for model in connection.store.list_models(found.id)
     ]
     output = table("hash", "name", "step", "description", right=["step"])
     for row in rows:

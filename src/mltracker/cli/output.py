@@ -16,10 +16,13 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from rich.console import Console
+from rich.cells import cell_len, get_character_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -143,10 +146,149 @@ def module_document(module: Module) -> dict[str, Any]:
 def table(*columns: str, right: Iterable[str] = ()) -> Table:
     """A table with the given column titles; those in ``right`` are right-aligned."""
     aligned = set(right)
-    result = Table()
+    result = _Table()
     for column in columns:
         result.add_column(column, justify="right" if column in aligned else "left")
     return result
+
+
+class _Table(Table):
+    """A rich table that prints as :class:`~rich.table.Table` does, with a short cut for the
+    usual case: a table of one-line text cells that fits the width is laid out here, a line
+    per row, instead of cell by cell (10,000 rows of 4 columns: 0.1 s instead of 3.5 s).
+    Any other table (a cell that would wrap, a newline or control character, spaces at
+    either end of a cell, options that :func:`table` does not set) is left to rich."""
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        cells = self._plain_cells(console)
+        if cells is None:
+            return super().__rich_measure__(console, options)
+        widths = _natural_widths(cells)
+        extra = self._extra_width
+        if sum(widths) + extra > options.max_width:
+            return super().__rich_measure__(console, options)
+        minimum = sum(
+            max(
+                max((cell_len(word) for word in cell.split()), default=cell_len(cell))
+                for cell in column
+            )
+            + 2
+            for column in cells
+        )
+        return Measurement(minimum + extra, sum(widths) + extra)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        cells = self._plain_cells(console)
+        widths = None if cells is None else _natural_widths(cells)
+        if (
+            cells is None
+            or widths is None
+            or self.box is None
+            or sum(widths) + self._extra_width > options.max_width
+        ):
+            yield from super().__rich_console__(console, options)
+            return
+        safe = console.safe_box if self.safe_box is None else self.safe_box
+        box = self.box.substitute(options, safe=safe)
+        border = console.get_style(self.style or "") + console.get_style(self.border_style or "")
+        header = console.get_style(self.header_style or "")
+        justify = [column.justify == "right" for column in self.columns]
+        new_line = Segment.line()
+
+        def padded(text: str, width: int, right: bool) -> str:
+            spaces = " " * (width - 2 - cell_len(text))
+            return f" {spaces}{text} " if right else f" {text}{spaces} "
+
+        yield Segment(box.get_top(widths), border)
+        yield new_line
+        for index, column in enumerate(self.columns):
+            yield Segment(box.head_left if index == 0 else box.head_vertical, border)
+            style = header + console.get_style(column.header_style or "")
+            yield Segment(padded(cells[index][0], widths[index], justify[index]), style)
+        yield Segment(box.head_right, border)
+        yield new_line
+        yield Segment(box.get_row(widths, "head"), border)
+        yield new_line
+        separator = box.get_row(widths, "row")
+        rows = list(zip(*(column[1:] for column in cells), strict=True))
+        for number, (row, info) in enumerate(zip(rows, self.rows, strict=True)):
+            last = number == len(rows) - 1
+            line = box.foot_vertical if last else box.mid_vertical
+            inner = line.join(
+                padded(text, width, right)
+                for text, width, right in zip(row, widths, justify, strict=True)
+            )
+            left, right = (box.foot_left, box.foot_right) if last else (box.mid_left, box.mid_right)
+            yield Segment(f"{left}{inner}{right}", border)
+            yield new_line
+            if info.end_section and not last:
+                yield Segment(separator, border)
+                yield new_line
+        yield Segment(box.get_bottom(widths), border)
+        yield new_line
+
+    def _plain_cells(self, console: Console) -> list[list[str]] | None:
+        """Each column's title and cells, if this is a table the short cut lays out (on a
+        console of :func:`make_console`, which prints text as given)."""
+        if not isinstance(console, _Console) or not self._plain_options():
+            return None
+        cells: list[list[str]] = []
+        for column in self.columns:
+            texts = [column.header, *column.cells]
+            if not all(type(text) is str and _plain(text) for text in texts):
+                return None
+            cells.append(cast(list[str], texts))
+        return cells
+
+    def _plain_options(self) -> bool:
+        plain_columns = all(
+            not column.style
+            and not column.footer
+            and column.width is None
+            and column.min_width is None
+            and column.max_width is None
+            and column.ratio is None
+            and column.justify in ("left", "right")
+            and not column.highlight
+            for column in self.columns
+        )
+        return (
+            plain_columns
+            and bool(self.columns)
+            and self.box is not None
+            and self.show_header
+            and self.show_edge
+            and not self.show_footer
+            and not self.show_lines
+            and not self.leading
+            and not self.title
+            and not self.caption
+            and not self.expand
+            and not self.highlight
+            and self.width is None
+            and self.min_width is None
+            and tuple(self.padding) == (0, 1, 0, 1)
+            and self.pad_edge
+            and not self.collapse_padding
+            and not self.row_styles
+            and not any(row.style for row in self.rows)
+        )
+
+
+def _plain(text: str) -> bool:
+    """Whether rich prints ``text`` in a cell as it is, given room: one line of printable
+    characters each at least one cell wide, no spaces at either end (rich would strip them
+    in a right-aligned column)."""
+    return (
+        text.isprintable()
+        and text == text.strip()
+        and (text.isascii() or all(get_character_cell_size(char) > 0 for char in text))
+    )
+
+
+def _natural_widths(cells: list[list[str]]) -> list[int]:
+    """Each column's width with its padding, no cell wrapped."""
+    return [max(map(cell_len, column)) + 2 for column in cells]
 
 
 def make_console(*, stderr: bool = False) -> Console:
