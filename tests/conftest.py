@@ -1,8 +1,14 @@
-"""Fixtures shared by every test: a store URI for each backend, isolated per test.
+"""Fixtures shared by every test: a store URI for each backend, isolated per test or per module.
 
-PostgreSQL comes from ``MLTRACKER_TEST_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/test``); each test gets a schema of its own. Where
-PostgreSQL cannot be reached the tests skip, except under ``CI=true``, where they fail.
+This is the one place that knows the backends (:data:`BACKENDS`) and how a PostgreSQL store
+is made: PostgreSQL comes from ``MLTRACKER_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``), and each store gets a schema of its own
+(:func:`postgres_schema`). Where PostgreSQL cannot be reached the tests skip, except under
+``CI=true``, where they fail.
+
+Fixtures: ``sqlite_uri`` and ``postgres_uri`` (one backend, one test), ``uri`` and
+``tracker`` (each backend, one test), ``module_uri`` (each backend, shared by the tests of a
+module, for the many small cases that each work in an experiment of their own).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -18,19 +26,23 @@ import pytest
 import mltracker
 from mltracker.connect import close_all
 
+#: Every backend a store can live on; the ``uri``-style fixtures run once for each.
+BACKENDS = ("sqlite", "postgresql")
+
 POSTGRES_URL = os.environ.get(
     "MLTRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _postgres_admin():  # type: ignore[no-untyped-def]
+def _postgres_admin() -> Any:
+    """An autocommit psycopg connection to the test database (outside any test's schema)."""
     import psycopg
 
     return psycopg.connect(
         POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"),
         autocommit=True,
-        connect_timeout=5,
+        connect_timeout=10,
     )
 
 
@@ -46,15 +58,15 @@ def postgres_available() -> bool:
 
 
 def postgres_schema_uri(schema: str) -> str:
+    """The test database's URL with ``search_path`` set to ``schema``."""
     separator = "&" if "?" in POSTGRES_URL else "?"
     return f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture
-def postgres_uri(postgres_available: bool) -> Iterator[str]:
-    """A PostgreSQL URI whose tables live in a schema of this test's own."""
-    if not postgres_available:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URI whose tables live in a new schema, dropped (with all sessions closed)
+    on exit."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     with _postgres_admin() as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -66,16 +78,39 @@ def postgres_uri(postgres_available: bool) -> Iterator[str]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@contextmanager
+def backend_store(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    """A fresh store of ``backend`` (one of :data:`BACKENDS`): a SQLite file in ``folder``, or
+    a PostgreSQL schema of its own (the test skips when PostgreSQL is not reachable)."""
+    if backend == "sqlite":
+        yield str(folder / "store.db")
+        return
+    if backend != "postgresql":
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    if not request.getfixturevalue("postgres_available"):
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    with postgres_schema() as uri:
+        yield uri
+
+
+@pytest.fixture
+def postgres_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A PostgreSQL URI whose tables live in a schema of this test's own."""
+    with backend_store(request, "postgresql", tmp_path) as uri:
+        yield uri
+
+
 @pytest.fixture
 def sqlite_uri(tmp_path: Path) -> str:
+    """A SQLite file (not yet created) in this test's own folder."""
     return str(tmp_path / "store.db")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def uri(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=BACKENDS)
+def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store of each backend."""
-    fixture = {"sqlite": "sqlite_uri", "postgresql": "postgres_uri"}[request.param]
-    return str(request.getfixturevalue(fixture))
+    with backend_store(request, request.param, tmp_path) as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -83,6 +118,15 @@ def tracker(uri: str) -> Iterator[mltracker.Connection]:
     """An open connection to a fresh store of each backend."""
     with mltracker.connect(uri) as connection:
         yield connection
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_uri(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh store of each backend, shared by the tests of one module."""
+    with backend_store(request, request.param, tmp_path_factory.mktemp("module-store")) as uri:
+        yield uri
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,31 @@
-"""Fixtures of the CLI tests: the CLI bound to a fresh store, and stores with known contents."""
+"""Fixtures of the CLI tests: the CLI bound to a fresh store, and stores with known contents;
+:data:`COMMAND_PATHS`, every command of the ``mltracker`` group."""
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import Result
 
+from mltracker.cli import cli
+
 from .helpers import Contents, Run, fill, invoke
+
+
+def command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The name paths of every command under ``command`` that runs (not a group), sorted:
+    ``("db", "check")``, ``("demo",)``, ..."""
+    if isinstance(command, click.Group):
+        return [
+            each
+            for name, sub in sorted(command.commands.items())
+            for each in command_paths(sub, (*path, name))
+        ]
+    return [path]
+
+
+#: Every command of the ``mltracker`` group, walked recursively: what the CLI offers.
+COMMAND_PATHS = command_paths(cli)
 
 
 @pytest.fixture

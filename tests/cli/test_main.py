@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 
-from mltracker.cli import cli
-
+from .conftest import COMMAND_PATHS
 from .helpers import (
     Contents,
     Run,
@@ -22,7 +20,7 @@ from .helpers import (
     parse_json,
 )
 
-COMMANDS = ["db", "demo", "experiments", "export", "iterations", "metrics", "models", "modules"]
+COMMANDS = sorted({path[0] for path in COMMAND_PATHS})
 
 
 def test_help_lists_every_command() -> None:
@@ -33,17 +31,7 @@ def test_help_lists_every_command() -> None:
     assert set(COMMANDS) <= {line.split()[0] for line in listed.strip().splitlines()}
 
 
-def _command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    if isinstance(command, click.Group):
-        return [
-            each
-            for name, sub in sorted(command.commands.items())
-            for each in _command_paths(sub, (*path, name))
-        ]
-    return [path]
-
-
-@pytest.mark.parametrize("path", _command_paths(cli), ids=" ".join)
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
 def test_every_command_has_help(path: tuple[str, ...]) -> None:
     result = invoke(*path, "--help")
 

@@ -4,26 +4,13 @@
 cascade completely (no orphan rows) and touch nothing else; ``execute`` changes a store behind
 the library's back. ``uri`` is what the ``uri`` fixture gives: a SQLite file path or a
 PostgreSQL URL whose ``search_path`` option names the test's schema.
-
-``shared_store`` makes the ``shared_uri`` fixture of a test module: a store of each backend
-that the whole module shares, for the many small cases that each work in an experiment of
-their own (they then cost a few queries each instead of a new schema). Tests that look at a
-whole store (experiments, row counts) use the ``uri`` and ``tracker`` fixtures instead.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from pathlib import Path
+from contextlib import closing
 from typing import Any
-
-import pytest
-from conftest import POSTGRES_URL, postgres_schema_uri
-
-from mltracker.connect import close_all
 
 #: Every table that holds user data, owners first.
 TABLES = ("experiments", "models", "series", "metrics", "iterations", "modules")
@@ -118,39 +105,3 @@ def execute(uri: str, statement: str) -> None:
     with closing(sqlite3.connect(uri)) as connection:
         connection.execute(statement)
         connection.commit()
-
-
-@contextmanager
-def scratch_store(backend: str, folder: Path, postgres_available: bool) -> Iterator[str]:
-    """A fresh store of ``backend`` ("sqlite" or "postgresql"), removed afterwards."""
-    if backend == "sqlite":
-        yield str(folder / "store.db")
-        return
-    if not postgres_available:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    import psycopg
-
-    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield postgres_schema_uri(schema)
-    finally:
-        close_all()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def shared_store(label: str) -> Callable[..., Iterator[str]]:
-    """A module-scoped ``shared_uri`` fixture: ``shared_uri = shared_store("metrics")``."""
-
-    @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-    def shared_uri(
-        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[str]:
-        available = request.param == "sqlite" or request.getfixturevalue("postgres_available")
-        with scratch_store(request.param, tmp_path_factory.mktemp(label), available) as uri:
-            yield uri
-
-    return shared_uri

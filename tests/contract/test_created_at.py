@@ -20,9 +20,7 @@ from mltracker.ports.store import (
     ModuleRecord,
 )
 
-from .rowcounts import execute, shared_store
-
-shared_uri = shared_store("created-at")
+from .rowcounts import execute
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from mltracker import (
 )
 from mltracker.connect import close_all
 
-from .rowcounts import dump, execute, shared_store
+from .rowcounts import dump, execute
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -59,9 +59,6 @@ def test_error_tree_has_documented_bases(error: type, bases: tuple[type, ...]) -
 
 
 # A populated store, shared by the module, and all it holds -------------------------
-
-
-shared_uri = shared_store("errors")
 
 
 @pytest.fixture(scope="module")

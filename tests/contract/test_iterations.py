@@ -10,10 +10,6 @@ import pytest
 import mltracker
 from mltracker import Experiment, Model, NotFoundError
 
-from .rowcounts import shared_store
-
-shared_uri = shared_store("iterations")
-
 
 @pytest.fixture
 def experiment(shared_uri: str) -> Iterator[Experiment]:

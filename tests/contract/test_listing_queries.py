@@ -16,10 +16,6 @@ from mltracker import Experiment
 from mltracker.backends.sql import store as sql_store
 from mltracker.backends.sql.store import SqlStore
 
-from .rowcounts import shared_store
-
-shared_uri = shared_store("listing")
-
 
 @pytest.fixture
 def connection(shared_uri: str) -> Iterator[mltracker.Connection]:

@@ -15,9 +15,7 @@ import pytest
 import mltracker
 from mltracker import InvalidArgumentError, InvalidTypeError, Model
 
-from .rowcounts import dump, shared_store
-
-shared_uri = shared_store("long-double")
+from .rowcounts import dump
 
 
 @pytest.fixture

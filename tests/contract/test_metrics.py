@@ -15,10 +15,6 @@ import pytest
 import mltracker
 from mltracker import Experiment, Model, NotFoundError
 
-from .rowcounts import shared_store
-
-shared_uri = shared_store("metrics")
-
 
 @pytest.fixture
 def experiment(shared_uri: str) -> Iterator[Experiment]:

@@ -15,9 +15,7 @@ import mltracker
 from mltracker import InvalidArgumentError, InvalidTypeError, Model
 from mltracker.ports.metrics import NO_PHASE, Metrics
 
-from .rowcounts import dump, shared_store
-
-shared_uri = shared_store("metrics-more")
+from .rowcounts import dump
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ import pytest
 import mltracker
 from mltracker import AlreadyExistsError, Experiment, NotFoundError
 
-from .rowcounts import shared_store
-
-shared_uri = shared_store("models")
-
 
 @pytest.fixture
 def connection(shared_uri: str) -> Iterator[mltracker.Connection]:

@@ -16,9 +16,7 @@ import pytest
 import mltracker
 from mltracker import Experiment, InvalidArgumentError, InvalidTypeError, NotFoundError
 
-from .rowcounts import dump, shared_store
-
-shared_uri = shared_store("models-more")
+from .rowcounts import dump
 
 
 @pytest.fixture

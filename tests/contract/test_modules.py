@@ -11,10 +11,6 @@ import pytest
 import mltracker
 from mltracker import Experiment, Model, Modules, NotFoundError
 
-from .rowcounts import shared_store
-
-shared_uri = shared_store("modules")
-
 
 @pytest.fixture
 def experiment(shared_uri: str) -> Iterator[Experiment]:

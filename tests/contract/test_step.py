@@ -21,12 +21,8 @@ import pytest
 import mltracker
 from mltracker import InvalidArgumentError, InvalidTypeError, Model, NotFoundError
 
-from .rowcounts import shared_store
-
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-shared_uri = shared_store("step")
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ import mltracker
 from mltracker import Model
 from mltracker.values import MAX_NAME_BYTES
 
-from .rowcounts import shared_store
-
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
@@ -36,9 +34,6 @@ def identical(got: Any, expected: Any) -> bool:
             identical(got[key], expected[key]) for key in expected
         )
     return bool(got == expected)
-
-
-shared_uri = shared_store("values")
 
 
 @pytest.fixture
