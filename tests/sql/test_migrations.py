@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 
 import pytest
@@ -75,32 +74,6 @@ def test_older_store_is_upgraded_once_and_keeps_its_data(
     with engine.connect() as connection:
         notes = connection.execute(sa.text("SELECT name, notes FROM experiments")).all()
     assert [tuple(row) for row in notes] == [("old", None)]
-
-
-def _open_and_log(uri: str, index: int) -> int:
-    experiment = mltracker.get_experiment("shared", uri)
-    model = experiment.models.create(f"m{index}")
-    model.metrics.log("loss", float(index), step=index)
-    close_all()
-    return index
-
-
-def test_many_processes_open_a_fresh_store_at_once(uri: str, engine: sa.Engine) -> None:
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(16)
-    try:
-        opened = pool.starmap(_open_and_log, [(uri, i) for i in range(16)])
-    finally:
-        pool.close()  # the workers end on their own, not by Pool.terminate's SIGTERM
-        pool.join()
-    assert sorted(opened) == list(range(16))
-    assert version_rows(engine) == [schema.SCHEMA_VERSION]
-    with mltracker.connect(uri) as tracker:
-        experiments = tracker.experiments.list()
-        assert [e.name for e in experiments] == ["shared"]
-        models = experiments[0].models.list()
-        assert {m.hash for m in models} == {f"m{i}" for i in range(16)}
-        assert all(len(m.metrics.list()) == 1 for m in models)
 
 
 def test_version_1_store_gets_the_batch_table_and_keeps_its_data(
