@@ -296,47 +296,115 @@ def _driver_errors(engine: Engine) -> tuple[type[Exception], ...]:
     return (dbapi.Error,) if dbapi is not None else ()
 
 
-def is_transient(error: BaseException) -> bool:
-    """A locked SQLite file, or a PostgreSQL connection that broke or could not be made."""
-    if isinstance(error, exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        error = error.orig if error.orig is not None else error
-    text = str(error).lower()
-    if "database is locked" in text or "database table is locked" in text:
-        return True
-    if type(error).__module__.startswith("psycopg"):
-        sqlstate = getattr(error, "sqlstate", None) or _sqlstate_in_message(text)
-        if sqlstate is not None and sqlstate[:2] in _PERMANENT_SQLSTATE_CLASSES:
-            return False
-        name = type(error).__name__
-        return name in ("OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow")
-    return False
+#: SQLite's primary result codes (``sqlite_errorcode & 0xFF``; Python 3.11+ sets the code
+#: on every error that SQLite itself reports) by what they mean for the store.
+_SQLITE_TRANSIENT = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_SQLITE_CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_SQLITE_READ_ONLY = frozenset({sqlite3.SQLITE_READONLY})
+_SQLITE_FULL = frozenset({sqlite3.SQLITE_FULL})
+_SQLITE_CANNOT_OPEN = frozenset({sqlite3.SQLITE_CANTOPEN})
+
+#: PostgreSQL SQLSTATEs by what they mean for the store. Connection exceptions (class 08, but
+#: 08P01, a protocol violation such as too many bind parameters, which no retry mends), an
+#: administrator's shutdown, a crash, a server still starting, a serialization failure and a
+#: deadlock (the whole transaction is retried) are transient.
+_SQLSTATE_TRANSIENT = frozenset({"57P01", "57P02", "57P03", "40001", "40P01"})
+_SQLSTATE_TRANSIENT_CLASSES = ("08",)
+_SQLSTATE_NOT_TRANSIENT = frozenset({"08P01"})
+_SQLSTATE_CORRUPT = frozenset({"XX001", "XX002"})
+_SQLSTATE_READ_ONLY = frozenset({"25006"})
+_SQLSTATE_DISK_FULL = frozenset({"53100"})
+#: psycopg errors that carry no SQLSTATE and are transient: a connection that could not be
+#: made or broke (unless its message names a permanent cause, see _sqlstate_in_message).
+_PSYCOPG_TRANSIENT_WITHOUT_SQLSTATE = ("OperationalError", "InterfaceError")
+
+
+def _driver_error(error: BaseException) -> BaseException:
+    """The driver's exception inside a SQLAlchemy one, else ``error`` itself."""
+    if isinstance(error, exc.DBAPIError) and error.orig is not None:
+        return error.orig
+    return error
+
+
+def sqlite_code(error: BaseException) -> int | None:
+    """SQLite's primary result code of a ``sqlite3`` error (``sqlite3.SQLITE_BUSY``, ...);
+    ``None`` for an error of another driver, or one that the ``sqlite3`` module raised
+    without SQLite's word (a closed connection, a wrong parameter)."""
+    error = _driver_error(error)
+    if not isinstance(error, sqlite3.Error):
+        return None
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_psycopg(error: BaseException) -> bool:
+    return type(error).__module__.startswith("psycopg")
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg error; for a connection that failed before a session existed
+    (psycopg gives no SQLSTATE then), the one its message implies, if any; ``None`` for an
+    error of another driver."""
+    error = _driver_error(error)
+    if not _is_psycopg(error):
+        return None
+    state = getattr(error, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state
+    return _sqlstate_in_message(str(error).lower())
 
 
 def _sqlstate_in_message(text: str) -> str | None:
-    """A failed connection carries no SQLSTATE; its message names the permanent cases."""
-    if "does not exist" in text and ("database" in text or "role" in text):
+    """The SQLSTATE of a failed connection, which carries none: its message (the server's
+    FATAL line, or libpq's own words) names the permanent cases. This is the only place where
+    a database error is classified by its message."""
+    if "does not exist" in text and "role" in text:
+        return "28000"
+    if "does not exist" in text and "database" in text:
         return "3D000"
     if "authentication failed" in text or "no pg_hba.conf entry" in text:
         return "28000"
     return None
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying may mend ``error``: a locked SQLite file (``SQLITE_BUSY``,
+    ``SQLITE_LOCKED``), or a PostgreSQL connection that broke, could not be made, or a
+    transaction that lost a serialization conflict or a deadlock. Classified by the driver's
+    code, never by a message (but see :func:`_sqlstate_in_message`)."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    code = sqlite_code(error)
+    if code is not None:
+        return code in _SQLITE_TRANSIENT
+    original = _driver_error(error)
+    if not _is_psycopg(original):
+        return False
+    state = sqlstate(original)
+    if state is None:
+        return type(original).__name__ in _PSYCOPG_TRANSIENT_WITHOUT_SQLSTATE
+    if state[:2] in _PERMANENT_SQLSTATE_CLASSES or state in _SQLSTATE_NOT_TRANSIENT:
+        return False
+    return state in _SQLSTATE_TRANSIENT or state[:2] in _SQLSTATE_TRANSIENT_CLASSES
+
+
 def translate(error: BaseException) -> MLTrackerError:
-    """The MLTracker error for a database error."""
-    original = getattr(error, "orig", None) or error
+    """The MLTracker error for a database error, chosen by the driver's code: a corrupt store
+    and a full disk are a :class:`BackendError`, a store that refuses writes a
+    :class:`ReadOnlyStoreError`, a locked or unreachable one (or one that cannot be opened)
+    a :class:`BackendUnavailableError`."""
     text = _first_line(error)
-    lowered = text.lower()
-    if "not a database" in lowered or "malformed" in lowered:
+    code = sqlite_code(error)
+    state = sqlstate(error)
+    if code in _SQLITE_CORRUPT or state in _SQLSTATE_CORRUPT:
         return BackendError(f"the store is corrupt: {text}")
-    if "readonly database" in lowered or getattr(original, "sqlstate", None) == "25006":
+    if code in _SQLITE_READ_ONLY or state in _SQLSTATE_READ_ONLY:
         return ReadOnlyStoreError(f"the store is read-only: {text}")
-    if "disk is full" in lowered or "no space" in lowered:
+    if code in _SQLITE_FULL or state in _SQLSTATE_DISK_FULL:
         return BackendError(f"the disk is full: {text}")
     if is_transient(error):
         return BackendUnavailableError(f"the store is locked or unreachable: {text}")
-    if isinstance(error, exc.OperationalError):
+    if code in _SQLITE_CANNOT_OPEN or isinstance(error, exc.OperationalError):
         return BackendUnavailableError(text)
     return BackendError(text)
 
