@@ -21,8 +21,6 @@ from uuid import UUID
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from mltracker.connect import sqlite_path
 from mltracker.ports.metrics import Metric
@@ -68,6 +66,9 @@ def display_uri(uri: str) -> str:
     path = sqlite_path(uri)
     if path is not None:
         return path
+    from sqlalchemy.engine import make_url  # here: ``mltracker --help`` needs no SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(uri).render_as_string(hide_password=True)
     except ArgumentError:
