@@ -16,3 +16,10 @@ ensure_venv() {  # ensure_venv EXTRAS
         touch "$stamp"
     fi
 }
+
+venv_display() {  # the environment's path as a person would type it from here
+    case "$VENV" in
+        "$PWD"/*) echo "${VENV#"$PWD"/}" ;;
+        *) echo "$VENV" ;;
+    esac
+}

@@ -6,11 +6,11 @@
 >>> model.metrics.log("loss", 0.25, step=1, phase="train")      # doctest: +SKIP
 """
 
-from __future__ import annotations
+import os as _os
+from importlib.metadata import version as _version
 
-import os
-
-from mltracker.connect import Connection, connect, open_session
+from mltracker.connect import Connection, connect
+from mltracker.connect import open_session as _open_session
 from mltracker.errors import (
     AlreadyExistsError,
     BackendError,
@@ -37,9 +37,10 @@ from mltracker.ports import (
     Modules,
 )
 from mltracker.ports.metrics import NO_PHASE
-from mltracker.views import ExperimentsView
+from mltracker.views import ExperimentsView as _ExperimentsView
 
-__version__ = "0.5.0"
+#: The installed distribution's version (one source: ``version`` in pyproject.toml).
+__version__: str = _version("mltracker")
 
 __all__ = [
     "AlreadyExistsError",
@@ -74,18 +75,18 @@ __all__ = [
 ]
 
 
-def get_all_experiments(path: str | os.PathLike[str] | None = None) -> Experiments:
+def get_all_experiments(path: str | _os.PathLike[str] | None = None) -> Experiments:
     """The experiments of the store at ``path`` (default ``$MLTRACKER_URI``, else
     ``./mltracker.db``): a filesystem path or a URL."""
-    return ExperimentsView(open_session(path, pin=True))
+    return _ExperimentsView(_open_session(path, pin=True))
 
 
-def get_experiment(name: str, path: str | os.PathLike[str] | None = None) -> Experiment:
+def get_experiment(name: str, path: str | _os.PathLike[str] | None = None) -> Experiment:
     """The experiment called ``name`` in the store at ``path``, created if absent.
 
     Safe when many processes call it at once: they all get the same experiment.
     """
-    return ExperimentsView(open_session(path, pin=True)).get_or_create(name)
+    return _ExperimentsView(_open_session(path, pin=True)).get_or_create(name)
 
 
 getExperiment = get_experiment

@@ -12,7 +12,8 @@ one transaction each, in the order the points were logged:
 - before a process-pool worker sends a task's result back (``mltracker.pools``);
 - at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
   on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
-  so that a locked or unreachable store cannot keep a process from ending).
+  so that a locked or unreachable store cannot keep a process from ending). With
+  ``$MLTRACKER_SIGNAL_HANDLERS=0`` no signal handler is installed.
 
 Logging never raises for a store that cannot take points (locked, unreachable, full): the
 points stay queued and the background thread retries with backoff. Once ``max_pending``
@@ -541,8 +542,23 @@ _deferred_signal: list[tuple[int, FrameType | None]] = []
 _signals_lock = threading.Lock()
 
 
+#: Set to ``0`` (or ``false``, ``no``, ``off``) to keep MLTracker from installing its SIGTERM
+#: and SIGINT handlers, for a process whose server or framework owns its signals. Read each
+#: time a writer is created; points are then flushed by ``flush()``, ``close()`` and at exit.
+SIGNAL_HANDLERS_VARIABLE = "MLTRACKER_SIGNAL_HANDLERS"
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def signal_handlers_enabled() -> bool:
+    """Whether writers install their SIGTERM/SIGINT handlers: ``$MLTRACKER_SIGNAL_HANDLERS``
+    is not ``0``/``false``/``no``/``off`` (default: they do)."""
+    return os.environ.get(SIGNAL_HANDLERS_VARIABLE, "").strip().lower() not in _OFF
+
+
 def _install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread() or _in_multiprocessing_child():
+        return
+    if not signal_handlers_enabled():
         return
     with _signals_lock:
         for signum in (signal.SIGTERM, signal.SIGINT):

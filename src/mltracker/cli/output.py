@@ -24,8 +24,6 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from mltracker.connect import sqlite_path
 from mltracker.ports.metrics import Metric
@@ -71,6 +69,9 @@ def display_uri(uri: str) -> str:
     path = sqlite_path(uri)
     if path is not None:
         return path
+    from sqlalchemy.engine import make_url  # here: ``mltracker --help`` needs no SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(uri).render_as_string(hide_password=True)
     except ArgumentError:
