@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 import mltracker
 from mltracker.connect import close_all
@@ -21,12 +18,6 @@ from mltracker.ports.store import (
 )
 
 from .rowcounts import execute
-
-
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
 
 
 def is_recent(value: Any) -> bool:

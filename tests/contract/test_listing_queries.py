@@ -17,17 +17,6 @@ from mltracker.backends.sql import store as sql_store
 from mltracker.backends.sql.store import SqlStore
 
 
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
-
-
-@pytest.fixture
-def experiment(connection: mltracker.Connection) -> Experiment:
-    return connection.experiments.create(f"e-{uuid.uuid4()}")
-
-
 def sql(connection: mltracker.Connection) -> SqlStore:
     store = connection.store
     assert isinstance(store, SqlStore)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,12 +15,6 @@ from mltracker import InvalidArgumentError, InvalidTypeError, Model
 from mltracker.ports.metrics import NO_PHASE, Metrics
 
 from .rowcounts import dump
-
-
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
 
 
 @pytest.fixture

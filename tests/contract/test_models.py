@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 import mltracker
 from mltracker import AlreadyExistsError, Experiment, NotFoundError
-
-
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    """A connection to the store this module shares."""
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
-
-
-@pytest.fixture
-def experiment(connection: mltracker.Connection) -> Experiment:
-    return connection.experiments.create(f"experiment-{uuid.uuid4()}")
 
 
 @pytest.fixture

@@ -3,11 +3,7 @@ description with ``models.update(hash, clear=[...])``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +13,7 @@ import mltracker
 from mltracker import Experiment, InvalidArgumentError, InvalidTypeError, NotFoundError
 
 from .rowcounts import dump
-
-
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
-
-
-@pytest.fixture
-def experiment(connection: mltracker.Connection) -> Experiment:
-    return connection.experiments.create(f"e-{uuid.uuid4()}")
-
+from .together import run_together
 
 # get_or_create --------------------------------------------------------------------------
 
@@ -106,40 +91,14 @@ def test_get_or_create_in_many_processes_at_once_gives_one_model_each(
 ) -> None:
     with mltracker.connect(uri) as tracker:
         tracker.experiments.create("e")
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", GET_OR_CREATE, uri, "e"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
-        for _ in range(4)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        outputs = [child.communicate(timeout=300) for child in children]
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    for child, (_, err) in zip(children, outputs, strict=True):
-        assert child.returncode == 0, err
+    outputs = run_together(GET_OR_CREATE, [uri, "e"], 4, tmp_path)
 
     with mltracker.connect(uri) as tracker:
         experiment = tracker.experiments.read("e")
         assert experiment is not None
         stored = experiment.models.list()
     assert sorted(m.hash for m in stored) == sorted(f"h{i}" for i in range(20))
-    seen = {out.strip() for out, _ in outputs}
+    seen = {out.strip() for out in outputs}
     assert seen == {" ".join(sorted(str(m.id) for m in stored))}
 
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 import copy
 import json
 import pickle
-import subprocess
-import sys
 import textwrap
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +18,10 @@ import pytest
 import mltracker
 from mltracker import InvalidArgumentError, InvalidTypeError, Model, NotFoundError
 
+from .together import run_together
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-
-@pytest.fixture
-def connection(shared_uri: str) -> Iterator[mltracker.Connection]:
-    with mltracker.connect(shared_uri) as connection:
-        yield connection
 
 
 @pytest.fixture
@@ -66,33 +59,8 @@ def test_increments_of_three_processes_all_count(uri: str, tmp_path: Path) -> No
     processes, increments = 3, 300
     with mltracker.connect(uri) as tracker:
         model = tracker.experiments.create("e").models.create("h")
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", INCREMENTER, uri, "e", str(increments)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
-        for _ in range(processes)
-    ]
-    try:
-        for child in children:  # all of them have read the model before any increments
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        outputs = [child.communicate(timeout=300) for child in children]
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    for child, (out, err) in zip(children, outputs, strict=True):
-        assert child.returncode == 0, err
+    outputs = run_together(INCREMENTER, [uri, "e", str(increments)], processes, tmp_path)
+    for out in outputs:
         assert out.strip() == "done"
 
     with mltracker.connect(uri) as tracker:
