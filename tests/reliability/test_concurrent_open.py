@@ -49,6 +49,7 @@ def open_together(uri: str, tmp_path: Path, mode: str) -> list[dict[str, object]
         return [child.result(timeout=180) for child in children]
 
 
+@pytest.mark.slow
 def test_many_processes_create_a_fresh_store_at_once(uri: str, tmp_path: Path) -> None:
     results = open_together(uri, tmp_path, "fresh")
     assert sorted(r["index"] for r in results) == list(range(PROCESSES))

@@ -96,6 +96,7 @@ def test_damaged_schema_page_is_refused_at_open_with_a_typed_error(
         assert outcome["stage"] == "open", outcome
 
 
+@pytest.mark.slow
 def test_damaged_pages_give_a_typed_error_or_go_unnoticed(
     pristine: tuple[Path, int, int], tmp_path: Path
 ) -> None:

@@ -13,6 +13,8 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 import mltracker
 
 from .children import Child, integrity_problems, orphans
@@ -22,6 +24,7 @@ BATCH = 5_000
 SEED = 99
 
 
+@pytest.mark.slow
 def test_delete_while_another_process_logs_leaves_no_orphans(uri: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     outcomes = []

@@ -7,6 +7,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
 import mltracker
 
 from .children import Child, Counters, describe_gaps, integrity_problems, steps_by_model
@@ -16,6 +18,7 @@ POINTS = 20_000
 FLUSH_EVERY = 500
 
 
+@pytest.mark.slow
 def test_processes_open_a_fresh_store_together_and_lose_nothing(uri: str, tmp_path: Path) -> None:
     go, stop, progress = tmp_path / "go", tmp_path / "stop", tmp_path / "progress"
     Counters(progress, WRITERS, create=True).close()
