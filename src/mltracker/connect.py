@@ -19,7 +19,8 @@ from urllib.parse import unquote
 
 from mltracker.errors import InvalidArgumentError, InvalidTypeError
 from mltracker.ports.store import Store
-from mltracker.views import ExperimentsView, Session
+from mltracker.session import Session
+from mltracker.views import ExperimentsView
 from mltracker.writer import MetricWriter
 
 DEFAULT_PATH = "mltracker.db"

@@ -7,7 +7,7 @@ store, not snapshots; ``Model.step`` is read from and written to the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from mltracker.ports.metrics import Metrics
     from mltracker.ports.models import Models
     from mltracker.ports.modules import Modules
-    from mltracker.views import StepAccess
 
 _LOW_BITS = 62
 _SEQ_BITS = 40
@@ -214,6 +213,14 @@ class StepValue(int):
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+
+
+class StepAccess(Protocol):
+    """How a :class:`Model` reads and writes its step in its store."""
+
+    def read_step(self, model_id: UUID) -> int: ...
+    def write_step(self, model_id: UUID, step: int) -> None: ...
+    def add_step(self, model_id: UUID, delta: int) -> None: ...
 
 
 class Model:

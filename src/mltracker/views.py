@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from uuid import UUID
 
 from mltracker import values
@@ -30,14 +29,11 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     Series,
-    Store,
 )
-from mltracker.writer import MetricWriter
+from mltracker.session import Session, session_store
 
 if TYPE_CHECKING:
     import pandas
-
-logger = logging.getLogger(__name__)
 
 _list = builtins.list
 _values = values
@@ -47,63 +43,20 @@ _FLOAT = values.FLOAT
 _now = time.time
 
 
-class Session:
-    """A store and its metric writer: what every view of one URI shares in a process."""
-
-    def __init__(self, store: Store, writer: MetricWriter) -> None:
-        self._store = store
-        self.writer = writer
-
-    @property
-    def store(self) -> Store:
-        """The store, after every queued metric point has been written to it."""
-        self.writer.flush()
-        return self._store
-
-    @property
-    def uri(self) -> str:
-        return self._store.uri
-
-    def close(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            self._store.close()
-
-
-def _store(session: Session) -> Store:
-    """The session's store, after the queued metric points were written to it.
-
-    Points queued for a model that was deleted meanwhile (by another process, say) cannot be
-    written: the flush drops them and reports them with ``NotFoundError``. A call about
-    something else is no place for that report: here it goes to the log as a warning and the
-    call proceeds. (An explicit ``flush()`` or ``close()`` that meets such points raises it.)
-    """
-    while True:
-        try:
-            return session.store
-        except NotFoundError as error:  # each report comes with the batch it dropped
-            logger.warning("%s", error)
-
-
-class StepAccess(Protocol):
-    def read_step(self, model_id: UUID) -> int: ...
-    def write_step(self, model_id: UUID, step: int) -> None: ...
-    def add_step(self, model_id: UUID, delta: int) -> None: ...
-
-
 class _Steps:
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def read_step(self, model_id: UUID) -> int:
-        return _store(self._session).read_step(model_id)
+        return session_store(self._session).read_step(model_id)
 
     def write_step(self, model_id: UUID, step: int) -> None:
-        _store(self._session).write_step(model_id, values.check_int(step, "model step"))
+        session_store(self._session).write_step(model_id, values.check_int(step, "model step"))
 
     def add_step(self, model_id: UUID, delta: int) -> None:
-        _store(self._session).add_step(model_id, values.check_int(delta, "model step increment"))
+        session_store(self._session).add_step(
+            model_id, values.check_int(delta, "model step increment")
+        )
 
 
 class ExperimentsView(experiments.Experiments):
@@ -115,27 +68,27 @@ class ExperimentsView(experiments.Experiments):
 
     def create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
-        return self._entity(_store(self._session).create_experiment(name))
+        return self._entity(session_store(self._session).create_experiment(name))
 
     def get_or_create(self, name: str) -> Experiment:
         """The experiment of that name, created if absent (safe across processes)."""
         name = values.check_name(name, "experiment name")
-        return self._entity(_store(self._session).get_or_create_experiment(name))
+        return self._entity(session_store(self._session).get_or_create_experiment(name))
 
     def read(self, name: str) -> Experiment | None:
         name = values.check_name(name, "experiment name")
-        row = _store(self._session).read_experiment(name)
+        row = session_store(self._session).read_experiment(name)
         return None if row is None else self._entity(row)
 
     def update(self, id: UUID, name: str) -> None:
         name = values.check_name(name, "experiment name")
-        _store(self._session).update_experiment(_check_id(id, "experiment id"), name)
+        session_store(self._session).update_experiment(_check_id(id, "experiment id"), name)
 
     def delete(self, id: UUID) -> None:
-        _store(self._session).delete_experiment(_check_id(id, "experiment id"))
+        session_store(self._session).delete_experiment(_check_id(id, "experiment id"))
 
     def list(self) -> _list[experiments.Experiment]:
-        return [self._entity(row) for row in _store(self._session).list_experiments()]
+        return [self._entity(row) for row in session_store(self._session).list_experiments()]
 
 
 class ModelsView(models.Models):
@@ -161,7 +114,9 @@ class ModelsView(models.Models):
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        row = _store(self._session).create_model(self._experiment_id, hash, name, description)
+        row = session_store(self._session).create_model(
+            self._experiment_id, hash, name, description
+        )
         return self._entity(row)
 
     def get_or_create(
@@ -170,12 +125,12 @@ class ModelsView(models.Models):
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        store = _store(self._session)
+        store = session_store(self._session)
         return self._entity(store.get_or_create_model(self._experiment_id, hash, name, description))
 
     def read(self, hash: str) -> Model | None:
         hash = values.check_name(hash, "model hash")
-        row = _store(self._session).read_model(self._experiment_id, hash)
+        row = session_store(self._session).read_model(self._experiment_id, hash)
         return None if row is None else self._entity(row)
 
     def update(
@@ -190,17 +145,20 @@ class ModelsView(models.Models):
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
         cleared = _check_clear(clear, {"name": name, "description": description})
-        store = _store(self._session)
+        store = session_store(self._session)
         store.update_model(self._experiment_id, hash, name, description, cleared)
 
     def delete(self, id: UUID) -> None:
-        _store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
+        session_store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
 
     def list(self) -> _list[models.Model]:
-        return [self._entity(row) for row in _store(self._session).list_models(self._experiment_id)]
+        return [
+            self._entity(row)
+            for row in session_store(self._session).list_models(self._experiment_id)
+        ]
 
     def clear(self) -> None:
-        _store(self._session).clear_models(self._experiment_id)
+        session_store(self._session).clear_models(self._experiment_id)
 
 
 class MetricsView(metrics.Metrics):
@@ -283,11 +241,13 @@ class MetricsView(metrics.Metrics):
     ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step)
         return cast(
-            _list[metrics.Metric], _store(self._session).list_metrics(self._model_id, where)
+            _list[metrics.Metric], session_store(self._session).list_metrics(self._model_id, where)
         )
 
     def latest(self) -> _list[metrics.Metric]:
-        return cast(_list[metrics.Metric], _store(self._session).latest_metrics(self._model_id))
+        return cast(
+            _list[metrics.Metric], session_store(self._session).latest_metrics(self._model_id)
+        )
 
     def to_pandas(
         self,
@@ -299,7 +259,7 @@ class MetricsView(metrics.Metrics):
     ) -> pandas.DataFrame:
         pandas = _require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step)
-        columns = _store(self._session).metric_columns(self._model_id, where)
+        columns = session_store(self._session).metric_columns(self._model_id, where)
         return pandas.DataFrame(
             {
                 "name": columns.name,
@@ -311,10 +271,10 @@ class MetricsView(metrics.Metrics):
         )
 
     def remove(self, metric: metrics.Metric) -> None:
-        _store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
+        session_store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
 
     def clear(self) -> None:
-        _store(self._session).clear_metrics(self._model_id)
+        session_store(self._session).clear_metrics(self._model_id)
 
 
 class ModulesView(modules.Modules):
@@ -325,16 +285,16 @@ class ModulesView(modules.Modules):
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        return _store(self._session).log_module(self._owner, name, attributes_json)
+        return session_store(self._session).log_module(self._owner, name, attributes_json)
 
     def list(self) -> _list[modules.Module]:
-        return cast(_list[modules.Module], _store(self._session).list_modules(self._owner))
+        return cast(_list[modules.Module], session_store(self._session).list_modules(self._owner))
 
     def remove(self, module: modules.Module) -> None:
-        _store(self._session).remove_module(self._owner, _entity_id(module, "module"))
+        session_store(self._session).remove_module(self._owner, _entity_id(module, "module"))
 
     def clear(self) -> None:
-        _store(self._session).clear_modules(self._owner)
+        session_store(self._session).clear_modules(self._owner)
 
 
 class IterationsView(iterations.Iterations):
@@ -348,22 +308,25 @@ class IterationsView(iterations.Iterations):
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        return self._entity(_store(self._session).create_iteration(self._model_id, step))
+        return self._entity(session_store(self._session).create_iteration(self._model_id, step))
 
     def get(self, step: int) -> Iteration | None:
         step = values.check_int(step, "iteration step")
-        row = _store(self._session).get_iteration(self._model_id, step)
+        row = session_store(self._session).get_iteration(self._model_id, step)
         return None if row is None else self._entity(row)
 
     def list(self) -> _list[iterations.Iteration]:
-        return [self._entity(row) for row in _store(self._session).list_iterations(self._model_id)]
+        return [
+            self._entity(row)
+            for row in session_store(self._session).list_iterations(self._model_id)
+        ]
 
     def remove(self, iteration: iterations.Iteration) -> None:
         iteration_id = _entity_id(iteration, "iteration")
-        _store(self._session).remove_iteration(self._model_id, iteration_id)
+        session_store(self._session).remove_iteration(self._model_id, iteration_id)
 
     def clear(self) -> None:
-        _store(self._session).clear_iterations(self._model_id)
+        session_store(self._session).clear_iterations(self._model_id)
 
 
 def _metric_filter(
