@@ -495,6 +495,7 @@ def _register_multiprocessing_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    _locks_held_for_fork.clear()  # the child's writers get new locks
     try:
         for writer in list(_live_writers):
             writer._after_fork_in_child()
@@ -523,15 +524,10 @@ def _after_fork_in_parent() -> None:
         _locks_held_for_fork.pop().release()
 
 
-def _after_fork_in_child_process() -> None:
-    _locks_held_for_fork.clear()  # the child's writers get new locks
-    _after_fork_in_child()
-
-
 os.register_at_fork(
     before=_before_fork,
     after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child_process,
+    after_in_child=_after_fork_in_child,
 )
 
 

@@ -1006,20 +1006,9 @@ class _Restorer:
         wanted = {record.id for record in records if record.id is not None}
         stored: list[Any] = []
         if names and wanted:
-            query = (
-                sa.select(
-                    metrics.c.seq,
-                    metrics.c.id,
-                    metrics.c.series_pk,
-                    metrics.c.step,
-                    metrics.c.kind,
-                    metrics.c.value,
-                    metrics.c.extra,
-                    metrics.c.timestamp,
-                )
-                .where(metrics.c.series_pk.in_(list(names)), metrics.c.id.is_not(None))
-                .order_by(metrics.c.seq)
-            )
+            query = _POINT_COLUMNS.where(
+                metrics.c.series_pk.in_(list(names)), metrics.c.id.is_not(None)
+            ).order_by(metrics.c.seq)
             stored = [row for row in self.connection.execute(query) if row.id in wanted]
         encoded = [self._encode(record.value) for record in records]
         same = 0
