@@ -1,18 +1,21 @@
 """From a URI to a store: the scheme registry, the default location, one session per URI.
 
 A URI is a filesystem path (a SQLite file; parent folders are created when the store is
-first written) or a URL: ``sqlite:///file.db``, ``postgresql://user@host/db``. Without one,
-``$MLTRACKER_URI`` is used, else ``./mltracker.db``. Every call with the same URI in a
-process shares one session (one connection pool and one metric writer), so opening is cheap
-enough to do in a loop. Opening writes nothing: a store is created or upgraded when it is
-first written to.
+first written) or a URL: ``sqlite:///file.db``, ``postgresql://user@host/db``, or the URL of
+another scheme registered with :func:`register_scheme`. Without one, ``$MLTRACKER_URI`` is
+used, else ``./mltracker.db``. Every call with the same URI in a process shares one session
+(one connection pool and one metric writer), so opening is cheap enough to do in a loop.
+Opening writes nothing: a store is created or upgraded when it is first written to.
+
+A store built by hand (``connect(store=...)``, as httpx takes ``transport=``) gets a session
+of its own, shared by the handles given that same object.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote
@@ -26,7 +29,9 @@ from mltracker.writer import MetricWriter
 DEFAULT_PATH = "mltracker.db"
 ENVIRONMENT_VARIABLE = "MLTRACKER_URI"
 
-StoreFactory = Callable[[str], Store]
+#: Opens the store of a normalised URI; keyword options are those given to :func:`connect`
+#: besides the URI (``token``), only those not ``None``.
+StoreFactory = Callable[..., Store]
 
 
 def _open_sql_store(uri: str) -> Store:
@@ -41,6 +46,28 @@ SCHEMES: dict[str, StoreFactory] = {
     "postgresql": _open_sql_store,
     "postgres": _open_sql_store,
 }
+_BUILT_IN = frozenset(SCHEMES)
+
+
+def register_scheme(scheme: str, factory: StoreFactory) -> None:
+    """Make :func:`connect` (and every entry point that takes a URI) open ``scheme://...``
+    URIs with ``factory(uri, **options)``.
+
+    The URI reaches the factory as given, with its scheme in lower case. Registering a
+    scheme again replaces its factory; the sessions already open keep their store.
+
+    Raises:
+        InvalidArgumentError: The scheme is not a URL scheme, or is ``sqlite`` or
+            ``postgresql``, whose stores MLTracker opens itself.
+    """
+    name = scheme.lower() if isinstance(scheme, str) else scheme
+    if not isinstance(name, str) or not name.isascii() or not name.isalnum():
+        raise InvalidArgumentError(f"not a URL scheme: {scheme!r} (letters and digits only)")
+    if name in _BUILT_IN:
+        raise InvalidArgumentError(f"the scheme {name!r} is built in and cannot be replaced")
+    if not callable(factory):
+        raise InvalidTypeError(f"factory must be callable, not {type(factory).__name__}")
+    SCHEMES[name] = factory
 
 
 def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
@@ -134,28 +161,58 @@ def _sqlite_uri(path: str) -> str:
     return _SQLITE_PREFIX + absolute.replace("%", "%25").replace("?", "%3F")
 
 
-_sessions: dict[str, Session] = {}
-_users: dict[str, int] = {}
-_pinned: set[str] = set()
+# Sessions by key: a normalised URI (with the options it was opened with), or a store object.
+_sessions: dict[Hashable, Session] = {}
+_keys: dict[int, Hashable] = {}  # id(session) -> its key
+_users: dict[Hashable, int] = {}
+_pinned: set[Hashable] = set()
 _sessions_lock = threading.Lock()
 
 
-def open_session(uri: str | os.PathLike[str] | None = None, *, pin: bool = False) -> Session:
-    """The session of a URI in this process, opened once (opening reads, never writes).
+def _check_options(uri: str, token: str | None) -> dict[str, str]:
+    if token is None:
+        return {}
+    if not isinstance(token, str):
+        raise InvalidTypeError(f"token must be a str, not {type(token).__name__}")
+    if uri.partition("://")[0] in _BUILT_IN:
+        raise InvalidArgumentError(f"a token is for a tracking server; {uri!r} is opened directly")
+    return {"token": token}
+
+
+def open_session(
+    uri: str | os.PathLike[str] | None = None,
+    *,
+    pin: bool = False,
+    token: str | None = None,
+    store: Store | None = None,
+) -> Session:
+    """The session of a URI (or of a store built by hand) in this process, opened once
+    (opening reads, never writes).
 
     A pinned session stays open until the process exits, whatever handles are closed.
     """
-    key = resolve_uri(uri)
+    key: Hashable
+    if store is not None:
+        if uri is not None or token is not None:
+            raise InvalidArgumentError("give either a store or a uri (and token), not both")
+        if not isinstance(store, Store):
+            raise InvalidTypeError(f"store must be a Store, not {type(store).__name__}")
+        key, options = store, {}
+    else:
+        resolved = resolve_uri(uri)
+        options = _check_options(resolved, token)
+        key = resolved if not options else (resolved, tuple(sorted(options.items())))
     session = _sessions.get(key)
     if session is not None and (not pin or key in _pinned):
         return session
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            factory = SCHEMES[key.partition("://")[0].split("+")[0]]
-            store = factory(key)
+            if store is None:
+                store = SCHEMES[resolved.partition("://")[0].split("+")[0]](resolved, **options)
             session = Session(store, MetricWriter(store))
             _sessions[key] = session
+            _keys[id(session)] = key
         if pin:
             _pinned.add(key)
         return session
@@ -163,7 +220,7 @@ def open_session(uri: str | os.PathLike[str] | None = None, *, pin: bool = False
 
 def _release_session(session: Session) -> None:
     with _sessions_lock:
-        key = session.uri
+        key = _keys.get(id(session))
         _users[key] = _users.get(key, 1) - 1
         if _users[key] > 0 or key in _pinned or _sessions.get(key) is not session:
             session.writer.flush()
@@ -180,16 +237,20 @@ def close_all() -> None:
     with _sessions_lock:
         sessions = list(_sessions.values())
         _sessions.clear()
+        _keys.clear()
         _users.clear()
         _pinned.clear()
     for session in sessions:
         session.close()
 
 
-def _acquire_session(uri: str | os.PathLike[str] | None) -> Session:
-    session = open_session(uri)
+def _acquire_session(
+    uri: str | os.PathLike[str] | None, token: str | None, store: Store | None
+) -> Session:
+    session = open_session(uri, token=token, store=store)
     with _sessions_lock:
-        _users[session.uri] = _users.get(session.uri, 0) + 1
+        key = _keys.get(id(session))
+        _users[key] = _users.get(key, 0) + 1
     return session
 
 
@@ -200,8 +261,14 @@ class Connection:
     points ``get_experiment`` and ``get_all_experiments`` keep their session open until exit.
     """
 
-    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
-        self._session = _acquire_session(uri)
+    def __init__(
+        self,
+        uri: str | os.PathLike[str] | None = None,
+        *,
+        token: str | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self._session = _acquire_session(uri, token, store)
         self._closed = False
         self.experiments = ExperimentsView(self._session)
 
@@ -253,13 +320,28 @@ class Connection:
         self.close()
 
 
-def connect(uri: str | os.PathLike[str] | None = None) -> Connection:
+def connect(
+    uri: str | os.PathLike[str] | None = None,
+    *,
+    token: str | None = None,
+    store: Store | None = None,
+) -> Connection:
     """Open a handle on the store at ``uri`` (default ``$MLTRACKER_URI``, else ``./mltracker.db``).
 
+    Args:
+        uri: A path or URL of the store.
+        token: The token of a tracking server (for a server URL only; default
+            ``$MLTRACKER_TOKEN``).
+        store: A store built by hand (an implementation of
+            :class:`mltracker.ports.store.Store`), used instead of opening a URI: handles
+            given the same object share its session.
+
     Raises:
-        InvalidArgumentError: The URI is malformed or of an unknown scheme.
+        InvalidArgumentError: The URI is malformed or of an unknown scheme, or both a URI
+            and a store were given, or a token with a URI that is not a server's.
+        InvalidTypeError: ``store`` is not a Store.
         SchemaVersionError: The store was written by a newer MLTracker.
         ForeignStoreError: The database holds tables of another application.
         BackendUnavailableError: The store cannot be reached.
     """
-    return Connection(uri)
+    return Connection(uri, token=token, store=store)

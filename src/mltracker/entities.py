@@ -29,21 +29,21 @@ def _stamp(timestamp: float) -> int:
     return int(timestamp * 1_000_000) & _STAMP_MASK
 
 
-def metric_id(model_id: UUID, seq: int, timestamp: float) -> UUID:
+def metric_id(model_id: UUID, ordinal: int, timestamp: float) -> UUID:
     """The id of a model's metric point, made from where and when the store wrote it.
 
     The high half is the model's (with version 8); the low half carries the point's
-    sequence number in the store and the microseconds of its timestamp, so that a sequence
-    number a store reuses after a removal never gives the removed point's id to another.
-    Ids need no column of their own and are built only when asked for.
+    ordinal in the store and the microseconds of its timestamp, so that an ordinal a store
+    reuses after a removal never gives the removed point's id to another. Ids need no
+    column of their own and are built only when asked for.
     """
     high = (model_id.int & _HIGH_MASK & ~_VERSION_MASK) | (8 << 76)
-    low = (0b10 << _LOW_BITS) | (_stamp(timestamp) << _SEQ_BITS) | (seq & _SEQ_MASK)
+    low = (0b10 << _LOW_BITS) | (_stamp(timestamp) << _SEQ_BITS) | (ordinal & _SEQ_MASK)
     return UUID(int=high | low)
 
 
 def parse_metric_id(model_id: UUID, id: UUID) -> tuple[int, int] | None:
-    """The sequence number and timestamp bits inside a model's metric id, or ``None`` if
+    """The ordinal and timestamp bits inside a model's metric id, or ``None`` if
     the id was not made by :func:`metric_id` for this model."""
     if metric_id(model_id, 0, 0.0).int != id.int & ~((1 << _LOW_BITS) - 1):
         return None
@@ -56,9 +56,17 @@ def stamp_matches(timestamp: float, stamp: int) -> bool:
 
 
 class Metric:
-    """One logged metric point (a snapshot)."""
+    """One logged metric point (a snapshot).
 
-    __slots__ = ("_id", "_model_id", "_seq", "name", "phase", "step", "timestamp", "value")
+    A point's identity is its model and its *ordinal*: a number the store assigned when it
+    wrote the point, unique among the points of the model and increasing in the order they
+    were written (a SQL store uses its row sequence; a store behind a server receives the
+    server's). Two snapshots of the same stored point are equal; points of equal values
+    logged twice are not. The ordinal belongs to the store: it is not part of the seed's
+    API, and only stores build ``Metric`` objects.
+    """
+
+    __slots__ = ("_id", "_model_id", "_ordinal", "name", "phase", "step", "timestamp", "value")
 
     name: str
     value: Any
@@ -73,7 +81,7 @@ class Metric:
         step: int | None,
         phase: str | None,
         timestamp: float,
-        seq: int,
+        ordinal: int,
         model_id: UUID,
         id: UUID | None = None,
     ) -> None:
@@ -82,7 +90,7 @@ class Metric:
         self.step = step
         self.phase = phase
         self.timestamp = timestamp
-        self._seq = seq
+        self._ordinal = ordinal
         self._model_id = model_id
         self._id = id
 
@@ -93,7 +101,7 @@ class Metric:
         return (
             self._id
             if self._id is not None
-            else metric_id(self._model_id, self._seq, self.timestamp)
+            else metric_id(self._model_id, self._ordinal, self.timestamp)
         )
 
     @property
@@ -101,13 +109,24 @@ class Metric:
         """The id of the model that owns the point."""
         return self._model_id
 
+    @property
+    def ordinal(self) -> int:
+        """The store's number for the point (see the class docstring)."""
+        return self._ordinal
+
+    @property
+    def explicit_id(self) -> UUID | None:
+        """The id the point was imported with, if any (else ``id`` is made from the
+        ordinal)."""
+        return self._id
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Metric):
             return NotImplemented
-        return self._seq == other._seq and self._model_id == other._model_id
+        return self._ordinal == other._ordinal and self._model_id == other._model_id
 
     def __hash__(self) -> int:
-        return hash((self._model_id, self._seq))
+        return hash((self._model_id, self._ordinal))
 
     def __repr__(self) -> str:
         return (

@@ -71,7 +71,6 @@ class ExperimentsView(experiments.Experiments):
         return self._entity(session_store(self._session).create_experiment(name))
 
     def get_or_create(self, name: str) -> Experiment:
-        """The experiment of that name, created if absent (safe across processes)."""
         name = values.check_name(name, "experiment name")
         return self._entity(session_store(self._session).get_or_create_experiment(name))
 

@@ -50,6 +50,15 @@ class Experiments(ABC):
         """
 
     @abstractmethod
+    def get_or_create(self, name: str) -> Experiment:
+        """The experiment with the given name, created if absent. Safe when many processes
+        call it at once: they all get the same experiment.
+
+        Raises:
+            InvalidArgumentError: A bad name.
+        """
+
+    @abstractmethod
     def read(self, name: str) -> Experiment | None:
         """The experiment with the given name, if any."""
 

@@ -1,9 +1,23 @@
 """The store: the one interface every backend (SQL, HTTP) implements.
 
 Views (``mltracker.views``) give the user the collections of the seed's API; they translate
-each call into one call of a :class:`Store`. Every entity is addressed by its UUID, so a store
-can live in this process or behind a tracking server. Arguments reach a store already
-validated (``mltracker.values``); a store raises only errors of ``mltracker.errors``.
+each call into one call of a :class:`Store`. The port speaks in rows (plain dataclasses of
+this module) and entities (``mltracker.entities``), never in anything a backend keeps for
+itself, so that a store can live in this process or behind a tracking server.
+
+Addressing: experiments, iterations, modules and metric points by their UUID; a model by its
+UUID where it is known, and by its experiment and hash where the seed's API names it so
+(``read_model``, ``update_model``). A metric point's identity is its model and the ordinal
+the store gave it (see :class:`~mltracker.entities.Metric`).
+
+Arguments reach a store already validated (``mltracker.values``); a store raises only errors
+of ``mltracker.errors``. Besides what each method lists, any method may raise
+:class:`~mltracker.errors.BackendUnavailableError` (the store cannot be reached, or stayed
+locked), :class:`~mltracker.errors.BackendError` (another failure of the backend),
+:class:`~mltracker.errors.SchemaVersionError`, :class:`~mltracker.errors.ForeignStoreError`
+and, for writes, :class:`~mltracker.errors.ReadOnlyStoreError`. Reads of something that does
+not exist return ``None`` or an empty list; ``clear_*`` of an owner that does not exist does
+nothing.
 """
 
 from __future__ import annotations
@@ -168,29 +182,53 @@ class Store(ABC):
 
     # Experiments
     @abstractmethod
-    def create_experiment(self, name: str) -> ExperimentRow: ...
+    def create_experiment(self, name: str) -> ExperimentRow:
+        """Create an experiment.
+
+        Raises:
+            AlreadyExistsError: An experiment of this name exists.
+        """
 
     @abstractmethod
     def get_or_create_experiment(self, name: str) -> ExperimentRow:
         """The experiment of that name, created if absent; safe against concurrent callers."""
 
     @abstractmethod
-    def read_experiment(self, name: str) -> ExperimentRow | None: ...
+    def read_experiment(self, name: str) -> ExperimentRow | None:
+        """The experiment of that name, or ``None``."""
 
     @abstractmethod
-    def update_experiment(self, experiment_id: UUID, name: str) -> None: ...
+    def update_experiment(self, experiment_id: UUID, name: str) -> None:
+        """Rename an experiment.
+
+        Raises:
+            NotFoundError: No experiment has this id.
+            AlreadyExistsError: Another experiment has this name.
+        """
 
     @abstractmethod
-    def delete_experiment(self, experiment_id: UUID) -> None: ...
+    def delete_experiment(self, experiment_id: UUID) -> None:
+        """Delete an experiment and everything it owns, in one transaction.
+
+        Raises:
+            NotFoundError: No experiment has this id.
+        """
 
     @abstractmethod
-    def list_experiments(self) -> builtins.list[ExperimentRow]: ...
+    def list_experiments(self) -> builtins.list[ExperimentRow]:
+        """Every experiment, in the order they were created."""
 
     # Models
     @abstractmethod
     def create_model(
         self, experiment_id: UUID, hash: str, name: str | None, description: str | None
-    ) -> ModelRow: ...
+    ) -> ModelRow:
+        """Create a model (its step starts at 0).
+
+        Raises:
+            NotFoundError: The experiment does not exist.
+            AlreadyExistsError: A model of this hash exists in the experiment.
+        """
 
     @abstractmethod
     def get_or_create_model(
@@ -204,7 +242,8 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None: ...
+    def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None:
+        """The model of that hash in the experiment, or ``None``."""
 
     @abstractmethod
     def update_model(
@@ -215,10 +254,19 @@ class Store(ABC):
         description: str | None,
         clear: frozenset[ModelField] = frozenset(),
     ) -> None:
-        """Set the fields given (not ``None``) and set those in ``clear`` to ``None``."""
+        """Set the fields given (not ``None``) and set those in ``clear`` to ``None``.
+
+        Raises:
+            NotFoundError: No model has this hash in the experiment.
+        """
 
     @abstractmethod
-    def delete_model(self, experiment_id: UUID, model_id: UUID) -> None: ...
+    def delete_model(self, experiment_id: UUID, model_id: UUID) -> None:
+        """Delete a model and everything it owns, in one transaction.
+
+        Raises:
+            NotFoundError: No model of this experiment has this id.
+        """
 
     @abstractmethod
     def list_models(self, experiment_id: UUID) -> builtins.list[ModelRow]:
@@ -226,13 +274,24 @@ class Store(ABC):
         a constant number of queries however many models there are."""
 
     @abstractmethod
-    def clear_models(self, experiment_id: UUID) -> None: ...
+    def clear_models(self, experiment_id: UUID) -> None:
+        """Delete every model of the experiment, in one transaction."""
 
     @abstractmethod
-    def read_step(self, model_id: UUID) -> int: ...
+    def read_step(self, model_id: UUID) -> int:
+        """The model's step.
+
+        Raises:
+            NotFoundError: The model does not exist.
+        """
 
     @abstractmethod
-    def write_step(self, model_id: UUID, step: int) -> None: ...
+    def write_step(self, model_id: UUID, step: int) -> None:
+        """Set the model's step.
+
+        Raises:
+            NotFoundError: The model does not exist.
+        """
 
     @abstractmethod
     def add_step(self, model_id: UUID, delta: int) -> int:
@@ -251,16 +310,20 @@ class Store(ABC):
 
         With a ``batch_id`` the write is idempotent: a batch of an id the store has written
         already is skipped, so retrying after a lost acknowledgement never duplicates.
+        Within a series, points are stored (and given ordinals) in the batch's order.
 
-        Points whose model no longer exists are left out and reported with
-        :class:`~mltracker.errors.NotFoundError` after the others are stored.
+        Raises:
+            NotFoundError: Points whose model no longer exists were left out; it is raised
+                after the others are stored.
         """
 
     @abstractmethod
-    def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]: ...
+    def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]:
+        """The model's points that match ``where``, in logged order."""
 
     @abstractmethod
-    def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns: ...
+    def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns:
+        """What :meth:`list_metrics` returns, as columns."""
 
     @abstractmethod
     def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
@@ -275,39 +338,71 @@ class Store(ABC):
         logged order (an empty list for a model without points or that does not exist)."""
 
     @abstractmethod
-    def remove_metric(self, model_id: UUID, metric_id: UUID) -> None: ...
+    def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:
+        """Remove one point of the model, by its id.
+
+        Raises:
+            NotFoundError: The model has no point of this id.
+        """
 
     @abstractmethod
-    def clear_metrics(self, model_id: UUID) -> None: ...
+    def clear_metrics(self, model_id: UUID) -> None:
+        """Remove every point of the model."""
 
     # Modules
     @abstractmethod
-    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module: ...
+    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
+        """Add a module (its attributes already encoded as a JSON object) to a model or an
+        iteration.
+
+        Raises:
+            NotFoundError: The owner does not exist.
+        """
 
     @abstractmethod
-    def list_modules(self, owner: ModuleOwner) -> builtins.list[Module]: ...
+    def list_modules(self, owner: ModuleOwner) -> builtins.list[Module]:
+        """The owner's modules, in the order they were logged."""
 
     @abstractmethod
-    def remove_module(self, owner: ModuleOwner, module_id: UUID) -> None: ...
+    def remove_module(self, owner: ModuleOwner, module_id: UUID) -> None:
+        """Remove one module of the owner.
+
+        Raises:
+            NotFoundError: The owner has no module of this id.
+        """
 
     @abstractmethod
-    def clear_modules(self, owner: ModuleOwner) -> None: ...
+    def clear_modules(self, owner: ModuleOwner) -> None:
+        """Remove every module of the owner."""
 
     # Iterations
     @abstractmethod
-    def create_iteration(self, model_id: UUID, step: int) -> IterationRow: ...
+    def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
+        """Add an iteration at ``step`` (a model may hold several of one step).
+
+        Raises:
+            NotFoundError: The model does not exist.
+        """
 
     @abstractmethod
-    def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None: ...
+    def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
+        """The model's first iteration of that step, or ``None``."""
 
     @abstractmethod
-    def list_iterations(self, model_id: UUID) -> builtins.list[IterationRow]: ...
+    def list_iterations(self, model_id: UUID) -> builtins.list[IterationRow]:
+        """The model's iterations, in the order they were created."""
 
     @abstractmethod
-    def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None: ...
+    def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None:
+        """Remove one iteration of the model, with its modules.
+
+        Raises:
+            NotFoundError: The model has no iteration of this id.
+        """
 
     @abstractmethod
-    def clear_iterations(self, model_id: UUID) -> None: ...
+    def clear_iterations(self, model_id: UUID) -> None:
+        """Remove every iteration of the model, with their modules."""
 
     # Bulk
     @abstractmethod
