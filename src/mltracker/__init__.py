@@ -12,6 +12,7 @@ from importlib.metadata import version as _version
 from mltracker.connect import Connection, connect
 from mltracker.connect import open_session as _open_session
 from mltracker.errors import (
+    AccessDeniedError,
     AlreadyExistsError,
     BackendError,
     BackendUnavailableError,
@@ -43,6 +44,7 @@ from mltracker.views import ExperimentsView as _ExperimentsView
 __version__: str = _version("mltracker")
 
 __all__ = [
+    "AccessDeniedError",
     "AlreadyExistsError",
     "BackendError",
     "BackendUnavailableError",

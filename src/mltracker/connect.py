@@ -40,13 +40,22 @@ def _open_sql_store(uri: str) -> Store:
     return SqlStore(uri)
 
 
+def _open_http_store(uri: str, token: str | None = None) -> Store:
+    from mltracker.backends.http.store import HttpStore
+
+    return HttpStore(uri, token)
+
+
 #: URL scheme (before any ``+driver``) -> a function that opens a store for a normalised URI.
 SCHEMES: dict[str, StoreFactory] = {
     "sqlite": _open_sql_store,
     "postgresql": _open_sql_store,
     "postgres": _open_sql_store,
+    "http": _open_http_store,
+    "https": _open_http_store,
 }
 _BUILT_IN = frozenset(SCHEMES)
+_DIRECT = frozenset({"sqlite", "postgresql", "postgres"})
 
 
 def register_scheme(scheme: str, factory: StoreFactory) -> None:
@@ -117,10 +126,35 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
                 " write postgresql://..."
             )
         return f"postgresql://{rest}"
+    if base in ("http", "https"):
+        return _server_uri(scheme, rest, uri)
     if base not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
         raise InvalidArgumentError(f"unknown URI scheme {scheme!r} in {uri!r} (known: {known})")
     return f"{scheme}://{rest}"
+
+
+def _server_uri(scheme: str, rest: str, uri: str) -> str:
+    """A tracking server's URL, normalised: lower-case host, no trailing ``/``."""
+    host, slash, path = rest.partition("/")
+    if not host or "?" in rest or "#" in rest or "@" in host:
+        raise InvalidArgumentError(
+            f"{uri!r}: a tracking server URL is http(s)://host[:port][/path], without query, "
+            "fragment or credentials (give a token with token= or $MLTRACKER_TOKEN)"
+        )
+    return f"{scheme}://{host.lower()}{slash}{path}".rstrip("/")
+
+
+def open_store(uri: str | os.PathLike[str] | None = None, *, token: str | None = None) -> Store:
+    """A new store of ``uri`` of its own, outside the sessions of :func:`connect` (a server
+    writes through one such store, without a metric writer). The caller closes it.
+
+    Raises:
+        InvalidArgumentError: As :func:`connect`.
+    """
+    resolved = resolve_uri(uri)
+    options = _check_options(resolved, token)
+    return SCHEMES[resolved.partition("://")[0].split("+")[0]](resolved, **options)
 
 
 _SQLITE_PREFIX = "sqlite:///"
@@ -174,7 +208,7 @@ def _check_options(uri: str, token: str | None) -> dict[str, str]:
         return {}
     if not isinstance(token, str):
         raise InvalidTypeError(f"token must be a str, not {type(token).__name__}")
-    if uri.partition("://")[0] in _BUILT_IN:
+    if uri.partition("://")[0] in _DIRECT:
         raise InvalidArgumentError(f"a token is for a tracking server; {uri!r} is opened directly")
     return {"token": token}
 

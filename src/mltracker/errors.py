@@ -22,8 +22,10 @@ Every error the public API raises is an :class:`MLTrackerError`. Each class carr
         │     the store can be read but not written
         ├── BackendUnavailableError   backend.unavailable
         │     the store cannot be reached or stays locked
-        └── RemoteError               backend.remote
-              a tracking server answered with an error
+        ├── RemoteError               backend.remote
+        │     a tracking server answered with an error
+        └── AccessDeniedError         backend.access_denied
+              a tracking server refused the token (none, or a wrong one)
 
 A code is its parent's code (if the parent is not :class:`MLTrackerError`) followed by a dot
 and one more word, and no two classes share one. Codes never change once released: a client
@@ -45,6 +47,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 __all__ = [
+    "AccessDeniedError",
     "AlreadyExistsError",
     "BackendError",
     "BackendUnavailableError",
@@ -197,3 +200,10 @@ class RemoteError(BackendError):
     """A tracking server answered with an error that has no more specific class."""
 
     code = "backend.remote"
+
+
+class AccessDeniedError(BackendError):
+    """A tracking server refused the request: it needs a token and got none, or a wrong one.
+    Give it with ``connect(url, token=...)`` or ``$MLTRACKER_TOKEN``."""
+
+    code = "backend.access_denied"

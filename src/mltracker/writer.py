@@ -304,18 +304,32 @@ class MetricWriter:
                 taken.source.advance(taken.end, len(taken.points))
             self._inflight = None
 
-    def _adopt_orphans(self) -> None:
+    def _adopt_orphans(self) -> int:
+        """Take over the spool files of this store that ended processes left; the number of
+        points they hold."""
         self._orphans_adopted = True
         try:
             orphans = Spool.orphans(self._store.uri)
         except OSError as error:
             logger.warning("cannot look for spooled metric points: %s", error)
-            return
+            return 0
+        count = sum(spool.points for spool in orphans)
         if orphans:
             with self._take_lock:
                 self._spools[:0] = orphans
-            count = sum(spool.points for spool in orphans)
             _say(f"writing {count} metric points spooled by an earlier process to {self._name}")
+        return count
+
+    def sync(self) -> int:
+        """Write now the points that ended processes left in spool files for this store
+        (``mltracker sync``); return how many there were.
+
+        Raises:
+            BackendError: The store could not take them (they stay spooled).
+        """
+        count = self._adopt_orphans()
+        self.flush()
+        return count
 
     def _spill(self) -> None:
         """Move the queue, and a batch in flight from it, to our spool.

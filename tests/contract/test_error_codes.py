@@ -34,6 +34,7 @@ RELEASED_CODES = {
     "ReadOnlyStoreError": "backend.read_only",
     "BackendUnavailableError": "backend.unavailable",
     "RemoteError": "backend.remote",
+    "AccessDeniedError": "backend.access_denied",
 }
 
 TREE = [

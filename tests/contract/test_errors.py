@@ -51,6 +51,7 @@ INT64_MIN = -(2**63)
         pytest.param(SchemaVersionError, (BackendError,), id="SchemaVersionError"),
         pytest.param(BackendUnavailableError, (BackendError,), id="BackendUnavailableError"),
         pytest.param(mltracker.RemoteError, (BackendError,), id="RemoteError"),
+        pytest.param(mltracker.AccessDeniedError, (BackendError,), id="AccessDeniedError"),
     ],
 )
 def test_error_tree_has_documented_bases(error: type, bases: tuple[type, ...]) -> None:

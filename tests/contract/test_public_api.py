@@ -20,6 +20,7 @@ DOCUMENTED = {
     "Connection",
     "MLTrackerError",
     "NotFoundError",
+    "AccessDeniedError",
     "AlreadyExistsError",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -63,6 +63,16 @@ COMMANDS: dict[str, Where] = {
     "db": Where(
         "mltracker.cli.db", "db", "Upgrade, vacuum or check the store (SQLite or PostgreSQL)."
     ),
+    "server": Where(
+        "mltracker.cli.serving",
+        "server_command",
+        "Serve the store over HTTP: the REST API that training jobs log to.",
+    ),
+    "sync": Where(
+        "mltracker.cli.serving",
+        "sync_command",
+        "Write the metric points that ended processes left in spool files for the store.",
+    ),
     "demo": Where(
         "mltracker.cli.demo_command",
         "demo",

@@ -423,6 +423,15 @@ class Store(ABC):
         """
 
     # Lifecycle
+    def prepare(self) -> None:  # noqa: B027 - optional: most stores have nothing to do
+        """Make the store ready to be written now, creating or upgrading it, instead of at
+        the first write (a server does this before it listens). By default, nothing.
+
+        Raises:
+            SchemaVersionError: The store was written by a newer MLTracker.
+            ForeignStoreError: The database holds tables of another application.
+        """
+
     @abstractmethod
     def close(self) -> None:
         """Release connections. The store is not used afterwards."""

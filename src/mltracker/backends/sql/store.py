@@ -225,6 +225,9 @@ class SqlStore(Store):
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
 
+    def prepare(self) -> None:
+        self._prepare_writing()
+
     def close(self) -> None:
         """Let go of the connections. The store stays usable: the next call connects again
         and looks at the schema afresh (the file may have been replaced meanwhile)."""

@@ -1,0 +1,256 @@
+"""The tracking server's ASGI application: the REST API of one store, its errors, its guards.
+
+:func:`create_app` builds a FastAPI application over a :class:`~mltracker.ports.store.Store`.
+The routes (``mltracker.server.routes``) mirror the store's port under ``/api/v1``; the wire
+format is ``mltracker.wire``'s. Every error answers with one envelope,
+``{"error": {"code": ..., "message": ...}}``, where ``code`` is the code of
+``mltracker.errors`` that the client rebuilds into the same class, and the status comes from
+:data:`STATUS_OF_ERROR`. No answer carries a stack trace or SQL.
+
+Guards, outermost first: a body larger than ``max_body_bytes`` is refused (413); with a
+token, every route but ``/api/v1/health`` needs ``Authorization: Bearer <token>`` (401,
+compared in constant time); a read-only server refuses writes (403).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mltracker import errors
+from mltracker.ports.store import Store
+from mltracker.server import routes
+from mltracker.wire import API_PREFIX
+
+logger = logging.getLogger(__name__)
+
+#: The HTTP status of each error class (a class not listed takes its nearest parent's).
+STATUS_OF_ERROR: dict[type[errors.MLTrackerError], int] = {
+    errors.NotFoundError: 404,
+    errors.AlreadyExistsError: 409,
+    errors.InvalidArgumentError: 422,
+    errors.ReadOnlyStoreError: 403,
+    errors.AccessDeniedError: 401,
+    errors.BackendUnavailableError: 503,
+    errors.BackendError: 500,
+    errors.MLTrackerError: 500,
+}
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+HEALTH_PATH = f"{API_PREFIX}/health"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def status_of(error: errors.MLTrackerError) -> int:
+    """The HTTP status that answers ``error``."""
+    for cls in type(error).__mro__:
+        status = STATUS_OF_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def envelope(code: str, message: str) -> bytes:
+    """The body of every error answer."""
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def error_response(error: errors.MLTrackerError) -> Response:
+    return Response(
+        envelope(error.code, str(error)), status_code=status_of(error), media_type=_JSON
+    )
+
+
+_JSON = "application/json"
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str | None = None,
+    read_only: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The REST API of ``store`` as an ASGI application (the caller closes the store)."""
+    from mltracker import __version__
+
+    app = FastAPI(
+        title="MLTracker",
+        version=__version__,
+        summary="Experiments, models, metrics, modules and iterations of one store.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.store = store
+    app.state.read_only = read_only
+    app.state.series = routes.SeriesCache()
+    app.include_router(routes.router, prefix=API_PREFIX)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> HTMLResponse:
+        return HTMLResponse(_HOME)
+
+    @app.exception_handler(errors.MLTrackerError)
+    async def on_error(request: Request, error: errors.MLTrackerError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg')}"
+            for problem in error.errors()
+        )
+        return Response(
+            envelope(errors.InvalidArgumentError.code, problems or "invalid request"),
+            status_code=422,
+            media_type=_JSON,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> Response:
+        code = "backend.remote.route" if error.status_code in (404, 405) else "backend.remote"
+        return Response(
+            envelope(code, str(error.detail)),
+            status_code=error.status_code,
+            media_type=_JSON,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, error: Exception) -> Response:
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return Response(
+            envelope(errors.BackendError.code, "internal error of the server (see its log)"),
+            status_code=500,
+            media_type=_JSON,
+        )
+
+    guarded: ASGIApp = app
+    if token is not None:
+        guarded = _TokenGuard(guarded, token)
+    guarded = _BodyLimit(guarded, max_body_bytes)
+    app.state.guarded = guarded
+    return app
+
+
+def guarded_app(app: FastAPI) -> ASGIApp:
+    """The application with its guards, as the server serves it."""
+    guarded: ASGIApp = app.state.guarded
+    return guarded
+
+
+class _TokenGuard:
+    """Refuse every request but the health check that does not bear the token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+            await self._app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+        if not hmac.compare_digest(given, self._expected):
+            message = "a token is required" if not given else "wrong token"
+            await _answer(
+                send,
+                401,
+                envelope(errors.AccessDeniedError.code, message),
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        await self._app(scope, receive, send)
+
+
+class _BodyLimit:
+    """Refuse a request body larger than the limit, before reading it whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+                await _answer(send, 413, self._too_large())
+                return
+        received = 0
+        limit = self._limit
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self._app(scope, counting, send)
+        except _TooLarge:
+            await _answer(send, 413, self._too_large())
+
+    def _too_large(self) -> bytes:
+        return envelope(
+            errors.InvalidArgumentError.code,
+            f"the request body is larger than {self._limit} bytes; send smaller batches",
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", _JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_HOME = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>MLTracker</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>MLTracker</h1>
+<p>This is an MLTracker tracking server. Point a training job at it with
+<code>MLTRACKER_URI=&lt;this address&gt;</code>
+(and <code>MLTRACKER_TOKEN</code> if it has one).</p>
+<ul>
+<li><a href="/api/docs">The REST API, with its documentation</a></li>
+<li><a href="/api/v1/openapi.json">The OpenAPI description</a></li>
+<li><a href="/api/v1/health">Health</a></li>
+</ul>
+</body></html>
+"""

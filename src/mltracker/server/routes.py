@@ -1,0 +1,436 @@
+"""The routes of ``/api/v1``: one per method of the store's port, in the wire format.
+
+Experiments by id and by name, models by id and by hash, a model's step, metrics (batch
+writes keyed by batch id, reads by name, phase, step range and point budget, latest values of
+many models), modules of a model or of an iteration, iterations. Small bodies are pydantic
+models (so the OpenAPI description shows them); the batch write is parsed with orjson in one
+pass, not as an object per point.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from mltracker import values, wire
+from mltracker.downsample import min_max_buckets
+from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
+from mltracker.ports.metrics import NO_PHASE, NoPhase
+from mltracker.ports.store import MetricFilter, ModelField, ModuleOwner, Store
+from mltracker.wire import SeriesCache
+
+__all__ = ["SeriesCache", "router"]
+
+router = APIRouter()
+_JSON = "application/json"
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type=_JSON)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _writable(request: Request) -> None:
+    if request.app.state.read_only:
+        raise ReadOnlyStoreError("this server is read-only (started with --read-only)")
+
+
+StoreDependency = Annotated[Store, Depends(_store)]
+writes = [Depends(_writable)]
+
+
+# Bodies
+
+
+class ExperimentBody(BaseModel):
+    name: str
+    get_or_create: bool = Field(False, description="Return the experiment if it exists.")
+
+
+class RenameBody(BaseModel):
+    name: str
+
+
+class ModelBody(BaseModel):
+    hash: str
+    name: str | None = None
+    description: str | None = None
+    get_or_create: bool = Field(False, description="Return the model if it exists.")
+
+
+class ModelUpdateBody(BaseModel):
+    name: str | None = None
+    description: str | None = None
+    clear: list[Literal["name", "description"]] = Field(
+        default_factory=list, description="Fields set to null."
+    )
+
+
+class StepBody(BaseModel):
+    step: int
+
+
+class StepDeltaBody(BaseModel):
+    delta: int
+
+
+class ModuleBody(BaseModel):
+    name: str
+    attributes_json: str = Field("{}", description="The attributes as a JSON object's text.")
+
+
+class IterationBody(BaseModel):
+    step: int
+
+
+class ModelIds(BaseModel):
+    model_ids: list[UUID]
+
+
+# Health
+
+
+@router.get("/health", tags=["server"])
+def health(store: StoreDependency) -> dict[str, str]:
+    """Whether the server answers (no token needed)."""
+    return {"status": "ok"}
+
+
+# Experiments
+
+
+@router.get("/experiments", tags=["experiments"])
+def list_experiments(store: StoreDependency) -> Response:
+    return _json([wire.experiment_document(row) for row in store.list_experiments()])
+
+
+@router.post("/experiments", tags=["experiments"], status_code=201, dependencies=writes)
+def create_experiment(body: ExperimentBody, store: StoreDependency) -> Response:
+    name = values.check_name(body.name, "experiment name")
+    if body.get_or_create:
+        return _json(wire.experiment_document(store.get_or_create_experiment(name)))
+    return _json(wire.experiment_document(store.create_experiment(name)), 201)
+
+
+@router.get("/experiments/by-name/{name}", tags=["experiments"])
+def read_experiment(name: str, store: StoreDependency) -> Response:
+    row = store.read_experiment(values.check_name(name, "experiment name"))
+    if row is None:
+        raise NotFoundError(f"no experiment named {name!r}")
+    return _json(wire.experiment_document(row))
+
+
+@router.patch("/experiments/{experiment_id}", tags=["experiments"], dependencies=writes)
+def rename_experiment(experiment_id: UUID, body: RenameBody, store: StoreDependency) -> Response:
+    store.update_experiment(experiment_id, values.check_name(body.name, "experiment name"))
+    return Response(status_code=204)
+
+
+@router.delete("/experiments/{experiment_id}", tags=["experiments"], dependencies=writes)
+def delete_experiment(experiment_id: UUID, store: StoreDependency) -> Response:
+    store.delete_experiment(experiment_id)
+    return Response(status_code=204)
+
+
+# Models
+
+
+@router.get("/experiments/{experiment_id}/models", tags=["models"])
+def list_models(experiment_id: UUID, store: StoreDependency) -> Response:
+    return _json([wire.model_document(row) for row in store.list_models(experiment_id)])
+
+
+@router.post(
+    "/experiments/{experiment_id}/models", tags=["models"], status_code=201, dependencies=writes
+)
+def create_model(experiment_id: UUID, body: ModelBody, store: StoreDependency) -> Response:
+    hash = values.check_name(body.hash, "model hash")
+    name = values.check_optional_name(body.name, "model name")
+    description = values.check_text(body.description, "model description")
+    if body.get_or_create:
+        row = store.get_or_create_model(experiment_id, hash, name, description)
+        return _json(wire.model_document(row))
+    return _json(
+        wire.model_document(store.create_model(experiment_id, hash, name, description)), 201
+    )
+
+
+@router.delete("/experiments/{experiment_id}/models", tags=["models"], dependencies=writes)
+def clear_models(experiment_id: UUID, store: StoreDependency) -> Response:
+    store.clear_models(experiment_id)
+    return Response(status_code=204)
+
+
+@router.get("/experiments/{experiment_id}/models/by-hash/{hash}", tags=["models"])
+def read_model(experiment_id: UUID, hash: str, store: StoreDependency) -> Response:
+    row = store.read_model(experiment_id, values.check_name(hash, "model hash"))
+    if row is None:
+        raise NotFoundError(f"no model with hash {hash!r} in this experiment")
+    return _json(wire.model_document(row))
+
+
+@router.patch(
+    "/experiments/{experiment_id}/models/by-hash/{hash}", tags=["models"], dependencies=writes
+)
+def update_model(
+    experiment_id: UUID, hash: str, body: ModelUpdateBody, store: StoreDependency
+) -> Response:
+    clear: frozenset[ModelField] = frozenset(body.clear)
+    store.update_model(
+        experiment_id,
+        values.check_name(hash, "model hash"),
+        values.check_optional_name(body.name, "model name"),
+        values.check_text(body.description, "model description"),
+        clear,
+    )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/experiments/{experiment_id}/models/{model_id}", tags=["models"], dependencies=writes
+)
+def delete_model(experiment_id: UUID, model_id: UUID, store: StoreDependency) -> Response:
+    store.delete_model(experiment_id, model_id)
+    return Response(status_code=204)
+
+
+@router.get("/models/{model_id}/step", tags=["models"])
+def read_step(model_id: UUID, store: StoreDependency) -> Response:
+    return _json({"step": store.read_step(model_id)})
+
+
+@router.put("/models/{model_id}/step", tags=["models"], dependencies=writes)
+def write_step(model_id: UUID, body: StepBody, store: StoreDependency) -> Response:
+    step = values.check_int(body.step, "model step")
+    store.write_step(model_id, step)
+    return _json({"step": step})
+
+
+@router.post("/models/{model_id}/step/add", tags=["models"], dependencies=writes)
+def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Response:
+    delta = values.check_int(body.delta, "model step increment")
+    return _json({"step": store.add_step(model_id, delta)})
+
+
+# Metrics
+
+
+@router.post(
+    "/points",
+    tags=["metrics"],
+    dependencies=writes,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["series", "s", "step", "value", "timestamp"],
+                        "properties": {
+                            "batch_id": {"type": ["string", "null"], "format": "uuid"},
+                            "series": {"type": "array", "items": {"type": "array"}},
+                            "s": {"type": "array", "items": {"type": "integer"}},
+                            "step": {"type": "array", "items": {"type": ["integer", "null"]}},
+                            "value": {"type": "array"},
+                            "timestamp": {"type": "array", "items": {"type": "number"}},
+                            "exact": {"type": "object"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def write_points(request: Request) -> Response:
+    """Store a batch of points in one transaction (see ``mltracker.wire``). A batch whose
+    ``batch_id`` was stored already is skipped: retrying never duplicates."""
+    body = await request.body()
+    store: Store = request.app.state.store
+    cache: SeriesCache = request.app.state.series
+    count = await run_in_threadpool(_write_points, store, cache, body)
+    return _json({"written": count})
+
+
+def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+    points, batch_id = wire.points_from_document(document, cache)
+    store.write_points(points, batch_id)
+    return len(points)
+
+
+def _filter(
+    name: str | None,
+    phase: str | None,
+    no_phase: bool,
+    start_step: int | None,
+    stop_step: int | None,
+) -> MetricFilter:
+    chosen: str | NoPhase | None = NO_PHASE if no_phase else None
+    if phase is not None:
+        if no_phase:
+            raise InvalidArgumentError("give phase or no_phase, not both")
+        chosen = values.check_name(phase, "metric phase")
+    return MetricFilter(
+        None if name is None else values.check_name(name, "metric name"),
+        chosen,
+        None if start_step is None else values.check_int(start_step, "start_step"),
+        None if stop_step is None else values.check_int(stop_step, "stop_step"),
+    )
+
+
+@router.get("/models/{model_id}/metrics", tags=["metrics"])
+def list_metrics(
+    model_id: UUID,
+    store: StoreDependency,
+    name: str | None = None,
+    phase: str | None = None,
+    no_phase: bool = Query(False, description="Only the points logged without a phase."),
+    start_step: int | None = None,
+    stop_step: int | None = None,
+    budget: int | None = Query(
+        None, ge=2, description="At most about this many points per series (min/max buckets)."
+    ),
+) -> Response:
+    """A model's points in logged order, as columns (see ``mltracker.wire``)."""
+    metrics = store.list_metrics(model_id, _filter(name, phase, no_phase, start_step, stop_step))
+    if budget is not None:
+        metrics = min_max_buckets(metrics, budget)
+    return _json(wire.metrics_document(metrics))
+
+
+@router.get("/models/{model_id}/metrics/latest", tags=["metrics"])
+def latest_metrics(model_id: UUID, store: StoreDependency) -> Response:
+    return _json(wire.metrics_document(store.latest_metrics(model_id)))
+
+
+@router.post("/metrics/latest", tags=["metrics"])
+def latest_metrics_of_models(body: ModelIds, store: StoreDependency) -> Response:
+    """The latest point of each series of many models: ``{model_id: columns}``."""
+    latest = store.latest_metrics_of_models(body.model_ids)
+    return _json({str(key): wire.metrics_document(found) for key, found in latest.items()})
+
+
+@router.delete("/models/{model_id}/metrics/{metric_id}", tags=["metrics"], dependencies=writes)
+def remove_metric(model_id: UUID, metric_id: UUID, store: StoreDependency) -> Response:
+    store.remove_metric(model_id, metric_id)
+    return Response(status_code=204)
+
+
+@router.delete("/models/{model_id}/metrics", tags=["metrics"], dependencies=writes)
+def clear_metrics(model_id: UUID, store: StoreDependency) -> Response:
+    store.clear_metrics(model_id)
+    return Response(status_code=204)
+
+
+# Modules (of a model or of an iteration)
+
+OwnerKind = Literal["models", "iterations"]
+
+
+def _owner(kind: OwnerKind, owner_id: UUID) -> ModuleOwner:
+    return ModuleOwner("model" if kind == "models" else "iteration", owner_id)
+
+
+@router.get("/{kind}/{owner_id}/modules", tags=["modules"])
+def list_modules(kind: OwnerKind, owner_id: UUID, store: StoreDependency) -> Response:
+    modules = store.list_modules(_owner(kind, owner_id))
+    return _json([wire.module_document(module) for module in modules])
+
+
+@router.post("/{kind}/{owner_id}/modules", tags=["modules"], status_code=201, dependencies=writes)
+def log_module(
+    kind: OwnerKind, owner_id: UUID, body: ModuleBody, store: StoreDependency
+) -> Response:
+    name = values.check_name(body.name, "module name")
+    try:
+        attributes = values.loads_json(body.attributes_json)
+    except ValueError as error:
+        raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
+    module = store.log_module(_owner(kind, owner_id), name, values.encode_attributes(attributes))
+    return _json(wire.module_document(module), 201)
+
+
+@router.delete("/{kind}/{owner_id}/modules/{module_id}", tags=["modules"], dependencies=writes)
+def remove_module(
+    kind: OwnerKind, owner_id: UUID, module_id: UUID, store: StoreDependency
+) -> Response:
+    store.remove_module(_owner(kind, owner_id), module_id)
+    return Response(status_code=204)
+
+
+@router.delete("/{kind}/{owner_id}/modules", tags=["modules"], dependencies=writes)
+def clear_modules(kind: OwnerKind, owner_id: UUID, store: StoreDependency) -> Response:
+    store.clear_modules(_owner(kind, owner_id))
+    return Response(status_code=204)
+
+
+# Iterations
+
+
+@router.get("/models/{model_id}/iterations", tags=["iterations"])
+def list_iterations(model_id: UUID, store: StoreDependency) -> Response:
+    return _json([wire.iteration_document(row) for row in store.list_iterations(model_id)])
+
+
+@router.post(
+    "/models/{model_id}/iterations", tags=["iterations"], status_code=201, dependencies=writes
+)
+def create_iteration(model_id: UUID, body: IterationBody, store: StoreDependency) -> Response:
+    step = values.check_int(body.step, "iteration step")
+    return _json(wire.iteration_document(store.create_iteration(model_id, step)), 201)
+
+
+@router.get("/models/{model_id}/iterations/by-step/{step}", tags=["iterations"])
+def get_iteration(model_id: UUID, step: int, store: StoreDependency) -> Response:
+    row = store.get_iteration(model_id, values.check_int(step, "iteration step"))
+    if row is None:
+        raise NotFoundError(f"no iteration at step {step}")
+    return _json(wire.iteration_document(row))
+
+
+@router.delete(
+    "/models/{model_id}/iterations/{iteration_id}", tags=["iterations"], dependencies=writes
+)
+def remove_iteration(model_id: UUID, iteration_id: UUID, store: StoreDependency) -> Response:
+    store.remove_iteration(model_id, iteration_id)
+    return Response(status_code=204)
+
+
+@router.delete("/models/{model_id}/iterations", tags=["iterations"], dependencies=writes)
+def clear_iterations(model_id: UUID, store: StoreDependency) -> Response:
+    store.clear_iterations(model_id)
+    return Response(status_code=204)
+
+
+# Bulk
+
+
+@router.post("/restore", tags=["bulk"], dependencies=writes)
+async def restore(request: Request) -> Response:
+    """Make the store hold a tree of entities with their ids (what ``mltracker import``
+    sends): the body is a list of experiment records (see ``mltracker.wire``)."""
+    body = await request.body()
+    store: Store = request.app.state.store
+    return _json(await run_in_threadpool(_restore, store, body))
+
+
+def _restore(store: Store, body: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+    return wire.report_document(store.restore(wire.records_from_document(document)))

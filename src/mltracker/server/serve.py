@@ -1,0 +1,191 @@
+"""Running the tracking server: in the foreground (``mltracker server``) or in a thread.
+
+Both open the store of a URI on their own (not through ``connect``'s sessions: the server
+writes each batch before it answers), create or upgrade it as ``mltracker db upgrade`` does,
+and serve the application of ``mltracker.server.app`` with uvicorn. uvicorn ends on SIGTERM
+and SIGINT after the requests in progress are answered, so a batch being written is
+written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from mltracker.connect import open_store
+from mltracker.errors import InvalidArgumentError
+from mltracker.ports.store import Store
+from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, guarded_app
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+#: Where ``--workers N`` passes the settings to each worker process.
+_SETTINGS_VARIABLES = (
+    "MLTRACKER_SERVER_URI",
+    "MLTRACKER_SERVER_TOKEN",
+    "MLTRACKER_SERVER_READ_ONLY",
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What ``mltracker server`` was asked for."""
+
+    uri: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    read_only: bool = False
+    workers: int = 1
+    insecure: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+
+def check_settings(settings: ServerSettings) -> None:
+    """Refuse settings that would expose a store by mistake.
+
+    Raises:
+        InvalidArgumentError: A host that is not loopback without a token (unless
+            ``insecure``), an empty token, or fewer than one worker.
+    """
+    if settings.token is not None and not settings.token.strip():
+        raise InvalidArgumentError("the token must not be empty")
+    if settings.workers < 1:
+        raise InvalidArgumentError("--workers must be at least 1")
+    if settings.token is None and not settings.insecure and not is_loopback(settings.host):
+        raise InvalidArgumentError(
+            f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
+            "read and change the store. Give --token (or $MLTRACKER_TOKEN), or --insecure if "
+            "the network is yours alone"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def prepared_store(uri: str | None) -> Store:
+    """The store of ``uri``, created or upgraded so that it can be written at once."""
+    store = open_store(uri)
+    try:
+        store.prepare()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def url_of(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
+
+def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> None:
+    """Serve until SIGTERM or SIGINT; ``announce`` gets the URL once the server listens.
+
+    Raises:
+        InvalidArgumentError: See :func:`check_settings`.
+        OSError: The address cannot be bound.
+    """
+    check_settings(settings)
+    store = prepared_store(settings.uri)
+    try:
+        if settings.workers > 1:
+            store.close()
+            _serve_workers(settings, announce)
+            return
+        app = guarded_app(
+            create_app(
+                store,
+                token=settings.token,
+                read_only=settings.read_only,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        )
+        sock = _bind(settings.host, settings.port)
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        server = uvicorn.Server(config)
+        announce(url_of(settings.host, sock.getsockname()[1]))
+        server.run(sockets=[sock])
+    finally:
+        store.close()
+
+
+def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) -> None:
+    if settings.port == 0:
+        raise InvalidArgumentError("--workers needs a port of its own (not 0)")
+    os.environ["MLTRACKER_SERVER_URI"] = settings.uri or ""
+    if settings.token is not None:
+        os.environ["MLTRACKER_SERVER_TOKEN"] = settings.token
+    os.environ["MLTRACKER_SERVER_READ_ONLY"] = "1" if settings.read_only else ""
+    announce(url_of(settings.host, settings.port))
+    uvicorn.run(
+        "mltracker.server.serve:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+
+
+def app_from_environment() -> object:
+    """The guarded application of one worker process of ``--workers N``."""
+    uri, token, read_only = (os.environ.get(name) for name in _SETTINGS_VARIABLES)
+    store = open_store(uri or None)
+    return guarded_app(create_app(store, token=token or None, read_only=bool(read_only)))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ServerThread:
+    """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
+    notebooks, benchmarks and tests). ``url`` is where it listens; :meth:`stop` ends it
+    after the requests in progress."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        token: str | None = None,
+        read_only: bool = False,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        app = guarded_app(
+            create_app(store, token=token, read_only=read_only, max_body_bytes=max_body_bytes)
+        )
+        self._socket = _bind(DEFAULT_HOST, 0)
+        self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+        self._thread.start()
+        while not self._server.started and self._thread.is_alive():
+            self._thread.join(0.005)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join()
+        self._socket.close()

@@ -1,0 +1,520 @@
+"""The JSON documents a tracking server and its clients exchange (API version 1).
+
+One module knows the wire format, so the server (``mltracker.server``) and the HTTP backend
+(``mltracker.backends.http``) cannot drift apart. Rows and entities become plain JSON
+objects; metric points travel as columns, in logged order:
+
+``{"series": [[model_id, name, phase], ...], "s": [...], "step": [...], "value": [...],
+"timestamp": [...], "exact": {"i": [kind, text], ...}}``
+
+``s[i]`` is the index of point ``i``'s series in ``series``. ``value[i]`` is the value itself
+when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); anything else
+(NaN, infinities, -0.0, big ints, strings and JSON values) is ``null`` in ``value`` and
+``[kind, text]`` in ``exact`` under the point's index, in the storage encoding of
+``mltracker.values``. A read adds ``"ordinal": [...]`` and, for points imported with ids of
+their own, ``"ids": {"i": uuid}``.
+
+Everything a client sends is validated here again, as the library validates its arguments,
+and refused with :class:`~mltracker.errors.InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from mltracker import values
+from mltracker.entities import Metric, Module
+from mltracker.errors import InvalidArgumentError
+from mltracker.ports.store import (
+    ExperimentRecord,
+    ExperimentRow,
+    IterationRecord,
+    IterationRow,
+    MetricRecord,
+    ModelRecord,
+    ModelRow,
+    ModuleRecord,
+    Point,
+    RestoreReport,
+    Series,
+)
+
+API_PREFIX = "/api/v1"
+
+_FLOAT = values.FLOAT
+_INT = values.INT
+_BOOL = values.BOOL
+_EXACT_INT = 2**53
+_isfinite = math.isfinite
+
+
+# Rows and entities
+
+
+def experiment_document(row: ExperimentRow) -> dict[str, Any]:
+    return {"id": str(row.id), "name": row.name, "created_at": row.created_at}
+
+
+def experiment_row(document: Mapping[str, Any]) -> ExperimentRow:
+    return ExperimentRow(UUID(document["id"]), document["name"], document["created_at"])
+
+
+def model_document(row: ModelRow) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "experiment_id": str(row.experiment_id),
+        "hash": row.hash,
+        "name": row.name,
+        "description": row.description,
+        "created_at": row.created_at,
+        "step": row.step,
+    }
+
+
+def model_row(document: Mapping[str, Any]) -> ModelRow:
+    return ModelRow(
+        UUID(document["id"]),
+        UUID(document["experiment_id"]),
+        document["hash"],
+        document["name"],
+        document["description"],
+        document["created_at"],
+        document["step"],
+    )
+
+
+def iteration_document(row: IterationRow) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "model_id": str(row.model_id),
+        "step": row.step,
+        "created_at": row.created_at,
+    }
+
+
+def iteration_row(document: Mapping[str, Any]) -> IterationRow:
+    return IterationRow(
+        UUID(document["id"]), UUID(document["model_id"]), document["step"], document["created_at"]
+    )
+
+
+def module_document(module: Module) -> dict[str, Any]:
+    """A module; its attributes as the exact JSON text stored (it may hold NaN)."""
+    return {
+        "id": str(module.id),
+        "name": module.name,
+        "attributes_json": values.dumps_json(module.attributes, "module attributes"),
+        "created_at": module.created_at,
+    }
+
+
+def module_entity(document: Mapping[str, Any]) -> Module:
+    return Module(
+        UUID(document["id"]),
+        document["name"],
+        values.loads_json(document["attributes_json"]),
+        document["created_at"],
+    )
+
+
+# Metric values
+
+
+def _wire_value(kind: int, number: float | None, text: str | None) -> Any:
+    """The JSON value of an encoded metric value, or ``None`` when it needs ``exact``."""
+    if text is not None or number is None or not _isfinite(number):
+        return None
+    if kind == _FLOAT:
+        return number
+    if kind == _INT:
+        return int(number)
+    if kind == _BOOL:
+        return number != 0.0
+    return None
+
+
+def _exact_text(kind: int, number: float | None, text: str | None) -> str:
+    return text if text is not None else repr(number)
+
+
+def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
+    """Validate one wire value back into the storage encoding."""
+    if value is None:
+        if not (isinstance(exact, list) and len(exact) == 2):
+            raise InvalidArgumentError(f"{where}: a null value needs [kind, text] in exact")
+        kind, text = exact
+        if kind not in (values.FLOAT, values.INT, values.BOOL, values.JSON) or not isinstance(
+            text, str
+        ):
+            raise InvalidArgumentError(f"{where}: exact must be [kind 0-3, text]")
+        try:
+            decoded = values.decode_value(kind, None, text)
+        except (ValueError, TypeError, InvalidArgumentError) as error:
+            raise InvalidArgumentError(f"{where}: cannot read {text!r}: {error}") from None
+        return values.encode_value(decoded)
+    kind = type(value)
+    if kind is float or kind is int or kind is bool:
+        return values.encode_value(value)
+    raise InvalidArgumentError(f"{where}: a value must be a number, a bool or null")
+
+
+# Metric points: writes
+
+
+def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str, Any]:
+    """The body of a batch write: ``points`` in their order, with the batch's id."""
+    series_index: dict[int, int] = {}
+    series: list[list[Any]] = []
+    s: list[int] = []
+    steps: list[int | None] = []
+    wire_values: list[Any] = []
+    timestamps: list[float] = []
+    exact: dict[str, list[Any]] = {}
+    for i, (one, step, kind, number, text, timestamp) in enumerate(points):
+        index = series_index.get(id(one))
+        if index is None:
+            index = series_index[id(one)] = len(series)
+            series.append([str(one.model_id), one.name, one.phase])
+        s.append(index)
+        steps.append(step)
+        if text is None and kind == _FLOAT and number is not None and _isfinite(number):
+            wire_values.append(number)
+        else:
+            value = _wire_value(kind, number, text)
+            wire_values.append(value)
+            if value is None:
+                exact[str(i)] = [kind, _exact_text(kind, number, text)]
+        timestamps.append(timestamp)
+    return {
+        "batch_id": None if batch_id is None else str(batch_id),
+        "series": series,
+        "s": s,
+        "step": steps,
+        "value": wire_values,
+        "timestamp": timestamps,
+        "exact": exact,
+    }
+
+
+class SeriesCache:
+    """The server's ``Series`` objects by model, name and phase, so that a store resolves
+    each series once and not at every batch."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._series: dict[tuple[str, str, str | None], Series] = {}
+        self._limit = limit
+
+    def get(self, model_id: str, name: str, phase: str | None) -> Series:
+        key = (model_id, name, phase)
+        found = self._series.get(key)
+        if found is None:
+            if len(self._series) >= self._limit:
+                self._series.clear()
+            found = self._series[key] = Series(UUID(model_id), name, phase)
+        return found
+
+
+def points_from_document(
+    document: Any, cache: SeriesCache | None = None
+) -> tuple[list[Point], UUID | None]:
+    """The points and batch id of a batch-write body, validated.
+
+    Raises:
+        InvalidArgumentError: The body is not a batch, or a name, phase, step, value or
+            timestamp is not one the library would take (nothing of the batch is kept).
+    """
+    if not isinstance(document, dict):
+        raise InvalidArgumentError("a batch must be a JSON object")
+    cache = cache if cache is not None else SeriesCache()
+    batch_id = _optional_uuid(document.get("batch_id"), "batch_id")
+    series_list = document.get("series")
+    columns = [document.get(key) for key in ("s", "step", "value", "timestamp")]
+    exact = document.get("exact") or {}
+    if not isinstance(series_list, list) or not all(isinstance(c, list) for c in columns):
+        raise InvalidArgumentError("a batch needs the lists series, s, step, value, timestamp")
+    if not isinstance(exact, dict):
+        raise InvalidArgumentError("exact must be an object")
+    s, steps, wire_values, timestamps = columns
+    assert s is not None and steps is not None and wire_values is not None
+    assert timestamps is not None
+    if not len(s) == len(steps) == len(wire_values) == len(timestamps):
+        raise InvalidArgumentError("the columns s, step, value and timestamp differ in length")
+    resolved: list[Series] = []
+    for entry in series_list:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            raise InvalidArgumentError("each series must be [model_id, name, phase]")
+        model_id, name, phase = entry
+        model_uuid = _uuid(model_id, "series model_id")
+        name = values.check_name(name, "metric name")
+        phase = values.check_optional_name(phase, "metric phase")
+        resolved.append(cache.get(str(model_uuid), name, phase))
+    count = len(resolved)
+    points: list[Point] = []
+    append = points.append
+    check_step = values.check_step
+    check_timestamp = values.check_timestamp
+    for i in range(len(s)):
+        index = s[i]
+        if type(index) is not int or not 0 <= index < count:
+            raise InvalidArgumentError(f"point {i}: s must index series")
+        value = wire_values[i]
+        number: float | None
+        if type(value) is float and _isfinite(value) and value != 0.0:
+            kind, number, text = _FLOAT, value, None
+        else:
+            kind, number, text = _encoded(value, exact.get(str(i)), f"point {i}")
+        step = steps[i]
+        if step is not None and type(step) is not int:
+            step = check_step(step)
+        elif step is not None and not values.INT64_MIN <= step <= values.INT64_MAX:
+            step = check_step(step)
+        timestamp = timestamps[i]
+        if type(timestamp) is not float or not _isfinite(timestamp):
+            timestamp = check_timestamp(timestamp)
+        append((resolved[index], step, kind, number, text, timestamp))
+    return points, batch_id
+
+
+# Metric points: reads
+
+
+def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
+    """Points read from a store, as columns (with their ordinals and imported ids)."""
+    series_index: dict[tuple[str, str, str | None], int] = {}
+    series: list[list[Any]] = []
+    s: list[int] = []
+    ordinals: list[int] = []
+    steps: list[int | None] = []
+    wire_values: list[Any] = []
+    timestamps: list[float] = []
+    exact: dict[str, list[Any]] = {}
+    ids: dict[str, str] = {}
+    encode = values.encode_value
+    for i, metric in enumerate(metrics):
+        key = (str(metric.model_id), metric.name, metric.phase)
+        index = series_index.get(key)
+        if index is None:
+            index = series_index[key] = len(series)
+            series.append(list(key))
+        s.append(index)
+        ordinals.append(metric.ordinal)
+        steps.append(metric.step)
+        value = metric.value
+        if type(value) is float and _isfinite(value) and (value != 0.0 or str(value)[0] != "-"):
+            wire_values.append(value)
+        else:
+            kind, number, text = encode(value)
+            wire = _wire_value(kind, number, text)
+            wire_values.append(wire)
+            if wire is None:
+                exact[str(i)] = [kind, _exact_text(kind, number, text)]
+        timestamps.append(metric.timestamp)
+        if metric.explicit_id is not None:
+            ids[str(i)] = str(metric.explicit_id)
+    return {
+        "series": series,
+        "s": s,
+        "ordinal": ordinals,
+        "step": steps,
+        "value": wire_values,
+        "timestamp": timestamps,
+        "exact": exact,
+        "ids": ids,
+    }
+
+
+def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
+    """Invert :func:`metrics_document` (on the client, trusting its server)."""
+    series = [(UUID(model_id), name, phase) for model_id, name, phase in document["series"]]
+    exact: dict[str, list[Any]] = document.get("exact") or {}
+    ids: dict[str, str] = document.get("ids") or {}
+    decode = values.decode_value
+    built: list[Metric] = []
+    append = built.append
+    for i, (index, ordinal, step, value, timestamp) in enumerate(
+        zip(
+            document["s"],
+            document["ordinal"],
+            document["step"],
+            document["value"],
+            document["timestamp"],
+            strict=True,
+        )
+    ):
+        model_id, name, phase = series[index]
+        if value is None:
+            kind, text = exact[str(i)]
+            value = decode(kind, None, text)
+        elif type(value) is int and value.bit_length() > 64:
+            raise InvalidArgumentError(f"point {i}: an int outside the int64 range")
+        explicit = ids.get(str(i)) if ids else None
+        append(
+            Metric(
+                name,
+                value,
+                step,
+                phase,
+                timestamp,
+                ordinal,
+                model_id,
+                None if explicit is None else UUID(explicit),
+            )
+        )
+    return built
+
+
+# Restore
+
+
+def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, Any]]:
+    """Experiment records (a whole tree, with ids) for a restore over the wire."""
+
+    def module(record: ModuleRecord) -> dict[str, Any]:
+        return {
+            "id": str(record.id),
+            "name": record.name,
+            "attributes_json": values.dumps_json(record.attributes, "module attributes"),
+        }
+
+    def metric(record: MetricRecord) -> dict[str, Any]:
+        kind, number, text = values.encode_value(record.value)
+        wire = _wire_value(kind, number, text)
+        return {
+            "name": record.name,
+            "value": wire,
+            "exact": None if wire is not None else [kind, _exact_text(kind, number, text)],
+            "step": record.step,
+            "phase": record.phase,
+            "timestamp": record.timestamp,
+            "id": None if record.id is None else str(record.id),
+        }
+
+    return [
+        {
+            "id": str(experiment.id),
+            "name": experiment.name,
+            "models": [
+                {
+                    "id": str(model.id),
+                    "hash": model.hash,
+                    "name": model.name,
+                    "description": model.description,
+                    "step": model.step,
+                    "metrics": [metric(point) for point in model.metrics],
+                    "modules": [module(part) for part in model.modules],
+                    "iterations": [
+                        {
+                            "id": str(iteration.id),
+                            "step": iteration.step,
+                            "modules": [module(part) for part in iteration.modules],
+                        }
+                        for iteration in model.iterations
+                    ],
+                }
+                for model in experiment.models
+            ],
+        }
+        for experiment in experiments
+    ]
+
+
+def records_from_document(document: Any) -> list[ExperimentRecord]:
+    """Invert :func:`records_document`, validating every field.
+
+    Raises:
+        InvalidArgumentError: A field is missing or not one the library would take.
+    """
+    try:
+        return [_experiment_record(entry) for entry in _list(document, "experiments")]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise InvalidArgumentError(f"not a list of experiment records: {error!r}") from None
+
+
+def _experiment_record(entry: Mapping[str, Any]) -> ExperimentRecord:
+    return ExperimentRecord(
+        _uuid(entry["id"], "experiment id"),
+        values.check_name(entry["name"], "experiment name"),
+        [_model_record(model) for model in _list(entry["models"], "models")],
+    )
+
+
+def _model_record(entry: Mapping[str, Any]) -> ModelRecord:
+    step = entry["step"]
+    return ModelRecord(
+        _uuid(entry["id"], "model id"),
+        values.check_name(entry["hash"], "model hash"),
+        values.check_optional_name(entry["name"], "model name"),
+        values.check_text(entry["description"], "model description"),
+        None if step is None else values.check_int(step, "model step"),
+        [_metric_record(point) for point in _list(entry["metrics"], "metrics")],
+        [_module_record(part) for part in _list(entry["modules"], "modules")],
+        [
+            IterationRecord(
+                _uuid(iteration["id"], "iteration id"),
+                values.check_int(iteration["step"], "iteration step"),
+                [_module_record(part) for part in _list(iteration["modules"], "modules")],
+            )
+            for iteration in _list(entry["iterations"], "iterations")
+        ],
+    )
+
+
+def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
+    kind, number, text = _encoded(entry["value"], entry.get("exact"), "metric record")
+    return MetricRecord(
+        values.check_name(entry["name"], "metric name"),
+        values.decode_value(kind, number, text),
+        values.check_step(entry["step"]),
+        values.check_optional_name(entry["phase"], "metric phase"),
+        values.check_timestamp(entry["timestamp"]),
+        _optional_uuid(entry.get("id"), "metric id"),
+    )
+
+
+def _module_record(entry: Mapping[str, Any]) -> ModuleRecord:
+    attributes = values.loads_json(_text(entry["attributes_json"], "attributes_json"))
+    values.encode_attributes(attributes)
+    return ModuleRecord(
+        _uuid(entry["id"], "module id"),
+        values.check_name(entry["name"], "module name"),
+        attributes,
+    )
+
+
+def report_document(report: RestoreReport) -> dict[str, Any]:
+    return {"added": report.added, "skipped": report.skipped, "updated": report.updated}
+
+
+def report_from_document(document: Mapping[str, Any]) -> RestoreReport:
+    return RestoreReport(document["added"], document["skipped"], document.get("updated", {}))
+
+
+# Small checks
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidArgumentError(f"{what} must be a list")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string")
+    return value
+
+
+def _uuid(value: Any, what: str) -> UUID:
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise InvalidArgumentError(f"{what} must be a UUID, not {value!r}")
+
+
+def _optional_uuid(value: Any, what: str) -> UUID | None:
+    return None if value is None else _uuid(value, what)
