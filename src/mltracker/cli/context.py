@@ -19,7 +19,8 @@ from rich.console import Console, RenderableType
 
 import mltracker
 from mltracker import deadlines
-from mltracker.cli.output import JSON_HELP, dumps, make_console
+from mltracker.cli.output import JSON_HELP, make_console
+from mltracker.codec import dumps
 from mltracker.connect import resolve_uri, sqlite_path
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.experiments import Experiment

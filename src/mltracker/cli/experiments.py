@@ -16,7 +16,8 @@ from mltracker.cli.context import (
     json_option,
     pass_state,
 )
-from mltracker.cli.output import format_value, metric_document, series_label, table
+from mltracker.cli.output import format_value, series_label, table
+from mltracker.codec import experiment_document, metric_document
 from mltracker.ports.metrics import Metric
 
 
@@ -31,7 +32,7 @@ def experiments() -> None:
 def list_experiments(state: State) -> None:
     """List the experiments, oldest first, with their number of models."""
     rows: list[dict[str, Any]] = [
-        {"id": experiment.id, "name": experiment.name, "models": len(experiment.models.list())}
+        {**experiment_document(experiment), "models": len(experiment.models.list())}
         for experiment in state.connection().experiments.list()
     ]
     output = table("name", "models", "id", right=["models"])
@@ -112,7 +113,7 @@ def show_experiment(
         order = {metric: index for index, metric in enumerate(metric_names)}
         labels = dict(sorted(labels.items(), key=lambda item: order[item[0][0]]))
     heading = f"experiment {name}: {_models(len(rows))}"
-    document = {"id": experiment.id, "name": experiment.name, "models": rows}
+    document = {**experiment_document(experiment), "models": rows}
     if state.json:
         state.emit(document)
     else:

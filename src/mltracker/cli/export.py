@@ -1,26 +1,17 @@
 """``mltracker export``: the metric points of a model, or of every model of an experiment.
 
-Every format has the same columns: experiment, model_hash, model_name, name, phase, step,
-kind, value, timestamp (ISO 8601 in UTC; a real UTC timestamp in Parquet). ``kind`` says
-what the value is (``float``, ``int``, ``bool``, ``str`` or ``json``), so that nothing is
-lost: the float NaN and the string ``"NaN"``, ``True`` and ``1.0``, an int beyond 2**53 and
-its nearest float all stay apart. CSV and JSON Lines are written with the standard library
-from ``metrics.list()``; Parquet needs pyarrow. See :func:`value_kind` and the README.
+The rows and the formats are :mod:`mltracker.export`'s; this command picks the format and
+the output, replaces an existing file only once the export is complete, and prints the
+summary.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib
-import json
-import math
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 import click
 
@@ -32,39 +23,8 @@ from mltracker.cli.context import (
     json_option,
     pass_state,
 )
-from mltracker.cli.output import dumps, iso_time, json_safe, value_kind
-from mltracker.ports.experiments import Experiment
-from mltracker.ports.models import Model
-
-COLUMNS = (
-    "experiment",
-    "model_hash",
-    "model_name",
-    "name",
-    "phase",
-    "step",
-    "kind",
-    "value",
-    "timestamp",
-)
-FORMATS = ("csv", "jsonl", "parquet")
-PARQUET_INSTALL = "pip install 'mltracker[parquet]'"
-#: Ints up to this size are exact in a float64.
-_EXACT_FLOAT_INT = 2**53
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One exported metric point."""
-
-    experiment: str
-    model_hash: str
-    model_name: str | None
-    name: str
-    phase: str | None
-    step: int | None
-    value: Any
-    timestamp: float
+from mltracker.codec import dumps
+from mltracker.export import FORMATS, ExportFormat, export_rows, require_pyarrow, write_rows
 
 
 @click.command("export")
@@ -88,7 +48,7 @@ class Row:
 @json_option
 @pass_state
 def export(
-    state: State, experiment: str, hash: str | None, format_: str | None, output: str
+    state: State, experiment: str, hash: str | None, format_: ExportFormat | None, output: str
 ) -> None:
     """Export metric points as CSV, JSON Lines or Parquet.
 
@@ -113,27 +73,17 @@ def export(
         example = target / f"{experiment}.{format_}"
         raise CliError(f"{output} is a folder: give the file to write, e.g. {example}")
     if format_ == "parquet":
-        _pyarrow()
+        require_pyarrow()
     found = find_experiment(state.connection(), experiment)
     models = [find_model(found, hash)] if hash is not None else found.models.list()
-    rows = _rows(found, models)
+    rows = export_rows(found, models)
     if target is None:
         with click.open_file("-", "w", encoding="utf-8") as stream:
-            if format_ == "csv":
-                _write_csv(rows, stream)
-            else:
-                _write_jsonl(rows, stream)
+            write_rows(rows, format_, stream)
         return
     try:
         with _replacing(target) as temporary:
-            if format_ == "parquet":
-                count = _write_parquet(rows, temporary)
-            else:
-                with open(temporary, "w", encoding="utf-8", newline="") as file:
-                    if format_ == "csv":
-                        count = _write_csv(rows, file)
-                    else:
-                        count = _write_jsonl(rows, file)
+            count = write_rows(rows, format_, temporary)
     except OSError as error:
         raise CliError(f"cannot write {output}: {error.strerror or error}") from None
     summary = {"experiment": experiment, "format": format_, "output": output, "rows": count}
@@ -143,9 +93,12 @@ def export(
         state.note(f"Exported {count} metric points to {output} ({format_}).")
 
 
-def _format_from_suffix(output: str) -> str | None:
+def _format_from_suffix(output: str) -> ExportFormat | None:
     suffix = Path(output).suffix.lower().lstrip(".")
-    return suffix if suffix in FORMATS else None
+    for format_ in FORMATS:
+        if suffix == format_:
+            return format_
+    return None
 
 
 @contextmanager
@@ -160,132 +113,3 @@ def _replacing(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _rows(experiment: Experiment, models: list[Model]) -> Iterator[Row]:
-    for model in models:
-        for point in model.metrics.list():
-            yield Row(
-                experiment.name,
-                model.hash,
-                model.name,
-                point.name,
-                point.phase,
-                point.step,
-                point.value,
-                point.timestamp,
-            )
-
-
-def _strict_json(value: Any) -> str:
-    """A JSON value as strict JSON text (non-finite floats inside as "NaN", ...)."""
-    return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False)
-
-
-def _csv_value(value: Any, kind: str) -> str:
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind in ("int", "float"):
-        return repr(value)
-    if kind == "str":
-        return str(value)
-    return _strict_json(value)
-
-
-def _write_csv(rows: Iterator[Row], stream: IO[str]) -> int:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    count = 0
-    for row in rows:
-        kind = value_kind(row.value)
-        writer.writerow(
-            (
-                row.experiment,
-                row.model_hash,
-                row.model_name or "",
-                row.name,
-                row.phase or "",
-                "" if row.step is None else row.step,
-                kind,
-                _csv_value(row.value, kind),
-                iso_time(row.timestamp),
-            )
-        )
-        count += 1
-    return count
-
-
-def _write_jsonl(rows: Iterator[Row], stream: IO[str]) -> int:
-    count = 0
-    for row in rows:
-        document = {
-            "experiment": row.experiment,
-            "model_hash": row.model_hash,
-            "model_name": row.model_name,
-            "name": row.name,
-            "phase": row.phase,
-            "step": row.step,
-            "kind": value_kind(row.value),
-            "value": row.value,
-            "timestamp": iso_time(row.timestamp),
-        }
-        stream.write(dumps(document, indent=None) + "\n")
-        count += 1
-    return count
-
-
-def _pyarrow() -> tuple[Any, Any]:
-    """pyarrow and pyarrow.parquet, or the error that says how to install them."""
-    try:
-        return importlib.import_module("pyarrow"), importlib.import_module("pyarrow.parquet")
-    except ImportError:
-        raise CliError(f"parquet export needs pyarrow: {PARQUET_INSTALL}") from None
-
-
-def _parquet_value(value: Any, kind: str) -> tuple[float | None, str | None]:
-    """The float64 ``value`` and the exact ``value_text`` of a point, for Parquet."""
-    if kind in ("float", "bool"):
-        return float(value), None
-    if kind == "int":
-        if -_EXACT_FLOAT_INT <= value <= _EXACT_FLOAT_INT:
-            return float(value), None
-        try:
-            return float(value), str(value)
-        except OverflowError:
-            return None, str(value)
-    return None, (str(value) if kind == "str" else _strict_json(value))
-
-
-def _write_parquet(rows: Iterator[Row], path: Path) -> int:
-    pa, pq = _pyarrow()
-    columns: dict[str, list[Any]] = {name: [] for name in (*COLUMNS, "value_text")}
-    for row in rows:
-        kind = value_kind(row.value)
-        number, text = _parquet_value(row.value, kind)
-        columns["experiment"].append(row.experiment)
-        columns["model_hash"].append(row.model_hash)
-        columns["model_name"].append(row.model_name)
-        columns["name"].append(row.name)
-        columns["phase"].append(row.phase)
-        columns["step"].append(row.step)
-        columns["kind"].append(kind)
-        columns["value"].append(number)
-        columns["value_text"].append(text)
-        columns["timestamp"].append(math.floor(row.timestamp * 1_000_000 + 0.5))
-    schema = pa.schema(
-        [
-            ("experiment", pa.string()),
-            ("model_hash", pa.string()),
-            ("model_name", pa.string()),
-            ("name", pa.string()),
-            ("phase", pa.string()),
-            ("step", pa.int64()),
-            ("kind", pa.string()),
-            ("value", pa.float64()),
-            ("timestamp", pa.timestamp("us", tz="UTC")),
-            ("value_text", pa.string()),
-        ]
-    )
-    table = pa.table({field.name: columns[field.name] for field in schema}, schema=schema)
-    pq.write_table(table, str(path))
-    return int(table.num_rows)

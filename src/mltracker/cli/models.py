@@ -17,14 +17,8 @@ from mltracker.cli.context import (
     json_option,
     pass_state,
 )
-from mltracker.cli.output import (
-    format_json,
-    format_value,
-    metric_document,
-    module_document,
-    table,
-    table_time,
-)
+from mltracker.cli.output import format_json, format_value, table, table_time
+from mltracker.codec import metric_document, model_document, module_document
 
 
 @click.group()
@@ -42,14 +36,7 @@ def list_models(state: State, experiment: str) -> None:
     found = find_experiment(connection, experiment)
     # One query for every model with its step, however many there are.
     rows: list[dict[str, Any]] = [
-        {
-            "id": model.id,
-            "hash": model.hash,
-            "name": model.name,
-            "description": model.description,
-            "step": model.step,
-        }
-        for model in connection.store.list_models(found.id)
+        model_document(model) for model in connection.store.list_models(found.id)
     ]
     output = table("hash", "name", "step", "description", right=["step"])
     for row in rows:
@@ -68,14 +55,9 @@ def show_model(state: State, experiment: str, hash: str) -> None:
     modules = model.modules.list()
     iterations = len(model.iterations.list())
     latest = model.metrics.latest()
-    step = model.step
     document = {
         "experiment": experiment,
-        "id": model.id,
-        "hash": model.hash,
-        "name": model.name,
-        "description": model.description,
-        "step": step,
+        **model_document(model),
         "iterations": iterations,
         "modules": [module_document(module) for module in modules],
         "latest": [metric_document(metric) for metric in latest],
@@ -87,7 +69,7 @@ def show_model(state: State, experiment: str, hash: str) -> None:
             ("hash", model.hash),
             ("name", model.name or ""),
             ("description", model.description or ""),
-            ("step", str(step)),
+            ("step", str(document["step"])),
             ("iterations", str(iterations)),
         )
     )

@@ -1,10 +1,8 @@
 """Printing for people (rich tables) and for scripts (one JSON document).
 
-JSON cannot encode NaN or the infinities: in ``--json`` output (and in ``export --format
-jsonl``) they are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, the
-tokens the original mltracker's ``db.json`` files used; a metric value comes with its
-``kind`` (:func:`value_kind`), so the float NaN and the string ``"NaN"`` stay apart. Times
-are ISO 8601 in UTC.
+``--json`` output is made of the documents of :mod:`mltracker.codec`, in its strict JSON:
+NaN and the infinities are the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, a
+metric value comes with its ``kind``, times are ISO 8601 in UTC. Tables show times in UTC.
 """
 
 from __future__ import annotations
@@ -14,10 +12,9 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
-from uuid import UUID
 
 from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -25,43 +22,14 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
 
+from mltracker.codec import INFINITY, NAN, NEGATIVE_INFINITY
 from mltracker.connect import sqlite_path
-from mltracker.ports.metrics import Metric
-from mltracker.ports.modules import Module
-
-#: What ``--json`` writes for the floats JSON has no token for.
-NAN, INFINITY, NEGATIVE_INFINITY = "NaN", "Infinity", "-Infinity"
 
 JSON_HELP = (
     "Print one JSON document instead of tables. NaN and infinities are written as the "
     'strings "NaN", "Infinity" and "-Infinity", and a metric value comes with its kind '
     "(float, int, bool, str, json); times are ISO 8601 in UTC."
 )
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every float JSON cannot encode replaced by its string token and every
-    UUID or datetime by its text; containers are copied."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return NAN
-        if math.isinf(value):
-            return INFINITY if value > 0 else NEGATIVE_INFINITY
-        return value
-    if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def dumps(document: Any, *, indent: int | None = 2) -> str:
-    """``document`` as strict JSON (see :func:`json_safe`)."""
-    return json.dumps(json_safe(document), ensure_ascii=False, indent=indent, allow_nan=False)
 
 
 def display_uri(uri: str) -> str:
@@ -76,11 +44,6 @@ def display_uri(uri: str) -> str:
         return make_url(uri).render_as_string(hide_password=True)
     except ArgumentError:
         return uri
-
-
-def iso_time(timestamp: float) -> str:
-    """Seconds since the epoch as ISO 8601 in UTC, e.g. ``2024-05-01T12:00:00.123456+00:00``."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def table_time(timestamp: float) -> str:
@@ -111,37 +74,6 @@ def format_json(value: Any) -> str:
 def series_label(name: str, phase: str | None) -> str:
     """The column title of a metric series: ``loss/train``, or ``loss`` without a phase."""
     return name if phase is None else f"{name}/{phase}"
-
-
-def value_kind(value: Any) -> str:
-    """What a metric value is, as exports and ``--json`` output name it next to the value:
-    ``float``, ``int``, ``bool``, ``str`` or ``json`` (a list, an object or null)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    return "json"
-
-
-def metric_document(metric: Metric) -> dict[str, Any]:
-    """A metric point for ``--json`` output."""
-    return {
-        "name": metric.name,
-        "phase": metric.phase,
-        "step": metric.step,
-        "kind": value_kind(metric.value),
-        "value": metric.value,
-        "timestamp": iso_time(metric.timestamp),
-    }
-
-
-def module_document(module: Module) -> dict[str, Any]:
-    """A module for ``--json`` output."""
-    return {"id": module.id, "name": module.name, "attributes": module.attributes}
 
 
 def table(*columns: str, right: Iterable[str] = ()) -> Table:

@@ -7,14 +7,8 @@ from typing import Any
 import click
 
 from mltracker.cli.context import State, find_experiment, find_model, json_option, pass_state
-from mltracker.cli.output import (
-    format_json,
-    format_value,
-    metric_document,
-    module_document,
-    table,
-    table_time,
-)
+from mltracker.cli.output import format_json, format_value, table, table_time
+from mltracker.codec import iteration_document, metric_document, module_document
 from mltracker.errors import NotFoundError
 from mltracker.ports.models import Model
 
@@ -70,12 +64,7 @@ def list_iterations(state: State, experiment: str, hash: str) -> None:
     """List the iterations of the model HASH of EXPERIMENT: each step and its modules."""
     model = _model(state, experiment, hash)
     rows: list[dict[str, Any]] = [
-        {
-            "id": iteration.id,
-            "step": iteration.step,
-            "modules": [module_document(module) for module in iteration.modules.list()],
-        }
-        for iteration in model.iterations.list()
+        iteration_document(iteration) for iteration in model.iterations.list()
     ]
     output = table("step", "modules", right=["step"])
     for row in rows:
