@@ -28,6 +28,9 @@ from mltracker.connect import close_all
 
 #: Every backend a store can live on; the ``uri``-style fixtures run once for each.
 BACKENDS = ("sqlite", "postgresql")
+#: The same stores behind a tracking server (a real uvicorn on a free port of this process):
+#: the contract suite runs over these too.
+HTTP_BACKENDS = ("http-sqlite", "http-postgresql")
 
 POSTGRES_URL = os.environ.get(
     "MLTRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -80,8 +83,14 @@ def postgres_schema() -> Iterator[str]:
 
 @contextmanager
 def backend_store(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
-    """A fresh store of ``backend`` (one of :data:`BACKENDS`): a SQLite file in ``folder``, or
-    a PostgreSQL schema of its own (the test skips when PostgreSQL is not reachable)."""
+    """A fresh store of ``backend`` (one of :data:`BACKENDS` or :data:`HTTP_BACKENDS`): a
+    SQLite file in ``folder``, or a PostgreSQL schema of its own (the test skips when
+    PostgreSQL is not reachable), or the URL of a server of one of them."""
+    if backend.startswith("http-"):
+        with backend_store(request, backend.removeprefix("http-"), folder) as store_uri:
+            with serving(store_uri) as url:
+                yield url
+        return
     if backend == "sqlite":
         yield str(folder / "store.db")
         return
@@ -91,6 +100,32 @@ def backend_store(request: pytest.FixtureRequest, backend: str, folder: Path) ->
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
     with postgres_schema() as uri:
         yield uri
+
+
+#: The store behind each server that :func:`serving` runs, by the server's URL.
+_SERVED: dict[str, str] = {}
+
+
+def store_behind(uri: str) -> str:
+    """The store a URI reaches: itself, or the store behind a server of :func:`serving`
+    (for tests that look at the database itself)."""
+    return _SERVED.get(uri, uri)
+
+
+@contextmanager
+def serving(store_uri: str, **options: Any) -> Iterator[str]:
+    """The URL of a tracking server of ``store_uri`` running in this process until exit."""
+    from mltracker.server.serve import ServerThread, prepared_store
+
+    store = prepared_store(store_uri)
+    server = ServerThread(store, **options)
+    _SERVED[server.url] = store_uri
+    try:
+        yield server.url
+    finally:
+        del _SERVED[server.url]
+        server.stop(wait=False)  # its thread ends on its own within 0.2 s
+        store.close()
 
 
 @pytest.fixture

@@ -12,11 +12,51 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from conftest import BACKENDS, HTTP_BACKENDS, backend_store
 
 import mltracker
 from mltracker import Experiment
+
+#: The contract holds on every backend, and over HTTP in front of each.
+CONTRACT_BACKENDS = BACKENDS + HTTP_BACKENDS
+
+
+def _skip_server_for_sql_tests(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``sql_store`` look at the database or the SQL store itself: they run on
+    the direct backends only."""
+    if request.param in HTTP_BACKENDS and request.node.get_closest_marker("sql_store"):
+        pytest.skip("looks at the SQL store itself")
+
+
+@pytest.fixture(autouse=True)
+def _sql_store_tests_run_directly(request: pytest.FixtureRequest) -> None:
+    """What :func:`_skip_server_for_sql_tests` does, for a test marked alone in a module
+    whose store is shared."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and request.node.get_closest_marker("sql_store"):
+        if any(value in HTTP_BACKENDS for value in callspec.params.values()):
+            pytest.skip("looks at the SQL store itself")
+
+
+@pytest.fixture(params=CONTRACT_BACKENDS)
+def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store of each backend, directly and behind a server."""
+    _skip_server_for_sql_tests(request)
+    with backend_store(request, request.param, tmp_path) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module", params=CONTRACT_BACKENDS)
+def module_uri(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh store of each backend (directly and behind a server), shared by a module."""
+    _skip_server_for_sql_tests(request)
+    with backend_store(request, request.param, tmp_path_factory.mktemp("module-store")) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
+from conftest import store_behind
+
 #: Every table that holds user data, owners first.
 TABLES = ("experiments", "models", "series", "metrics", "iterations", "modules")
 
@@ -54,6 +56,7 @@ ORPHAN_QUERIES = (
 
 
 def _scalars(uri: str, queries: list[str]) -> list[int]:
+    uri = store_behind(uri)
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
 
@@ -71,6 +74,7 @@ def _first(row: Any) -> int:
 def dump(uri: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of :data:`TABLES`, in key order: what a store holds."""
     queries = [f"SELECT * FROM {table} ORDER BY 1" for table in TABLES]
+    uri = store_behind(uri)
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
 

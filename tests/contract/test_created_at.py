@@ -8,6 +8,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 import mltracker
 from mltracker.connect import close_all
 from mltracker.ports.store import (
@@ -103,6 +105,7 @@ def test_restored_modules_and_iterations_get_a_created_at(
     assert is_recent(iteration.modules.list()[0].created_at)
 
 
+@pytest.mark.sql_store
 def test_store_of_version_2_is_upgraded_and_old_rows_have_no_created_at(uri: str) -> None:
     with mltracker.connect(uri) as tracker:
         model = tracker.experiments.create("old").models.create("h")

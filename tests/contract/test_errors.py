@@ -693,6 +693,7 @@ def dropped_modules_table(uri: str) -> Iterator[tuple[mltracker.Connection, Mode
         pytest.param(lambda m: m.iterations.create(1).modules.list(), id="iteration-modules"),
     ],
 )
+@pytest.mark.sql_store
 def test_database_error_during_an_operation_raises_backend_error(
     dropped_modules_table: tuple[mltracker.Connection, Model], call: Callable[[Model], Any]
 ) -> None:
@@ -704,6 +705,7 @@ def test_database_error_during_an_operation_raises_backend_error(
     _assert_ours(raised.value)
 
 
+@pytest.mark.sql_store
 def test_store_of_newer_schema_raises_schema_version_error(uri: str) -> None:
     with mltracker.connect(uri) as tracker:  # the first write creates the store
         tracker.experiments.create("e")

@@ -16,6 +16,8 @@ from mltracker import Experiment
 from mltracker.backends.sql import store as sql_store
 from mltracker.backends.sql.store import SqlStore
 
+pytestmark = pytest.mark.sql_store
+
 
 def sql(connection: mltracker.Connection) -> SqlStore:
     store = connection.store

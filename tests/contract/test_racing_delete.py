@@ -23,6 +23,8 @@ from mltracker import Experiment, Model, NotFoundError
 
 from .rowcounts import orphans
 
+pytestmark = pytest.mark.sql_store
+
 #: How many sessions wait for a lock that the session of a given process id holds.
 BLOCKED_BY = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
 

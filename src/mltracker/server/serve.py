@@ -178,14 +178,20 @@ class ServerThread:
         self._socket = _bind(DEFAULT_HOST, 0)
         self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():
             self._thread.join(0.005)
 
-    def stop(self) -> None:
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop serving (uvicorn notices within 0.1 s); with ``wait``, return once the
+        requests in progress are answered and the server is gone."""
         self._server.should_exit = True
-        self._thread.join()
-        self._socket.close()
+        if wait:
+            self._thread.join()
