@@ -243,7 +243,9 @@ class BulkInsert:
 
     __slots__ = ("postgres_copy", "postgres_types", "sqlite_insert")
 
-    def __init__(self, table: sa.Table, columns: Sequence[str], postgres_types: Sequence[str]):
+    def __init__(
+        self, table: sa.Table, columns: Sequence[str], postgres_types: Sequence[str]
+    ) -> None:
         names = ", ".join(table.c[column].name for column in columns)
         marks = ", ".join("?" for _ in columns)
         self.sqlite_insert = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"

@@ -1,7 +1,8 @@
 """Restoring records into a SQL store: one transaction that makes the store match them.
 
-This is what :meth:`SqlStore.restore` runs (an import, or a replay of an export): it adds
-what is missing and updates what is there, and counts what it did in a ``RestoreReport``.
+This is what :meth:`SqlStore.restore` runs (for an import, see ``mltracker.importers``): it
+adds what is missing and updates what is there, keeping ids, and counts what it did in a
+``RestoreReport``. Series are found or created by ``metrics.series_key``, as logging does.
 """
 
 from __future__ import annotations
