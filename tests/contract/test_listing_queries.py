@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 import mltracker
 from mltracker import Experiment
-from mltracker.backends.sql import store as sql_store
+from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import metrics as sql_metrics
 from mltracker.backends.sql.store import SqlStore
 
 pytestmark = pytest.mark.sql_store
@@ -44,13 +45,13 @@ class Counter:
     def __init__(self, store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         sa.event.listen(store.engine, "before_cursor_execute", self._count)
-        driver_execute = sql_store.engines.driver_execute
+        driver_execute = engines.driver_execute
 
         def counted(connection: Any, statement: Any) -> Any:
             self.count += 1
             return driver_execute(connection, statement)
 
-        monkeypatch.setattr(sql_store.engines, "driver_execute", counted)
+        monkeypatch.setattr(engines, "driver_execute", counted)
         self._store = store
 
     def _count(self, *_: Any) -> None:
@@ -110,7 +111,7 @@ def test_latest_metrics_of_models_reads_in_chunks(
     populate(experiment, 8)
     models = experiment.models.list()
     expected = {m.id: m.metrics.latest() for m in models}
-    monkeypatch.setattr(sql_store, "_IDS_PER_QUERY", 3)
+    monkeypatch.setattr(sql_metrics, "_IDS_PER_QUERY", 3)
 
     assert sql(connection).latest_metrics_of_models([m.id for m in models]) == expected
 

@@ -8,6 +8,10 @@ SQLite transactions are begun by us (``BEGIN`` to read, ``BEGIN IMMEDIATE`` to w
 that two writers never deadlock on a lock upgrade). PostgreSQL goes through psycopg 3 with
 pre-ping, so a restarted server costs a reconnect, not an error. Failures are retried for a
 bounded time and then translated into the MLTracker error tree.
+
+The store's operations that differ by dialect are here too, as small functions: the bulk
+insert of metric points (``executemany`` or binary ``COPY``), the row locks that only
+PostgreSQL needs, the codes of constraint violations, and UUIDs as the drivers return them.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -41,6 +46,7 @@ from mltracker.errors import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S", bound=sa.Select[Any])
 
 #: How long SQLite itself waits for a lock before reporting "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -214,6 +220,74 @@ def lock_for_schema_change(connection: Connection) -> None:
     """Serialise schema changes between processes (SQLite's write lock already does)."""
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(7235812301)"))
+
+
+def locked_against_delete(query: S) -> S:
+    """``query``, also locking the rows it reads against a concurrent delete until the
+    transaction ends (``FOR KEY SHARE`` on PostgreSQL; SQLite's write lock already
+    excludes every other writer, and the clause is left out there)."""
+    return query.with_for_update(read=True, key_share=True)
+
+
+def locked_for_update(query: S) -> S:
+    """``query``, also locking the rows it reads against any concurrent change until the
+    transaction ends, after waiting for the transactions that hold them (``FOR UPDATE`` on
+    PostgreSQL; SQLite's write lock already excludes every other writer)."""
+    return query.with_for_update()
+
+
+class BulkInsert:
+    """An insert of many rows into some columns of a table, by each driver's fastest path:
+    ``executemany`` on SQLite, a binary ``COPY`` on PostgreSQL (which needs each column's
+    PostgreSQL type, in ``postgres_types``). Made once, run by :func:`bulk_insert`."""
+
+    __slots__ = ("postgres_copy", "postgres_types", "sqlite_insert")
+
+    def __init__(
+        self, table: sa.Table, columns: Sequence[str], postgres_types: Sequence[str]
+    ) -> None:
+        names = ", ".join(table.c[column].name for column in columns)
+        marks = ", ".join("?" for _ in columns)
+        self.sqlite_insert = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+        self.postgres_copy = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+        self.postgres_types = list(postgres_types)
+
+
+def bulk_insert(connection: Connection, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the order of the insert's columns) in the connection's
+    transaction, through the driver."""
+    driver: Any = connection.connection.driver_connection
+    if is_sqlite(connection):
+        driver.executemany(insert.sqlite_insert, rows)
+        return
+    with driver.cursor() as cursor:
+        with cursor.copy(insert.postgres_copy) as copy:
+            copy.set_types(insert.postgres_types)
+            for row in rows:
+                copy.write_row(row)
+
+
+#: PostgreSQL's SQLSTATEs and SQLite's extended result code names, by constraint violated.
+_UNIQUE_VIOLATIONS = frozenset(
+    {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+)
+_FOREIGN_KEY_VIOLATIONS = frozenset({"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"})
+
+
+def _violation_code(error: exc.IntegrityError) -> str | None:
+    original = error.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    return code if isinstance(code, str) else None
+
+
+def is_unique_violation(error: exc.IntegrityError) -> bool:
+    """Whether ``error`` says that a row broke a unique (or primary key) constraint."""
+    return _violation_code(error) in _UNIQUE_VIOLATIONS
+
+
+def is_foreign_key_violation(error: exc.IntegrityError) -> bool:
+    """Whether ``error`` says that a row broke a foreign key (its owner is gone)."""
+    return _violation_code(error) in _FOREIGN_KEY_VIOLATIONS
 
 
 @contextmanager
@@ -431,3 +505,11 @@ def driver_execute(connection: Connection, statement: ClauseElement) -> list[tup
         return rows
     finally:
         cursor.close()
+
+
+def uuid_from_driver(value: Any) -> UUID | None:
+    """A UUID column as :func:`driver_execute` returns it (hex text from SQLite, a ``UUID``
+    from psycopg), as a ``UUID``; ``None`` for NULL."""
+    if value is None or isinstance(value, UUID):
+        return value
+    return UUID(hex=value)

@@ -5,12 +5,15 @@ for ``metrics.series_pk`` (see there); UUIDs (``id``) are what the API shows.
 Metric points are normalised into ``series`` (one row per model, name and phase) and
 ``metrics`` (one row per point), which keeps a point at about 30 bytes on disk. The value
 columns follow ``mltracker.values``. A NULL phase is stored as ``''`` in ``series`` so that
-the unique constraint holds (phases are never empty strings).
+the unique constraint holds (phases are never empty strings). ``pk_of`` finds a row's key
+from its id, inside a statement.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -26,7 +29,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    select,
 )
+from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version this code writes; see ``migrations.py``.
 SCHEMA_VERSION = 3
@@ -153,3 +158,9 @@ write_batches = Table(
 
 #: References that are not foreign keys (see ``metrics.series_pk``): (referring, referred).
 UNENFORCED_REFERENCES = [(metrics.c.series_pk, series.c.pk)]
+
+
+def pk_of(table: Table, row_id: UUID) -> ScalarSelect[Any]:
+    """The ``pk`` of the row of ``table`` whose ``id`` is ``row_id``, as a scalar subquery
+    (NULL when there is none)."""
+    return select(table.c.pk).where(table.c.id == row_id).scalar_subquery()

@@ -1,0 +1,375 @@
+"""The metric points of a SQL store: the fast path that writes them, and their reads.
+
+A batch of points is written in one transaction with the driver's bulk path
+(:func:`~mltracker.backends.sql.engine.bulk_insert`); the key of each series is cached on
+the ``Series`` objects of the writer's queue, so a batch whose series are known costs two
+statements. :func:`series_key` is the one place where a series is found or created, for
+this path and for a restore. Reads build ``Metric`` objects from the driver's plain tuples.
+The functions take the connection of a transaction that the store opened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import maintenance
+from mltracker.backends.sql.engine import uuid_from_driver
+from mltracker.backends.sql.schema import metrics, models, pk_of, series, write_batches
+from mltracker.entities import Metric, parse_metric_id, stamp_matches
+from mltracker.errors import MLTrackerError, NotFoundError
+from mltracker.ports.metrics import NO_PHASE
+from mltracker.ports.store import MetricColumns, MetricFilter, Point, Series
+from mltracker.values import FLOAT, INT, decode_value
+
+#: How the store runs an operation in a write transaction (``SqlStore._write``).
+WriteTransaction = Callable[[Callable[[Connection], list[Series]]], list[Series]]
+
+#: A missing phase, as ``series.phase`` holds it (see ``schema``).
+_NO_PHASE = ""
+
+
+def phase_in(phase: str | None) -> str:
+    """A phase as ``series.phase`` stores it."""
+    return _NO_PHASE if phase is None else phase
+
+
+def phase_out(phase: str) -> str | None:
+    """A phase as ``series.phase`` stores it, back as the API shows it."""
+    return None if phase == _NO_PHASE else phase
+
+
+def series_key(connection: Connection, model_pk: int, name: str, phase: str | None) -> int | None:
+    """The key of a model's series, created if absent; ``None`` if the model is gone.
+
+    The insert runs in a savepoint: when another writer created the series meanwhile, or
+    deleted the model, the transaction goes on and the series is looked up again.
+    """
+    stored_phase = phase_in(phase)
+    key = (
+        series.c.model_pk == model_pk,
+        series.c.name == name,
+        series.c.phase == stored_phase,
+    )
+    found = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
+    if found is not None:
+        return int(found)
+    insert = (
+        sa.insert(series)
+        .values(model_pk=model_pk, name=name, phase=stored_phase)
+        .returning(series.c.pk)
+    )
+    try:
+        with connection.begin_nested():
+            return int(connection.execute(insert).scalar_one())
+    except sa.exc.IntegrityError:
+        found = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
+        return None if found is None else int(found)
+
+
+# Writing ---------------------------------------------------------------------------------
+class _StaleSeries(MLTrackerError):
+    """A cached series key no longer exists (its model was deleted by someone)."""
+
+
+_METRIC_INSERT = engines.BulkInsert(
+    metrics,
+    ("series_pk", "step", "kind", "value", "extra", "timestamp"),
+    ("int8", "int8", "int2", "float8", "text", "float8"),
+)
+
+
+class PointWriter:
+    """Writes batches of points into one store; counts the batch ids it noted, so that
+    every thousandth one also forgets the old ones (``maintenance.forget_old_batch_ids``)."""
+
+    def __init__(self) -> None:
+        self._batches_noted = 0
+
+    def write(
+        self, transaction: WriteTransaction, points: Sequence[Point], batch_id: UUID | None
+    ) -> None:
+        """Write ``points`` in one transaction run by ``transaction``; a batch id that was
+        written already makes it a no-op. If a cached series key went stale (its model was
+        deleted by someone), the series are looked up again and the batch written again.
+
+        Raises:
+            NotFoundError: Some points were of models that no longer exist; the others
+                were written.
+        """
+        if not points:
+            return
+
+        def insert(connection: Connection) -> list[Series]:
+            return self._insert(connection, points, batch_id)
+
+        try:
+            missing = transaction(insert)
+        except _StaleSeries:  # a cached series vanished with its model: look them up again
+            for point in points:
+                point[0].handle = None
+            missing = transaction(insert)
+        if missing:
+            names = ", ".join(sorted({str(s.model_id) for s in missing}))
+            raise NotFoundError(f"metric points of deleted models were dropped: {names}")
+
+    def _insert(
+        self, connection: Connection, points: Sequence[Point], batch_id: UUID | None
+    ) -> list[Series]:
+        """Insert the points of models that exist; return the series of those that do not."""
+        if batch_id is not None and self._batch_written(connection, batch_id):
+            return []
+        missing = resolve_series(connection, points)
+        if missing:
+            points = [point for point in points if point[0].handle is not None]
+        rows = [
+            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
+        ]
+        handles = {row[0] for row in rows}
+        # The series must exist until we commit: PostgreSQL locks them against a concurrent
+        # delete (which deletes series before points); SQLite's write lock already does.
+        check = sa.select(sa.func.count()).select_from(
+            engines.locked_against_delete(
+                sa.select(series.c.pk).where(series.c.pk.in_(handles))
+            ).subquery()
+        )
+        if rows and connection.execute(check).scalar_one() != len(handles):
+            raise _StaleSeries("a series of the batch was deleted")
+        engines.bulk_insert(connection, _METRIC_INSERT, rows)
+        return missing
+
+    def _batch_written(self, connection: Connection, batch_id: UUID) -> bool:
+        """Whether the batch was written; if not, note it as written by this transaction."""
+        found = connection.execute(
+            sa.select(write_batches.c.id).where(write_batches.c.id == batch_id)
+        ).first()
+        if found is not None:
+            return True
+        now = time.time()
+        connection.execute(sa.insert(write_batches).values(id=batch_id, written_at=now))
+        self._batches_noted += 1
+        if self._batches_noted % 1000 == 0:
+            maintenance.forget_old_batch_ids(connection, now)
+        return False
+
+
+def resolve_series(connection: Connection, points: Sequence[Point]) -> list[Series]:
+    """Set the key of each series of ``points`` that has none; return those whose model is
+    gone (their key stays ``None``)."""
+    unresolved = {id(p[0]): p[0] for p in points if p[0].handle is None}
+    missing: list[Series] = []
+    for entry in unresolved.values():
+        model_pk = connection.execute(
+            sa.select(models.c.pk).where(models.c.id == entry.model_id)
+        ).scalar()
+        if model_pk is not None:
+            entry.handle = series_key(connection, model_pk, entry.name, entry.phase)
+        if entry.handle is None:
+            missing.append(entry)
+    return missing
+
+
+# Deleting --------------------------------------------------------------------------------
+def delete_points_of_models(connection: Connection, model_pks: sa.Select[Any]) -> None:
+    """Delete the series and points of some models (their other rows cascade).
+
+    On PostgreSQL, the models are locked first, which waits for any writer that is adding
+    a series to them and keeps others from doing so; then the series are deleted, which waits
+    for any writer holding them locked; so the next statement sees, and deletes, every point
+    that those writers committed.
+    """
+    connection.execute(
+        engines.locked_for_update(sa.select(models.c.pk).where(models.c.pk.in_(model_pks)))
+    ).all()
+    series_pks = list(
+        connection.execute(
+            sa.delete(series).where(series.c.model_pk.in_(model_pks)).returning(series.c.pk)
+        ).scalars()
+    )
+    for start in range(0, len(series_pks), 500):
+        chunk = series_pks[start : start + 500]
+        connection.execute(sa.delete(metrics).where(metrics.c.series_pk.in_(chunk)))
+
+
+def remove_metric(connection: Connection, model_id: UUID, metric_id: UUID) -> None:
+    """Delete one point of a model, by its id.
+
+    Raises:
+        NotFoundError: The model has no such point.
+    """
+    parsed = parse_metric_id(model_id, metric_id)
+    owned = sa.select(series.c.pk).where(series.c.model_pk == pk_of(models, model_id))
+    if parsed is None:
+        match = metrics.c.id == metric_id
+    else:
+        match = metrics.c.seq == parsed[0]
+    found = connection.execute(
+        sa.select(metrics.c.seq, metrics.c.timestamp).where(match, metrics.c.series_pk.in_(owned))
+    ).first()
+    if found is None or (parsed is not None and not stamp_matches(found[1], parsed[1])):
+        raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
+    connection.execute(sa.delete(metrics).where(metrics.c.seq == found[0]))
+
+
+def clear_metrics(connection: Connection, model_id: UUID) -> None:
+    """Delete every point of a model (its series stay)."""
+    connection.execute(
+        sa.delete(metrics).where(
+            metrics.c.series_pk.in_(
+                sa.select(series.c.pk).where(series.c.model_pk == pk_of(models, model_id))
+            )
+        )
+    )
+
+
+# Reading ---------------------------------------------------------------------------------
+#: The columns of a point, as every read of points selects them.
+POINT_COLUMNS = sa.select(
+    metrics.c.seq,
+    metrics.c.series_pk,
+    metrics.c.step,
+    metrics.c.kind,
+    metrics.c.value,
+    metrics.c.extra,
+    metrics.c.timestamp,
+    metrics.c.id,
+)
+
+#: How many ids one query of :func:`latest_metrics_of_models` binds.
+_IDS_PER_QUERY = 5000
+
+
+def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) -> list[Metric]:
+    """The points of a model that ``where`` selects, in logged order."""
+    names = _series_names(connection, model_id, where)
+    if not names:
+        return []
+    rows = engines.driver_execute(connection, _points_query(names, where))
+    return _build_metrics(rows, names, model_id)
+
+
+def metric_columns(connection: Connection, model_id: UUID, where: MetricFilter) -> MetricColumns:
+    """The points of a model that ``where`` selects, in logged order, as columns."""
+    names = _series_names(connection, model_id, where)
+    columns = MetricColumns([], [], [], [], [])
+    if not names:
+        return columns
+    rows = engines.driver_execute(connection, _points_query(names, where))
+    for _seq, series_pk, step, kind, value, extra, timestamp, _id in rows:
+        if extra is not None or kind != FLOAT:
+            value = decode_value(kind, value, extra)
+        name, phase = names[series_pk]
+        columns.name.append(name)
+        columns.phase.append(phase)
+        columns.step.append(step)
+        columns.value.append(value)
+        columns.timestamp.append(timestamp)
+    return columns
+
+
+def latest_metrics_of_models(
+    connection: Connection, model_ids: Sequence[UUID]
+) -> dict[UUID, list[Metric]]:
+    """The last point of each series of each model, in logged order, in a constant number of
+    queries (two per ``_IDS_PER_QUERY`` models); a model that is not there has none."""
+    wanted = list(dict.fromkeys(model_ids))
+    latest: dict[UUID, list[Metric]] = {model_id: [] for model_id in wanted}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start : start + _IDS_PER_QUERY]
+        found = connection.execute(
+            sa.select(series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id)
+            .select_from(series.join(models, models.c.pk == series.c.model_pk))
+            .where(models.c.id.in_(chunk))
+        ).all()
+        if not found:
+            continue
+        names = {row[0]: (row[1], phase_out(row[2]), row[4]) for row in found}
+        query = _latest_points_query(sorted({row[3] for row in found}))
+        for point in _build_points(engines.driver_execute(connection, query), names):
+            latest[point.model_id].append(point)
+    return latest
+
+
+def _series_names(
+    connection: Connection, model_id: UUID, where: MetricFilter
+) -> dict[int, tuple[str, str | None]]:
+    """The model's series that ``where`` selects: primary key -> (name, phase)."""
+    query = sa.select(series.c.pk, series.c.name, series.c.phase).where(
+        series.c.model_pk == pk_of(models, model_id)
+    )
+    if where.name is not None:
+        query = query.where(series.c.name == where.name)
+    if where.phase is NO_PHASE:
+        query = query.where(series.c.phase == _NO_PHASE)
+    elif where.phase is not None:
+        query = query.where(series.c.phase == where.phase)
+    return {pk: (name, phase_out(phase)) for pk, name, phase in connection.execute(query)}
+
+
+def _points_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
+    query = POINT_COLUMNS.order_by(metrics.c.seq)
+    if len(names) == 1:
+        query = query.where(metrics.c.series_pk == next(iter(names)))
+    else:
+        query = query.where(metrics.c.series_pk.in_(list(names)))
+    if where.start_step is not None:
+        query = query.where(metrics.c.step >= where.start_step)
+    if where.stop_step is not None:
+        query = query.where(metrics.c.step < where.stop_step)
+    return query
+
+
+def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
+    """The last point of each series of some models, in logged order.
+
+    A correlated ``max`` per series, which both databases answer from the index on
+    ``(series_pk, seq)`` without reading the series' other points.
+    """
+    inner = metrics.alias("later")
+    last = (
+        sa.select(sa.func.max(inner.c.seq)).where(inner.c.series_pk == series.c.pk)
+    ).scalar_subquery()
+    seqs = sa.select(last).where(series.c.model_pk.in_(model_pks))
+    return POINT_COLUMNS.where(metrics.c.seq.in_(seqs)).order_by(metrics.c.seq)
+
+
+def _build_points(
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID]]
+) -> list[Metric]:
+    """Metrics of several models: ``names`` maps a series to its name, phase and model."""
+    built: list[Metric] = []
+    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
+        name, phase, model_id = names[series_pk]
+        value = decode_value(kind, value, extra)
+        built.append(
+            Metric(name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_))
+        )
+    return built
+
+
+def _build_metrics(
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None]], model_id: UUID
+) -> list[Metric]:
+    built: list[Metric] = []
+    append = built.append
+    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
+        if extra is None and kind == FLOAT:
+            pass
+        elif extra is None and kind == INT:
+            value = int(value)
+        else:
+            value = decode_value(kind, value, extra)
+        name, phase = names[series_pk]
+        if id_ is None:
+            append(Metric(name, value, step, phase, timestamp, seq, model_id))
+        else:
+            append(
+                Metric(name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_))
+            )
+    return built
