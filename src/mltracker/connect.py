@@ -13,6 +13,7 @@ of its own, shared by the handles given that same object.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Hashable
@@ -20,11 +21,14 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote
 
-from mltracker.errors import InvalidArgumentError, InvalidTypeError
+from mltracker import deadlines
+from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports.store import Store
 from mltracker.session import Session
 from mltracker.views import ExperimentsView
 from mltracker.writer import MetricWriter
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PATH = "mltracker.db"
 ENVIRONMENT_VARIABLE = "MLTRACKER_URI"
@@ -257,9 +261,19 @@ def _release_session(session: Session) -> None:
         key = _keys.get(id(session))
         _users[key] = _users.get(key, 1) - 1
         if _users[key] > 0 or key in _pinned or _sessions.get(key) is not session:
-            session.writer.flush()
-            return
-        del _users[key]
+            shared = True
+        else:
+            shared = False
+            del _users[key]
+    if shared:
+        # Other handles keep the session: what the store cannot take now stays queued.
+        try:
+            session.writer.flush(within=deadlines.close_seconds())
+        except NotFoundError:
+            raise
+        except MLTrackerError as error:
+            logger.info("points stay queued after close: %s", error)
+        return
     # The session stays registered: entities of the closed handle, and later handles of the
     # same URI, use it again (its connections and writer thread come back on first use).
     session.close()
@@ -331,7 +345,9 @@ class Connection:
         self._session.writer.flush()
 
     def close(self) -> None:
-        """Flush, then release this handle. Closing twice is allowed.
+        """Flush, then release this handle. Closing twice is allowed. It returns within
+        ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s): points a locked or unreachable store
+        did not take by then go to the spool (stderr says where) and are written later.
 
         When the last handle of a store closes, its connections and writer thread are let go.
         Entities and collections obtained through the handle stay usable: any later call,

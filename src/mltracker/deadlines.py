@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 120.0
 #: How long the flush on SIGTERM/SIGINT may take before the process goes on ending.
 DEFAULT_SIGNAL_FLUSH_SECONDS = 10.0
+#: How long ``close()`` and the flush at exit may take before what is left goes to the spool.
+DEFAULT_CLOSE_SECONDS = 10.0
 
 _cap: ContextVar[float | None] = ContextVar("mltracker_retry_cap", default=None)
 #: The default budget set by :func:`default_retry_seconds`, for every thread of the process.
@@ -56,6 +58,11 @@ def current_cap() -> float | None:
 def signal_flush_seconds() -> float:
     """How long the flush on a signal may take: ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``."""
     return _seconds_from_environment("MLTRACKER_SIGNAL_FLUSH_SECONDS", DEFAULT_SIGNAL_FLUSH_SECONDS)
+
+
+def close_seconds() -> float:
+    """How long ``close()`` and the flush at exit may take: ``$MLTRACKER_CLOSE_SECONDS``."""
+    return _seconds_from_environment("MLTRACKER_CLOSE_SECONDS", DEFAULT_CLOSE_SECONDS)
 
 
 @contextmanager

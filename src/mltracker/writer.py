@@ -12,7 +12,8 @@ one transaction each, in the order the points were logged:
 - before a process-pool worker sends a task's result back (``mltracker.pools``);
 - at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
   on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
-  so that a locked or unreachable store cannot keep a process from ending). With
+  at exit and in ``close()`` after ``$MLTRACKER_CLOSE_SECONDS``, default 10 s, so that a
+  locked or unreachable store cannot keep a process from ending). With
   ``$MLTRACKER_SIGNAL_HANDLERS=0`` no signal handler is installed.
 
 Logging never raises for a store that cannot take points (locked, unreachable, full): the
@@ -20,7 +21,8 @@ points stay queued and the background thread retries with backoff. Once ``max_pe
 points wait and the store has not taken them within ``BACKPRESSURE_SECONDS``, they move to
 a spool file (``mltracker.spool``) and logging goes on; the spool is written back, in order,
 when the store returns, or by the next process that writes to the store. The outage is
-reported once on stderr, and raised by explicit calls (``flush()``, ``close()``, reads).
+reported once on stderr, and raised by explicit calls (``flush()``, reads); ``close()``
+moves what the store did not take within its bound to the spool, says so, and returns.
 Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
 ``NotFoundError`` by the next call.
 """
@@ -237,13 +239,23 @@ class MetricWriter:
             _deliver_deferred_signal()
 
     def close(self) -> None:
-        """Write every queued point and stop the background thread.
+        """Write every queued point and stop the background thread, within
+        ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s): what the store has not taken by then
+        (it is locked or unreachable) moves to the spool, and stderr says where.
 
         A closed writer stays usable: the next :meth:`append` starts its thread again, and
         whatever is queued is still written by :meth:`flush` and at exit.
+
+        Raises:
+            NotFoundError: Points were dropped because their model was deleted.
         """
+        bound = deadlines.close_seconds()
         try:
-            self.flush()
+            self.flush(within=bound)
+        except NotFoundError:
+            raise
+        except MLTrackerError as error:
+            _spill_at_end(self, error)
         finally:
             with self._thread_lock:
                 self._closed = True
@@ -251,7 +263,7 @@ class MetricWriter:
                 self._wakeup.set()
                 thread, self._thread = self._thread, None
             if thread is not None and thread is not threading.current_thread():
-                thread.join()
+                thread.join(bound)  # a write in progress that outlives this is spooled
 
     def _reopen(self) -> None:
         with self._thread_lock:
@@ -461,10 +473,13 @@ _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
 def flush_all(within: float | None = None) -> None:
-    """Flush every writer of this process; what a store cannot take goes to a spool file.
+    """Flush every writer of this process; what a store cannot take within ``within``
+    seconds (default ``$MLTRACKER_CLOSE_SECONDS``) goes to a spool file.
 
     Never raises: failures are reported on stderr.
     """
+    if within is None:
+        within = deadlines.close_seconds()
     for writer in list(_live_writers):
         budget = within
         if writer._outage is not None:  # known to be away: do not wait out a full retry
