@@ -62,6 +62,6 @@ def test_every_row_names_a_command(row: str) -> None:
 
 
 def test_a_row_that_names_no_command_is_found() -> None:
-    assert command_named("ui [--port N]") is None
+    assert command_named("board [--port N]") is None
     assert command_named("experiments") is None
     assert command_named("experiments show NAME") == ("experiments", "show")

@@ -68,6 +68,11 @@ COMMANDS: dict[str, Where] = {
         "server_command",
         "Serve the store over HTTP: the REST API that training jobs log to.",
     ),
+    "ui": Where(
+        "mltracker.cli.ui",
+        "ui_command",
+        "Serve the dashboard of the store (read-only) and print its URL.",
+    ),
     "sync": Where(
         "mltracker.cli.serving",
         "sync_command",

@@ -57,7 +57,7 @@ class State:
         """The handle on the store; unless ``create``, a SQLite file must exist already."""
         if self._connection is None:
             if not create:
-                _require_existing_store(self.uri)
+                require_existing_store(self.uri)
             self._connection = mltracker.connect(self.uri)
         return self._connection
 
@@ -86,7 +86,12 @@ class State:
             self.err_console.print(message)
 
 
-def _require_existing_store(uri: str | None) -> None:
+def require_existing_store(uri: str | None) -> None:
+    """Refuse a SQLite path where no store is (a reading command creates nothing).
+
+    Raises:
+        CliError: There is no file at the path.
+    """
     path = sqlite_path(resolve_uri(uri))
     if path is not None:
         if not Path(path).exists():

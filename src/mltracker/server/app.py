@@ -8,8 +8,15 @@ format is ``mltracker.wire``'s. Every error answers with one envelope,
 :data:`STATUS_OF_ERROR`. No answer carries a stack trace or SQL.
 
 Guards, outermost first: a body larger than ``max_body_bytes`` is refused (413); with a
-token, every route but ``/api/v1/health`` needs ``Authorization: Bearer <token>`` (401,
-compared in constant time); a read-only server refuses writes (403).
+token, every route but ``/api/v1/health`` and the dashboard's ``/login`` needs
+``Authorization: Bearer <token>`` (401, compared in constant time); a read-only server
+refuses writes (403). The dashboard's login sets a cookie
+(:func:`mltracker.server.dashboard.session_cookie`) that
+stands for the token on ``GET`` and ``HEAD`` requests only, so that a page can read but never
+write; a browser asking for a page without it is sent to the login form.
+
+The dashboard (``mltracker.server.dashboard``: its pages and files) and its API routes
+(``mltracker.server.overview``) are part of every application.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
 from mltracker.ports.store import Store
-from mltracker.server import routes
+from mltracker.server import dashboard, overview, routes
 from mltracker.wire import API_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -46,6 +53,8 @@ STATUS_OF_ERROR: dict[type[errors.MLTrackerError], int] = {
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 HEALTH_PATH = f"{API_PREFIX}/health"
+#: The paths that answer without the token.
+OPEN_PATHS = frozenset({HEALTH_PATH, dashboard.LOGIN_PATH})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -97,12 +106,11 @@ def create_app(
     )
     app.state.store = store
     app.state.read_only = read_only
+    app.state.token = token
     app.state.series = routes.SeriesCache()
     app.include_router(routes.router, prefix=API_PREFIX)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> HTMLResponse:
-        return HTMLResponse(_HOME)
+    app.include_router(overview.router, prefix=API_PREFIX)
+    dashboard.install(app)
 
     @app.exception_handler(errors.MLTrackerError)
     async def on_error(request: Request, error: errors.MLTrackerError) -> Response:
@@ -154,30 +162,67 @@ def guarded_app(app: FastAPI) -> ASGIApp:
 
 
 class _TokenGuard:
-    """Refuse every request but the health check that does not bear the token."""
+    """Refuse every request but the open paths that does not bear the token (or, to read,
+    the dashboard's cookie)."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self._app = app
         self._expected = f"Bearer {token}".encode()
+        self._cookie = dashboard.session_cookie(token).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
-        given = b""
+        given = cookies = accept = b""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 given = value
-        if not hmac.compare_digest(given, self._expected):
-            message = "a token is required" if not given else "wrong token"
-            await _answer(
-                send,
-                401,
-                envelope(errors.AccessDeniedError.code, message),
-                [(b"www-authenticate", b"Bearer")],
-            )
+            elif name == b"cookie":
+                cookies = value
+            elif name == b"accept":
+                accept = value
+        reading = scope["method"] in ("GET", "HEAD")
+        if hmac.compare_digest(given, self._expected) or (
+            reading and not given and hmac.compare_digest(_cookie(cookies), self._cookie)
+        ):
+            await self._app(scope, receive, send)
             return
-        await self._app(scope, receive, send)
+        if reading and not given and b"text/html" in accept and _is_page(scope["path"]):
+            await _answer_redirect(send, dashboard.login_location(scope))
+            return
+        message = "a token is required" if not given else "wrong token"
+        await _answer(
+            send,
+            401,
+            envelope(errors.AccessDeniedError.code, message),
+            [(b"www-authenticate", b"Bearer")],
+        )
+
+
+def _cookie(header: bytes) -> bytes:
+    """The value of the dashboard's cookie in a ``Cookie`` header (empty when absent)."""
+    wanted = dashboard.COOKIE_NAME.encode() + b"="
+    for part in header.split(b";"):
+        part = part.strip()
+        if part.startswith(wanted):
+            return part[len(wanted) :]
+    return b""
+
+
+def _is_page(path: str) -> bool:
+    return not path.startswith(("/api/", dashboard.STATIC_PATH + "/"))
+
+
+async def _answer_redirect(send: Send, location: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 class _BodyLimit:
@@ -238,19 +283,3 @@ async def _answer(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-_HOME = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>MLTracker</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
-<h1>MLTracker</h1>
-<p>This is an MLTracker tracking server. Point a training job at it with
-<code>MLTRACKER_URI=&lt;this address&gt;</code>
-(and <code>MLTRACKER_TOKEN</code> if it has one).</p>
-<ul>
-<li><a href="/api/docs">The REST API, with its documentation</a></li>
-<li><a href="/api/v1/openapi.json">The OpenAPI description</a></li>
-<li><a href="/api/v1/health">Health</a></li>
-</ul>
-</body></html>
-"""

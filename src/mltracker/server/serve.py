@@ -45,6 +45,9 @@ class ServerSettings:
     workers: int = 1
     insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Create or upgrade the store before serving (``mltracker ui``, which only reads, does
+    #: not: it serves the store as it is, read-only).
+    prepare: bool = True
 
 
 def check_settings(settings: ServerSettings) -> None:
@@ -100,7 +103,7 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
         OSError: The address cannot be bound.
     """
     check_settings(settings)
-    store = prepared_store(settings.uri)
+    store = prepared_store(settings.uri) if settings.prepare else open_store(settings.uri)
     try:
         if settings.workers > 1:
             store.close()

@@ -1,0 +1,92 @@
+"""How many metric points a store holds, per experiment or per series, for the dashboard.
+
+The store's port reads points but does not count them; counting by reading would cost a
+read of every point. For a SQL store the count is one aggregate query over the index of
+``(series_pk, seq)``; for any other store the counts are unknown (``None``) and the
+dashboard leaves them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from mltracker.ports.store import Store
+
+#: How many model ids one query binds.
+_IDS_PER_QUERY = 5000
+
+
+def points_per_experiment(store: Store) -> dict[UUID, int] | None:
+    """The number of points of each experiment that has any, or ``None`` when the store
+    cannot count them."""
+    sql = _sql(store)
+    if sql is None:
+        return None
+    import sqlalchemy as sa
+
+    from mltracker.backends.sql import engine as engines
+    from mltracker.backends.sql.schema import experiments, metrics, models, series
+
+    query = (
+        sa.select(experiments.c.id, sa.func.count())
+        .select_from(
+            metrics.join(series, series.c.pk == metrics.c.series_pk)
+            .join(models, models.c.pk == series.c.model_pk)
+            .join(experiments, experiments.c.pk == models.c.experiment_pk)
+        )
+        .group_by(experiments.c.id)
+    )
+
+    def count(connection: Any) -> dict[UUID, int]:
+        return {row[0]: row[1] for row in connection.execute(query)}
+
+    return engines.run(sql, count, write=False)
+
+
+def points_per_series(
+    store: Store, model_ids: Sequence[UUID]
+) -> dict[tuple[UUID, str, str | None], int] | None:
+    """The number of points of each series (model id, name, phase) of some models, or
+    ``None`` when the store cannot count them."""
+    sql = _sql(store)
+    if sql is None:
+        return None
+    import sqlalchemy as sa
+
+    from mltracker.backends.sql import engine as engines
+    from mltracker.backends.sql.metrics import phase_out
+    from mltracker.backends.sql.schema import metrics, models, series
+
+    wanted = list(dict.fromkeys(model_ids))
+
+    def count(connection: Any) -> dict[tuple[UUID, str, str | None], int]:
+        found: dict[tuple[UUID, str, str | None], int] = {}
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            points = (
+                sa.select(sa.func.count())
+                .where(metrics.c.series_pk == series.c.pk)
+                .scalar_subquery()
+            )
+            query = (
+                sa.select(models.c.id, series.c.name, series.c.phase, points)
+                .select_from(series.join(models, models.c.pk == series.c.model_pk))
+                .where(models.c.id.in_(wanted[start : start + _IDS_PER_QUERY]))
+            )
+            for model_id, name, phase, number in connection.execute(query):
+                found[(model_id, name, phase_out(phase))] = number
+        return found
+
+    return engines.run(sql, count, write=False)
+
+
+def _sql(store: Store) -> Any:
+    """The engine of a SQL store whose tables exist, else ``None``."""
+    try:
+        from mltracker.backends.sql.store import SqlStore
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return None
+    if not isinstance(store, SqlStore) or not store.list_experiments():
+        return None
+    return store.engine

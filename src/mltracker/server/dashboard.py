@@ -1,0 +1,171 @@
+"""The dashboard: the pages a browser opens, their files, and the login of a server with a token.
+
+The dashboard is a static application: one HTML page (``static/index.html``) and plain ES
+modules (``static/js/``) that draw every page from the REST API (``/api/v1``) and the
+dashboard's routes (``mltracker.server.overview``), with uPlot for the charts
+(``static/vendor/``, copied from npm when the package is built). A static application
+because every page lives on data that changes while it is open (polling, zooming, many
+charts drawn as they scroll into view): templates would render a page once and leave the
+rest to scripts anyway, and the server stays a JSON API with no template engine to ship.
+
+Pages, each a URL that holds its state (filters, sorting, selection, axes) in its query:
+
+- ``/``: the experiments;
+- ``/experiments/<name>``: an experiment's models;
+- ``/experiments/<name>/models/<hash>``: a model;
+- ``/experiments/<name>/compare?models=<hash>,<hash>``: models compared.
+
+With a token, ``/login`` asks for it once and sets an HttpOnly, SameSite=Strict cookie that
+holds :func:`session_cookie` of the token (the token guard of ``mltracker.server.app``
+accepts it for reading); ``/logout`` removes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+__all__ = [
+    "COOKIE_NAME",
+    "LOGIN_PATH",
+    "LOGOUT_PATH",
+    "STATIC_PATH",
+    "install",
+    "login_location",
+    "session_cookie",
+]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_PATH = "/static"
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+COOKIE_NAME = "mltracker_session"
+#: How long the login lasts in the browser.
+COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def session_cookie(token: str) -> str:
+    """The value of the dashboard's cookie for ``token``: derived from it, so that the
+    cookie never holds the token itself."""
+    return hmac.new(token.encode(), b"mltracker dashboard session", hashlib.sha256).hexdigest()
+
+
+def login_location(scope: Scope) -> str:
+    """Where a browser without the cookie is sent: the login form, then back here."""
+    target = scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        target += "?" + query.decode("latin-1")
+    return f"{LOGIN_PATH}?next={quote(target, safe='')}"
+
+
+def _safe_next(target: str) -> str:
+    """A path of this server to go back to after the login (never another site)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+class _StaticFiles(StaticFiles):
+    """The dashboard's files, revalidated at each load (an upgrade shows at once)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["cache-control"] = "no-cache"
+        return response
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's pages, files and login to ``app`` (whose ``state.token`` is the
+    server's token, or ``None``)."""
+    app.mount(STATIC_PATH, _StaticFiles(directory=STATIC_DIR), name="static")
+    shell = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+    def page(request: Request) -> HTMLResponse:
+        login = "yes" if request.app.state.token is not None else "no"
+        return HTMLResponse(
+            shell.replace("{{login}}", login), headers={"cache-control": "no-cache"}
+        )
+
+    for path in ("/", "/experiments/{rest:path}"):
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+
+    @app.get(LOGIN_PATH, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        if request.app.state.token is None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return HTMLResponse(_login_page(_safe_next(next), None))
+
+    @app.post(LOGIN_PATH, include_in_schema=False)
+    async def login(request: Request) -> Response:
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        target = _safe_next(fields.get("next", ["/"])[0])
+        token: str | None = request.app.state.token
+        if token is None:
+            return RedirectResponse(target, status_code=303)
+        given = fields.get("token", [""])[0].strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HTMLResponse(_login_page(target, "That is not the token."), status_code=401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            session_cookie(token),
+            max_age=COOKIE_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.get(LOGOUT_PATH, include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse(LOGIN_PATH, status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        return response
+
+
+def _login_page(target: str, error: str | None) -> str:
+    problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return _LOGIN.format(next=html.escape(target, quote=True), problem=problem)
+
+
+_LOGIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Log in · MLTracker</title>
+<style>
+body {{ font: 15px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330;
+  display: grid; place-items: center; min-height: 100vh; margin: 0; }}
+form {{ background: #fff; padding: 2rem 2.25rem; border-radius: 10px; width: 22rem;
+  box-shadow: 0 1px 3px rgba(0,0,0,.08), 0 8px 24px rgba(0,0,0,.06); }}
+h1 {{ font-size: 1.25rem; margin: 0 0 .25rem; }}
+p {{ margin: 0 0 1rem; color: #5b6475; }}
+label {{ display: block; font-weight: 600; margin-bottom: .35rem; }}
+input {{ width: 100%; box-sizing: border-box; padding: .55rem .7rem; font: inherit;
+  border: 1px solid #c9ced8; border-radius: 6px; }}
+button {{ margin-top: 1rem; width: 100%; padding: .6rem; font: inherit; font-weight: 600;
+  color: #fff; background: #3461c1; border: 0; border-radius: 6px; cursor: pointer; }}
+.error {{ color: #b42318; font-weight: 600; }}
+</style></head>
+<body>
+<form method="post" action="/login">
+<h1>MLTracker</h1>
+<p>This server needs its token (<code>mltracker server --token</code>).</p>
+{problem}
+<label for="token">Token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" autofocus required>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Open the dashboard</button>
+</form>
+</body></html>
+"""

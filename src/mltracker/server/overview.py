@@ -1,0 +1,284 @@
+"""The dashboard's own API routes, under ``/api/v1/overview``: what a page shows, in one call.
+
+The REST API of ``mltracker.server.routes`` mirrors the store's port; a page needs some of it
+gathered: the experiments with their model counts, points and last activity; an experiment's
+models with the latest point of each series; a model's series with their lengths, its
+modules, its iterations with their modules, a page of its points, its export; the latest
+points and steps of several models (what a page polls while a run logs). Every route only
+reads, with a constant number of store calls but where a loop is named (the modules of each
+iteration).
+
+Metric points travel in the wire format of ``mltracker.wire`` (columns); module attributes
+as strict JSON, NaN and the infinities written as ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+(``mltracker.codec.json_safe``). Times are seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from mltracker import values, wire
+from mltracker.codec import json_safe
+from mltracker.entities import Metric, Module
+from mltracker.errors import InvalidArgumentError, NotFoundError
+from mltracker.export import Row, export_lines, require_pyarrow, write_rows
+from mltracker.ports.metrics import NO_PHASE, NoPhase
+from mltracker.ports.store import ExperimentRow, MetricFilter, ModelRow, ModuleOwner, Store
+from mltracker.server import counts
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/overview", tags=["dashboard"])
+_JSON = "application/json"
+#: The most points one page of :func:`points` holds.
+MAX_PAGE = 1000
+
+
+def _json(document: Any) -> Response:
+    return Response(orjson.dumps(document), media_type=_JSON)
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDependency = Annotated[Store, Depends(_store)]
+
+
+def _last_activity(created_at: float, latest: list[Metric]) -> float:
+    return max([created_at, *(point.timestamp for point in latest)])
+
+
+@router.get("/experiments")
+def experiments(store: StoreDependency) -> Response:
+    """Every experiment with ``models`` (how many), ``points`` (how many, ``null`` where the
+    store cannot count them) and ``last_activity`` (the latest creation of the experiment or
+    a model, or point logged)."""
+    rows = store.list_experiments()
+    models_of = {row.id: store.list_models(row.id) for row in rows}
+    latest = store.latest_metrics_of_models([m.id for found in models_of.values() for m in found])
+    points = counts.points_per_experiment(store) if rows else None
+    documents = []
+    for row in rows:
+        activity = row.created_at
+        for model in models_of[row.id]:
+            activity = max(activity, _last_activity(model.created_at, latest[model.id]))
+        documents.append(
+            {
+                **wire.experiment_document(row),
+                "models": len(models_of[row.id]),
+                "points": None if points is None else points.get(row.id, 0),
+                "last_activity": activity,
+            }
+        )
+    return _json(documents)
+
+
+def _experiment(store: Store, name: str) -> ExperimentRow:
+    row = store.read_experiment(values.check_name(name, "experiment name"))
+    if row is None:
+        raise NotFoundError(f"no experiment named {name!r}")
+    return row
+
+
+@router.get("/experiments/by-name/{name}")
+def experiment(name: str, store: StoreDependency) -> Response:
+    """An experiment and its models, each with ``points`` (or ``null``) and
+    ``last_activity``; ``latest``: the last point of every series of every model, as
+    columns (``series`` names each one's model)."""
+    row = _experiment(store, name)
+    models = store.list_models(row.id)
+    latest = store.latest_metrics_of_models([model.id for model in models])
+    points = counts.points_per_series(store, [model.id for model in models]) if models else None
+    totals: dict[UUID, int] = {}
+    for (model_id, _name, _phase), number in (points or {}).items():
+        totals[model_id] = totals.get(model_id, 0) + number
+    return _json(
+        {
+            "experiment": wire.experiment_document(row),
+            "models": [
+                {
+                    **wire.model_document(model),
+                    "points": None if points is None else totals.get(model.id, 0),
+                    "last_activity": _last_activity(model.created_at, latest[model.id]),
+                }
+                for model in models
+            ],
+            "latest": wire.metrics_document(
+                point for model in models for point in latest[model.id]
+            ),
+        }
+    )
+
+
+@router.get("/experiments/by-name/{name}/models/by-hash/{hash}")
+def model(name: str, hash: str, store: StoreDependency) -> Response:
+    """A model of an experiment with its series: for each, its ``points`` (or ``null``) and
+    its last point (``latest``, as columns in the same order)."""
+    row = _experiment(store, name)
+    found = _model(store, row, hash)
+    latest = store.latest_metrics(found.id)
+    points = counts.points_per_series(store, [found.id])
+    return _json(
+        {
+            "experiment": wire.experiment_document(row),
+            "model": {
+                **wire.model_document(found),
+                "last_activity": _last_activity(found.created_at, latest),
+            },
+            "series": [
+                {
+                    "name": point.name,
+                    "phase": point.phase,
+                    "points": None if points is None else points.get(_key(point), 0),
+                }
+                for point in latest
+            ],
+            "latest": wire.metrics_document(latest),
+        }
+    )
+
+
+def _key(point: Metric) -> tuple[UUID, str, str | None]:
+    return (point.model_id, point.name, point.phase)
+
+
+def _model(store: Store, experiment: ExperimentRow, hash: str) -> ModelRow:
+    found = store.read_model(experiment.id, values.check_name(hash, "model hash"))
+    if found is None:
+        raise NotFoundError(f"no model with hash {hash!r} in experiment {experiment.name!r}")
+    return found
+
+
+def _module(module: Module) -> dict[str, Any]:
+    return {
+        "id": str(module.id),
+        "name": module.name,
+        "attributes": json_safe(module.attributes),
+        "created_at": module.created_at,
+    }
+
+
+@router.get("/models/{model_id}/modules")
+def modules(model_id: UUID, store: StoreDependency) -> Response:
+    """A model's modules in logged order, their attributes as strict JSON."""
+    return _json([_module(each) for each in store.list_modules(ModuleOwner("model", model_id))])
+
+
+@router.get("/models/{model_id}/iterations")
+def iterations(model_id: UUID, store: StoreDependency) -> Response:
+    """A model's iterations in step order, each with its modules (one read per
+    iteration)."""
+    return _json(
+        [
+            {
+                **wire.iteration_document(row),
+                "modules": [
+                    _module(each) for each in store.list_modules(ModuleOwner("iteration", row.id))
+                ],
+            }
+            for row in store.list_iterations(model_id)
+        ]
+    )
+
+
+def _phase(phase: str | None, no_phase: bool) -> str | NoPhase | None:
+    if no_phase:
+        if phase is not None:
+            raise InvalidArgumentError("give phase or no_phase, not both")
+        return NO_PHASE
+    return None if phase is None else values.check_name(phase, "metric phase")
+
+
+@router.get("/models/{model_id}/points")
+def points(
+    model_id: UUID,
+    store: StoreDependency,
+    name: str,
+    phase: str | None = None,
+    no_phase: bool = False,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+) -> Response:
+    """A page of one metric's points in logged order: ``total`` (how many there are) and
+    ``points`` (the wire columns of those from ``offset``, at most ``limit``)."""
+    where = MetricFilter(values.check_name(name, "metric name"), _phase(phase, no_phase))
+    found = store.list_metrics(model_id, where)
+    return _json(
+        {
+            "total": len(found),
+            "offset": offset,
+            "points": wire.metrics_document(found[offset : offset + limit]),
+        }
+    )
+
+
+@router.get("/latest")
+def latest(
+    store: StoreDependency, model: Annotated[list[UUID], Query(max_length=1000)]
+) -> Response:
+    """For each model asked for: its ``step`` and the last point of each of its series (as
+    columns). A model that is not there has neither."""
+    found = store.latest_metrics_of_models(model)
+    documents: dict[str, Any] = {}
+    for model_id in dict.fromkeys(model):
+        try:
+            step: int | None = store.read_step(model_id)
+        except NotFoundError:
+            continue
+        documents[str(model_id)] = {
+            "step": step,
+            "latest": wire.metrics_document(found.get(model_id, [])),
+        }
+    return _json(documents)
+
+
+ExportFormat = Literal["csv", "parquet"]
+
+
+@router.get("/experiments/by-name/{name}/models/by-hash/{hash}/export")
+async def export(name: str, hash: str, request: Request, format: ExportFormat = "csv") -> Response:
+    """A model's points as a file to download, in the format of ``mltracker export``."""
+    store: Store = request.app.state.store
+    row = await run_in_threadpool(_experiment, store, name)
+    found = await run_in_threadpool(_model, store, row, hash)
+    stem = f"{row.name}-{found.hash}".replace("/", "_").replace('"', "_")
+    points = await run_in_threadpool(store.list_metrics, found.id, MetricFilter())
+    rows = [
+        Row(row.name, found.hash, found.name, p.name, p.phase, p.step, p.value, p.timestamp)
+        for p in points
+    ]
+    if format == "parquet":
+        require_pyarrow()
+        import io
+
+        buffer = io.BytesIO()
+        await run_in_threadpool(write_rows, rows, "parquet", buffer)
+        return Response(
+            buffer.getvalue(),
+            media_type="application/vnd.apache.parquet",
+            headers=_attachment(f"{stem}.parquet"),
+        )
+    return StreamingResponse(
+        (line.encode() for line in export_lines(rows, "csv")),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"{stem}.csv"),
+    )
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    from urllib.parse import quote
+
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return {
+        "content-disposition": (
+            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        )
+    }

@@ -1,0 +1,186 @@
+// The charts of a page, one per metric name: grouped by prefix ("train/", "eval/"), filtered
+// by a box, and drawn only when they scroll into view, so that a model with thousands of
+// metric names stays responsive.
+
+import { MetricChart } from "./chart.js";
+import { debounce, el } from "./dom.js";
+
+/** The group of a metric name: its prefix up to the first "/", or "" for none. */
+export function groupOf(name) {
+  const slash = name.indexOf("/");
+  return slash > 0 ? name.slice(0, slash + 1) : "";
+}
+
+/** Whether a name matches a filter: every word of the filter is part of it (any case). */
+export function matches(name, filter) {
+  const words = filter.toLowerCase().split(/\s+/).filter(Boolean);
+  const lower = name.toLowerCase();
+  return words.every((word) => lower.includes(word));
+}
+
+/** Above this many charts, the groups after the first start closed. */
+const OPEN_LIMIT = 40;
+
+export class ChartGrid {
+  /**
+   * host: where the groups go. options: {makeLoad(name) -> load(range), state: {q, x,
+   * smooth, log: Set}, onState()}: the state is the page's (held in its URL).
+   */
+  constructor(host, options) {
+    this.host = host;
+    this.options = options;
+    this.state = options.state;
+    this.names = [];
+    this.slots = new Map();
+    this.groups = new Map();
+    this.charts = new Map();
+    this.count = el("span.grid-count");
+    this.empty = el("p.muted", { hidden: true }, "No metric matches the filter.");
+    host.replaceChildren(this.empty);
+    this.observer = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          if (entry.isIntersecting) this.draw(entry.target.dataset.metric);
+        }
+      },
+      { rootMargin: "400px 0px" },
+    );
+  }
+
+  /** Add the names not shown yet (in the order given), each in its group. */
+  setNames(names) {
+    const fresh = names.filter((name) => !this.slots.has(name));
+    if (!fresh.length) return;
+    const many = this.names.length + fresh.length > OPEN_LIMIT;
+    for (const name of fresh) {
+      this.names.push(name);
+      const prefix = groupOf(name);
+      let group = this.groups.get(prefix);
+      if (!group) {
+        const body = el("div.chart-grid");
+        const label = el("span.group-count");
+        const summary = el("summary", {}, el("span.group-name", {}, prefix || "metrics"), label);
+        const node = el("details.group", { open: !many || this.groups.size === 0, dataset: { group: prefix } },
+          summary, body);
+        group = { node, body, label, names: [] };
+        this.groups.set(prefix, group);
+        this.host.append(node);
+      }
+      const slot = el("section.chart-slot", { dataset: { metric: name } },
+        el("div.chart-head", {}, el("h3.chart-title", {}, name)));
+      group.names.push(name);
+      group.body.append(slot);
+      this.slots.set(name, slot);
+      this.observer.observe(slot);
+    }
+    this.applyFilter();
+  }
+
+  applyFilter() {
+    const filter = this.state.q || "";
+    let shown = 0;
+    for (const [prefix, group] of this.groups) {
+      let inGroup = 0;
+      for (const name of group.names) {
+        const visible = matches(name, filter);
+        this.slots.get(name).hidden = !visible;
+        if (visible) inGroup++;
+      }
+      group.node.hidden = inGroup === 0;
+      group.label.textContent = inGroup === group.names.length ? `${inGroup}` : `${inGroup} of ${group.names.length}`;
+      group.node.classList.toggle("plain", prefix === "" && this.groups.size === 1);
+      if (filter && inGroup) group.node.open = true;
+      shown += inGroup;
+    }
+    this.empty.hidden = shown > 0 || !this.names.length;
+    this.count.textContent = filter ? `${shown} of ${this.names.length} charts` : `${this.names.length} charts`;
+  }
+
+  draw(name) {
+    if (this.charts.has(name)) return;
+    const slot = this.slots.get(name);
+    if (!slot || slot.hidden) return;
+    this.observer.unobserve(slot);
+    const chart = new MetricChart(slot, {
+      title: name,
+      load: this.options.makeLoad(name),
+      xMode: this.state.x,
+      log: this.state.log.has(name),
+      smoothing: Number(this.state.smooth) || 0,
+      onLog: (log) => {
+        if (log) this.state.log.add(name);
+        else this.state.log.delete(name);
+        this.options.onState();
+      },
+    });
+    this.charts.set(name, chart);
+    chart.load();
+  }
+
+  setXMode(mode) {
+    this.state.x = mode;
+    for (const chart of this.charts.values()) chart.setXMode(mode);
+  }
+
+  setSmoothing(weight) {
+    this.state.smooth = weight;
+    for (const chart of this.charts.values()) chart.setSmoothing(Number(weight) || 0);
+  }
+
+  destroy() {
+    this.observer.disconnect();
+    for (const chart of this.charts.values()) chart.destroy();
+    this.charts.clear();
+  }
+}
+
+/** The controls above the charts: filter, x axis, smoothing. */
+export function chartToolbar(grid, onState) {
+  const state = grid.state;
+  const filter = el("input.filter", {
+    type: "search",
+    placeholder: "Filter metrics, e.g. train/ loss",
+    value: state.q || "",
+    "aria-label": "Filter metrics",
+  });
+  const refilter = debounce(() => {
+    state.q = filter.value.trim();
+    grid.applyFilter();
+    onState();
+  }, 150);
+  filter.addEventListener("input", refilter);
+
+  const xButtons = ["step", "time"].map((mode) =>
+    el("button.seg", {
+      type: "button",
+      "aria-pressed": String(state.x === mode),
+      dataset: { x: mode },
+      onclick: () => {
+        for (const button of xButtons) button.setAttribute("aria-pressed", String(button.dataset.x === mode));
+        grid.setXMode(mode);
+        onState();
+      },
+    }, mode === "step" ? "Step" : "Wall time"));
+
+  const weight = Number(state.smooth) || 0;
+  const shown = el("output.smooth-value", {}, weight.toFixed(2));
+  const slider = el("input.smooth", {
+    type: "range", min: "0", max: "0.99", step: "0.01", value: String(weight),
+    "aria-label": "Smoothing",
+  });
+  const resmooth = debounce(() => {
+    grid.setSmoothing(slider.value === "0" ? "" : slider.value);
+    onState();
+  }, 120);
+  slider.addEventListener("input", () => {
+    shown.textContent = Number(slider.value).toFixed(2);
+    resmooth();
+  });
+
+  return el("div.toolbar", {},
+    filter,
+    grid.count,
+    el("span.spacer"),
+    el("span.control", {}, el("span.control-label", {}, "x axis"), el("span.segmented", {}, xButtons)),
+    el("label.control", {}, el("span.control-label", {}, "Smoothing"), slider, shown));
+}

@@ -1,0 +1,48 @@
+// Following runs that log while a page is open: the last point of each series is polled, and
+// a chart whose lines have newer points reads only those (from its lines' highest steps on).
+
+import { decodePoints, get } from "./api.js";
+
+/** The metric lines of some models for a chart: fetch(model id, name, range) -> wire
+ * document; toLine(series) -> a chart line. */
+export function lineLoader(name, models, toLine) {
+  return async ({ start, stop, budget }) => {
+    const documents = await Promise.all(models.map((model) =>
+      get(`/models/${model.id}/metrics`, { name, start_step: start, stop_step: stop, budget })));
+    const lines = [];
+    for (let i = 0; i < models.length; i++) {
+      for (const series of decodePoints(documents[i])) lines.push(toLine(models[i], series));
+    }
+    return lines;
+  };
+}
+
+/**
+ * Bring the drawn charts of a grid up to date. latest: the decoded last points of the
+ * models' series; keyOf(series) -> the chart line's key; fetchNew(name, start, budget) ->
+ * the lines of points from step `start` on.
+ */
+export async function refreshCharts(grid, latest, keyOf, fetchNew) {
+  const newest = new Map();
+  for (const series of latest) newest.set(keyOf(series), series.ordinal[series.ordinal.length - 1]);
+  const work = [];
+  for (const [name, chart] of grid.charts) {
+    if (!chart.plot && !chart.lines.length && chart.loads === 0) continue;
+    const tails = new Map(chart.tails().map((tail) => [tail.key, tail]));
+    const stale = [];
+    for (const series of latest) {
+      if (series.name !== name) continue;
+      const key = keyOf(series);
+      const tail = tails.get(key);
+      if (!tail || tail.ordinal === null || newest.get(key) > tail.ordinal) stale.push(tail || null);
+    }
+    if (!stale.length) continue;
+    if (chart.zoom || stale.some((tail) => tail === null || tail.step === null || !tail.steps)) {
+      if (!chart.zoom) work.push(chart.load());
+      continue;
+    }
+    const start = Math.min(...stale.map((tail) => tail.step));
+    work.push(fetchNew(name, start, chart.budget).then((lines) => chart.merge(lines)));
+  }
+  await Promise.all(work);
+}
