@@ -8,7 +8,8 @@ points and steps of several models (what a page polls while a run logs). Every r
 reads, with a constant number of store calls but where a loop is named (the modules of each
 iteration).
 
-Metric points travel in the wire format of ``mltracker.wire`` (columns); module attributes
+Names and hashes travel in the query, never in the path (they may hold ``/``). Metric points
+travel in the wire format of ``mltracker.wire`` (columns); module attributes
 as strict JSON, NaN and the infinities written as ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
 (``mltracker.codec.json_safe``). Times are seconds since the epoch.
 """
@@ -88,7 +89,7 @@ def _experiment(store: Store, name: str) -> ExperimentRow:
     return row
 
 
-@router.get("/experiments/by-name/{name}")
+@router.get("/experiment")
 def experiment(name: str, store: StoreDependency) -> Response:
     """An experiment and its models, each with ``points`` (or ``null``) and
     ``last_activity``; ``latest``: the last point of every series of every model, as
@@ -118,11 +119,12 @@ def experiment(name: str, store: StoreDependency) -> Response:
     )
 
 
-@router.get("/experiments/by-name/{name}/models/by-hash/{hash}")
-def model(name: str, hash: str, store: StoreDependency) -> Response:
-    """A model of an experiment with its series: for each, its ``points`` (or ``null``) and
-    its last point (``latest``, as columns in the same order)."""
-    row = _experiment(store, name)
+@router.get("/model")
+def model(experiment: str, hash: str, store: StoreDependency) -> Response:
+    """The model of hash ``hash`` of the experiment named ``experiment``, with its series:
+    for each, its ``points`` (or ``null``) and its last point (``latest``, as columns in
+    the same order)."""
+    row = _experiment(store, experiment)
     found = _model(store, row, hash)
     latest = store.latest_metrics(found.id)
     points = counts.points_per_series(store, [found.id])
@@ -243,11 +245,14 @@ def latest(
 ExportFormat = Literal["csv", "parquet"]
 
 
-@router.get("/experiments/by-name/{name}/models/by-hash/{hash}/export")
-async def export(name: str, hash: str, request: Request, format: ExportFormat = "csv") -> Response:
-    """A model's points as a file to download, in the format of ``mltracker export``."""
+@router.get("/export")
+async def export(
+    experiment: str, hash: str, request: Request, format: ExportFormat = "csv"
+) -> Response:
+    """The points of a model (of hash ``hash`` of the experiment named ``experiment``) as a
+    file to download, in the format of ``mltracker export``."""
     store: Store = request.app.state.store
-    row = await run_in_threadpool(_experiment, store, name)
+    row = await run_in_threadpool(_experiment, store, experiment)
     found = await run_in_threadpool(_model, store, row, hash)
     stem = f"{row.name}-{found.hash}".replace("/", "_").replace('"', "_")
     points = await run_in_threadpool(store.list_metrics, found.id, MetricFilter())

@@ -21,7 +21,6 @@ export function query(params = {}) {
   return text ? `?${text}` : "";
 }
 
-export const part = encodeURIComponent;
 
 /** GET a JSON document of the API. A 401 sends the browser to the login form. */
 export async function get(path, params, { signal } = {}) {

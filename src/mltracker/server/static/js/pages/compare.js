@@ -1,7 +1,7 @@
 // Models compared: one chart per metric name with a line per model and phase (a color per
 // model, a dash per phase), and the module attributes that differ between them.
 
-import { decodePoints, get, part } from "../api.js";
+import { decodePoints, get } from "../api.js";
 import { DASHES, PALETTE } from "../chart.js";
 import { el, link, notice, phaseLabel } from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
@@ -34,7 +34,7 @@ export async function comparePage(ctx) {
   });
 
   const documents = await Promise.all(hashes.map((hash) =>
-    get(`/overview/experiments/by-name/${part(experimentName)}/models/by-hash/${part(hash)}`)));
+    get("/overview/model", { experiment: experimentName, hash })));
   const models = documents.map((document, index) => ({
     ...document.model,
     label: document.model.name ? `${document.model.name}` : document.model.hash,

@@ -1,7 +1,7 @@
 // An experiment: its models as a table (hash, name, step, description, the latest value of
 // each series), sortable and filterable; models picked here are compared on one page.
 
-import { decodePoints, get, part } from "../api.js";
+import { decodePoints, get } from "../api.js";
 import { debounce, el, formatCount, formatValue, link, seriesLabel, timeCell } from "../dom.js";
 import { matches } from "../grid.js";
 import { navigate, pages } from "../nav.js";
@@ -24,7 +24,7 @@ export async function experimentPage(ctx) {
     q: state.q, cols: state.cols, sort: state.sort, desc: state.desc ? "1" : null, sel: [...state.selected],
   });
 
-  let document = await get(`/overview/experiments/by-name/${part(name)}`);
+  let document = await get("/overview/experiment", { name });
   let series = [];
 
   const compareButton = el("button.primary", {
@@ -184,7 +184,7 @@ export async function experimentPage(ctx) {
   );
 
   ctx.every(2000, async () => {
-    document = await get(`/overview/experiments/by-name/${part(name)}`);
+    document = await get("/overview/experiment", { name });
     draw();
   });
 }

@@ -2,7 +2,7 @@
 // iterations (a chart of any numeric attribute over the steps, the modules of one step), a
 // paged table of its points, and export links.
 
-import { API, decodePoints, get, part, query } from "../api.js";
+import { API, decodePoints, get, query } from "../api.js";
 import { MetricChart, PALETTE } from "../chart.js";
 import { el, formatCount, formatTime, formatValue, link, notice, phaseLabel, seriesLabel, timeCell } from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
@@ -45,7 +45,7 @@ export function attributesList(attributes) {
 
 export async function modelPage(ctx) {
   const [experimentName, hash] = ctx.params;
-  let document = await get(`/overview/experiments/by-name/${part(experimentName)}/models/by-hash/${part(hash)}`);
+  let document = await get("/overview/model", { experiment: experimentName, hash });
   const model = document.model;
   const title = model.name ? `${model.name}` : hash;
   ctx.crumbs(
@@ -89,7 +89,7 @@ export async function modelPage(ctx) {
     return counts.some((count) => count === null) ? null : counts.reduce((a, b) => a + b, 0);
   };
   const totalCell = el("b", {}, formatCount(pointsTotal()));
-  const exportBase = `${API}/overview/experiments/by-name/${part(experimentName)}/models/by-hash/${part(hash)}/export`;
+  const exportLink = (format) => `${API}/overview/export${query({ experiment: experimentName, hash, format })}`;
   const header = el("div.page-head.model-head", {},
     el("div", {},
       el("h1", {}, title, model.name ? el("span.hash", {}, hash) : null),
@@ -100,8 +100,8 @@ export async function modelPage(ctx) {
       el("span", {}, "created ", timeCell(model.created_at)),
       el("span", {}, "last activity ", activity),
       el("span.exports", {}, "export ",
-        el("a", { href: `${exportBase}${query({ format: "csv" })}`, download: "" }, "CSV"),
-        el("a", { href: `${exportBase}${query({ format: "parquet" })}`, download: "" }, "Parquet"))));
+        el("a", { href: exportLink("csv"), download: "" }, "CSV"),
+        el("a", { href: exportLink("parquet"), download: "" }, "Parquet"))));
 
   // Tabs
   const panels = {};
@@ -237,6 +237,7 @@ async function fillIterations(panel, model, state, save) {
       return;
     }
     const line = paths.get(state.attr);
+    chartHost.dataset.metric = state.attr;
     chart = new MetricChart(chartHost, {
       title: state.attr,
       load: async () => [{ key: state.attr, label: state.attr, color: PALETTE[0], ...line }],
