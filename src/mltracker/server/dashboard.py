@@ -143,6 +143,7 @@ _LOGIN = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · MLTracker</title>
+<link rel="icon" href="data:,">
 <style>
 body {{ font: 15px/1.5 system-ui, sans-serif; background: #f4f5f7; color: #1d2330;
   display: grid; place-items: center; min-height: 100vh; margin: 0; }}

@@ -1,0 +1,137 @@
+"""What the charts draw: zoomed ranges read again from the server, NaN and infinities as
+markers, long series as min/max bands that keep their spikes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Browser, Serve
+from .stores import fill_long, fill_special
+
+
+def drag(browser: Browser, name: str, start: float, stop: float) -> None:
+    """Drag across the plot of chart ``name`` from ``start`` to ``stop`` (fractions of its
+    width)."""
+    box = browser.page.locator(f"[data-metric='{name}'] .u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    browser.page.mouse.move(box["x"] + box["width"] * start, y)
+    browser.page.mouse.down()
+    browser.page.mouse.move(box["x"] + box["width"] * (start + stop) / 2, y, steps=4)
+    browser.page.mouse.move(box["x"] + box["width"] * stop, y, steps=4)
+    browser.page.mouse.up()
+
+
+def y_scale(browser: Browser, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = browser.page.evaluate(
+        """name => {
+            const y = document.querySelector(`[data-metric="${name}"]`).mlChart.plot.scales.y;
+            return {min: y.min, max: y.max};
+        }""",
+        name,
+    )
+    return found
+
+
+@pytest.fixture
+def long_store(tmp_path: Path) -> str:
+    uri = str(tmp_path / "store.db")
+    fill_long(uri, 20_000, spike_at=12_345)
+    return uri
+
+
+def test_a_zoomed_range_is_read_again_from_the_server_at_full_resolution(
+    browser: Browser, serve: Serve, long_store: str
+) -> None:
+    browser.open(f"{serve(long_store)}/experiments/long/models/big")
+    whole = browser.chart("loss")
+    assert whole["points"]["train"] < 20_000  # cut to the chart's budget by the server
+    asked = len(browser.metric_requests())
+
+    drag(browser, "loss", 0.40, 0.42)
+    browser.page.wait_for_function(
+        """() => { const s = document.querySelector('[data-metric="loss"]').mlChart.summary();
+                   return s.zoom && s.loads === 2; }"""
+    )
+    query = browser.metric_requests()[asked]
+    start, stop = int(query["start_step"][0]), int(query["stop_step"][0])
+    assert 7_000 < start < stop < 9_500
+    zoomed = browser.summary("loss")
+    assert zoomed["points"] == {"train": stop - start}  # every point of the range
+    assert zoomed["zoom"]["min"] >= start - 1 and zoomed["zoom"]["max"] <= stop
+
+    browser.page.dblclick("[data-metric='loss'] .u-over")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 3"
+    )
+    assert browser.summary("loss")["zoom"] is None
+    assert "start_step" not in browser.metric_requests()[-1]
+
+
+def test_a_long_series_is_a_band_that_keeps_its_single_point_spike(
+    browser: Browser, serve: Serve, long_store: str
+) -> None:
+    browser.open(f"{serve(long_store)}/experiments/long/models/big")
+    loss = browser.chart("loss")
+    budget = int(browser.metric_requests()[0]["budget"][0])
+    assert loss["points"]["train"] <= budget + 2
+    assert loss["dense"] == {"train": True}
+    assert y_scale(browser, "loss")["max"] >= 100.0  # the spike at one step of 20,000
+
+
+def test_nan_and_infinities_are_markers_that_keep_the_axis(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    uri = str(tmp_path / "store.db")
+    fill_special(uri)
+    browser.open(f"{serve(uri)}/experiments/odd/models/nan")
+
+    loss = browser.chart("loss")
+    assert loss["specials"] == {"train": {"nan": 1, "inf": 1, "-inf": 1}}
+    assert loss["points"] == {"train": 40}
+    scale = y_scale(browser, "loss")
+    assert 0.5 < scale["min"] <= 1.0 and 2.0 <= scale["max"] < 3.0
+    legend = browser.page.inner_text("[data-metric='loss'] .chart-legend")
+    assert "1 NaN" in legend and "1 +inf" in legend and "1 −inf" in legend
+
+    grad = browser.chart("grad")  # its last value is NaN: shown, not drawn
+    assert grad["specials"] == {"(no phase)": {"nan": 1, "inf": 0, "-inf": 0}}
+    assert "NaN" in browser.page.inner_text("[data-metric='grad'] .chart-legend")
+
+    browser.page.click("a:text-is('odd')")
+    browser.page.wait_for_selector("tr[data-key='nan']")
+    assert "NaN" in browser.page.inner_text("tr[data-key='nan']")
+
+
+def test_a_log_scale_leaves_out_values_below_zero_and_zero(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    import mltracker
+
+    uri = str(tmp_path / "store.db")
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("e").models.create("m")
+        for step, value in enumerate([10.0, 1.0, 0.0, -1.0, 0.1]):
+            model.metrics.log("loss", value, step=step)
+    browser.open(f"{serve(uri)}/experiments/e/models/m")
+    browser.chart("loss")
+    browser.page.click("[data-metric='loss'] button:text('log')")
+    browser.page.wait_for_function("location.search.includes('log=loss')")
+    scale = y_scale(browser, "loss")
+    assert scale["min"] > 0 and scale["max"] >= 10
+
+
+def test_smoothing_draws_the_raw_line_faint_behind_its_average(
+    browser: Browser, serve: Serve, long_store: str
+) -> None:
+    browser.open(f"{serve(long_store)}/experiments/long/models/big?smooth=0.9")
+    browser.chart("loss")
+    strokes = browser.page.evaluate(
+        """() => document.querySelector('[data-metric="loss"]').mlChart.plot.series
+            .map(s => [s.label, s._stroke || s.stroke])"""
+    )
+    labels = [label for label, _ in strokes]
+    assert "train" in labels and "train (smoothed)" in labels
