@@ -115,5 +115,6 @@ def _next_steps(state: State, experiment: str, hash: str) -> str:
         f"iterations list {experiment} {hash}",
         f"metrics list {experiment} {hash} --name loss --phase validation --limit 5",
         f"export {experiment} --output {experiment}.csv",
+        "ui --open",
     )
     return "\nNext, try:\n" + "\n".join(f"  {prefix} {command}" for command in commands)

@@ -43,8 +43,9 @@ def server_command(
     Jobs on other machines log with MLTRACKER_URI=http://HOST:PORT (and MLTRACKER_TOKEN);
     they need neither database credentials nor a database driver. The store is created or
     upgraded first, as `mltracker db upgrade` does. The API and its documentation are under
-    /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs). SIGTERM or Ctrl-C stops the
-    server after the requests in progress are answered.
+    /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs); the URL itself is the
+    dashboard (see `mltracker ui`). SIGTERM or Ctrl-C stops the server after the requests in
+    progress are answered.
     """
     try:
         from mltracker.server.serve import ServerSettings, serve

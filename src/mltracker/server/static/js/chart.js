@@ -368,11 +368,9 @@ export class MetricChart {
       if (dense) {
         const cut = columns(prepared.x, prepared.y, width);
         table.push(cut.x, cut.lo, cut.hi);
-        series.push(
-          { label: `${line.label} min`, stroke: "transparent", width: 0, points: { show: false }, spanGaps: true },
-          { label: `${line.label} max`, stroke: "transparent", width: 0, points: { show: false }, spanGaps: true },
-        );
-        bands.push({ series: [index + 1, index], fill: rgba(line.color, 0.2) });
+        const edge = { stroke: rgba(line.color, 0.45), width: 1, points: { show: false }, spanGaps: true };
+        series.push({ ...edge, label: `${line.label} min` }, { ...edge, label: `${line.label} max` });
+        bands.push({ series: [index + 1, index], fill: rgba(line.color, 0.16) });
         index += 2;
         drawnY = cut.mid;
       } else {

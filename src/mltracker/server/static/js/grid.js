@@ -93,7 +93,10 @@ export class ChartGrid {
       shown += inGroup;
     }
     this.empty.hidden = shown > 0 || !this.names.length;
-    this.count.textContent = filter ? `${shown} of ${this.names.length} charts` : `${this.names.length} charts`;
+    const total = this.names.length;
+    this.count.textContent = filter
+      ? `${shown} of ${total} chart${total === 1 ? "" : "s"}`
+      : `${total} chart${total === 1 ? "" : "s"}`;
   }
 
   draw(name) {

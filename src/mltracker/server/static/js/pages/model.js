@@ -288,6 +288,9 @@ async function fillIterations(panel, model, state, save) {
   drawAttribute();
   const chosen = iterations.find((iteration) => String(iteration.step) === state.at) || iterations[iterations.length - 1];
   pick(chosen);
+  const row = rows.get(chosen.step);
+  const box = row.closest(".scroll");
+  box.scrollTop = Math.max(0, row.offsetTop - box.clientHeight / 2);
 }
 
 async function fillPoints(panel, model, document, state, save) {
@@ -356,6 +359,6 @@ async function fillPoints(panel, model, document, state, save) {
   panel.replaceChildren(
     el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Series"), picker),
       el("span.spacer"), position, previous, next),
-    el("div.card", {}, table));
+    el("div.card.points-card", {}, table));
   await load();
 }
