@@ -31,7 +31,7 @@ from mltracker.errors import InvalidArgumentError, NotFoundError
 from mltracker.export import Row, export_lines, require_pyarrow, write_rows
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import ExperimentRow, MetricFilter, ModelRow, ModuleOwner, Store
-from mltracker.server import counts
+from mltracker.server import counts as counting
 
 __all__ = ["router"]
 
@@ -65,7 +65,7 @@ def experiments(store: StoreDependency) -> Response:
     rows = store.list_experiments()
     models_of = {row.id: store.list_models(row.id) for row in rows}
     latest = store.latest_metrics_of_models([m.id for found in models_of.values() for m in found])
-    points = counts.points_per_experiment(store) if rows else None
+    points = counting.points_per_experiment(store) if rows else None
     documents = []
     for row in rows:
         activity = row.created_at
@@ -90,14 +90,19 @@ def _experiment(store: Store, name: str) -> ExperimentRow:
 
 
 @router.get("/experiment")
-def experiment(name: str, store: StoreDependency) -> Response:
-    """An experiment and its models, each with ``points`` (or ``null``) and
+def experiment(
+    name: str,
+    store: StoreDependency,
+    counts: bool = Query(True, description="Count each model's points (reads every point)."),
+) -> Response:
+    """An experiment and its models, each with ``points`` (``null`` when not counted) and
     ``last_activity``; ``latest``: the last point of every series of every model, as
     columns (``series`` names each one's model)."""
     row = _experiment(store, name)
     models = store.list_models(row.id)
     latest = store.latest_metrics_of_models([model.id for model in models])
-    points = counts.points_per_series(store, [model.id for model in models]) if models else None
+    ids = [model.id for model in models]
+    points = counting.points_per_series(store, ids) if counts and models else None
     totals: dict[UUID, int] = {}
     for (model_id, _name, _phase), number in (points or {}).items():
         totals[model_id] = totals.get(model_id, 0) + number
@@ -127,7 +132,7 @@ def model(experiment: str, hash: str, store: StoreDependency) -> Response:
     row = _experiment(store, experiment)
     found = _model(store, row, hash)
     latest = store.latest_metrics(found.id)
-    points = counts.points_per_series(store, [found.id])
+    points = counting.points_per_series(store, [found.id])
     return _json(
         {
             "experiment": wire.experiment_document(row),
