@@ -120,6 +120,10 @@ def create_app(
             media_type=_JSON,
         )
 
+    @app.exception_handler(_TooLarge)
+    async def on_too_large(request: Request, error: _TooLarge) -> Response:
+        return Response(error.body, status_code=413, media_type=_JSON)
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         code = "backend.remote.route" if error.status_code in (404, 405) else "backend.remote"
@@ -193,10 +197,11 @@ class _BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                await _answer(send, 413, self._too_large())
+                await _answer(send, 413, _TooLarge(self._limit).body)
                 return
         received = 0
         limit = self._limit
+        started = False
 
         async def counting() -> Message:
             nonlocal received
@@ -204,23 +209,32 @@ class _BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._app(scope, counting, send)
-        except _TooLarge:
-            await _answer(send, 413, self._too_large())
-
-    def _too_large(self) -> bytes:
-        return envelope(
-            errors.InvalidArgumentError.code,
-            f"the request body is larger than {self._limit} bytes; send smaller batches",
-        )
+            await self._app(scope, counting, sending)
+        except _TooLarge as error:
+            if not started:
+                await _answer(send, 413, error.body)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """A body without a content-length outgrew the limit while the application read it.
+
+    An HTTP exception, so that the application answers it with its handler (413) wherever
+    the body is read: FastAPI turns any other exception met while parsing a body into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        message = f"the request body is larger than {limit} bytes; send smaller batches"
+        super().__init__(413, message)
+        self.body = envelope(errors.InvalidArgumentError.code, message)
 
 
 async def _answer(
