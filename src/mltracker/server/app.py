@@ -75,6 +75,7 @@ def error_response(error: errors.MLTrackerError) -> Response:
 
 
 _JSON = "application/json"
+_CRASHED = envelope(errors.BackendError.code, "internal error of the server (see its log)")
 
 
 def create_app(
@@ -137,13 +138,9 @@ def create_app(
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
         logger.exception("%s %s failed", request.method, request.url.path)
-        return Response(
-            envelope(errors.BackendError.code, "internal error of the server (see its log)"),
-            status_code=500,
-            media_type=_JSON,
-        )
+        return Response(_CRASHED, status_code=500, media_type=_JSON)
 
-    guarded: ASGIApp = app
+    guarded: ASGIApp = _Contained(app)
     if token is not None:
         guarded = _TokenGuard(guarded, token)
     guarded = _BodyLimit(guarded, max_body_bytes)
@@ -155,6 +152,38 @@ def guarded_app(app: FastAPI) -> ASGIApp:
     """The application with its guards, as the server serves it."""
     guarded: ASGIApp = app.state.guarded
     return guarded
+
+
+class _Contained:
+    """Keep a crash that the application answered already from reaching the server.
+
+    Starlette answers an unexpected exception with the crash handler's 500, then raises it
+    again for the server to log; uvicorn then closes the connection, and with a request body
+    it did not read to the end the client may see the connection reset instead of the answer
+    (and retry a request that failed for good). The crash was logged by the handler.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        except Exception:
+            if started:
+                return
+            logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            await _answer(send, 500, _CRASHED)
 
 
 class _TokenGuard:
