@@ -12,7 +12,8 @@ one transaction each, in the order the points were logged:
 - before a process-pool worker sends a task's result back (``mltracker.pools``);
 - at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
   on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
-  so that a locked or unreachable store cannot keep a process from ending). With
+  and at exit after ``$MLTRACKER_CLOSE_SECONDS``, default 10 s, so that a locked or
+  unreachable store cannot keep a process from ending). With
   ``$MLTRACKER_SIGNAL_HANDLERS=0`` no signal handler is installed.
 
 Logging never raises for a store that cannot take points (locked, unreachable, full): the
@@ -21,6 +22,8 @@ points wait and the store has not taken them within ``BACKPRESSURE_SECONDS``, th
 a spool file (``mltracker.spool``) and logging goes on; the spool is written back, in order,
 when the store returns, or by the next process that writes to the store. The outage is
 reported once on stderr, and raised by explicit calls (``flush()``, ``close()``, reads).
+``close()`` waits for the store at most ``$MLTRACKER_CLOSE_SECONDS`` too: what is left then
+goes to the spool before it raises.
 Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
 ``NotFoundError`` by the next call.
 """
@@ -33,6 +36,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 import weakref
 from collections import deque
@@ -219,16 +223,17 @@ class MetricWriter:
     def _write_all(self, within: float | None) -> None:
         self._in_flush.active = True
         try:
+            deadline = None if within is None else time.monotonic() + within
             if not self._flush_lock.acquire(timeout=-1 if within is None else within):
                 raise BackendUnavailableError(
                     f"the store did not take a batch being written within {within} s "
                     "(it is locked or unreachable)"
                 )
             try:
-                if within is None:
+                if deadline is None:
                     self._write_queued()
-                else:
-                    with deadlines.retry_limit(within):
+                else:  # what waiting for the lock took is not given again to the writes
+                    with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
                         self._write_queued()
             finally:
                 self._flush_lock.release()
@@ -237,13 +242,29 @@ class MetricWriter:
             _deliver_deferred_signal()
 
     def close(self) -> None:
-        """Write every queued point and stop the background thread.
+        """Write every queued point and stop the background thread, within a bounded time.
+
+        The store gets ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s) to take the points. What
+        it has not taken by then is moved to a spool file and left there for the next
+        process that writes to the store (or ``mltracker sync``), and the error is raised.
 
         A closed writer stays usable: the next :meth:`append` starts its thread again, and
-        whatever is queued is still written by :meth:`flush` and at exit.
+        whatever is queued is still written by :meth:`flush` and at exit (after the spool
+        files that closing left, which this process's next write takes back first).
+
+        Raises:
+            BackendError: The store did not take every point in time (they are spooled, or
+                kept in memory when the spool cannot be written).
+            NotFoundError: Points were dropped because their model was deleted.
         """
+        deadline = time.monotonic() + deadlines.close_seconds()
         try:
-            self.flush()
+            self.flush(within=deadline - time.monotonic())
+        except NotFoundError:
+            raise
+        except MLTrackerError as error:
+            self._spool_at_close(error)
+            raise
         finally:
             with self._thread_lock:
                 self._closed = True
@@ -251,7 +272,34 @@ class MetricWriter:
                 self._wakeup.set()
                 thread, self._thread = self._thread, None
             if thread is not None and thread is not threading.current_thread():
-                thread.join()
+                # Not beyond the bound: a write still retrying ends on its own (the thread
+                # is a daemon, and what it writes is in the spool with its batch id).
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spool_at_close(self, error: MLTrackerError) -> None:
+        pending = self.pending
+        try:
+            files = self.spill_all()
+        except OSError as spool_error:
+            _say(
+                f"cannot spool metric points to {spool_directory()} ({spool_error}): "
+                f"{pending} stay in memory until the store takes them or the process ends"
+            )
+            return
+        _say_kept(pending, error, files)
+        self._leave_spools()
+
+    def _leave_spools(self) -> None:
+        """Let the spool files go, with every point not yet stored, for the next process that
+        writes to the store; this process's next write adopts them again, before anything
+        logged later."""
+        with self._take_lock:
+            for spool in self._spools:
+                spool.release()
+            self._spools = []
+            self._own_spool = None
+            self._inflight = None  # it is in a spool: it was moved there with its id
+            self._orphans_adopted = False
 
     def _reopen(self) -> None:
         with self._thread_lock:
@@ -478,6 +526,7 @@ def flush_all(within: float | None = None) -> None:
 
 
 def _spill_at_end(writer: MetricWriter, error: BaseException) -> None:
+    """Move what ``writer`` could not write to the spool, and say so."""
     pending = writer.pending
     try:
         files = writer.spill_all()
@@ -487,13 +536,22 @@ def _spill_at_end(writer: MetricWriter, error: BaseException) -> None:
             f"({spool_error})"
         )
         return
+    _say_kept(pending, error, files)
+
+
+def _say_kept(pending: int, error: BaseException, files: list[str]) -> None:
     _say(
         f"{pending} metric points could not be written ({error}); they are kept in "
-        f"{', '.join(files)} and will be written by the next process that writes to this store"
+        f"{', '.join(files)} and will be written by the next process that writes to this "
+        "store (or by `mltracker sync`)"
     )
 
 
-atexit.register(flush_all)
+def _flush_at_exit() -> None:
+    flush_all(within=deadlines.close_seconds())
+
+
+atexit.register(_flush_at_exit)
 _multiprocessing_exit_pid: int | None = None
 
 
@@ -505,7 +563,7 @@ def _register_multiprocessing_exit() -> None:
     if util is None or _multiprocessing_exit_pid == os.getpid():
         return
     _multiprocessing_exit_pid = os.getpid()
-    util.Finalize(None, flush_all, exitpriority=100)
+    util.Finalize(None, _flush_at_exit, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:
