@@ -1,8 +1,15 @@
-"""Helpers of the server tests: raw HTTP requests, the error envelope, rows seen from outside."""
+"""Helpers of the server tests: raw HTTP requests, the error envelope, rows seen from outside,
+a server in a process of its own."""
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,16 +83,93 @@ def row_counts(path: Path) -> dict[str, int]:
         connection.close()
 
 
-def stored_steps(path: Path, hash: str) -> list[int]:
-    """The steps of the model ``hash``'s points in the SQLite store ``path``, in storage
-    order."""
+def stored_points(path: Path, hash: str, name: str) -> list[tuple[int, float]]:
+    """The (step, value) of the points of series ``name`` of the model ``hash`` in the SQLite
+    store ``path``, in storage order (read with sqlite3)."""
     connection = sqlite3.connect(path)
     try:
         rows = connection.execute(
-            "SELECT x.step FROM metrics x JOIN series s ON x.series_pk = s.pk "
-            "JOIN models m ON s.model_pk = m.pk WHERE m.hash = ? ORDER BY x.seq",
-            (hash,),
+            "SELECT x.step, x.value FROM metrics x JOIN series s ON x.series_pk = s.pk "
+            "JOIN models m ON s.model_pk = m.pk WHERE m.hash = ? AND s.name = ? "
+            "ORDER BY x.seq",
+            (hash, name),
         ).fetchall()
     finally:
         connection.close()
-    return [row[0] for row in rows]
+    return [(row[0], row[1]) for row in rows]
+
+
+class ServerProcess:
+    """``mltracker --uri STORE server --port PORT`` in a process of its own; use it as a
+    context manager (what is still running at the end is killed).
+
+    ``url`` is the first line the server prints on stdout; its stderr goes to ``log``.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *options: str,
+        port: int = 0,
+        log: Path,
+        environment: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.log = log
+        with open(log, "ab") as stderr:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "mltracker", "--uri", uri, "server", "--port", str(port)]
+                + list(options),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, **(environment or {})},
+            )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            line = None
+        if line is None:
+            self.__exit__()
+            raise AssertionError(f"the server printed no URL; its log:\n{self.stderr()}")
+        self.url = line
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Send ``signum`` and wait for the process to end; its exit code."""
+        self.popen.send_signal(signum)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the server still runs {timeout} s after signal {signum}:\n{self.stderr()}"
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL, and wait for the process to be gone."""
+        self.popen.kill()
+        self.popen.wait(timeout=30)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(timeout=30)
+        self._reader.join(timeout=30)
+        assert self.popen.stdout is not None
+        self.popen.stdout.close()
