@@ -160,8 +160,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """SIGKILL, and wait for the process to be gone."""
-        self.popen.kill()
-        self.popen.wait(timeout=30)
+        self.__exit__()
 
     def __enter__(self) -> ServerProcess:
         return self
