@@ -179,6 +179,8 @@ class _Contained:
 
         try:
             await self._app(scope, receive, sending)
+        except _TooLarge:
+            raise  # the body limit's own answer
         except Exception:
             if started:
                 return
