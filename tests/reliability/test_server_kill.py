@@ -132,6 +132,7 @@ def test_every_point_is_stored_once_in_order_while_the_server_is_killed(
     print(context)
 
 
+@pytest.mark.slow
 def test_a_client_whose_spool_cannot_be_written_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
