@@ -59,6 +59,13 @@ def test_an_experiment_comes_with_its_models_and_their_latest_points(
     assert (first.step, first.value) == (EPOCHS - 1, 1.0 / EPOCHS)
 
 
+def test_an_experiment_without_counts_leaves_the_points_out(serve: Serve, filled: Filled) -> None:
+    document = get(serve(filled.uri), "/experiment", name="spirals", counts="false")
+
+    assert [model["points"] for model in document["models"]] == [None, None, None]
+    assert len(document["latest"]["s"]) == 3 * 4
+
+
 def test_a_model_comes_with_its_series_and_their_lengths(serve: Serve, filled: Filled) -> None:
     document = get(serve(filled.uri), "/model", experiment="spirals", hash="b2")
 

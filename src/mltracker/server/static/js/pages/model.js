@@ -157,8 +157,14 @@ export async function modelPage(ctx) {
   );
   show(state.tab);
 
-  // Live: the last point of each series and the step.
+  // Live: the last point of each series and the step; the points counted one time in ten
+  // (counting reads every point).
+  let polls = 0;
   ctx.every(1000, async () => {
+    if (++polls % 10 === 0) {
+      document = await get("/overview/model", { experiment: experimentName, hash });
+      totalCell.textContent = formatCount(pointsTotal());
+    }
     const [latestDoc, step] = await Promise.all([
       get(`/models/${model.id}/metrics/latest`),
       get(`/models/${model.id}/step`),
