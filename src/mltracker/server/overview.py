@@ -58,14 +58,17 @@ def _last_activity(created_at: float, latest: list[Metric]) -> float:
 
 
 @router.get("/experiments")
-def experiments(store: StoreDependency) -> Response:
-    """Every experiment with ``models`` (how many), ``points`` (how many, ``null`` where the
-    store cannot count them) and ``last_activity`` (the latest creation of the experiment or
-    a model, or point logged)."""
+def experiments(
+    store: StoreDependency,
+    counts: bool = Query(True, description="Count each experiment's points (reads every point)."),
+) -> Response:
+    """Every experiment with ``models`` (how many), ``points`` (how many; ``null`` when not
+    counted or where the store cannot count them) and ``last_activity`` (the latest creation
+    of the experiment or a model, or point logged)."""
     rows = store.list_experiments()
     models_of = {row.id: store.list_models(row.id) for row in rows}
     latest = store.latest_metrics_of_models([m.id for found in models_of.values() for m in found])
-    points = counting.points_per_experiment(store) if rows else None
+    points = counting.points_per_experiment(store) if rows and counts else None
     documents = []
     for row in rows:
         activity = row.created_at
