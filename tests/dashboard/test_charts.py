@@ -135,3 +135,28 @@ def test_smoothing_draws_the_raw_line_faint_behind_its_average(
     )
     labels = [label for label, _ in strokes]
     assert "train" in labels and "train (smoothed)" in labels
+
+
+def test_hovering_a_chart_shows_each_line_s_value_at_that_step(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    import mltracker
+
+    uri = str(tmp_path / "store.db")
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("e").models.create("m")
+        for step in range(11):
+            model.metrics.log("loss", step / 10, step=step, phase="train")
+            model.metrics.log("loss", 2 + step / 10, step=step, phase="validation")
+    browser.open(f"{serve(uri)}/experiments/e/models/m")
+    browser.chart("loss")
+    box = browser.page.locator("[data-metric='loss'] .u-over").bounding_box()
+    assert box is not None
+    browser.page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+
+    legend = browser.page.locator("[data-metric='loss'] .chart-legend")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"] .chart-legend').innerText"
+        ".includes('step 5')"
+    )
+    assert legend.inner_text().split() == ["step", "5", "train", "0.5", "validation", "2.5"]
