@@ -384,7 +384,7 @@ export class MetricChart {
         width: smoothed ? 1 : 1.6,
         dash: line.dash || undefined,
         spanGaps: true,
-        points: { show: !dense && prepared.x.length < 60, size: 4 },
+        points: { show: !dense && !smoothed && prepared.x.length < 60, size: 4 },
       });
       shown.series.push(index++);
       if (smoothed) {
