@@ -5,8 +5,8 @@ gathered: the experiments with their model counts, points and last activity; an 
 models with the latest point of each series; a model's series with their lengths, its
 modules, its iterations with their modules, a page of its points, its export; the latest
 points and steps of several models (what a page polls while a run logs). Every route only
-reads, with a constant number of store calls but where a loop is named (the modules of each
-iteration).
+reads, with a constant number of store calls but for two loops: the models of each
+experiment, the modules of each iteration.
 
 Names and hashes travel in the query, never in the path (they may hold ``/``). Metric points
 travel in the wire format of ``mltracker.wire`` (columns); module attributes
@@ -39,6 +39,7 @@ router = APIRouter(prefix="/overview", tags=["dashboard"])
 _JSON = "application/json"
 #: The most points one page of :func:`points` holds.
 MAX_PAGE = 1000
+_COUNTS = "Count the points (a read of the index entry of every point)."
 
 
 def _json(document: Any) -> Response:
@@ -60,7 +61,7 @@ def _last_activity(created_at: float, latest: list[Metric]) -> float:
 @router.get("/experiments")
 def experiments(
     store: StoreDependency,
-    counts: bool = Query(True, description="Count each experiment's points (reads every point)."),
+    counts: bool = Query(True, description=_COUNTS),
 ) -> Response:
     """Every experiment with ``models`` (how many), ``points`` (how many; ``null`` when not
     counted or where the store cannot count them) and ``last_activity`` (the latest creation
@@ -96,7 +97,7 @@ def _experiment(store: Store, name: str) -> ExperimentRow:
 def experiment(
     name: str,
     store: StoreDependency,
-    counts: bool = Query(True, description="Count each model's points (reads every point)."),
+    counts: bool = Query(True, description=_COUNTS),
 ) -> Response:
     """An experiment and its models, each with ``points`` (``null`` when not counted) and
     ``last_activity``; ``latest``: the last point of every series of every model, as
@@ -230,12 +231,16 @@ def points(
     )
 
 
+#: The most models :func:`latest` answers for (a page compares a few).
+MAX_LATEST = 100
+
+
 @router.get("/latest")
-def latest(
-    store: StoreDependency, model: Annotated[list[UUID], Query(max_length=1000)]
-) -> Response:
-    """For each model asked for: its ``step`` and the last point of each of its series (as
-    columns). A model that is not there has neither."""
+def latest(store: StoreDependency, model: Annotated[list[UUID], Query()]) -> Response:
+    """For each model asked for (at most 100): its ``step`` and the last point of each of its
+    series (as columns). A model that is not there has neither."""
+    if len(model) > MAX_LATEST:
+        raise InvalidArgumentError(f"ask for at most {MAX_LATEST} models at once")
     found = store.latest_metrics_of_models(model)
     documents: dict[str, Any] = {}
     for model_id in dict.fromkeys(model):
