@@ -1,22 +1,14 @@
-"""Importing an optional dependency of an integration, or saying which extra installs it."""
+"""The error of an integration whose optional dependency is not installed."""
 
 from __future__ import annotations
-
-import importlib
-from types import ModuleType
 
 from mltracker.errors import MLTrackerError
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module``, or raise an error that names the ``pip install`` command.
-
-    Raises:
-        MLTrackerError: ``module`` is not installed.
-    """
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        raise MLTrackerError(
-            f"mltracker.integrations needs {module} here: pip install 'mltracker[{extra}]'"
-        ) from None
+def missing_extra(error: ModuleNotFoundError, extra: str) -> MLTrackerError:
+    """An error that names the missing module and the ``pip install`` command of its extra,
+    to raise from the ``ModuleNotFoundError`` of an integration's import."""
+    module = error.name or "a module"
+    return MLTrackerError(
+        f"this integration needs {module}, which is not installed: pip install 'mltracker[{extra}]'"
+    )

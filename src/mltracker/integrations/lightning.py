@@ -40,21 +40,23 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
+import mltracker
 from mltracker.errors import MLTrackerError
-from mltracker.integrations._extras import require
+from mltracker.integrations._extras import missing_extra
+from mltracker.integrations.attributes import to_attributes
 from mltracker.integrations.phases import DEFAULT_PHASES, split_phase
+from mltracker.ports import Experiment, Model
 
-require("lightning", "lightning")
+try:
+    from lightning.fabric.loggers.logger import rank_zero_experiment
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loggers.logger import Logger
+    from lightning.pytorch.utilities import rank_zero_only
+    from torch import nn
+except ModuleNotFoundError as error:
+    raise missing_extra(error, "lightning") from None
 
-import mltracker  # noqa: E402
-from lightning.pytorch import Trainer  # noqa: E402
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment  # noqa: E402
-from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
-from torch import nn  # noqa: E402
-
-from mltracker.integrations.attributes import to_attributes  # noqa: E402
-from mltracker.integrations.torch import log_optimizer, track  # noqa: E402
-from mltracker.ports import Experiment, Model  # noqa: E402
+from mltracker.integrations.torch import log_optimizer, track  # noqa: E402 - needs torch
 
 __all__ = ["MLTrackerLogger"]
 
@@ -142,7 +144,9 @@ class MLTrackerLogger(Logger):
         return self._tracked
 
     @rank_zero_only
-    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
         """Keep the hyper-parameters; they are written as the model's module
         ``hyperparameters`` once the model is known."""
         self._hyperparameters = to_attributes(params)
@@ -234,7 +238,8 @@ class MLTrackerLogger(Logger):
                 "MLTrackerLogger does not know the model yet: log through a Trainer's "
                 "fit/validate/test, or give hash="
             )
-        tracked = self.experiment.models.get_or_create(self._hash, name=self._model_name)
+        experiment: Experiment = self.experiment
+        tracked = experiment.models.get_or_create(self._hash, name=self._model_name)
         self._use(tracked)
         self._written_step = int(tracked.step)
         self._offset = self._written_step
@@ -263,7 +268,7 @@ class MLTrackerLogger(Logger):
         trainer = self._trainer
         if trainer is None:
             return None
-        return int(trainer.fit_loop.epoch_progress.current.processed)
+        return int(getattr(trainer.fit_loop.epoch_progress.current, "processed", 0))
 
     def _epoch_ended(self) -> bool:
         done = self._epochs_done()

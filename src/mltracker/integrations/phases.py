@@ -28,9 +28,7 @@ DEFAULT_PHASES: Final[Mapping[str, str]] = {
 _SEPARATORS: Final = "/_.-"
 
 
-def split_phase(
-    key: str, phases: Mapping[str, str] = DEFAULT_PHASES
-) -> tuple[str, str | None]:
+def split_phase(key: str, phases: Mapping[str, str] = DEFAULT_PHASES) -> tuple[str, str | None]:
     """The metric name and the phase of a trainer's key.
 
     >>> split_phase("train_loss"), split_phase("val/acc"), split_phase("loss/test")

@@ -26,14 +26,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from mltracker.errors import InvalidArgumentError, InvalidTypeError
-from mltracker.integrations._extras import require
+from mltracker.integrations._extras import missing_extra
 from mltracker.integrations.attributes import to_attributes, to_json
 from mltracker.ports import Experiment, Iteration, Model
 
-require("torch", "torch")
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError as error:
+    raise missing_extra(error, "torch") from None
 
 __all__ = [
     "HASH_VERSION",
@@ -69,7 +70,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 def _tensor_signature(tensor: torch.Tensor) -> list[Any]:
-    if isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+    if _is_lazy(tensor):
         return ["uninitialized", str(tensor.dtype)]
     return [list(tensor.shape), str(tensor.dtype)]
 
@@ -200,7 +201,7 @@ def track(
 
 
 def _is_lazy(tensor: torch.Tensor) -> bool:
-    return isinstance(tensor, nn.parameter.UninitializedTensorMixin)
+    return bool(nn.parameter.is_lazy(tensor))
 
 
 def optimizer_attributes(optimizer: torch.optim.Optimizer) -> dict[str, Any]:

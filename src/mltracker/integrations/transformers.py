@@ -37,23 +37,19 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from mltracker.integrations._extras import require
+import mltracker
+from mltracker.integrations._extras import missing_extra
+from mltracker.integrations.attributes import to_attributes
 from mltracker.integrations.phases import DEFAULT_PHASES, split_phase
+from mltracker.ports import Experiment, Iteration, Model
 
-require("transformers", "transformers")
+try:
+    from torch import nn
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+except ModuleNotFoundError as error:
+    raise missing_extra(error, "transformers") from None
 
-import mltracker  # noqa: E402
-from torch import nn  # noqa: E402
-from transformers import (  # noqa: E402
-    TrainerCallback,
-    TrainerControl,
-    TrainerState,
-    TrainingArguments,
-)
-
-from mltracker.integrations.attributes import to_attributes  # noqa: E402
-from mltracker.integrations.torch import log_optimizer, track  # noqa: E402
-from mltracker.ports import Experiment, Iteration, Model  # noqa: E402
+from mltracker.integrations.torch import log_optimizer, track  # noqa: E402 - needs torch
 
 __all__ = ["MLTrackerCallback"]
 
