@@ -19,12 +19,13 @@ What is recorded, on rank zero only (the other ranks do nothing and open no stor
   from a checkpoint (``ckpt_path``) the trainer's step already counts the earlier training
   and nothing is added.
 - **The model's step** is written (one round trip to the store, which also writes the queued
-  points) when an epoch has ended, at most ``step_interval`` seconds after the last write
-  during a long epoch, and at the end; not per batch: Lightning calls :meth:`save` after
-  every logging call, so it does no I/O otherwise.
+  points) when an epoch ends, at the end of the run, and during a long epoch at most every
+  ``step_interval`` seconds; never per batch (Lightning calls :meth:`save` after every
+  logging call: it does no I/O otherwise).
 - **Iterations**: one when ``fit`` begins and one after each epoch, holding the
-  optimizers' and learning-rate schedulers' settings
-  (:func:`~mltracker.integrations.torch.log_optimizer`).
+  optimizers' and learning-rate schedulers' settings in force from that step on
+  (:func:`~mltracker.integrations.torch.log_optimizer`). A logger has no hook for the end of
+  an epoch, so the logger adds a small callback to the trainer when ``fit`` begins.
 - :meth:`finalize` writes the step and flushes every queued point.
 
 The logger holds only the experiment's name and the store's URI until it is used, so a
@@ -49,7 +50,7 @@ from mltracker.ports import Experiment, Model
 
 try:
     from lightning.fabric.loggers.logger import rank_zero_experiment
-    from lightning.pytorch import Trainer
+    from lightning.pytorch import Callback, LightningModule, Trainer
     from lightning.pytorch.loggers.logger import Logger
     from lightning.pytorch.utilities import rank_zero_only
     from torch import nn
@@ -109,7 +110,7 @@ class MLTrackerLogger(Logger):
         self._offset = 0
         self._written_step: int | None = None
         self._written_at = 0.0
-        self._epochs_seen: int | None = None
+        self._iteration_epoch: int | None = None
         self._last_step: int | None = None
         self._keys: dict[str, tuple[str, str | None]] = {}
 
@@ -179,24 +180,19 @@ class MLTrackerLogger(Logger):
 
     @rank_zero_only
     def save(self) -> None:
-        """Write the model's step when an epoch has ended or ``step_interval`` has passed;
+        """Write the model's step if ``step_interval`` has passed since it was last written;
         nothing otherwise (Lightning calls this after every logging call)."""
-        if self._tracked is None:
-            return
-        if self._epoch_ended():
-            self._after_epoch()
-        elif time.monotonic() - self._written_at >= self._step_interval:
+        if self._tracked is not None and time.monotonic() - self._written_at >= self._step_interval:
             self._write_step()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        """Write the model's step and every queued point (also when the run failed)."""
+        """Write the model's step, the optimizers' settings if an epoch ended since they
+        were logged, and every queued point (also when the run failed)."""
         if self._tracked is None:
             return
-        if self._epoch_ended():
-            self._after_epoch()
-        else:
-            self._write_step()
+        self._epoch_boundary()
+        self._write_step()
         if self._connection is not None:
             self._connection.flush()
 
@@ -221,9 +217,9 @@ class MLTrackerLogger(Logger):
             self._written_at = time.monotonic()
         if self._hyperparameters is not None:
             self._write_hyperparameters(self._tracked_model())
-        self._epochs_seen = self._epochs_done()
         if self._fitting():
             self._log_optimizers()
+            self._watch_epochs()
 
     def _use(self, tracked: Model) -> None:
         self._tracked = tracked
@@ -262,24 +258,23 @@ class MLTrackerLogger(Logger):
         trainer = self._trainer
         return trainer is not None and trainer.state.fn == "fit" and bool(trainer.optimizers)
 
-    def _epochs_done(self) -> int | None:
-        """How many training epochs have ended (counted as soon as the epoch's last batch
-        is done, before Lightning logs the epoch's metrics)."""
+    def _watch_epochs(self) -> None:
+        """Add a callback to the trainer that tells when an epoch begins (a logger has no
+        hook of its own for it); once per trainer."""
         trainer = self._trainer
         if trainer is None:
-            return None
-        return int(getattr(trainer.fit_loop.epoch_progress.current, "processed", 0))
+            return
+        if not any(isinstance(c, _EpochBoundaries) and c.logger is self for c in trainer.callbacks):
+            trainer.callbacks.append(_EpochBoundaries(self))
 
-    def _epoch_ended(self) -> bool:
-        done = self._epochs_done()
-        if done is None or done == self._epochs_seen:
-            return False
-        self._epochs_seen = done
-        return True
-
-    def _after_epoch(self) -> None:
-        self._write_step()
-        if self._fitting():
+    def _epoch_boundary(self) -> None:
+        """At the start of an epoch but the run's first, and at the end of a fit: write the
+        step and log the optimizers' settings, once per epoch."""
+        trainer = self._trainer
+        if trainer is None or not self._fitting():
+            return
+        if trainer.current_epoch != self._iteration_epoch:
+            self._write_step()
             self._log_optimizers()
 
     def _current_step(self) -> int | None:
@@ -303,3 +298,14 @@ class MLTrackerLogger(Logger):
             return
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
         log_optimizer(self._tracked_model(), trainer.optimizers, step, scheduler=schedulers or None)
+        self._iteration_epoch = trainer.current_epoch
+
+
+class _EpochBoundaries(Callback):
+    """Tells its logger when a training epoch begins."""
+
+    def __init__(self, logger: MLTrackerLogger) -> None:
+        self.logger = logger
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.logger._epoch_boundary()
