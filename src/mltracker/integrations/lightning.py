@@ -264,8 +264,10 @@ class MLTrackerLogger(Logger):
         trainer = self._trainer
         if trainer is None:
             return
-        if not any(isinstance(c, _EpochBoundaries) and c.logger is self for c in trainer.callbacks):
-            trainer.callbacks.append(_EpochBoundaries(self))
+        # Set by Lightning's callback connector, hence unknown to type checkers.
+        callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
+        if not any(isinstance(c, _EpochBoundaries) and c.logger is self for c in callbacks):
+            callbacks.append(_EpochBoundaries(self))
 
     def _epoch_boundary(self) -> None:
         """At the start of an epoch but the run's first, and at the end of a fit: write the
