@@ -82,11 +82,13 @@ class Clock(L.Callback):
 
     def __init__(self, warmup: int, steady: list[bool]) -> None:
         self.starts: list[float] = []
+        self.cpu: list[float] = []  # process CPU time (all threads) at the same moments
         self.warmup = warmup
         self.steady = steady
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, index: int) -> None:
         self.starts.append(time.perf_counter())
+        self.cpu.append(time.process_time())
         self.steady[0] = len(self.starts) > self.warmup
 
     def on_train_end(self, trainer: Any, module: Any) -> None:
@@ -208,6 +210,8 @@ def fit(kind: str, folder: Path, data: Any, steps: int, warmup: int) -> dict[str
         "logger_seconds": spent[0],  # inside the logger's methods, the whole fit
         "logger_us_per_step": spent[1] / steady_steps * 1e6,  # in them, per steady step
         "steady_step_us": steady_seconds / steady_steps * 1e6,
+        # CPU of every thread per steady step: a logger's background writing included
+        "cpu_us_per_step": (clock.cpu[-1] - clock.cpu[warmup]) / steady_steps * 1e6,
     }
 
 
