@@ -202,3 +202,34 @@ def test_metrics_before_a_run_need_a_hash(sqlite_uri: str) -> None:
     model = mltracker.get_experiment("lightning", sqlite_uri).models.read("by-hand")
     assert model is not None
     assert [(p.name, p.phase, p.step) for p in model.metrics.list()] == [("loss", "validation", 3)]
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_a_fit_resumed_from_a_checkpoint_keeps_the_trainer_steps(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    loader = torch.utils.data.DataLoader(blobs(32), batch_size=8)
+
+    def trainer(epochs: int) -> L.Trainer:
+        return L.Trainer(
+            logger=MLTrackerLogger(EXPERIMENT, uri=sqlite_uri),
+            max_epochs=epochs,
+            accelerator="cpu",
+            log_every_n_steps=1,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+
+    first = trainer(1)
+    first.fit(Classifier(), loader, loader)
+    checkpoint = first.checkpoint_callback.best_model_path  # type: ignore[union-attr]
+    trainer(2).fit(Classifier(), loader, loader, ckpt_path=checkpoint)
+
+    model = mltracker.get_experiment(EXPERIMENT, sqlite_uri).models.read(model_hash(Classifier()))
+    assert model is not None and model.step == 2 * BATCHES
+    assert [p.step for p in model.metrics.list("loss")] == list(range(2 * BATCHES))
+    iterations = model.iterations.list()
+    assert [i.step for i in iterations] == [0, BATCHES, BATCHES, 2 * BATCHES]
+    resumed = iterations[2].modules.list()[0].attributes  # the checkpoint's optimizer state
+    assert resumed["param_groups"][0]["lr"] == 0.05

@@ -181,3 +181,32 @@ def test_evaluation_without_training_tracks_the_model(sqlite_uri: str, tmp_path:
     model = mltracker.get_experiment("eval-only", sqlite_uri).models.read(model_hash(tiny_bert()))
     assert model is not None
     assert [p.step for p in model.metrics.list("loss", phase="validation")] == [0]
+
+
+def test_training_resumed_from_a_checkpoint_keeps_the_trainer_steps(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    def trainer(epochs: int) -> Trainer:
+        torch.manual_seed(0)
+        return Trainer(
+            model=tiny_bert(),
+            args=TrainingArguments(
+                output_dir=str(tmp_path),
+                num_train_epochs=epochs,
+                per_device_train_batch_size=8,
+                logging_steps=2,
+                save_strategy="epoch",
+                report_to="none",
+                use_cpu=True,
+                disable_tqdm=True,
+            ),
+            train_dataset=Tokens(32),
+            callbacks=[MLTrackerCallback(EXPERIMENT, uri=sqlite_uri)],
+        )
+
+    trainer(1).train()
+    trainer(2).train(resume_from_checkpoint=True)
+
+    model = mltracker.get_experiment(EXPERIMENT, sqlite_uri).models.read(model_hash(tiny_bert()))
+    assert model is not None and model.step == 2 * STEPS
+    assert [p.step for p in model.metrics.list("loss", phase="train")] == [2, 4, 6, 8]

@@ -218,8 +218,7 @@ class MLTrackerLogger(Logger):
         if self._hyperparameters is not None:
             self._write_hyperparameters(self._tracked_model())
         if self._fitting():
-            self._log_optimizers()
-            self._watch_epochs()
+            self._watch_epochs()  # the first epoch's start logs the optimizers' settings
 
     def _use(self, tracked: Model) -> None:
         self._tracked = tracked
@@ -270,8 +269,8 @@ class MLTrackerLogger(Logger):
             callbacks.append(_EpochBoundaries(self))
 
     def _epoch_boundary(self) -> None:
-        """At the start of an epoch but the run's first, and at the end of a fit: write the
-        step and log the optimizers' settings, once per epoch."""
+        """At the start of each epoch (after a checkpoint was restored) and at the end of a
+        fit: write the step and log the optimizers' settings, once per epoch."""
         trainer = self._trainer
         if trainer is None or not self._fitting():
             return
@@ -304,7 +303,7 @@ class MLTrackerLogger(Logger):
 
 
 class _EpochBoundaries(Callback):
-    """Tells its logger when a training epoch begins."""
+    """Tells its logger when a training epoch begins (added to the trainer by the logger)."""
 
     def __init__(self, logger: MLTrackerLogger) -> None:
         self.logger = logger
