@@ -64,6 +64,11 @@ export function formatValue(value) {
   return String(value);
 }
 
+/** "1 model", "3 models", "1,000 models". */
+export function plural(count, word) {
+  return `${formatCount(count)} ${word}${count === 1 ? "" : "s"}`;
+}
+
 export function formatCount(value) {
   return value === null || value === undefined ? "—" : integer.format(value);
 }

@@ -3,7 +3,7 @@
 
 import { decodePoints, get } from "../api.js";
 import { DASHES, PALETTE } from "../chart.js";
-import { el, link, notice, phaseLabel } from "../dom.js";
+import { el, link, notice, phaseLabel, plural } from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
 import { lineLoader, refreshCharts } from "../live.js";
 import { navigate, pages } from "../nav.js";
@@ -111,7 +111,7 @@ export async function comparePage(ctx) {
 
   const differences = el("div.card.differences");
   ctx.main.replaceChildren(
-    el("div.page-head", {}, el("h1", {}, `Comparing ${models.length} models`), el("p.muted.page-sub", {}, experimentName)),
+    el("div.page-head", {}, el("h1", {}, `Comparing ${plural(models.length, "model")}`), el("p.muted.page-sub", {}, experimentName)),
     el("div.toolbar", {}, chips, el("span.spacer"), phaseKey),
     differences,
     chartToolbar(grid, save),

@@ -2,7 +2,7 @@
 // each series), sortable and filterable; models picked here are compared on one page.
 
 import { decodePoints, get } from "../api.js";
-import { debounce, el, formatCount, formatValue, link, seriesLabel, timeCell } from "../dom.js";
+import { debounce, el, formatCount, formatValue, link, plural, seriesLabel, timeCell } from "../dom.js";
 import { matches } from "../grid.js";
 import { navigate, pages } from "../nav.js";
 import { DataTable } from "../table.js";
@@ -169,7 +169,7 @@ export async function experimentPage(ctx) {
     table.setColumns([...baseColumns, ...seriesColumns()]);
     table.setRows(built);
     heading.replaceChildren(
-      `${formatCount(document.models.length)} models · ${formatCount(series.length)} series · created `,
+      `${plural(document.models.length, "model")} · ${formatCount(series.length)} series · created `,
       timeCell(document.experiment.created_at));
     update(false);
   };

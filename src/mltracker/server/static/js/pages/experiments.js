@@ -1,7 +1,7 @@
 // The experiments: name, number of models, points and last activity.
 
 import { get } from "../api.js";
-import { debounce, el, formatCount, link, timeCell } from "../dom.js";
+import { debounce, el, formatCount, link, plural, timeCell } from "../dom.js";
 import { pages } from "../nav.js";
 import { DataTable } from "../table.js";
 
@@ -56,7 +56,7 @@ export async function experimentsPage(ctx) {
     }
     table.setRows(rows);
     const models = rows.reduce((sum, row) => sum + row.models, 0);
-    summary.textContent = `${formatCount(rows.length)} experiments, ${formatCount(models)} models`;
+    summary.textContent = `${plural(rows.length, "experiment")}, ${plural(models, "model")}`;
   };
   await load();
 

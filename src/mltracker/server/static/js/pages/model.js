@@ -4,7 +4,9 @@
 
 import { API, decodePoints, get, query } from "../api.js";
 import { MetricChart, PALETTE } from "../chart.js";
-import { el, formatCount, formatTime, formatValue, link, notice, phaseLabel, seriesLabel, timeCell } from "../dom.js";
+import {
+  el, formatCount, formatTime, formatValue, link, notice, phaseLabel, plural, seriesLabel, timeCell,
+} from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
 import { lineLoader, refreshCharts } from "../live.js";
 import { pages } from "../nav.js";
@@ -288,7 +290,7 @@ async function fillIterations(panel, model, state, save) {
 
   panel.replaceChildren(
     el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Attribute over the steps"), picker),
-      el("span.muted", {}, `${formatCount(iterations.length)} iterations`)),
+      el("span.muted", {}, plural(iterations.length, "iteration"))),
     chartHost,
     el("div.split", {}, el("div.card.scroll", {}, list), detail));
   drawAttribute();
