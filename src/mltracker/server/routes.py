@@ -122,7 +122,7 @@ def create_experiment(body: ExperimentBody, store: StoreDependency) -> Response:
     return _json(wire.experiment_document(store.create_experiment(name)), 201)
 
 
-@router.get("/experiments/by-name/{name}", tags=["experiments"])
+@router.get("/experiments/by-name/{name:path}", tags=["experiments"])
 def read_experiment(name: str, store: StoreDependency) -> Response:
     row = store.read_experiment(values.check_name(name, "experiment name"))
     if row is None:
@@ -171,7 +171,7 @@ def clear_models(experiment_id: UUID, store: StoreDependency) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/experiments/{experiment_id}/models/by-hash/{hash}", tags=["models"])
+@router.get("/experiments/{experiment_id}/models/by-hash/{hash:path}", tags=["models"])
 def read_model(experiment_id: UUID, hash: str, store: StoreDependency) -> Response:
     row = store.read_model(experiment_id, values.check_name(hash, "model hash"))
     if row is None:
@@ -180,7 +180,7 @@ def read_model(experiment_id: UUID, hash: str, store: StoreDependency) -> Respon
 
 
 @router.patch(
-    "/experiments/{experiment_id}/models/by-hash/{hash}", tags=["models"], dependencies=writes
+    "/experiments/{experiment_id}/models/by-hash/{hash:path}", tags=["models"], dependencies=writes
 )
 def update_model(
     experiment_id: UUID, hash: str, body: ModelUpdateBody, store: StoreDependency
