@@ -9,7 +9,6 @@ this module turns it into what a user asks for, in bulk, without a Python object
 ``STORE_SCHEMA``, in logged order:
 
 =========  ==============================================================================
-ordinal    the point's ordinal in the store (see :class:`~mltracker.entities.Metric`)
 name       the metric's name (dictionary-encoded)
 phase      its phase, null for none (dictionary-encoded)
 step       its step, null for none
@@ -78,7 +77,6 @@ def store_schema() -> pyarrow.Schema:
     text = pa.dictionary(pa.int32(), pa.string())
     return pa.schema(
         [
-            ("ordinal", pa.int64()),
             ("name", text),
             ("phase", text),
             ("step", pa.int64()),
@@ -90,41 +88,67 @@ def store_schema() -> pyarrow.Schema:
     )
 
 
+#: Added to a point's kind in the ``code`` column of a SQL read when its ``extra`` is set.
+EXTRA_FLAG = 4
+
+
 def from_storage(
-    columns: pyarrow.Table, series: dict[int, tuple[str, str | None]]
+    columns: pyarrow.Table, series: dict[int, tuple[str, str | None]], extras: Any = None
 ) -> pyarrow.Table:
     """The table of :data:`STORE_SCHEMA` for points read from SQL storage.
 
-    ``columns`` holds ``seq``, ``series_pk``, ``step``, ``kind``, ``value`` (any number for
-    a NULL), ``extra`` (``''`` for a NULL) and ``timestamp``, in logged order, as the SQL
-    store keeps them (``mltracker.values``); ``series`` maps each series key to its name and
-    phase.
+    ``columns`` holds ``step``, ``value`` (any number for a NULL), ``timestamp``, ``code``
+    (the kind, plus :data:`EXTRA_FLAG` for a point whose ``extra`` column is set) and, for
+    several series, ``series_pk``, in logged order, as the SQL store keeps them
+    (``mltracker.values``); ``series`` maps each series key to its name and phase;
+    ``extras`` is a table of one column: the ``extra`` texts of the flagged points, in the
+    same order (``None`` if there are none).
     """
     pa = pyarrow_module()
     pc = _compute()
-    keys = list(series)
-    index = pc.index_in(columns["series_pk"], value_set=pa.array(keys, pa.int64()))
-    index = pc.cast(index, pa.int32())
-    kind = pc.cast(columns["kind"], pa.int8())
+    rows = columns.num_rows
+    if "series_pk" in columns.column_names:
+        keys = pa.array(list(series), pa.int64())
+        index = pc.cast(pc.index_in(columns["series_pk"], value_set=keys), pa.int32())
+    else:
+        index = pa.array(numpy_zeros(rows), pa.int32())
+    code = pc.cast(columns["code"], pa.int8())
     value = pc.cast(columns["value"], pa.float64())
-    extra = columns["extra"]
-    has_extra = pc.greater(pc.utf8_length(extra), 0)
-    is_float = pc.equal(kind, values.FLOAT)
-    # FLOAT with an extra: NaN or -0.0, which the float column cannot keep.
-    exact_float = pc.and_(is_float, has_extra)
-    if pc.any(exact_float).as_py():
-        parsed = pc.cast(pc.if_else(exact_float, extra, "0"), pa.float64())
+    flagged = pc.greater_equal(code, EXTRA_FLAG)
+    kind = code
+    text = pa.nulls(rows, pa.string())
+    if rows and pc.any(flagged).as_py():
+        kind = pc.if_else(flagged, pc.subtract(code, pa.scalar(EXTRA_FLAG, pa.int8())), code)
+        # The flagged points' texts, put in their places (the others are null).
+        places = pc.cumulative_sum(pc.cast(flagged, pa.int32()))
+        texts = pc_cast(extras.column(0), pa.string())
+        taken = texts.take(pc.max_element_wise(pc.subtract(places, 1), 0))
+        text = pc.if_else(flagged, taken, text)
+        # FLOAT with an extra: NaN or -0.0, which the float column cannot keep.
+        exact_float = pc.and_(flagged, pc.equal(kind, values.FLOAT))
+        parsed = pc.cast(pc.if_else(exact_float, text, "0"), pa.float64())
         value = pc.if_else(exact_float, parsed, value)
-    is_json = pc.equal(kind, values.JSON)
-    value = pc.if_else(is_json, pa.scalar(None, pa.float64()), value)
-    text = pc.if_else(pc.and_(pc.invert(is_float), has_extra), extra, pa.scalar(None, pa.string()))
-    return _assemble(
-        columns["seq"], index, series, columns["step"], kind, value, text, columns["timestamp"]
-    )
+        text = pc.if_else(exact_float, pa.scalar(None, pa.string()), text)
+    value = pc.if_else(pc.equal(kind, values.JSON), pa.scalar(None, pa.float64()), value)
+    return _assemble(index, series, columns["step"], kind, value, text, columns["timestamp"])
+
+
+def has_flag(columns: pyarrow.Table) -> bool:
+    """Whether some point of a SQL read (see :func:`from_storage`) has its ``extra`` set."""
+    pc = _compute()
+    if columns.num_rows == 0:
+        return False
+    return bool(pc.max(columns["code"]).as_py() >= EXTRA_FLAG)
+
+
+def numpy_zeros(count: int) -> Any:
+    """``count`` zeros (int32), without a Python object each."""
+    import numpy
+
+    return numpy.zeros(count, dtype=numpy.int32)
 
 
 def _assemble(
-    ordinal: Any,
     index: Any,
     series: dict[int, tuple[str, str | None]],
     step: Any,
@@ -137,7 +161,6 @@ def _assemble(
     index = _combined(index)
     return pa.Table.from_arrays(
         [
-            pc_cast(ordinal, pa.int64()),
             _dictionary([name for name, _ in series.values()], index),
             _dictionary([phase for _, phase in series.values()], index),
             pc_cast(step, pa.int64()),
@@ -192,7 +215,6 @@ def from_metrics(metrics: Sequence[Metric]) -> pyarrow.Table:
         numbers.append(number)
         texts.append(text)
     return _assemble(
-        pa.array([metric.ordinal for metric in metrics], pa.int64()),
         pa.array(index, pa.int32()),
         {position: key for key, position in series.items()},
         pa.array([metric.step for metric in metrics], pa.int64()),
@@ -260,6 +282,16 @@ def to_pandas(table: pyarrow.Table) -> pandas.DataFrame:
     import pandas
 
     pc = _compute()
+    if table.num_rows == 0:  # as pandas makes it of empty lists
+        return pandas.DataFrame(
+            {
+                "name": [],
+                "phase": [],
+                "step": pandas.array([], dtype="Int64"),
+                "value": [],
+                "timestamp": pandas.to_datetime([], unit="s", utc=True),
+            }
+        )
     names = _labels(table["name"], numpy)
     phases = _labels(table["phase"], numpy)
     step = _combined(table["step"])

@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     import pyarrow
 
 logger = logging.getLogger(__name__)
+
+#: Both statements of a read see one snapshot (SQLite's read transaction already does).
+_REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 
 _DRIVERS = {"sqlite": "adbc_driver_sqlite.dbapi", "postgresql": "adbc_driver_postgresql.dbapi"}
 
@@ -69,8 +73,15 @@ class ArrowReader:
         except ImportError:
             raise MLTrackerError(f"columnar reads need the ADBC drivers: {ARROW_INSTALL}") from None
 
-    def fetch(self, statement: sa.Select[Any]) -> pyarrow.Table:
-        """The rows of ``statement`` as an Arrow table (one retry on a fresh connection).
+    def fetch(
+        self,
+        statement: sa.Select[Any],
+        then: sa.Select[Any] | None = None,
+        when: Callable[[pyarrow.Table], bool] | None = None,
+    ) -> tuple[pyarrow.Table, pyarrow.Table | None]:
+        """The rows of ``statement`` as an Arrow table, and those of ``then`` (run if
+        ``when`` says so of the first table), both read from one snapshot of the database.
+        One retry on a fresh connection.
 
         Raises:
             MLTrackerError: The driver is not installed (the message says how to).
@@ -78,15 +89,18 @@ class ArrowReader:
             BackendError: The driver failed otherwise.
         """
         driver = self._driver()
-        sql = str(
-            statement.compile(dialect=self._engine.dialect, compile_kwargs={"literal_binds": True})
-        )
         for attempt in (1, 2):
             connection = self._take(driver)
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(sql)
-                    table = cursor.fetch_arrow_table()
+                    if self._dialect == "postgresql":
+                        cursor.execute(_REPEATABLE_READ)
+                    cursor.execute(self._sql(statement))
+                    first = cursor.fetch_arrow_table()
+                    second = None
+                    if then is not None and (when is None or when(first)):
+                        cursor.execute(self._sql(then))
+                        second = cursor.fetch_arrow_table()
                 connection.rollback()
             except driver.Error as error:
                 _close(connection)
@@ -95,8 +109,14 @@ class ArrowReader:
                 logger.debug("columnar read failed (%s); retrying on a new connection", error)
                 continue
             self._give_back(connection)
-            return table
+            return first, second
         raise AssertionError("unreachable")
+
+    def _sql(self, statement: sa.Select[Any]) -> str:
+        """The statement's text, its integer values rendered in it by SQLAlchemy."""
+        return str(
+            statement.compile(dialect=self._engine.dialect, compile_kwargs={"literal_binds": True})
+        )
 
     def _take(self, driver: Any) -> Any:
         with self._lock:

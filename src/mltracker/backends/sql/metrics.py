@@ -23,6 +23,7 @@ from mltracker.backends.sql import maintenance
 from mltracker.backends.sql.engine import uuid_from_driver
 from mltracker.backends.sql.schema import metrics, models, pk_of, series, write_batches
 from mltracker.bulk import paused_gc
+from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.metrics import NO_PHASE
@@ -352,22 +353,28 @@ def metric_columns(connection: Connection, model_id: UUID, where: MetricFilter) 
     return columns
 
 
-#: What a columnar read selects (see ``mltracker.columnar.from_storage``): no NULL where
-#: a column's type must be guessed from its first values (SQLite's driver does so).
-TABLE_COLUMNS = sa.select(
-    metrics.c.seq,
-    metrics.c.series_pk,
-    metrics.c.step,
-    metrics.c.kind,
-    sa.func.coalesce(metrics.c.value, 0.0).label("value"),
-    sa.func.coalesce(metrics.c.extra, "").label("extra"),
-    metrics.c.timestamp,
-)
-
-
-def table_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
-    """The select of a columnar read of the points of some series."""
-    return filtered(TABLE_COLUMNS, names, where)
+def table_queries(
+    names: dict[int, Any], where: MetricFilter
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The selects of a columnar read of the points of some series (see
+    ``mltracker.columnar.from_storage``): the columns of every point, then the ``extra`` text
+    of those that have one, in the same order. No column can be NULL where its type must be
+    guessed from its first values (SQLite's driver does so)."""
+    code = sa.case(
+        (metrics.c.extra.is_(None), metrics.c.kind), else_=metrics.c.kind + EXTRA_FLAG
+    ).label("code")
+    columns = [
+        metrics.c.step,
+        sa.func.coalesce(metrics.c.value, 0.0).label("value"),
+        metrics.c.timestamp,
+        code,
+    ]
+    if len(names) > 1:
+        columns.append(metrics.c.series_pk)
+    points = filtered(sa.select(*columns), names, where)
+    chosen = filtered(sa.select(metrics.c.seq, metrics.c.extra), names, where).subquery()
+    extras = sa.select(chosen.c.extra).where(chosen.c.extra.is_not(None)).order_by(chosen.c.seq)
+    return points, extras
 
 
 def latest_metrics_of_models(

@@ -502,9 +502,10 @@ class SqlStore(Store):
         names = self._read(lambda connection: metrics.series_names(connection, model_id, where))
         if not names:
             return columnar.store_schema().empty_table()
+        points, extras = metrics.table_queries(names, where)
         with self._located():
-            found = self._arrow.fetch(metrics.table_query(names, where))
-        return columnar.from_storage(found, names)
+            found, texts = self._arrow.fetch(points, extras, when=_has_extras)
+        return columnar.from_storage(found, names, texts)
 
     def reads_arrow(self) -> bool:
         return self._arrow.available()
@@ -643,6 +644,11 @@ class SqlStore(Store):
     def clear_iterations(self, model_id: UUID) -> None:
         statement = sa.delete(iterations).where(iterations.c.model_pk == pk_of(models, model_id))
         self._write(lambda connection: connection.execute(statement))
+
+
+def _has_extras(points: pyarrow.Table) -> bool:
+    """Whether a columnar read's points include some with an ``extra`` text."""
+    return columnar.has_flag(points)
 
 
 _open_stores: weakref.WeakSet[SqlStore] = weakref.WeakSet()
