@@ -310,10 +310,16 @@ def to_pandas(table: pyarrow.Table) -> pandas.DataFrame:
 
 
 def _labels(column: Any, numpy: Any) -> Any:
-    """A dictionary column as an object array of its few ``str`` (or ``None``) objects."""
+    """A dictionary column as pandas makes a list of its ``str`` (or ``None``) values: its
+    string dtype where pandas infers one (built from the Arrow strings directly), else an
+    object array of the column's few ``str`` objects."""
+    import pandas
+
+    pa = pyarrow_module()
     array = _combined(column)
-    if len(array) == 0:
-        return []
+    inferred = pandas.Series(["x", None]).dtype
+    if array.null_count < len(array) and inferred != numpy.dtype(object):
+        return pandas.array(array.cast(pa.string()), dtype=inferred)
     labels = numpy.array(array.dictionary.to_pylist() + [None], dtype=object)
     indices = numpy.asarray(array.indices.fill_null(len(array.dictionary)), dtype=numpy.int64)
     return labels[indices]

@@ -273,8 +273,8 @@ def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) ->
     columns = [metrics.c.seq, metrics.c.step, metrics.c.value, metrics.c.timestamp, _SPECIAL]
     if not single:
         columns.append(metrics.c.series_pk)
-    rows = engines.driver_execute(connection, filtered(sa.select(*columns), names, where))
-    with paused_gc():
+    with paused_gc():  # a million rows, then a million objects: see ``mltracker.bulk``
+        rows = engines.driver_execute(connection, filtered(sa.select(*columns), names, where))
         built, pending = _build_fast(rows, names, model_id, single)
         del rows
         if pending:
