@@ -169,13 +169,16 @@ def measure_cli(uri: str, backend: str, points: int) -> list[Read]:
     """``mltracker metrics list`` as a subprocess: first row, whole output, peak memory."""
     log(f"  {backend} CLI metrics list")
     command = [sys.executable, "-m", "mltracker", "--uri", uri, "metrics", "list", "bench", "h"]
+    # VmHWM (Linux) starts afresh at exec; ru_maxrss would include this process's memory.
     measure = (
-        "import resource, runpy, sys\n"
+        "import runpy, sys\n"
         "sys.argv = sys.argv[1:]\n"
         "try:\n"
         "    runpy.run_module('mltracker', run_name='__main__')\n"
         "finally:\n"
-        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "    with open('/proc/self/status') as status:\n"
+        "        peak = next(line for line in status if line.startswith('VmHWM:'))\n"
+        "    print(peak.split()[1], file=sys.stderr)\n"
     )
     start = time.perf_counter()
     process = subprocess.Popen(

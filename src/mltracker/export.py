@@ -68,8 +68,10 @@ ExportFormat = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "parquet")
 #: What installs the dependency of the Parquet format.
 PARQUET_INSTALL = "pip install 'mltracker[parquet]'"
-#: How many points :func:`export_rows` reads at a time, and a Parquet row group holds.
-PAGE_SIZE = 50_000
+#: How many points :func:`export_rows` reads at a time.
+PAGE_SIZE = 10_000
+#: How many rows a Parquet row group holds.
+ROW_GROUP_SIZE = 50_000
 #: Ints up to this size are exact in a float64.
 _EXACT_FLOAT_INT = 2**53
 
@@ -131,7 +133,7 @@ def write_rows(
     ``destination`` is a path (the file is created or truncated) or an open stream: a text
     stream for ``csv`` and ``jsonl`` (open it with ``newline=""``: the lines end with ``\\n``
     on every platform), a binary one for ``parquet``. Every format writes as the rows come
-    (Parquet in row groups of :data:`PAGE_SIZE`), in constant memory.
+    (Parquet in row groups of :data:`ROW_GROUP_SIZE`), in constant memory.
 
     Raises:
         InvalidArgumentError: ``format`` is not one of :data:`FORMATS`.
@@ -256,7 +258,8 @@ def _parquet_value(value: Any, kind: str) -> tuple[float | None, str | None]:
 
 
 def _write_parquet(rows: Iterable[Row], destination: str | IO[str] | IO[bytes]) -> int:
-    """Write the rows in row groups of :data:`PAGE_SIZE`, one at a time (constant memory)."""
+    """Write the rows in row groups of :data:`ROW_GROUP_SIZE`, one at a time (constant
+    memory)."""
     pa, pq = _pyarrow()
     if isinstance(destination, io.TextIOBase):
         raise InvalidArgumentError("parquet is binary: give a path or a binary stream")
@@ -278,12 +281,12 @@ def _write_parquet(rows: Iterable[Row], destination: str | IO[str] | IO[bytes]) 
     with pq.ParquetWriter(destination, schema) as writer:
         iterator = iter(rows)
         while True:
-            chunk = list(itertools.islice(iterator, PAGE_SIZE))
+            chunk = list(itertools.islice(iterator, ROW_GROUP_SIZE))
             if not chunk and count:
                 break
             writer.write_table(_parquet_table(pa, schema, chunk))
             count += len(chunk)
-            if len(chunk) < PAGE_SIZE:
+            if len(chunk) < ROW_GROUP_SIZE:
                 break
     return count
 
