@@ -1,12 +1,12 @@
 """Metric points as columns: the columnar read path (``pip install 'mltracker[arrow]'``).
 
-A store reads points into an Arrow table of :data:`STORE_SCHEMA` (``Store.metric_table``);
+A store reads points into an Arrow table of :func:`store_schema` (``Store.metric_table``);
 this module turns it into what a user asks for, in bulk, without a Python object per point:
 ``metrics.to_arrow()`` (:func:`to_arrow`, the columns of the Parquet export) and
 ``metrics.to_pandas()`` (:func:`to_pandas`). Only the rare values that a float cannot hold
 (ints beyond 2**53, JSON values) are decoded one by one.
 
-``STORE_SCHEMA``, in logged order:
+The columns of :func:`store_schema`, in logged order:
 
 =========  ==============================================================================
 name       the metric's name (dictionary-encoded)
@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARROW_INSTALL",
+    "EXTRA_FLAG",
     "from_metrics",
     "from_storage",
+    "has_flag",
     "pyarrow_module",
     "store_schema",
     "to_arrow",
@@ -95,7 +97,7 @@ EXTRA_FLAG = 4
 def from_storage(
     columns: pyarrow.Table, series: dict[int, tuple[str, str | None]], extras: Any = None
 ) -> pyarrow.Table:
-    """The table of :data:`STORE_SCHEMA` for points read from SQL storage.
+    """The table of :func:`store_schema` for points read from SQL storage.
 
     ``columns`` holds ``step``, ``value`` (any number for a NULL), ``timestamp``, ``code``
     (the kind, plus :data:`EXTRA_FLAG` for a point whose ``extra`` column is set) and, for
@@ -111,7 +113,7 @@ def from_storage(
         keys = pa.array(list(series), pa.int64())
         index = pc.cast(pc.index_in(columns["series_pk"], value_set=keys), pa.int32())
     else:
-        index = pa.array(numpy_zeros(rows), pa.int32())
+        index = pa.array(_zeros(rows), pa.int32())
     code = pc.cast(columns["code"], pa.int8())
     value = pc.cast(columns["value"], pa.float64())
     flagged = pc.greater_equal(code, EXTRA_FLAG)
@@ -121,7 +123,7 @@ def from_storage(
         kind = pc.if_else(flagged, pc.subtract(code, pa.scalar(EXTRA_FLAG, pa.int8())), code)
         # The flagged points' texts, put in their places (the others are null).
         places = pc.cumulative_sum(pc.cast(flagged, pa.int32()))
-        texts = pc_cast(extras.column(0), pa.string())
+        texts = _cast(extras.column(0), pa.string())
         taken = texts.take(pc.max_element_wise(pc.subtract(places, 1), 0))
         text = pc.if_else(flagged, taken, text)
         # FLOAT with an extra: NaN or -0.0, which the float column cannot keep.
@@ -141,7 +143,7 @@ def has_flag(columns: pyarrow.Table) -> bool:
     return bool(pc.max(columns["code"]).as_py() >= EXTRA_FLAG)
 
 
-def numpy_zeros(count: int) -> Any:
+def _zeros(count: int) -> Any:
     """``count`` zeros (int32), without a Python object each."""
     import numpy
 
@@ -163,11 +165,11 @@ def _assemble(
         [
             _dictionary([name for name, _ in series.values()], index),
             _dictionary([phase for _, phase in series.values()], index),
-            pc_cast(step, pa.int64()),
-            pc_cast(kind, pa.int8()),
-            pc_cast(value, pa.float64()),
-            pc_cast(text, pa.string()),
-            pc_cast(timestamp, pa.float64()),
+            _cast(step, pa.int64()),
+            _cast(kind, pa.int8()),
+            _cast(value, pa.float64()),
+            _cast(text, pa.string()),
+            _cast(timestamp, pa.float64()),
         ],
         schema=store_schema(),
     )
@@ -187,14 +189,14 @@ def _combined(array: Any) -> Any:
     return array.combine_chunks() if hasattr(array, "combine_chunks") else array
 
 
-def pc_cast(array: Any, type_: Any) -> Any:
+def _cast(array: Any, type_: Any) -> Any:
     """``array`` (chunked or not) as one array of ``type_``."""
     pc = _compute()
     return _combined(pc.cast(array, type_))
 
 
 def from_metrics(metrics: Sequence[Metric]) -> pyarrow.Table:
-    """The table of :data:`STORE_SCHEMA` for points already built as objects (what a store
+    """The table of :func:`store_schema` for points already built as objects (what a store
     behind a server reads through its JSON columns)."""
     pa = pyarrow_module()
     series: dict[tuple[str, str | None], int] = {}

@@ -343,8 +343,8 @@ class Store(ABC):
     @abstractmethod
     def metric_table(self, model_id: UUID, where: MetricFilter) -> pyarrow.Table:
         """What :meth:`list_metrics` returns, as an Arrow table of the columns of
-        :data:`mltracker.columnar.STORE_SCHEMA`, read without a Python object per point
-        where the backend can (needs pyarrow: ``pip install 'mltracker[arrow]'``).
+        ``mltracker.columnar.store_schema()`` (see that module), read without a Python
+        object per point where the backend can (needs ``pip install 'mltracker[arrow]'``).
 
         Raises:
             MLTrackerError: pyarrow (or the backend's Arrow driver) is not installed; the
