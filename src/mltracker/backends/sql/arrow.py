@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 #: Both statements of a read see one snapshot (SQLite's read transaction already does).
 _REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 
+_SQLITE_BUSY_TIMEOUT = f"PRAGMA busy_timeout = {engines.SQLITE_BUSY_TIMEOUT_MS}"
+
 _DRIVERS = {"sqlite": "adbc_driver_sqlite.dbapi", "postgresql": "adbc_driver_postgresql.dbapi"}
 
 
@@ -126,9 +128,14 @@ class ArrowReader:
             if self._idle:
                 return self._idle.pop()
         try:
-            return driver.connect(self._connect_uri())
+            connection = driver.connect(self._connect_uri())
+            if self._dialect == "sqlite":  # wait for a lock as the store's connections do
+                with connection.cursor() as cursor:
+                    cursor.execute(_SQLITE_BUSY_TIMEOUT)
+                    cursor.fetchall()
         except driver.Error as error:
             raise _translate(driver, error) from None
+        return connection
 
     def _give_back(self, connection: Any) -> None:
         with self._lock:
