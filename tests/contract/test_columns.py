@@ -4,7 +4,10 @@ backend, read in bulk where the ``arrow`` extra is installed."""
 from __future__ import annotations
 
 import math
+import multiprocessing
+import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas
@@ -160,3 +163,43 @@ def test_to_arrow_interleaves_series_in_logged_order(model: Model) -> None:
     assert table.column("name").to_pylist() == [point.name for point in listed]
     assert table.column("phase").to_pylist() == [point.phase for point in listed]
     assert table.column("value").to_pylist() == [float(point.value) for point in listed]
+
+
+def test_columnar_reads_from_many_threads_agree(model: Model) -> None:
+    for step in range(2000):
+        model.metrics.log("loss", step / 7, step=step)
+    expected = model.metrics.to_arrow()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        tables = list(pool.map(lambda _: model.metrics.to_arrow(), range(24)))
+
+    assert all(table.equals(expected) for table in tables)
+
+
+def _read_in_child(uri: str, experiment: str, queue: Any) -> None:
+    found = mltracker.connect(uri).experiments.read(experiment)
+    assert found is not None
+    model = found.models.read("h")
+    assert model is not None
+    queue.put(model.metrics.to_arrow().column("value").to_pylist())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork start method")
+def test_a_forked_child_reads_columns_on_connections_of_its_own(
+    connection: mltracker.Connection,
+) -> None:
+    name = f"e-{uuid.uuid4()}"
+    model = connection.experiments.create(name).models.create("h")
+    for step in range(10):
+        model.metrics.log("loss", float(step), step=step)
+    assert model.metrics.to_arrow().num_rows == 10  # the parent holds a connection now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+
+    child = context.Process(target=_read_in_child, args=(connection.uri, name, queue))
+    child.start()
+    values = queue.get(timeout=60)
+    child.join(timeout=60)
+
+    assert child.exitcode == 0 and values == [float(step) for step in range(10)]
+    assert model.metrics.to_arrow().num_rows == 10  # and the parent's still works
