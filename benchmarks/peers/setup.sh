@@ -13,6 +13,11 @@ PY312="${MLTRACKER_BENCH_PY312:-/root/.pyenv/versions/3.12.1/bin/python}"
 ORIGINAL_REQS=(mltracker==0.4.0 tinydb==4.9.0)   # the 0.4.0 wheel does not declare tinydb
 MLFLOW_REQS=(mlflow==3.17.2)                    # full package: brings SQLAlchemy + alembic for sqlite:///
 TRACKIO_REQS=(trackio==0.43.0)
+# The integrations benchmark: Lightning with MLflow's logger, trackio, and ours (from the
+# checkout's src/, with its dependencies), all in one venv. torch is pinned to the CPU wheel
+# kept on this machine's disk.
+LIGHTNING_REQS=(torch==2.13.0 lightning==2.6.6 mlflow==3.17.2 trackio==0.43.0
+                "sqlalchemy>=2.0.30,<3" click rich urllib3 orjson)
 
 mkdir -p "$VENVS"
 
@@ -43,8 +48,12 @@ start=$SECONDS
 make_venv original "$PY312" "${ORIGINAL_REQS[@]}"
 make_venv mlflow   "$PY311" "${MLFLOW_REQS[@]}"
 make_venv trackio  "$PY311" "${TRACKIO_REQS[@]}"
+if [[ "${1:-}" == "--lightning" || "${MLTRACKER_BENCH_LIGHTNING:-}" == "1" ]]; then
+    make_venv lightning "$PY311" "${LIGHTNING_REQS[@]}"
+fi
 
 echo "setup took $((SECONDS - start)) s" >&2
-for name in original mlflow trackio; do
+for name in original mlflow trackio lightning; do
+    [[ -x "$VENVS/$name/bin/python" ]] || continue
     echo "$name: $VENVS/$name/bin/python"
 done

@@ -2,7 +2,8 @@
 
 A backend retries a store that is locked or unreachable for ``$MLTRACKER_RETRY_SECONDS``
 (default 120 s, long enough to ride out a database restart under a training run). Code that
-must finish sooner, such as the flush that runs when a process is told to stop, caps that
+must finish sooner, such as the flush that runs when a process is told to stop
+(:func:`signal_flush_seconds`) or closes its writer (:func:`close_seconds`), caps that
 budget for the operations it runs with :func:`retry_limit`. A program where a person waits
 for the answer, such as the ``mltracker`` command, lowers the default with
 :func:`default_retry_seconds` (``$MLTRACKER_RETRY_SECONDS`` still wins).
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 120.0
 #: How long the flush on SIGTERM/SIGINT may take before the process goes on ending.
 DEFAULT_SIGNAL_FLUSH_SECONDS = 10.0
-#: How long ``close()`` and the flush at exit may take before what is left goes to the spool.
+#: How long ``close()`` and the flush at a normal exit may wait for the store.
 DEFAULT_CLOSE_SECONDS = 10.0
 
 _cap: ContextVar[float | None] = ContextVar("mltracker_retry_cap", default=None)
@@ -61,7 +62,8 @@ def signal_flush_seconds() -> float:
 
 
 def close_seconds() -> float:
-    """How long ``close()`` and the flush at exit may take: ``$MLTRACKER_CLOSE_SECONDS``."""
+    """How long closing a writer (``close()``, the flush at a normal exit) may wait for its
+    store before what is left goes to the spool: ``$MLTRACKER_CLOSE_SECONDS``."""
     return _seconds_from_environment("MLTRACKER_CLOSE_SECONDS", DEFAULT_CLOSE_SECONDS)
 
 

@@ -15,7 +15,9 @@ when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); an
 their own, ``"ids": {"i": uuid}``.
 
 Everything a client sends is validated here again, as the library validates its arguments,
-and refused with :class:`~mltracker.errors.InvalidArgumentError`.
+and refused with :class:`~mltracker.errors.InvalidArgumentError`. (Documents for people, the
+CLI's ``--json`` and exports, are ``mltracker.codec``'s: times in ISO 8601, NaN as a token.
+The wire keeps every value exact instead, and times as seconds.)
 """
 
 from __future__ import annotations

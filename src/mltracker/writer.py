@@ -12,8 +12,8 @@ one transaction each, in the order the points were logged:
 - before a process-pool worker sends a task's result back (``mltracker.pools``);
 - at normal interpreter exit and on SIGTERM/SIGINT (any previous handler is then called;
   on a signal the flush gives up after ``$MLTRACKER_SIGNAL_FLUSH_SECONDS``, default 10 s,
-  at exit and in ``close()`` after ``$MLTRACKER_CLOSE_SECONDS``, default 10 s, so that a
-  locked or unreachable store cannot keep a process from ending). With
+  and at exit after ``$MLTRACKER_CLOSE_SECONDS``, default 10 s, so that a locked or
+  unreachable store cannot keep a process from ending). With
   ``$MLTRACKER_SIGNAL_HANDLERS=0`` no signal handler is installed.
 
 Logging never raises for a store that cannot take points (locked, unreachable, full): the
@@ -21,8 +21,9 @@ points stay queued and the background thread retries with backoff. Once ``max_pe
 points wait and the store has not taken them within ``BACKPRESSURE_SECONDS``, they move to
 a spool file (``mltracker.spool``) and logging goes on; the spool is written back, in order,
 when the store returns, or by the next process that writes to the store. The outage is
-reported once on stderr, and raised by explicit calls (``flush()``, reads); ``close()``
-moves what the store did not take within its bound to the spool, says so, and returns.
+reported once on stderr, and raised by explicit calls (``flush()``, reads). ``close()``
+waits for the store at most ``$MLTRACKER_CLOSE_SECONDS``: what is left then goes to the
+spool, stderr says where, and it returns.
 Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
 ``NotFoundError`` by the next call.
 """
@@ -35,6 +36,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 import weakref
 from collections import deque
@@ -221,16 +223,17 @@ class MetricWriter:
     def _write_all(self, within: float | None) -> None:
         self._in_flush.active = True
         try:
+            deadline = None if within is None else time.monotonic() + within
             if not self._flush_lock.acquire(timeout=-1 if within is None else within):
                 raise BackendUnavailableError(
                     f"the store did not take a batch being written within {within} s "
                     "(it is locked or unreachable)"
                 )
             try:
-                if within is None:
+                if deadline is None:
                     self._write_queued()
-                else:
-                    with deadlines.retry_limit(within):
+                else:  # what waiting for the lock took is not given again to the writes
+                    with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
                         self._write_queued()
             finally:
                 self._flush_lock.release()
@@ -239,23 +242,31 @@ class MetricWriter:
             _deliver_deferred_signal()
 
     def close(self) -> None:
-        """Write every queued point and stop the background thread, within
-        ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s): what the store has not taken by then
-        (it is locked or unreachable) moves to the spool, and stderr says where.
+        """Write every queued point and stop the background thread, within a bounded time.
+
+        The store gets ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s) to take the points. What
+        it has not taken by then is moved to a spool file and left there for the next
+        process that writes to the store (or ``mltracker sync``); stderr says where, and
+        ``close()`` returns: nothing is lost, and the end of a training script is no place
+        for an outage to raise (``flush()`` raises it for whoever asks).
 
         A closed writer stays usable: the next :meth:`append` starts its thread again, and
-        whatever is queued is still written by :meth:`flush` and at exit.
+        whatever is queued is still written by :meth:`flush` and at exit (after the spool
+        files that closing left, which this process's next write takes back first).
 
         Raises:
+            BackendError: The store did not take every point in time and the spool cannot
+                be written either (the points stay in memory).
             NotFoundError: Points were dropped because their model was deleted.
         """
-        bound = deadlines.close_seconds()
+        deadline = time.monotonic() + deadlines.close_seconds()
         try:
-            self.flush(within=bound)
+            self.flush(within=deadline - time.monotonic())
         except NotFoundError:
             raise
         except MLTrackerError as error:
-            _spill_at_end(self, error)
+            if not self._spool_at_close(error):
+                raise  # not even the spool could keep them: the caller must know
         finally:
             with self._thread_lock:
                 self._closed = True
@@ -263,7 +274,36 @@ class MetricWriter:
                 self._wakeup.set()
                 thread, self._thread = self._thread, None
             if thread is not None and thread is not threading.current_thread():
-                thread.join(bound)  # a write in progress that outlives this is spooled
+                # Not beyond the bound: a write still retrying ends on its own (the thread
+                # is a daemon, and what it writes is in the spool with its batch id).
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spool_at_close(self, error: MLTrackerError) -> bool:
+        """Move what is left to the spool and let it go; whether that worked."""
+        pending = self.pending
+        try:
+            files = self.spill_all()
+        except OSError as spool_error:
+            _say(
+                f"cannot spool metric points to {spool_directory()} ({spool_error}): "
+                f"{pending} stay in memory until the store takes them or the process ends"
+            )
+            return False
+        _say_kept(pending, error, files)
+        self._leave_spools()
+        return True
+
+    def _leave_spools(self) -> None:
+        """Let the spool files go, with every point not yet stored, for the next process that
+        writes to the store; this process's next write adopts them again, before anything
+        logged later."""
+        with self._take_lock:
+            for spool in self._spools:
+                spool.release()
+            self._spools = []
+            self._own_spool = None
+            self._inflight = None  # it is in a spool: it was moved there with its id
+            self._orphans_adopted = False
 
     def _reopen(self) -> None:
         with self._thread_lock:
@@ -473,13 +513,10 @@ _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
 def flush_all(within: float | None = None) -> None:
-    """Flush every writer of this process; what a store cannot take within ``within``
-    seconds (default ``$MLTRACKER_CLOSE_SECONDS``) goes to a spool file.
+    """Flush every writer of this process; what a store cannot take goes to a spool file.
 
     Never raises: failures are reported on stderr.
     """
-    if within is None:
-        within = deadlines.close_seconds()
     for writer in list(_live_writers):
         budget = within
         if writer._outage is not None:  # known to be away: do not wait out a full retry
@@ -493,6 +530,7 @@ def flush_all(within: float | None = None) -> None:
 
 
 def _spill_at_end(writer: MetricWriter, error: BaseException) -> None:
+    """Move what ``writer`` could not write to the spool, and say so."""
     pending = writer.pending
     try:
         files = writer.spill_all()
@@ -502,13 +540,22 @@ def _spill_at_end(writer: MetricWriter, error: BaseException) -> None:
             f"({spool_error})"
         )
         return
+    _say_kept(pending, error, files)
+
+
+def _say_kept(pending: int, error: BaseException, files: list[str]) -> None:
     _say(
         f"{pending} metric points could not be written ({error}); they are kept in "
-        f"{', '.join(files)} and will be written by the next process that writes to this store"
+        f"{', '.join(files)} and will be written by the next process that writes to this "
+        "store (or by `mltracker sync`)"
     )
 
 
-atexit.register(flush_all)
+def _flush_at_exit() -> None:
+    flush_all(within=deadlines.close_seconds())
+
+
+atexit.register(_flush_at_exit)
 _multiprocessing_exit_pid: int | None = None
 
 
@@ -520,7 +567,7 @@ def _register_multiprocessing_exit() -> None:
     if util is None or _multiprocessing_exit_pid == os.getpid():
         return
     _multiprocessing_exit_pid = os.getpid()
-    util.Finalize(None, flush_all, exitpriority=100)
+    util.Finalize(None, _flush_at_exit, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:

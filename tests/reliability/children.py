@@ -611,6 +611,49 @@ def role_steady_logger(
     )
 
 
+def role_http_logger(
+    url: str,
+    index: int,
+    points: int,
+    chunk: int,
+    pause: float,
+    max_pending: int,
+    go: str,
+    progress: str,
+) -> None:
+    """Log ``points`` steps to model ``h{index}`` of experiment ``killed`` on a tracking
+    server, a pause after each ``chunk`` (a training step), then close. Slot ``index`` of
+    ``progress`` counts the calls of ``log`` that returned. Every exception that reaches this
+    "user" is reported."""
+    import mltracker
+
+    counters = Counters(progress, index + 1)
+    tracker = mltracker.connect(url)
+    tracker.writer.interval = 0.05
+    tracker.writer.max_pending = max_pending
+    experiment = tracker.experiments.read("killed")
+    assert experiment is not None
+    model = experiment.models.create(f"h{index}")
+    log = model.metrics.log
+    errors: list[dict[str, Any]] = []
+    say("ready")
+    wait_for_file(go, 120)
+    for step in range(points):
+        try:
+            log("loss", step * 0.5, step=step)
+        except Exception as error:  # noqa: BLE001 - the test reports every one
+            errors.append(describe(error))
+        counters[index] = step + 1
+        if (step + 1) % chunk == 0:
+            time.sleep(pause)
+    close_error = None
+    try:
+        tracker.close()
+    except Exception as error:  # noqa: BLE001
+        close_error = describe(error)
+    report(logged=points, errors=errors[:5], error_count=len(errors), close_error=close_error)
+
+
 def role_open_read_write(path: str) -> None:
     """Open a store (corrupted, or on a full disk), read all of it, write to it; report the
     first error and the stage it came at."""

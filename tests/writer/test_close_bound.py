@@ -1,72 +1,59 @@
-"""``close()`` of a store that cannot take points returns after ``$MLTRACKER_CLOSE_SECONDS``,
-leaving the points in the spool (nothing raised, nothing lost); ``mltracker sync`` delivers
-them once the process that spooled them has ended."""
+"""``close()`` waits for a store that cannot take points at most ``$MLTRACKER_CLOSE_SECONDS``
+(not the whole retry budget): the points left go to a spool file, stderr says where, it
+returns, and the next write to the store (in this process or another) writes them first."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+import pytest
+
 import mltracker
-
-from .test_outage import _stored_steps, locked  # noqa: F401
-
-CLIENT = textwrap.dedent(
-    """
-    import sys, mltracker
-    tracker = mltracker.connect(sys.argv[1])
-    model = tracker.experiments.read("e").models.read("m")
-    tracker.writer.interval = 60  # only close() writes
-    for step in range(300):
-        model.metrics.log("loss", float(step), step=step)
-    tracker.close()  # returns, raises nothing
-    print("closed")
-    """
-)
+from mltracker.backends.sql import engine as engines
 
 
-def test_close_of_a_locked_store_spools_and_sync_delivers(
-    locked: sqlite3.Connection,  # noqa: F811
+def stored_steps(path: str) -> list[int]:
+    with sqlite3.connect(path) as connection:
+        return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
+
+
+def test_close_gives_up_at_the_bound_and_leaves_the_points_in_the_spool(
     sqlite_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    spool = Path.cwd() / "spool"
-    environment = {
-        **os.environ,
-        "MLTRACKER_SPOOL_DIR": str(spool),
-        "MLTRACKER_CLOSE_SECONDS": "0.3",
-        "MLTRACKER_RETRY_SECONDS": "0.2",
-    }
-    locked.execute("BEGIN IMMEDIATE")
-    client = subprocess.run(
-        [sys.executable, "-c", CLIENT, sqlite_uri],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-        timeout=120,
-    )
-    assert client.returncode == 0, client.stderr
-    assert client.stdout.strip() == "closed"
-    assert "300 metric points could not be written" in client.stderr, client.stderr
-    assert len(list(spool.glob("*.spool"))) == 1
-    locked.execute("ROLLBACK")
-    assert _stored_steps(sqlite_uri) == []
-
-    sync = subprocess.run(
-        [sys.executable, "-m", "mltracker", "--uri", sqlite_uri, "sync"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-        timeout=120,
-    )
-    assert sync.returncode == 0, sync.stderr
-    assert "300 spooled metric points written" in sync.stdout
-    assert _stored_steps(sqlite_uri) == list(range(300))
-    assert not list(spool.glob("*.spool"))
-    with mltracker.connect(sqlite_uri) as tracker:  # a second sync finds nothing to do
-        assert tracker.writer.sync() == 0
+    monkeypatch.setenv("MLTRACKER_CLOSE_SECONDS", "0.5")
+    monkeypatch.delenv("MLTRACKER_RETRY_SECONDS", raising=False)  # the 120 s default
+    monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    with mltracker.connect(sqlite_uri) as tracker:
+        tracker.experiments.create("e").models.create("m")
+    blocker = sqlite3.connect(sqlite_uri, isolation_level=None)
+    try:
+        tracker = mltracker.connect(sqlite_uri)
+        tracker.writer.interval = 3600.0
+        experiment = tracker.experiments.read("e")
+        assert experiment is not None
+        model = experiment.models.read("m")
+        assert model is not None
+        blocker.execute("BEGIN IMMEDIATE")
+        for step in range(1_000):
+            model.metrics.log("loss", float(step), step=step)
+        tracker.close()  # returns: the points are safe in the spool
+        assert tracker.writer.pending == 0 and tracker.writer.spool_files == []
+        assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
+        err = capfd.readouterr().err
+        assert "1000 metric points could not be written" in err, err
+        assert "mltracker sync" in err
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+    assert stored_steps(sqlite_uri) == []
+    # The store is back: this process's next write takes the spool back before its own.
+    model.metrics.log("loss", 1000.0, step=1000)
+    with mltracker.connect(sqlite_uri):
+        pass
+    assert stored_steps(sqlite_uri) == list(range(1_001))
+    assert list((tmp_path / "spool").glob("*.spool")) == []

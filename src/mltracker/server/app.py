@@ -75,6 +75,7 @@ def error_response(error: errors.MLTrackerError) -> Response:
 
 
 _JSON = "application/json"
+_CRASHED = envelope(errors.BackendError.code, "internal error of the server (see its log)")
 
 
 def create_app(
@@ -120,6 +121,10 @@ def create_app(
             media_type=_JSON,
         )
 
+    @app.exception_handler(_TooLarge)
+    async def on_too_large(request: Request, error: _TooLarge) -> Response:
+        return Response(error.body, status_code=413, media_type=_JSON)
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
         code = "backend.remote.route" if error.status_code in (404, 405) else "backend.remote"
@@ -133,13 +138,9 @@ def create_app(
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
         logger.exception("%s %s failed", request.method, request.url.path)
-        return Response(
-            envelope(errors.BackendError.code, "internal error of the server (see its log)"),
-            status_code=500,
-            media_type=_JSON,
-        )
+        return Response(_CRASHED, status_code=500, media_type=_JSON)
 
-    guarded: ASGIApp = app
+    guarded: ASGIApp = _Contained(app)
     if token is not None:
         guarded = _TokenGuard(guarded, token)
     guarded = _BodyLimit(guarded, max_body_bytes)
@@ -151,6 +152,40 @@ def guarded_app(app: FastAPI) -> ASGIApp:
     """The application with its guards, as the server serves it."""
     guarded: ASGIApp = app.state.guarded
     return guarded
+
+
+class _Contained:
+    """Keep a crash that the application answered already from reaching the server.
+
+    Starlette answers an unexpected exception with the crash handler's 500, then raises it
+    again for the server to log; uvicorn then closes the connection, and with a request body
+    it did not read to the end the client may see the connection reset instead of the answer
+    (and retry a request that failed for good). The crash was logged by the handler.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        except _TooLarge:
+            raise  # the body limit's own answer
+        except Exception:
+            if started:
+                return
+            logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            await _answer(send, 500, _CRASHED)
 
 
 class _TokenGuard:
@@ -193,10 +228,11 @@ class _BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                await _answer(send, 413, self._too_large())
+                await _answer(send, 413, _TooLarge(self._limit).body)
                 return
         received = 0
         limit = self._limit
+        started = False
 
         async def counting() -> Message:
             nonlocal received
@@ -204,23 +240,32 @@ class _BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._app(scope, counting, send)
-        except _TooLarge:
-            await _answer(send, 413, self._too_large())
-
-    def _too_large(self) -> bytes:
-        return envelope(
-            errors.InvalidArgumentError.code,
-            f"the request body is larger than {self._limit} bytes; send smaller batches",
-        )
+            await self._app(scope, counting, sending)
+        except _TooLarge as error:
+            if not started:
+                await _answer(send, 413, error.body)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """A body without a content-length outgrew the limit while the application read it.
+
+    An HTTP exception, so that the application answers it with its handler (413) wherever
+    the body is read: FastAPI turns any other exception met while parsing a body into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        message = f"the request body is larger than {limit} bytes; send smaller batches"
+        super().__init__(413, message)
+        self.body = envelope(errors.InvalidArgumentError.code, message)
 
 
 async def _answer(

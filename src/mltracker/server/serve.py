@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from mltracker.connect import open_store
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
+from mltracker.schemes import open_store
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, guarded_app
 
 DEFAULT_HOST = "127.0.0.1"

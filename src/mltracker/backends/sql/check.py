@@ -23,13 +23,13 @@ from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations, schema
-from mltracker.connect import resolve_uri, sqlite_path
 from mltracker.errors import (
     BackendError,
     ForeignStoreError,
     InvalidArgumentError,
     NotFoundError,
 )
+from mltracker.schemes import resolve_uri, sqlite_path
 
 __all__ = ["CheckReport", "check_store"]
 

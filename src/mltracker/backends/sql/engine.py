@@ -70,8 +70,8 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 
 def create_engine(uri: str) -> Engine:
     """An engine for a normalised ``sqlite:///`` or ``postgresql://`` URI (see
-    :func:`mltracker.connect.resolve_uri`). Nothing is connected, created or written yet."""
-    from mltracker.connect import sqlite_path
+    :func:`mltracker.schemes.resolve_uri`). Nothing is connected, created or written yet."""
+    from mltracker.schemes import sqlite_path
 
     path = sqlite_path(uri)
     if path is not None:

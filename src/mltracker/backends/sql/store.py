@@ -26,7 +26,6 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql.arrow import ArrowReader
 from mltracker.backends.sql.restore import restore_records
 from mltracker.backends.sql.schema import experiments, iterations, models, modules, pk_of
-from mltracker.connect import sqlite_path
 from mltracker.entities import Metric, Module
 from mltracker.errors import (
     AlreadyExistsError,
@@ -48,6 +47,7 @@ from mltracker.ports.store import (
     RestoreReport,
     Store,
 )
+from mltracker.schemes import sqlite_path
 from mltracker.values import INT64_MAX, INT64_MIN, loads_json
 
 if TYPE_CHECKING:
