@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import itertools
 import json
 import math
 import os
@@ -67,6 +68,10 @@ ExportFormat = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "parquet")
 #: What installs the dependency of the Parquet format.
 PARQUET_INSTALL = "pip install 'mltracker[parquet]'"
+#: How many points :func:`export_rows` reads at a time.
+PAGE_SIZE = 10_000
+#: How many rows a Parquet row group holds.
+ROW_GROUP_SIZE = 50_000
 #: Ints up to this size are exact in a float64.
 _EXACT_FLOAT_INT = 2**53
 
@@ -88,10 +93,10 @@ class Row:
 
 def export_rows(experiment: Experiment, models: Iterable[Model]) -> Iterator[Row]:
     """The metric points of ``models`` (models of ``experiment``), model by model, each
-    model's points in the order they were logged. Lazy: a model's points are read when the
-    rows reach it."""
+    model's points in the order they were logged. Lazy: the points are read a page at a
+    time (:data:`PAGE_SIZE`) as the rows reach them, so an export runs in constant memory."""
     for model in models:
-        for point in model.metrics.list():
+        for point in model.metrics.iterate(page_size=PAGE_SIZE):
             yield Row(
                 experiment.name,
                 model.hash,
@@ -127,8 +132,8 @@ def write_rows(
 
     ``destination`` is a path (the file is created or truncated) or an open stream: a text
     stream for ``csv`` and ``jsonl`` (open it with ``newline=""``: the lines end with ``\\n``
-    on every platform), a binary one for ``parquet``. Parquet gathers every row in memory
-    before it writes.
+    on every platform), a binary one for ``parquet``. Every format writes as the rows come
+    (Parquet in row groups of :data:`ROW_GROUP_SIZE`), in constant memory.
 
     Raises:
         InvalidArgumentError: ``format`` is not one of :data:`FORMATS`.
@@ -253,23 +258,11 @@ def _parquet_value(value: Any, kind: str) -> tuple[float | None, str | None]:
 
 
 def _write_parquet(rows: Iterable[Row], destination: str | IO[str] | IO[bytes]) -> int:
+    """Write the rows in row groups of :data:`ROW_GROUP_SIZE`, one at a time (constant
+    memory)."""
     pa, pq = _pyarrow()
     if isinstance(destination, io.TextIOBase):
         raise InvalidArgumentError("parquet is binary: give a path or a binary stream")
-    columns: dict[str, list[Any]] = {name: [] for name in (*COLUMNS, "value_text")}
-    for row in rows:
-        kind = value_kind(row.value)
-        number, text = _parquet_value(row.value, kind)
-        columns["experiment"].append(row.experiment)
-        columns["model_hash"].append(row.model_hash)
-        columns["model_name"].append(row.model_name)
-        columns["name"].append(row.name)
-        columns["phase"].append(row.phase)
-        columns["step"].append(row.step)
-        columns["kind"].append(kind)
-        columns["value"].append(number)
-        columns["value_text"].append(text)
-        columns["timestamp"].append(math.floor(row.timestamp * 1_000_000 + 0.5))
     schema = pa.schema(
         [
             ("experiment", pa.string()),
@@ -284,6 +277,33 @@ def _write_parquet(rows: Iterable[Row], destination: str | IO[str] | IO[bytes]) 
             ("value_text", pa.string()),
         ]
     )
-    table = pa.table({field.name: columns[field.name] for field in schema}, schema=schema)
-    pq.write_table(table, destination)
-    return int(table.num_rows)
+    count = 0
+    with pq.ParquetWriter(destination, schema) as writer:
+        iterator = iter(rows)
+        while True:
+            chunk = list(itertools.islice(iterator, ROW_GROUP_SIZE))
+            if not chunk and count:
+                break
+            writer.write_table(_parquet_table(pa, schema, chunk))
+            count += len(chunk)
+            if len(chunk) < ROW_GROUP_SIZE:
+                break
+    return count
+
+
+def _parquet_table(pa: Any, schema: Any, rows: list[Row]) -> Any:
+    columns: dict[str, list[Any]] = {field.name: [] for field in schema}
+    for row in rows:
+        kind = value_kind(row.value)
+        number, text = _parquet_value(row.value, kind)
+        columns["experiment"].append(row.experiment)
+        columns["model_hash"].append(row.model_hash)
+        columns["model_name"].append(row.model_name)
+        columns["name"].append(row.name)
+        columns["phase"].append(row.phase)
+        columns["step"].append(row.step)
+        columns["kind"].append(kind)
+        columns["value"].append(number)
+        columns["value_text"].append(text)
+        columns["timestamp"].append(math.floor(row.timestamp * 1_000_000 + 0.5))
+    return pa.table({field.name: columns[field.name] for field in schema}, schema=schema)

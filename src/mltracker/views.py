@@ -15,14 +15,15 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from uuid import UUID
 
-from mltracker import values
-from mltracker.entities import Experiment, Iteration, Model, Module
+from mltracker import columnar, values
+from mltracker.entities import Experiment, Iteration, Metric, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.ports import experiments, iterations, metrics, models, modules
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import (
     ExperimentRow,
     IterationRow,
+    MetricColumns,
     MetricFilter,
     ModelField,
     ModelRow,
@@ -34,6 +35,7 @@ from mltracker.session import Session, session_store
 
 if TYPE_CHECKING:
     import pandas
+    import pyarrow
 
 _list = builtins.list
 _values = values
@@ -237,8 +239,10 @@ class MetricsView(metrics.Metrics):
         phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
+        after: metrics.Metric | None = None,
+        limit: int | None = None,
     ) -> _list[metrics.Metric]:
-        where = _metric_filter(name, phase, start_step, stop_step)
+        where = _metric_filter(name, phase, start_step, stop_step, after, limit)
         return cast(
             _list[metrics.Metric], session_store(self._session).list_metrics(self._model_id, where)
         )
@@ -258,16 +262,22 @@ class MetricsView(metrics.Metrics):
     ) -> pandas.DataFrame:
         pandas = _require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step)
-        columns = session_store(self._session).metric_columns(self._model_id, where)
-        return pandas.DataFrame(
-            {
-                "name": columns.name,
-                "phase": columns.phase,
-                "step": pandas.array(columns.step, dtype="Int64"),
-                "value": columns.value,
-                "timestamp": pandas.to_datetime(columns.timestamp, unit="s", utc=True),
-            }
-        )
+        store = session_store(self._session)
+        if store.reads_arrow():
+            return columnar.to_pandas(store.metric_table(self._model_id, where))
+        return columns_to_pandas(pandas, store.metric_columns(self._model_id, where))
+
+    def to_arrow(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | NoPhase | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> pyarrow.Table:
+        where = _metric_filter(name, phase, start_step, stop_step)
+        table = session_store(self._session).metric_table(self._model_id, where)
+        return columnar.to_arrow(table)
 
     def remove(self, metric: metrics.Metric) -> None:
         session_store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
@@ -329,13 +339,53 @@ class IterationsView(iterations.Iterations):
 
 
 def _metric_filter(
-    name: object, phase: object, start_step: object, stop_step: object
+    name: object,
+    phase: object,
+    start_step: object,
+    stop_step: object,
+    after: object = None,
+    limit: object = None,
 ) -> MetricFilter:
     return MetricFilter(
         name=values.check_optional_name(name, "metric name"),
         phase=NO_PHASE if phase is NO_PHASE else values.check_optional_name(phase, "phase"),
         start_step=values.check_step(start_step, "start_step"),
         stop_step=values.check_step(stop_step, "stop_step"),
+        after=_check_after(after),
+        limit=_check_limit(limit),
+    )
+
+
+def _check_after(after: object) -> int | None:
+    """The ordinal of the point ``after`` names (see ``Metrics.list``)."""
+    if after is None:
+        return None
+    if not isinstance(after, Metric):
+        raise InvalidTypeError(
+            f"after must be a metric that list() returned, not {type(after).__name__}"
+        )
+    return after.ordinal
+
+
+def _check_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    checked = values.check_int(limit, "limit")
+    if checked < 0:
+        raise InvalidArgumentError(f"limit must be at least 0, not {checked}")
+    return checked
+
+
+def columns_to_pandas(pandas: Any, columns: MetricColumns) -> pandas.DataFrame:
+    """The DataFrame of ``to_pandas`` from columns of Python values (without pyarrow)."""
+    return pandas.DataFrame(
+        {
+            "name": columns.name,
+            "phase": columns.phase,
+            "step": pandas.array(columns.step, dtype="Int64"),
+            "value": columns.value,
+            "timestamp": pandas.to_datetime(columns.timestamp, unit="s", utc=True),
+        }
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from mltracker import values
+from mltracker.bulk import paused_gc
 from mltracker.entities import Metric, Module
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import (
@@ -333,6 +334,16 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     series = [(UUID(model_id), name, phase) for model_id, name, phase in document["series"]]
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
+    with paused_gc():  # many objects that live on: see ``mltracker.bulk``
+        return _metrics_from_columns(document, series, exact, ids)
+
+
+def _metrics_from_columns(
+    document: Mapping[str, Any],
+    series: list[tuple[UUID, str, str | None]],
+    exact: dict[str, list[Any]],
+    ids: dict[str, str],
+) -> list[Metric]:
     decode = values.decode_value
     built: list[Metric] = []
     append = built.append

@@ -8,21 +8,23 @@ metric value comes with its ``kind``, times are ISO 8601 in UTC. Tables show tim
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import math
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from rich.box import HEAVY_HEAD
 from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
 
-from mltracker.codec import INFINITY, NAN, NEGATIVE_INFINITY
+from mltracker.codec import INFINITY, NAN, NEGATIVE_INFINITY, dumps
 from mltracker.connect import sqlite_path
 
 JSON_HELP = (
@@ -258,3 +260,78 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def stream_table(
+    console: Console,
+    titles: Sequence[str],
+    pages: Iterable[Sequence[Sequence[str]]],
+    *,
+    right: Iterable[str] = (),
+) -> None:
+    """Print a table page by page, as its rows are read, in constant memory.
+
+    A table whose rows all come in the first page is printed by :func:`table`, as any other.
+    Else the columns take the widths of the first page (and of the titles), and a later
+    cell that is wider widens its column from that row on; rows are written a page at a
+    time, straight to the console's file.
+    """
+    iterator = iter(pages)
+    first = list(next(iterator, []))
+    following = next(iterator, None)
+    aligned = set(right)
+    if following is None:
+        output = table(*titles, right=aligned)
+        for row in first:
+            output.add_row(*row)
+        console.print(output)
+        return
+    justify = [title in aligned for title in titles]
+    widths = [cell_len(title) + 2 for title in titles]
+    for row in first:
+        widths = [max(width, cell_len(cell) + 2) for width, cell in zip(widths, row, strict=True)]
+    box = HEAVY_HEAD.substitute(console.options, safe=console.safe_box)
+    file = console.file
+
+    def lines(rows: Iterable[Sequence[str]]) -> str:
+        nonlocal widths
+        written: list[str] = []
+        for row in rows:
+            widths = [
+                max(width, cell_len(cell) + 2) for width, cell in zip(widths, row, strict=True)
+            ]
+            inner = box.mid_vertical.join(
+                _padded(cell, width, flush)
+                for cell, width, flush in zip(row, widths, justify, strict=True)
+            )
+            written.append(f"{box.mid_left}{inner}{box.mid_right}\n")
+        return "".join(written)
+
+    header = box.head_vertical.join(
+        _padded(title, width, flush)
+        for title, width, flush in zip(titles, widths, justify, strict=True)
+    )
+    file.write(f"{box.get_top(widths)}\n{box.head_left}{header}{box.head_right}\n")
+    file.write(f"{box.get_row(widths, 'head')}\n")
+    file.write(lines(first))
+    for page in itertools.chain([following], iterator):
+        file.write(lines(page))
+        file.flush()
+    file.write(f"{box.get_bottom(widths)}\n")
+    file.flush()
+
+
+def _padded(text: str, width: int, right: bool) -> str:
+    spaces = " " * (width - 2 - cell_len(text))
+    return f" {spaces}{text} " if right else f" {text}{spaces} "
+
+
+def stream_json_array(documents: Iterable[Any], write: Callable[[str], None]) -> None:
+    """Write a JSON array of ``documents`` as they come, in the text :func:`dumps` gives the
+    whole list (indent 2), so that a long listing needs no more memory than a document."""
+    started = False
+    for document in documents:
+        text = dumps(document).replace("\n", "\n  ")
+        write(("[\n  " if not started else ",\n  ") + text)
+        started = True
+    write("\n]" if started else "[]")

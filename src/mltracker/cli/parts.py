@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from mltracker.cli.context import State, find_experiment, find_model, json_option, pass_state
-from mltracker.cli.output import format_json, format_value, table, table_time
+from mltracker.cli.output import (
+    format_json,
+    format_value,
+    stream_json_array,
+    stream_table,
+    table,
+    table_time,
+)
 from mltracker.codec import iteration_document, metric_document, module_document
 from mltracker.errors import NotFoundError
+from mltracker.ports.metrics import Metric
 from mltracker.ports.models import Model
 
 
@@ -82,6 +91,10 @@ def metrics() -> None:
     """The metric points of a model."""
 
 
+#: How many points ``metrics list`` reads at a time.
+PAGE_SIZE = 10_000
+
+
 @metrics.command("list")
 @click.argument("experiment")
 @click.argument("hash")
@@ -99,18 +112,48 @@ def list_metrics(
     limit: int | None,
 ) -> None:
     """List the metric points of the model HASH of EXPERIMENT, in the order they were logged:
-    step, name, phase, value and time."""
+    step, name, phase, value and time. Points are printed as they are read, a page at a
+    time, so that a long series starts at once and needs little memory."""
     model = _model(state, experiment, hash)
-    points = model.metrics.list(name, phase=phase)
-    if limit is not None:
-        points = points[:limit]
-    output = table("step", "name", "phase", "value", "time (UTC)", right=["step", "value"])
-    for point in points:
-        output.add_row(
-            "" if point.step is None else str(point.step),
-            point.name,
-            point.phase or "",
-            format_value(point.value),
-            table_time(point.timestamp),
+    pages = _pages(model, name, phase, limit)
+    if state.json:
+        stream_json_array(
+            (metric_document(point) for page in pages for point in page),
+            lambda text: click.echo(text, nl=False),
         )
-    state.emit([metric_document(point) for point in points], output)
+        click.echo()
+        return
+    stream_table(
+        state.console,
+        ("step", "name", "phase", "value", "time (UTC)"),
+        ([_row(point) for point in page] for page in pages),
+        right=("step", "value"),
+    )
+
+
+def _pages(
+    model: Model, name: str | None, phase: str | None, limit: int | None
+) -> Iterator[list[Metric]]:
+    """The points ``metrics list`` prints, a page at a time (the first page always, even if
+    empty), at most ``limit`` of them."""
+    left = limit
+    after: Metric | None = None
+    while True:
+        size = PAGE_SIZE if left is None else min(PAGE_SIZE, left)
+        page = model.metrics.list(name, phase=phase, after=after, limit=size)
+        yield page
+        if left is not None:
+            left -= len(page)
+        if len(page) < size or left == 0 or not page:
+            return
+        after = page[-1]
+
+
+def _row(point: Metric) -> tuple[str, ...]:
+    return (
+        "" if point.step is None else str(point.step),
+        point.name,
+        point.phase or "",
+        format_value(point.value),
+        table_time(point.timestamp),
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import builtins
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from uuid import UUID
 
+from mltracker.errors import InvalidArgumentError
+
 if TYPE_CHECKING:
     import pandas
+    import pyarrow
 
 
 class NoPhase(enum.Enum):
@@ -145,6 +148,8 @@ class Metrics(ABC):
         phase: str | NoPhase | None = None,
         start_step: int | None = None,
         stop_step: int | None = None,
+        after: Metric | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Metric]:
         """Get the metrics of the collection, in the order they were logged.
 
@@ -155,7 +160,49 @@ class Metrics(ABC):
             start_step: Only the metrics whose step is at least this (points without a step
                 are then left out).
             stop_step: Only the metrics whose step is less than this.
+            after: Only the metrics logged after this one (a point of this collection, as
+                ``list`` returned it): a cursor, to read page after page
+                (``list(after=page[-1], limit=1000)``) or what was logged since a last read.
+            limit: At most this many metrics (the first, in logged order); the store reads
+                no more than these.
+
+        Raises:
+            InvalidArgumentError: A bad name, phase, step, ``after`` (not a metric) or
+                ``limit`` (not an int of at least 0).
         """
+
+    def iterate(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | NoPhase | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+        page_size: int = 10_000,
+    ) -> Iterator[Metric]:
+        """The metrics :meth:`list` would return, read a page of ``page_size`` at a time:
+        for series too long to hold in memory at once. Points logged while the iteration
+        runs are included if they come after the page being read.
+
+        Raises:
+            InvalidArgumentError: As :meth:`list`; ``page_size`` is less than 1.
+        """
+        if type(page_size) is not int or page_size < 1:
+            raise InvalidArgumentError(f"page_size must be an int of at least 1, not {page_size!r}")
+        after: Metric | None = None
+        while True:
+            page = self.list(
+                name,
+                phase=phase,
+                start_step=start_step,
+                stop_step=stop_step,
+                after=after,
+                limit=page_size,
+            )
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1]
 
     @abstractmethod
     def latest(self) -> builtins.list[Metric]:
@@ -171,8 +218,31 @@ class Metrics(ABC):
         stop_step: int | None = None,
     ) -> pandas.DataFrame:
         """The points :meth:`list` would return, as a DataFrame with the columns ``name``,
-        ``phase``, ``step``, ``value`` and ``timestamp``, read column-wise (no ``Metric``
-        objects are built). Needs pandas: ``pip install 'mltracker[pandas]'``."""
+        ``phase``, ``step`` (``Int64``), ``value`` and ``timestamp`` (UTC), read column-wise
+        (no ``Metric`` objects are built). ``value`` has the dtype pandas gives the values:
+        float64 for floats, int64 for ints, bool for bools, object for mixed kinds or JSON
+        values. Needs pandas: ``pip install 'mltracker[pandas]'``; with the ``arrow`` extra
+        too, the points are read in bulk by the database's Arrow driver."""
+
+    @abstractmethod
+    def to_arrow(
+        self,
+        name: str | None = None,
+        *,
+        phase: str | NoPhase | None = None,
+        start_step: int | None = None,
+        stop_step: int | None = None,
+    ) -> pyarrow.Table:
+        """The points :meth:`list` would return, as an Arrow table read without a Python
+        object per point, with the columns of the Parquet export: ``name``, ``phase``,
+        ``step`` (int64), ``kind`` (float, int, bool, str or json), ``value`` (float64; null
+        for str and json values), ``value_text`` (the exact text where the float cannot
+        hold the value: str, json, ints beyond 2**53) and ``timestamp`` (UTC, microseconds).
+        Needs ``pip install 'mltracker[arrow]'``.
+
+        Raises:
+            MLTrackerError: The ``arrow`` extra is not installed (the message says how).
+        """
 
     @abstractmethod
     def remove(self, metric: Metric) -> None:

@@ -26,13 +26,19 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from mltracker.entities import Metric, Module
 from mltracker.ports.metrics import NoPhase
 
+if TYPE_CHECKING:
+    import pyarrow
+
 OwnerKind = Literal["model", "iteration"]
+
+#: The smallest point budget of :meth:`Store.metric_buckets`: one bucket's five points.
+MIN_BUDGET = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +107,22 @@ Point = tuple[Series, int | None, int, float | None, str | None, float]
 
 @dataclass(frozen=True, slots=True)
 class MetricFilter:
-    """Which points of a model :meth:`Store.list_metrics` returns (``phase``: ``None`` for
-    any phase, :data:`~mltracker.ports.metrics.NO_PHASE` for the points without one)."""
+    """Which points of a model :meth:`Store.list_metrics` returns.
+
+    ``phase``: ``None`` for any phase, :data:`~mltracker.ports.metrics.NO_PHASE` for the
+    points without one. ``start_step`` and ``stop_step``: the half-open step range
+    ``[start_step, stop_step)``. ``after``: only the points logged after the point of this
+    ordinal (see :class:`~mltracker.entities.Metric`): a cursor to page on, or to ask for
+    what was logged since the last read. ``limit``: at most this many points, the first in
+    logged order.
+    """
 
     name: str | None = None
     phase: str | NoPhase | None = None
     start_step: int | None = None
     stop_step: int | None = None
+    after: int | None = None
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +341,38 @@ class Store(ABC):
         """What :meth:`list_metrics` returns, as columns."""
 
     @abstractmethod
+    def metric_table(self, model_id: UUID, where: MetricFilter) -> pyarrow.Table:
+        """What :meth:`list_metrics` returns, as an Arrow table of the columns of
+        ``mltracker.columnar.store_schema()`` (see that module), read without a Python
+        object per point where the backend can (needs ``pip install 'mltracker[arrow]'``).
+
+        Raises:
+            MLTrackerError: pyarrow (or the backend's Arrow driver) is not installed; the
+                message says how to install it.
+        """
+
+    @abstractmethod
+    def metric_buckets(
+        self, model_id: UUID, where: MetricFilter, budget: int
+    ) -> builtins.list[Metric]:
+        """The points of :meth:`list_metrics` thinned to at most ``budget`` per series (name
+        and phase), in logged order, computed by the database: for a chart.
+
+        A series of at most ``budget`` points comes back whole. A longer one is cut into
+        buckets of equal width over its step range (over its logged order if some of its
+        points have no step): ``budget // 4`` buckets, each keeping its first and last
+        points and the first points of its lowest and its highest value, so that a spike
+        of a single point survives at every budget. In a series that holds NaN, there are
+        ``budget // 5`` buckets and each also keeps its first NaN; infinities are a
+        bucket's lowest or highest values. So non-finite values always stay visible.
+        Values that are not numbers (JSON) are kept only as a bucket's first or last point.
+        ``where.limit`` is not used.
+
+        Raises:
+            InvalidArgumentError: ``budget`` is less than 5 (:data:`MIN_BUDGET`).
+        """
+
+    @abstractmethod
     def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model."""
 
@@ -421,6 +468,11 @@ class Store(ABC):
             AlreadyExistsError: An experiment of a record's name (or a model of a record's
                 hash) exists with another id. Nothing is added.
         """
+
+    def reads_arrow(self) -> bool:
+        """Whether :meth:`metric_table` can run here (its dependencies are installed). By
+        default, no."""
+        return False
 
     # Lifecycle
     def prepare(self) -> None:  # noqa: B027 - optional: most stores have nothing to do

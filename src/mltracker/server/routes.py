@@ -1,10 +1,10 @@
 """The routes of ``/api/v1``: one per method of the store's port, in the wire format.
 
 Experiments by id and by name, models by id and by hash, a model's step, metrics (batch
-writes keyed by batch id, reads by name, phase, step range and point budget, latest values of
-many models), modules of a model or of an iteration, iterations. Small bodies are pydantic
-models (so the OpenAPI description shows them); the batch write is parsed with orjson in one
-pass, not as an object per point.
+writes keyed by batch id, reads by name, phase, step range, cursor and limit, or thinned to a
+point budget by the store, latest values of many models), modules of a model or of an
+iteration, iterations. Small bodies are pydantic models (so the OpenAPI description shows
+them); the batch write is parsed with orjson in one pass, not as an object per point.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from mltracker import values, wire
-from mltracker.downsample import min_max_buckets
 from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
 from mltracker.ports.metrics import NO_PHASE, NoPhase
-from mltracker.ports.store import MetricFilter, ModelField, ModuleOwner, Store
+from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
 from mltracker.wire import SeriesCache
 
 __all__ = ["SeriesCache", "router"]
@@ -278,6 +277,8 @@ def _filter(
     no_phase: bool,
     start_step: int | None,
     stop_step: int | None,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> MetricFilter:
     chosen: str | NoPhase | None = NO_PHASE if no_phase else None
     if phase is not None:
@@ -289,6 +290,8 @@ def _filter(
         chosen,
         None if start_step is None else values.check_int(start_step, "start_step"),
         None if stop_step is None else values.check_int(stop_step, "stop_step"),
+        None if after is None else values.check_int(after, "after"),
+        limit,
     )
 
 
@@ -301,15 +304,29 @@ def list_metrics(
     no_phase: bool = Query(False, description="Only the points logged without a phase."),
     start_step: int | None = None,
     stop_step: int | None = None,
+    after: int | None = Query(
+        None,
+        description="Only the points logged after the point of this ordinal (a cursor: "
+        "the last ordinal of the previous page, or of the last read).",
+    ),
+    limit: int | None = Query(
+        None, ge=0, description="At most this many points, the first in logged order."
+    ),
     budget: int | None = Query(
-        None, ge=2, description="At most about this many points per series (min/max buckets)."
+        None,
+        ge=MIN_BUDGET,
+        description="At most this many points per series, chosen by the database: buckets "
+        "over the step range keeping each one's first, last, lowest and highest point (and "
+        "first NaN). Series within the budget come back whole. Not with limit.",
     ),
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
-    metrics = store.list_metrics(model_id, _filter(name, phase, no_phase, start_step, stop_step))
-    if budget is not None:
-        metrics = min_max_buckets(metrics, budget)
-    return _json(wire.metrics_document(metrics))
+    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit)
+    if budget is None:
+        return _json(wire.metrics_document(store.list_metrics(model_id, where)))
+    if limit is not None:
+        raise InvalidArgumentError("give budget or limit, not both")
+    return _json(wire.metrics_document(store.metric_buckets(model_id, where, budget)))
 
 
 @router.get("/models/{model_id}/metrics/latest", tags=["metrics"])

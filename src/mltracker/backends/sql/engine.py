@@ -178,6 +178,13 @@ def connect_sqlite_file(path: str) -> sqlite3.Connection:
     return sqlite3.connect(_SqliteFile(path).open_uri(read_only=True), uri=True)
 
 
+def sqlite_read_uri(engine: Engine) -> str:
+    """The ``file:`` URI that opens a SQLite engine's file to read it only (for readers that
+    make connections of their own, see ``arrow.py``)."""
+    file = _files[engine]
+    return file.open_uri(read_only=True)
+
+
 def prepare_for_writing(engine: Engine) -> None:
     """Get ready for the first write: for SQLite, refuse a file this process cannot write,
     create its folder, let connections create the file, and put it in WAL mode.
@@ -234,6 +241,28 @@ def locked_for_update(query: S) -> S:
     transaction ends, after waiting for the transactions that hold them (``FOR UPDATE`` on
     PostgreSQL; SQLite's write lock already excludes every other writer)."""
     return query.with_for_update()
+
+
+def bucket_index(
+    connection: Connection,
+    position: sa.ColumnElement[Any],
+    start: float,
+    width: float,
+    buckets: int,
+) -> sa.ColumnElement[Any]:
+    """The bucket (0 to ``buckets - 1``) of a float ``position`` when ``[start, start +
+    width)`` is cut into ``buckets`` equal parts: ``floor((position - start) * buckets /
+    width)``, in float arithmetic, which both databases compute alike (SQLite truncates a
+    cast to INTEGER, which is the floor here; PostgreSQL rounds one, so it takes ``floor``)."""
+    scaled = (
+        (position - sa.literal(start, sa.Double))
+        * sa.literal(float(buckets), sa.Double)
+        / sa.literal(width, sa.Double)
+    )
+    last = sa.literal(buckets - 1, sa.BigInteger)
+    if is_sqlite(connection):
+        return sa.func.min(last, sa.cast(scaled, sa.Integer))
+    return sa.func.least(last, sa.cast(sa.func.floor(scaled), sa.BigInteger))
 
 
 class BulkInsert:

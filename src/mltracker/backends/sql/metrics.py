@@ -22,11 +22,13 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import maintenance
 from mltracker.backends.sql.engine import uuid_from_driver
 from mltracker.backends.sql.schema import metrics, models, pk_of, series, write_batches
+from mltracker.bulk import paused_gc
+from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import MetricColumns, MetricFilter, Point, Series
-from mltracker.values import FLOAT, INT, decode_value
+from mltracker.values import BOOL, FLOAT, INT, decode_value
 
 #: How the store runs an operation in a write transaction (``SqlStore._write``).
 WriteTransaction = Callable[[Callable[[Connection], list[Series]]], list[Series]]
@@ -241,26 +243,104 @@ POINT_COLUMNS = sa.select(
     metrics.c.id,
 )
 
-#: How many ids one query of :func:`latest_metrics_of_models` binds.
+#: For the fast read of :func:`list_metrics`: NULL for a plain float (the common case), the
+#: kind for an int or a bool that the float column holds exactly, -1 for a point that needs
+#: its other columns (NaN, -0.0, big ints, JSON, an imported id).
+_SPECIAL = sa.case(
+    (
+        sa.and_(metrics.c.extra.is_(None), metrics.c.id.is_(None), metrics.c.value.is_not(None)),
+        sa.func.nullif(metrics.c.kind, FLOAT),
+    ),
+    else_=-1,
+)
+_NEEDS_MORE = -1
+
+#: How many ids (or keys) one query binds.
 _IDS_PER_QUERY = 5000
 
 
 def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) -> list[Metric]:
-    """The points of a model that ``where`` selects, in logged order."""
-    names = _series_names(connection, model_id, where)
+    """The points of a model that ``where`` selects, in logged order.
+
+    The query selects what most points need (ordinal, step, float value, timestamp, and the
+    series if there are several) and flags the few that need more, which a second query
+    completes.
+    """
+    names = series_names(connection, model_id, where)
     if not names:
         return []
-    rows = engines.driver_execute(connection, _points_query(names, where))
-    return _build_metrics(rows, names, model_id)
+    single = len(names) == 1
+    columns = [metrics.c.seq, metrics.c.step, metrics.c.value, metrics.c.timestamp, _SPECIAL]
+    if not single:
+        columns.append(metrics.c.series_pk)
+    with paused_gc():  # a million rows, then a million objects: see ``mltracker.bulk``
+        rows = engines.driver_execute(connection, filtered(sa.select(*columns), names, where))
+        built, pending = _build_fast(rows, names, model_id, single)
+        del rows
+        if pending:
+            _complete(connection, built, pending)
+    return built
+
+
+def _build_fast(
+    rows: list[tuple[Any, ...]],
+    names: dict[int, tuple[str, str | None]],
+    model_id: UUID,
+    single: bool,
+) -> tuple[list[Metric], list[int]]:
+    """Metrics of the rows of :func:`list_metrics`'s query, and the positions of those that
+    need their other columns (their value is a placeholder until :func:`_complete`)."""
+    built: list[Metric] = []
+    pending: list[int] = []
+    append = built.append
+    if single:
+        name, phase = next(iter(names.values()))
+        for seq, step, value, timestamp, special in rows:
+            if special is None:
+                append(Metric(name, value, step, phase, timestamp, seq, model_id))
+                continue
+            if special == INT:
+                value = int(value)
+            elif special == BOOL:
+                value = value != 0.0
+            else:
+                pending.append(len(built))
+            append(Metric(name, value, step, phase, timestamp, seq, model_id))
+        return built, pending
+    for seq, step, value, timestamp, special, series_pk in rows:
+        name, phase = names[series_pk]
+        if special is not None:
+            if special == INT:
+                value = int(value)
+            elif special == BOOL:
+                value = value != 0.0
+            else:
+                pending.append(len(built))
+        append(Metric(name, value, step, phase, timestamp, seq, model_id))
+    return built, pending
+
+
+def _complete(connection: Connection, built: list[Metric], pending: list[int]) -> None:
+    """Read the value columns and id of the points at ``pending`` and set them."""
+    by_seq = {built[position].ordinal: built[position] for position in pending}
+    seqs = list(by_seq)
+    for start in range(0, len(seqs), _IDS_PER_QUERY):
+        query = sa.select(
+            metrics.c.seq, metrics.c.kind, metrics.c.value, metrics.c.extra, metrics.c.id
+        ).where(metrics.c.seq.in_(seqs[start : start + _IDS_PER_QUERY]))
+        for seq, kind, value, extra, id_ in engines.driver_execute(connection, query):
+            metric = by_seq[seq]
+            metric.value = decode_value(kind, value, extra)
+            metric._id = uuid_from_driver(id_)
 
 
 def metric_columns(connection: Connection, model_id: UUID, where: MetricFilter) -> MetricColumns:
     """The points of a model that ``where`` selects, in logged order, as columns."""
-    names = _series_names(connection, model_id, where)
+    names = series_names(connection, model_id, where)
     columns = MetricColumns([], [], [], [], [])
     if not names:
         return columns
-    rows = engines.driver_execute(connection, _points_query(names, where))
+    rows = engines.driver_execute(connection, filtered(POINT_COLUMNS, names, where))
     for _seq, series_pk, step, kind, value, extra, timestamp, _id in rows:
         if extra is not None or kind != FLOAT:
             value = decode_value(kind, value, extra)
@@ -271,6 +351,30 @@ def metric_columns(connection: Connection, model_id: UUID, where: MetricFilter) 
         columns.value.append(value)
         columns.timestamp.append(timestamp)
     return columns
+
+
+def table_queries(
+    names: dict[int, Any], where: MetricFilter
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The selects of a columnar read of the points of some series (see
+    ``mltracker.columnar.from_storage``): the columns of every point, then the ``extra`` text
+    of those that have one, in the same order. No column can be NULL where its type must be
+    guessed from its first values (SQLite's driver does so)."""
+    code = sa.case(
+        (metrics.c.extra.is_(None), metrics.c.kind), else_=metrics.c.kind + EXTRA_FLAG
+    ).label("code")
+    columns = [
+        metrics.c.step,
+        sa.func.coalesce(metrics.c.value, 0.0).label("value"),
+        metrics.c.timestamp,
+        code,
+    ]
+    if len(names) > 1:
+        columns.append(metrics.c.series_pk)
+    points = filtered(sa.select(*columns), names, where)
+    chosen = filtered(sa.select(metrics.c.seq, metrics.c.extra), names, where).subquery()
+    extras = sa.select(chosen.c.extra).where(chosen.c.extra.is_not(None)).order_by(chosen.c.seq)
+    return points, extras
 
 
 def latest_metrics_of_models(
@@ -291,12 +395,12 @@ def latest_metrics_of_models(
             continue
         names = {row[0]: (row[1], phase_out(row[2]), row[4]) for row in found}
         query = _latest_points_query(sorted({row[3] for row in found}))
-        for point in _build_points(engines.driver_execute(connection, query), names):
+        for point in build_points(engines.driver_execute(connection, query), names):
             latest[point.model_id].append(point)
     return latest
 
 
-def _series_names(
+def series_names(
     connection: Connection, model_id: UUID, where: MetricFilter
 ) -> dict[int, tuple[str, str | None]]:
     """The model's series that ``where`` selects: primary key -> (name, phase)."""
@@ -309,19 +413,36 @@ def _series_names(
         query = query.where(series.c.phase == _NO_PHASE)
     elif where.phase is not None:
         query = query.where(series.c.phase == where.phase)
+    query = query.order_by(series.c.pk)
     return {pk: (name, phase_out(phase)) for pk, name, phase in connection.execute(query)}
 
 
-def _points_query(names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
-    query = POINT_COLUMNS.order_by(metrics.c.seq)
+def in_series(names: dict[int, Any]) -> sa.ColumnElement[bool]:
+    """The points of these series."""
     if len(names) == 1:
-        query = query.where(metrics.c.series_pk == next(iter(names)))
-    else:
-        query = query.where(metrics.c.series_pk.in_(list(names)))
+        only: sa.ColumnElement[bool] = metrics.c.series_pk == next(iter(names))
+        return only
+    return metrics.c.series_pk.in_(list(names))
+
+
+def in_range(where: MetricFilter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of ``where`` on a point's step and ordinal."""
+    conditions: list[sa.ColumnElement[bool]] = []
     if where.start_step is not None:
-        query = query.where(metrics.c.step >= where.start_step)
+        conditions.append(metrics.c.step >= where.start_step)
     if where.stop_step is not None:
-        query = query.where(metrics.c.step < where.stop_step)
+        conditions.append(metrics.c.step < where.stop_step)
+    if where.after is not None:
+        conditions.append(metrics.c.seq > where.after)
+    return conditions
+
+
+def filtered(columns: sa.Select[Any], names: dict[int, Any], where: MetricFilter) -> sa.Select[Any]:
+    """``columns`` of the points of ``names`` that ``where`` selects, in logged order, at
+    most ``where.limit`` of them."""
+    query = columns.where(in_series(names), *in_range(where)).order_by(metrics.c.seq)
+    if where.limit is not None:
+        query = query.limit(where.limit)
     return query
 
 
@@ -339,10 +460,11 @@ def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
     return POINT_COLUMNS.where(metrics.c.seq.in_(seqs)).order_by(metrics.c.seq)
 
 
-def _build_points(
+def build_points(
     rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID]]
 ) -> list[Metric]:
-    """Metrics of several models: ``names`` maps a series to its name, phase and model."""
+    """Metrics of rows of :data:`POINT_COLUMNS`: ``names`` maps a series to its name, phase
+    and model."""
     built: list[Metric] = []
     for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
         name, phase, model_id = names[series_pk]
@@ -350,26 +472,4 @@ def _build_points(
         built.append(
             Metric(name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_))
         )
-    return built
-
-
-def _build_metrics(
-    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None]], model_id: UUID
-) -> list[Metric]:
-    built: list[Metric] = []
-    append = built.append
-    for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
-        if extra is None and kind == FLOAT:
-            pass
-        elif extra is None and kind == INT:
-            value = int(value)
-        else:
-            value = decode_value(kind, value, extra)
-        name, phase = names[series_pk]
-        if id_ is None:
-            append(Metric(name, value, step, phase, timestamp, seq, model_id))
-        else:
-            append(
-                Metric(name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_))
-            )
     return built

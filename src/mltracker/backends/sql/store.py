@@ -14,14 +14,16 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mltracker import columnar
+from mltracker.backends.sql import buckets, metrics, migrations, schema
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import metrics, migrations, schema
+from mltracker.backends.sql.arrow import ArrowReader
 from mltracker.backends.sql.restore import restore_records
 from mltracker.backends.sql.schema import experiments, iterations, models, modules, pk_of
 from mltracker.entities import Metric, Module
@@ -47,6 +49,9 @@ from mltracker.ports.store import (
 )
 from mltracker.schemes import sqlite_path
 from mltracker.values import INT64_MAX, INT64_MIN, loads_json
+
+if TYPE_CHECKING:
+    import pyarrow
 
 T = TypeVar("T")
 
@@ -115,6 +120,7 @@ class SqlStore(Store):
         self._readable = False  # its tables exist, of a version this code reads
         self._writable = False  # ready for writes: writable, at the current version
         self.engine = engines.create_engine(uri)
+        self._arrow = ArrowReader(self.engine)
         _open_stores.add(self)
         try:
             self._look()
@@ -172,6 +178,7 @@ class SqlStore(Store):
     def close(self) -> None:
         """Let go of the connections. The store stays usable: the next call connects again
         and looks at the schema afresh (the file may have been replaced meanwhile)."""
+        self._arrow.close()
         self.engine.dispose()
         self._readable = self._writable = False
 
@@ -489,6 +496,25 @@ class SqlStore(Store):
     def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns:
         return self._read(lambda connection: metrics.metric_columns(connection, model_id, where))
 
+    def metric_table(self, model_id: UUID, where: MetricFilter) -> pyarrow.Table:
+        """Read through the database's ADBC driver (the ``arrow`` extra)."""
+        self._arrow.require()
+        names = self._read(lambda connection: metrics.series_names(connection, model_id, where))
+        if not names:
+            return columnar.store_schema().empty_table()
+        points, extras = metrics.table_queries(names, where)
+        with self._located():
+            found, texts = self._arrow.fetch(points, extras, when=_has_extras)
+        return columnar.from_storage(found, names, texts)
+
+    def reads_arrow(self) -> bool:
+        return self._arrow.available()
+
+    def metric_buckets(self, model_id: UUID, where: MetricFilter, budget: int) -> list[Metric]:
+        return self._read(
+            lambda connection: buckets.metric_buckets(connection, model_id, where, budget)
+        )
+
     def latest_metrics(self, model_id: UUID) -> list[Metric]:
         return self.latest_metrics_of_models([model_id])[model_id]
 
@@ -618,6 +644,11 @@ class SqlStore(Store):
     def clear_iterations(self, model_id: UUID) -> None:
         statement = sa.delete(iterations).where(iterations.c.model_pk == pk_of(models, model_id))
         self._write(lambda connection: connection.execute(statement))
+
+
+def _has_extras(points: pyarrow.Table) -> bool:
+    """Whether a columnar read's points include some with an ``extra`` text."""
+    return columnar.has_flag(points)
 
 
 _open_stores: weakref.WeakSet[SqlStore] = weakref.WeakSet()
