@@ -59,7 +59,7 @@ WRITES = [
     ("rename experiment", "PATCH", "/experiments/{e}", {"name": "renamed"}),
     ("delete experiment", "DELETE", "/experiments/{e}", None),
     ("create model", "POST", "/experiments/{e}/models", {"hash": "h2"}),
-    ("update model", "PATCH", "/experiments/{e}/models/by-hash/m", {"name": "n"}),
+    ("update model", "PATCH", "/experiments/{e}/models/by-hash?hash=m", {"name": "n"}),
     ("delete model", "DELETE", "/experiments/{e}/models/{m}", None),
     ("clear models", "DELETE", "/experiments/{e}/models", None),
     ("write step", "PUT", "/models/{m}/step", {"step": 7}),
@@ -114,7 +114,12 @@ def test_a_request_without_the_token_gets_401_and_writes_nothing(
         error = assert_envelope(answer, 401, "backend.access_denied")
         assert answer.headers.get("www-authenticate") == "Bearer", (what, answer.headers)
         assert "token" in error["message"], (what, error)
-    for path in ("/experiments", "/experiments/by-name/e", "/models/{m}/metrics", "/openapi.json"):
+    for path in (
+        "/experiments",
+        "/experiments/by-name?name=e",
+        "/models/{m}/metrics",
+        "/openapi.json",
+    ):
         answer = call("GET", served.api + path.format(**ids), headers=headers)
         assert_envelope(answer, 401, "backend.access_denied")
     assert row_counts(served.path) == before

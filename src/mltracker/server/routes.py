@@ -121,7 +121,10 @@ def create_experiment(body: ExperimentBody, store: StoreDependency) -> Response:
     return _json(wire.experiment_document(store.create_experiment(name)), 201)
 
 
-@router.get("/experiments/by-name/{name:path}", tags=["experiments"])
+# Names and hashes travel in the query: a path cannot carry every character a name may hold.
+
+
+@router.get("/experiments/by-name", tags=["experiments"])
 def read_experiment(name: str, store: StoreDependency) -> Response:
     row = store.read_experiment(values.check_name(name, "experiment name"))
     if row is None:
@@ -170,7 +173,7 @@ def clear_models(experiment_id: UUID, store: StoreDependency) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/experiments/{experiment_id}/models/by-hash/{hash:path}", tags=["models"])
+@router.get("/experiments/{experiment_id}/models/by-hash", tags=["models"])
 def read_model(experiment_id: UUID, hash: str, store: StoreDependency) -> Response:
     row = store.read_model(experiment_id, values.check_name(hash, "model hash"))
     if row is None:
@@ -178,9 +181,7 @@ def read_model(experiment_id: UUID, hash: str, store: StoreDependency) -> Respon
     return _json(wire.model_document(row))
 
 
-@router.patch(
-    "/experiments/{experiment_id}/models/by-hash/{hash:path}", tags=["models"], dependencies=writes
-)
+@router.patch("/experiments/{experiment_id}/models/by-hash", tags=["models"], dependencies=writes)
 def update_model(
     experiment_id: UUID, hash: str, body: ModelUpdateBody, store: StoreDependency
 ) -> Response:

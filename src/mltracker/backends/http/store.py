@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from uuid import UUID
 
 import orjson
@@ -170,7 +170,7 @@ class HttpStore(Store):
         return wire.experiment_row(self._call("POST", "/experiments", body, repeatable=True))
 
     def read_experiment(self, name: str) -> ExperimentRow | None:
-        found = self._found(f"/experiments/by-name/{_segment(name)}")
+        found = self._found("/experiments/by-name", {"name": name})
         return None if found is None else wire.experiment_row(found)
 
     def update_experiment(self, experiment_id: UUID, name: str) -> None:
@@ -198,7 +198,7 @@ class HttpStore(Store):
         return wire.model_row(self._call("POST", path, body, repeatable=True))
 
     def read_model(self, experiment_id: UUID, hash: str) -> ModelRow | None:
-        found = self._found(f"/experiments/{experiment_id}/models/by-hash/{_segment(hash)}")
+        found = self._found(f"/experiments/{experiment_id}/models/by-hash", {"hash": hash})
         return None if found is None else wire.model_row(found)
 
     def update_model(
@@ -210,7 +210,8 @@ class HttpStore(Store):
         clear: frozenset[ModelField] = frozenset(),
     ) -> None:
         body = {"name": name, "description": description, "clear": sorted(clear)}
-        self._call("PATCH", f"/experiments/{experiment_id}/models/by-hash/{_segment(hash)}", body)
+        path = f"/experiments/{experiment_id}/models/by-hash"
+        self._call("PATCH", path, body, params={"hash": hash})
 
     def delete_model(self, experiment_id: UUID, model_id: UUID) -> None:
         self._call("DELETE", f"/experiments/{experiment_id}/models/{model_id}")
@@ -335,11 +336,6 @@ class HttpStore(Store):
 
     def close(self) -> None:
         self._http.clear()
-
-
-def _segment(text: str) -> str:
-    """``text`` as one path segment (``/``, ``%``, ``?`` and the rest escaped)."""
-    return quote(text, safe="")
 
 
 def _owner(owner: ModuleOwner) -> str:

@@ -361,7 +361,9 @@ export class MetricChart {
     for (const line of this.lines) {
       const prepared = prepare(line, useTime, this.log);
       if (!prepared.x.length) continue;
-      const dense = prepared.x.length > width * 1.5;
+      // A budgeted read keeps up to four points (first, last, min, max) per bucket of two pixel
+      // columns: a line with about a point per column or more is drawn as its min/max band.
+      const dense = prepared.x.length > width * 0.75;
       const shown = { ...line, ...prepared, dense, series: [] };
       const table = [];
       let drawnY = prepared.y;
