@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from mltracker import values, wire
+from mltracker.collector import collector_paused
 from mltracker.downsample import min_max_buckets
 from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
 from mltracker.ports.metrics import NO_PHASE, NoPhase
@@ -263,13 +264,15 @@ async def write_points(request: Request) -> Response:
 
 
 def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidArgumentError(f"the body is not JSON: {error}") from None
-    points, batch_id = wire.points_from_document(document, cache)
-    store.write_points(points, batch_id)
-    return len(points)
+    # A tuple per point, freed when the batch is written: no work for the cyclic collector.
+    with collector_paused:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+        points, batch_id = wire.points_from_document(document, cache)
+        store.write_points(points, batch_id)
+        return len(points)
 
 
 def _filter(
@@ -306,10 +309,12 @@ def list_metrics(
     ),
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
-    metrics = store.list_metrics(model_id, _filter(name, phase, no_phase, start_step, stop_step))
-    if budget is not None:
-        metrics = min_max_buckets(metrics, budget)
-    return _json(wire.metrics_document(metrics))
+    where = _filter(name, phase, no_phase, start_step, stop_step)
+    with collector_paused:  # a Metric per point, freed once the answer is encoded
+        metrics = store.list_metrics(model_id, where)
+        if budget is not None:
+            metrics = min_max_buckets(metrics, budget)
+        return _json(wire.metrics_document(metrics))
 
 
 @router.get("/models/{model_id}/metrics/latest", tags=["metrics"])
