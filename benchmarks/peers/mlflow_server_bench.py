@@ -1,8 +1,11 @@
 """Metric logging over REST to MLflow's tracking server on a SQLite backend store.
 
 Starts ``mlflow server --backend-store-uri sqlite:///DIR/mlflow.db --port P`` from this venv
-(MLflow's default workers; artifacts under the workdir) on a free port of 127.0.0.1, waits
-for its ``/health``, creates an experiment and a run (untimed), then times
+(MLflow's default workers; artifacts under the workdir; its job runner for GenAI features
+switched off with ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``, so that no consumer process
+competes for the CPU) on a free port of 127.0.0.1, waits for its ``/health`` and until its
+processes are idle (every worker has finished importing MLflow), creates an experiment and a
+run (untimed), then times
 ``MlflowClient.log_batch`` in chunks of 1000 metrics (MLflow's per-request limit) until the
 last batch is answered, plus ``end_run``. Read = ``get_metric_history`` over REST. The server
 is stopped at the end.
@@ -29,6 +32,8 @@ PEER = "mlflow"
 VARIANT = "server log_batch"
 BATCH_LIMIT = 1000
 STARTUP_SECONDS = 180.0
+#: The server's processes count as idle once they use less CPU than this share of a core.
+IDLE_SHARE = 0.05
 
 
 def free_port() -> int:
@@ -52,6 +57,33 @@ def wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"mlflow server did not answer {url}/health within {STARTUP_SECONDS:.0f} s")
 
 
+def group_cpu_seconds(group: int) -> float:
+    """CPU seconds used so far by the live processes of a process group (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def wait_until_idle(group: int, window: float = 0.5) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    before = group_cpu_seconds(group)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        after = group_cpu_seconds(group)
+        if after - before < IDLE_SHARE * window:
+            return
+        before = after
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
@@ -69,6 +101,7 @@ def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["DO_NOT_TRACK"] = "true"
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     quiet_stdout()
 
     store = fresh_dir(args.workdir / "mlflow-server")
@@ -91,6 +124,7 @@ def main() -> None:
     server = subprocess.Popen(command, stdout=2, stderr=2, start_new_session=True)
     try:
         wait_for(url, server)
+        wait_until_idle(server.pid)
 
         import mlflow
         from mlflow.entities import Metric
