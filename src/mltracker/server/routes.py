@@ -24,6 +24,7 @@ from mltracker.downsample import min_max_buckets
 from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MetricFilter, ModelField, ModuleOwner, Store
+from mltracker.server.turns import Turns
 from mltracker.wire import SeriesCache
 
 __all__ = ["SeriesCache", "router"]
@@ -263,6 +264,13 @@ async def write_points(request: Request) -> Response:
     return _json({"written": count})
 
 
+#: Batches are written one at a time by a server process, in the order they came (see
+#: ``mltracker.server.turns``). One that waited ``_TURN_SECONDS`` (SQLite's busy timeout) is
+#: written without its turn: the store arbitrates then, as it would without turns.
+_batch_turns = Turns()
+_TURN_SECONDS = 10.0
+
+
 def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
     # A tuple per point, freed when the batch is written: no work for the cyclic collector.
     with collector_paused:
@@ -271,7 +279,8 @@ def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
         except orjson.JSONDecodeError as error:
             raise InvalidArgumentError(f"the body is not JSON: {error}") from None
         points, batch_id = wire.points_from_document(document, cache)
-        store.write_points(points, batch_id)
+        with _batch_turns.turn(_TURN_SECONDS):
+            store.write_points(points, batch_id)
         return len(points)
 
 
