@@ -13,9 +13,10 @@ its model (untimed), says it is ready and waits for the start signal, then calls
 process, started afresh for each measurement; the URL it prints is where clients log.
 
 1. **Write**: one embedded process on a SQLite file; one client process over HTTP; then
-   ``--clients`` processes at once, each into its own model, splitting the points between
-   them (the total equals the other rows', so the store ends the same size), timed from the
-   first start to the last flush. MLflow's tracking server (``mlflow server`` on SQLite, from
+   ``--clients`` processes at once, each into its own model, first splitting the points
+   between them (the total equals the other rows', so the store ends the same size), then
+   logging ``--points`` each (the steady state of many long jobs), timed from the first
+   start to the last flush. MLflow's tracking server (``mlflow server`` on SQLite, from
    the peer venv of ``peers/setup.sh``) gets ``MlflowClient.log_batch`` over REST in
    batches of 1000, capped at ``--mlflow-cap`` points; ours run at the cap too, so the
    ratio compares equal sizes.
@@ -74,6 +75,11 @@ class Write:
     @property
     def rate(self) -> float:
         return self.points / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def each(self) -> int:
+        """Points per client (the first's, when they do not divide evenly)."""
+        return split(self.points, self.clients)[0]
 
 
 @dataclass
@@ -284,14 +290,17 @@ def measure_embedded(path: Path, n: int, outcome: Outcome, read: bool) -> None:
     _add_reads(outcome, n, result)
 
 
-def measure_http(path: Path, n: int, clients: int, outcome: Outcome, read: bool) -> None:
+def measure_http(path: Path, counts: list[int], outcome: Outcome, read: bool) -> Write:
+    """Clients of ``counts`` points each, logging at once to a server of their own."""
     with Server(path) as server:
-        results = start_workers(server.url, split(n, clients), read, BUDGET)
+        results = start_workers(server.url, counts, read, BUDGET)
     start = min(r["start"] for r in results)
     end = max(r["end"] for r in results)
-    outcome.writes.append(Write("http", n, end - start, clients))
+    found = Write("http", sum(counts), end - start, len(counts))
+    outcome.writes.append(found)
     if read:
-        _add_reads(outcome, n, results[0])
+        _add_reads(outcome, found.points, results[0])
+    return found
 
 
 def _add_reads(outcome: Outcome, n: int, result: dict[str, Any]) -> None:
@@ -352,7 +361,10 @@ def write_section(outcome: Outcome, n: int, clients: int, cap: int | None) -> st
         embedded = outcome.write("embedded", size)
         one = outcome.write("http", size)
         base = embedded.rate if embedded else None
-        candidates = [embedded, one, outcome.write("http", size, clients)]
+        candidates = [embedded, one]
+        if clients > 1 and size == n:
+            candidates.append(outcome.write("http", size, clients))
+            candidates.append(outcome.write("http", size * clients, clients))
         if size == cap:
             candidates.append(outcome.write("mlflow", size))
         for found in candidates:
@@ -360,11 +372,11 @@ def write_section(outcome: Outcome, n: int, clients: int, cap: int | None) -> st
                 continue
             label = WHO[found.who]
             if found.clients > 1:
-                label = f"HTTP, {found.clients} client processes at once (total)"
+                label = f"HTTP, {found.clients} client processes at once, {n_(found.each)} each"
             versus = "-" if found.who == "http" and found.clients == 1 else None
             rows.append(
                 [
-                    n_(size),
+                    n_(found.points),
                     label,
                     rate_(found.rate),
                     ratio_(div(found.rate, base)),
@@ -374,10 +386,11 @@ def write_section(outcome: Outcome, n: int, clients: int, cap: int | None) -> st
     return "\n".join(
         [
             "1. Write: points/s, model.metrics.log per point + flush() (higher is better)",
-            "   each client a process of its own; the server another process, on a fresh SQLite",
-            f"   file; {clients} clients split the N points between their own models",
-            "   vs embedded = this / embedded at the same N; one client/this = the one HTTP",
-            "   client's rate / this rate",
+            "   every client is a process of its own, the server another, on a fresh SQLite",
+            f"   file; N = points in all; the {clients} clients log into models of their own,",
+            f"   {n_(n)} points between them, then {n_(n)} each, timed from the first",
+            "   start to the last flush; vs embedded = this rate / embedded's in the same",
+            "   group; one client/this = the one HTTP client's rate in the group / this rate",
             table(["N", "who", "points/s", "vs embedded", "one client/this"], rows),
         ]
     )
@@ -426,21 +439,26 @@ def _target(name: str, minimum: float, ratio: float | None, missing: str) -> Tar
 
 def targets(outcome: Outcome, n: int, clients: int, cap: int | None) -> list[Target]:
     embedded, one = outcome.write("embedded", n), outcome.write("http", n)
-    many = outcome.write("http", n, clients)
+    base = embedded.rate if embedded else None
     found = [
         _target(
             f"one HTTP client vs embedded at {n_(n)} points",
             0.3,
-            div(one.rate if one else None, embedded.rate if embedded else None),
+            div(one.rate if one else None, base),
             "not run",
-        ),
-        _target(
-            f"{clients} HTTP clients together vs one embedded process at {n_(n)} points",
-            1.0,
-            div(many.rate if many else None, embedded.rate if embedded else None),
-            "not run",
-        ),
+        )
     ]
+    for total in (n, n * clients):
+        many = outcome.write("http", total, clients)
+        found.append(
+            _target(
+                f"{clients} HTTP clients of {n_(split(total, clients)[0])} points together "
+                f"vs one embedded process of {n_(n)}",
+                1.0,
+                div(many.rate if many else None, base),
+                "not run",
+            )
+        )
     mlflow = outcome.write("mlflow", cap) if cap else None
     ours = outcome.write("http", cap) if cap else None
     found.append(
@@ -462,8 +480,8 @@ def header(n: int, clients: int) -> str:
             f"MLTracker {mltracker.__version__} HTTP benchmark, loopback",
             f"  Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
             f"{platform.system()} {platform.machine()}, {os.cpu_count() or 0} CPUs",
-            f"  {n_(n)} points; {clients} clients of {n_(split(n, clients)[0])} points; "
-            "server: mltracker server, one process; one run per measurement",
+            f"  {n_(n)} points; {clients} clients; server: mltracker server, one process; "
+            "one run per measurement",
         ]
     )
 
@@ -581,14 +599,13 @@ def main(argv: list[str] | None = None) -> int:
             measure_embedded(workdir / f"embedded-{size}.db", size, outcome, read=True)
             rate = rate_of(outcome.write("embedded", size))
             progress(f"embedded, {size:,} points: {rate:,.0f}/s")
-            measure_http(workdir / f"http-{size}.db", size, 1, outcome, read=True)
-            progress(
-                f"HTTP, one client, {size:,} points: {rate_of(outcome.write('http', size)):,.0f}/s"
-            )
-            if size == n:
-                measure_http(workdir / f"http-{size}-x{clients}.db", size, clients, outcome, False)
-                rate = rate_of(outcome.write("http", size, clients))
-                progress(f"HTTP, {clients} clients, {size:,} points: {rate:,.0f}/s")
+            one = measure_http(workdir / f"http-{size}.db", [size], outcome, read=True)
+            progress(f"HTTP, one client, {size:,} points: {one.rate:,.0f}/s")
+            if size == n and clients > 1:
+                for counts in (split(n, clients), [n] * clients):
+                    path = workdir / f"http-{size}-{clients}x{counts[0]}.db"
+                    many = measure_http(path, counts, outcome, read=False)
+                    progress(f"HTTP, {clients} clients of {counts[0]:,} points: {many.rate:,.0f}/s")
         if cap:
             progress("MLflow server")
             if measure_mlflow(cap, workdir / "peers", args.peer_timeout, outcome):
@@ -610,7 +627,9 @@ def main(argv: list[str] | None = None) -> int:
             "points": n,
             "clients": clients,
             "mlflow_cap": cap,
-            "writes": [asdict(w) | {"rate": round(w.rate, 3)} for w in outcome.writes],
+            "writes": [
+                asdict(w) | {"each": w.each, "rate": round(w.rate, 3)} for w in outcome.writes
+            ],
             "reads": [asdict(r) | {"rate": round(r.rate, 3)} for r in outcome.reads],
             "notes": outcome.notes,
             "targets": [t.to_json() for t in found],
