@@ -2,7 +2,7 @@
 embedded in one process, and against MLflow's tracking server.
 
 ```
-.venv/bin/python benchmarks/bench_http.py            # 1M points, about 3 minutes on 2 cores
+.venv/bin/python benchmarks/bench_http.py            # 1M points, about 80 seconds on 2 cores
 .venv/bin/python benchmarks/bench_http.py --quick    # tiny sizes, no peer, seconds
 ```
 
