@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
 from mltracker import values
-from mltracker.bulk import paused_gc
+from mltracker.collector import collector_paused
 from mltracker.entities import Metric, Module
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import (
@@ -286,47 +287,55 @@ def points_from_document(
 
 def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     """Points read from a store, as columns (with their ordinals and imported ids)."""
-    series_index: dict[tuple[str, str, str | None], int] = {}
+    points = metrics if isinstance(metrics, list) else list(metrics)
+    # Each column is gathered in one pass; the values that JSON cannot hold exactly and
+    # the imported ids are then mended point by point.
+    series_index: dict[tuple[UUID, str, str | None], int] = {}
     series: list[list[Any]] = []
     s: list[int] = []
-    ordinals: list[int] = []
-    steps: list[int | None] = []
-    wire_values: list[Any] = []
-    timestamps: list[float] = []
-    exact: dict[str, list[Any]] = {}
-    ids: dict[str, str] = {}
-    encode = values.encode_value
-    for i, metric in enumerate(metrics):
-        key = (str(metric.model_id), metric.name, metric.phase)
-        index = series_index.get(key)
-        if index is None:
-            index = series_index[key] = len(series)
-            series.append(list(key))
+    last: tuple[UUID, str, str | None] | None = None
+    index = 0
+    for key in map(_series_of, points):
+        if key != last:  # points of one series mostly follow each other
+            found = series_index.get(key)
+            if found is None:
+                found = series_index[key] = len(series)
+                series.append([str(key[0]), key[1], key[2]])
+            index, last = found, key
         s.append(index)
-        ordinals.append(metric.ordinal)
-        steps.append(metric.step)
-        value = metric.value
+    wire_values = list(map(_value_of, points))
+    exact: dict[str, list[Any]] = {}
+    encode = values.encode_value
+    for i, value in enumerate(wire_values):
         if type(value) is float and _isfinite(value) and (value != 0.0 or str(value)[0] != "-"):
-            wire_values.append(value)
-        else:
-            kind, number, text = encode(value)
-            wire = _wire_value(kind, number, text)
-            wire_values.append(wire)
-            if wire is None:
-                exact[str(i)] = [kind, _exact_text(kind, number, text)]
-        timestamps.append(metric.timestamp)
-        if metric.explicit_id is not None:
-            ids[str(i)] = str(metric.explicit_id)
+            continue
+        kind, number, text = encode(value)
+        wire = wire_values[i] = _wire_value(kind, number, text)
+        if wire is None:
+            exact[str(i)] = [kind, _exact_text(kind, number, text)]
+    ids = {
+        str(i): str(explicit)
+        for i, explicit in enumerate(map(_explicit_id_of, points))
+        if explicit is not None
+    }
     return {
         "series": series,
         "s": s,
-        "ordinal": ordinals,
-        "step": steps,
+        "ordinal": list(map(_ordinal_of, points)),
+        "step": list(map(_step_of, points)),
         "value": wire_values,
-        "timestamp": timestamps,
+        "timestamp": list(map(_timestamp_of, points)),
         "exact": exact,
         "ids": ids,
     }
+
+
+_series_of = attrgetter("model_id", "name", "phase")
+_value_of = attrgetter("value")
+_ordinal_of = attrgetter("ordinal")
+_step_of = attrgetter("step")
+_timestamp_of = attrgetter("timestamp")
+_explicit_id_of = attrgetter("explicit_id")
 
 
 def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
@@ -334,7 +343,7 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     series = [(UUID(model_id), name, phase) for model_id, name, phase in document["series"]]
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
-    with paused_gc():  # many objects that live on: see ``mltracker.bulk``
+    with collector_paused:  # many objects that live on: see ``mltracker.collector``
         return _metrics_from_columns(document, series, exact, ids)
 
 

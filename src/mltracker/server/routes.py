@@ -19,9 +19,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from mltracker import values, wire
+from mltracker.collector import collector_paused
 from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
+from mltracker.server.turns import Turns
 from mltracker.wire import SeriesCache
 
 __all__ = ["SeriesCache", "router"]
@@ -262,14 +264,24 @@ async def write_points(request: Request) -> Response:
     return _json({"written": count})
 
 
+#: Batches are written one at a time by a server process, in the order they came (see
+#: ``mltracker.server.turns``). One that waited ``_TURN_SECONDS`` (SQLite's busy timeout) is
+#: written without its turn: the store arbitrates then, as it would without turns.
+_batch_turns = Turns()
+_TURN_SECONDS = 10.0
+
+
 def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidArgumentError(f"the body is not JSON: {error}") from None
-    points, batch_id = wire.points_from_document(document, cache)
-    store.write_points(points, batch_id)
-    return len(points)
+    # A tuple per point, freed when the batch is written: no work for the cyclic collector.
+    with collector_paused:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+        points, batch_id = wire.points_from_document(document, cache)
+        with _batch_turns.turn(_TURN_SECONDS):
+            store.write_points(points, batch_id)
+        return len(points)
 
 
 def _filter(
@@ -323,11 +335,12 @@ def list_metrics(
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
     where = _filter(name, phase, no_phase, start_step, stop_step, after, limit)
-    if budget is None:
-        return _json(wire.metrics_document(store.list_metrics(model_id, where)))
-    if limit is not None:
+    if budget is not None and limit is not None:
         raise InvalidArgumentError("give budget or limit, not both")
-    return _json(wire.metrics_document(store.metric_buckets(model_id, where, budget)))
+    with collector_paused:  # a Metric per point, freed once the answer is encoded
+        if budget is None:
+            return _json(wire.metrics_document(store.list_metrics(model_id, where)))
+        return _json(wire.metrics_document(store.metric_buckets(model_id, where, budget)))
 
 
 @router.get("/models/{model_id}/metrics/latest", tags=["metrics"])

@@ -31,6 +31,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
 
 from mltracker import columnar, deadlines, wire
+from mltracker.collector import collector_paused
 from mltracker.entities import Metric, Module
 from mltracker.errors import (
     BackendUnavailableError,
@@ -241,7 +242,9 @@ class HttpStore(Store):
         self._call("POST", "/points", encoded=encoded, repeatable=batch_id is not None)
 
     def _metrics(self, path: str, params: dict[str, Any] | None = None) -> list[Metric]:
-        return wire.metrics_from_document(self._call("GET", path, params=params))
+        document = self._call("GET", path, params=params)
+        with collector_paused:  # a Metric per point, none in a cycle
+            return wire.metrics_from_document(document)
 
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]:
         return self._metrics(f"/models/{model_id}/metrics", _params(where))

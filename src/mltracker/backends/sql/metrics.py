@@ -22,7 +22,7 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import maintenance
 from mltracker.backends.sql.engine import uuid_from_driver
 from mltracker.backends.sql.schema import metrics, models, pk_of, series, write_batches
-from mltracker.bulk import paused_gc
+from mltracker.collector import collector_paused
 from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
 from mltracker.errors import MLTrackerError, NotFoundError
@@ -273,7 +273,7 @@ def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) ->
     columns = [metrics.c.seq, metrics.c.step, metrics.c.value, metrics.c.timestamp, _SPECIAL]
     if not single:
         columns.append(metrics.c.series_pk)
-    with paused_gc():  # a million rows, then a million objects: see ``mltracker.bulk``
+    with collector_paused:  # a million rows, then a million objects: see ``mltracker.collector``
         rows = engines.driver_execute(connection, filtered(sa.select(*columns), names, where))
         built, pending = _build_fast(rows, names, model_id, single)
         del rows
