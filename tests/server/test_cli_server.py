@@ -62,6 +62,8 @@ def refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # accepted by a listener that was closing: ask again
+        return False
     return False
 
 
