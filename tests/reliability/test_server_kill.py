@@ -10,17 +10,14 @@ small ``max_pending``, in their spool; whatever is left when they end is deliver
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from server.helpers import ServerProcess
+from server.helpers import ServerProcess, sync
 
 import mltracker
 from mltracker.connect import close_all
@@ -44,18 +41,6 @@ def create_experiment(url: str) -> None:
     with mltracker.connect(url) as tracker:
         tracker.experiments.create("killed")
     close_all()
-
-
-def sync(url: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mltracker", "--uri", url, "sync", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 @pytest.mark.slow

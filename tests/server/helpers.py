@@ -3,6 +3,7 @@ a server in a process of its own."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -97,6 +98,19 @@ def stored_points(path: Path, hash: str, name: str) -> list[tuple[int, float]]:
     finally:
         connection.close()
     return [(row[0], row[1]) for row in rows]
+
+
+def sync(url: str) -> dict[str, object]:
+    """`mltracker --uri URL sync --json`, which must succeed: what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mltracker", "--uri", url, "sync", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
 
 
 class ServerProcess:

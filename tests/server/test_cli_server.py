@@ -8,7 +8,6 @@ server is back, each point once and in order.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -25,7 +24,7 @@ import pytest
 import mltracker
 from mltracker.connect import close_all
 
-from .helpers import ServerProcess, call, stored_points
+from .helpers import ServerProcess, call, stored_points, sync
 from .test_security import point_batch
 
 
@@ -162,18 +161,6 @@ def log_while_the_server_is_down(
             ) from None
     assert client.returncode == 0, (out, err)
     return server.port, out, err
-
-
-def sync(url: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mltracker", "--uri", url, "sync", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def assert_delivered_by_sync(tmp_path: Path, port: int) -> None:
