@@ -10,8 +10,10 @@ Every error the public API raises is an :class:`MLTrackerError`. Each class carr
     │     (also ValueError) a duplicate experiment name or model hash
     ├── InvalidArgumentError          invalid_argument
     │   │ (also ValueError) a bad name, value, step or attribute
-    │   └── InvalidTypeError          invalid_argument.type
-    │         (also TypeError) an argument of the wrong type
+    │   ├── InvalidTypeError          invalid_argument.type
+    │   │     (also TypeError) an argument of the wrong type
+    │   └── PayloadTooLargeError      invalid_argument.too_large
+    │         a request larger than a tracking server takes (HTTP 413)
     └── BackendError                  backend
         │ the store could not do what was asked
         ├── SchemaVersionError        backend.schema_version
@@ -56,6 +58,7 @@ __all__ = [
     "InvalidTypeError",
     "MLTrackerError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ReadOnlyStoreError",
     "RemoteError",
     "SchemaVersionError",
@@ -158,6 +161,12 @@ class InvalidTypeError(InvalidArgumentError, TypeError):
     """An argument has a type that MLTracker does not accept."""
 
     code = "invalid_argument.type"
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """A request is larger than the tracking server takes (HTTP 413): send less at once."""
+
+    code = "invalid_argument.too_large"
 
 
 class BackendError(MLTrackerError):

@@ -28,6 +28,7 @@ RELEASED_CODES = {
     "AlreadyExistsError": "already_exists",
     "InvalidArgumentError": "invalid_argument",
     "InvalidTypeError": "invalid_argument.type",
+    "PayloadTooLargeError": "invalid_argument.too_large",
     "BackendError": "backend",
     "SchemaVersionError": "backend.schema_version",
     "ForeignStoreError": "backend.foreign_store",

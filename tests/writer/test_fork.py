@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 
 import mltracker
+from mltracker.backends.sql import gate
 
 
 def _log_in_child(uri: str, hash: str) -> None:
@@ -70,7 +71,7 @@ def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
     for step in range(100):
         model.metrics.log("loss", float(step), step=step)
     deadline = time.monotonic() + 30
-    while not tracker.writer._flush_lock.locked():  # the thread is now waiting on the lock
+    while not gate.calls_in_progress():  # the thread now waits for the lock in the driver
         assert time.monotonic() < deadline
         time.sleep(0.005)
     threading.Timer(0.5, lambda: blocker.execute("ROLLBACK")).start()

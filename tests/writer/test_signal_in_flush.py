@@ -12,7 +12,7 @@ CHILD = textwrap.dedent(
     """
     import signal, sys, threading
     import mltracker
-    from mltracker import writer
+    from mltracker.writer import hooks
 
     tracker = mltracker.connect(sys.argv[1])
     tracker.writer.interval = 3600.0
@@ -23,12 +23,12 @@ CHILD = textwrap.dedent(
     handled = []
     signal.signal(signal.SIGTERM, lambda signum, frame: handled.append(signum))
     # Re-install ours on top, chaining to the handler above, as at first import.
-    writer._previous_handlers.clear()
-    writer._install_signal_handlers()
+    hooks._previous_handlers.clear()
+    hooks.install_signal_handlers()
 
     original = tracker.writer._write_queued
     def write_with_signal():
-        writer._on_signal(signal.SIGTERM, None)  # what a SIGTERM delivered here runs
+        hooks.on_signal(signal.SIGTERM, None)  # what a SIGTERM delivered here runs
         assert not handled, "the previous handler ran before the flush finished"
         original()
     tracker.writer._write_queued = write_with_signal

@@ -310,7 +310,7 @@ class _TooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         message = f"the request body is larger than {limit} bytes; send smaller batches"
         super().__init__(413, message)
-        self.body = envelope(errors.InvalidArgumentError.code, message)
+        self.body = envelope(errors.PayloadTooLargeError.code, message)
 
 
 async def _answer(

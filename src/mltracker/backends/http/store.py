@@ -37,6 +37,7 @@ from mltracker.errors import (
     BackendUnavailableError,
     MLTrackerError,
     NotFoundError,
+    PayloadTooLargeError,
     RemoteError,
     error_from_dict,
 )
@@ -146,6 +147,8 @@ class HttpStore(Store):
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _error(self, response: urllib3.BaseHTTPResponse) -> MLTrackerError:
+        if response.status == 413:  # whatever the code a server of any version gave it
+            return PayloadTooLargeError(_message_of(response) or f"{self.uri} answered HTTP 413")
         try:
             document = orjson.loads(response.data)
             return error_from_dict(document["error"])
@@ -373,3 +376,12 @@ def _describe(error: HTTPError) -> str:
     if isinstance(error, ProtocolError):
         return "the connection was dropped"
     return str(error).split(": ", 1)[-1] or type(error).__name__
+
+
+def _message_of(response: urllib3.BaseHTTPResponse) -> str | None:
+    """The message of an error answer in MLTracker's envelope, if it is one."""
+    try:
+        message = orjson.loads(response.data)["error"]["message"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return message if isinstance(message, str) else None

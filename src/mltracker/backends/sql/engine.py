@@ -35,6 +35,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from mltracker import deadlines
+from mltracker.backends.sql import gate
 from mltracker.errors import (
     BackendError,
     BackendUnavailableError,
@@ -365,7 +366,8 @@ def _retrying(engine: Engine, attempt: Callable[[], T]) -> T:
     retried = False
     while True:
         try:
-            return attempt()
+            with gate.inside_driver():  # not across the sleeps: a fork need not wait for them
+                return attempt()
         except MLTrackerError:
             raise
         except Exception as error:

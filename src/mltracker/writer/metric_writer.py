@@ -1,0 +1,469 @@
+"""The metric writer: the queue of one store's points and the thread that writes them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+
+from mltracker import deadlines
+from mltracker.errors import (
+    BackendUnavailableError,
+    InvalidArgumentError,
+    MLTrackerError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from mltracker.ports.store import Point, Store
+from mltracker.spool import display, spool_directory
+from mltracker.writer import hooks
+from mltracker.writer.batches import DEFAULT_MAX_BATCH_BYTES, Taken, estimated_bytes, take_from
+from mltracker.writer.notices import say
+from mltracker.writer.spools import SpoolSet
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 1.0
+DEFAULT_MAX_PENDING = 100_000
+DEFAULT_BATCH_SIZE = 50_000
+#: How long a logging thread with ``max_pending`` points queued waits for the store before
+#: it moves them to the spool instead.
+BACKPRESSURE_SECONDS = 5.0
+_MAX_BACKOFF = 30.0
+
+
+class MetricWriter:
+    """Queues metric points for one store and writes them in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        self._store = store
+        self.interval = interval
+        self._max_pending = max_pending
+        # ``append`` takes its slow path once the queue reaches this: normally max_pending,
+        # 0 while the thread is not started or an error waits to be reported.
+        self._threshold = 0
+        self.batch_size = batch_size
+        #: A batch is cut when its estimated encoded size reaches this.
+        self.max_batch_bytes = max_batch_bytes
+        self._queue: deque[Point] = deque()
+        # A batch taken from the queue keeps its id until it is written, so that a retry
+        # after a lost acknowledgement is recognised by the store and never duplicates.
+        self._inflight: Taken | None = None
+        self._spools = SpoolSet(store.uri)
+        # Held while batches are taken from the queue or spools, or the queue is spilled.
+        self._take_lock = threading.Lock()
+        # Held by the thread that writes batches to the store (one at a time).
+        self._flush_lock = threading.Lock()
+        self._error: NotFoundError | None = None
+        self._outage: BaseException | None = None
+        self._spill_failed = False
+        self._wakeup = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        hooks.register(self)
+
+    # What callers see
+
+    @property
+    def pending(self) -> int:
+        """How many points are queued or spooled and not yet stored."""
+        inflight = self._inflight
+        spooled = self._spools.points
+        if inflight is not None and inflight.source is None:
+            spooled += len(inflight.points)
+        return len(self._queue) + spooled
+
+    @property
+    def spool_files(self) -> list[str]:
+        """The spool files holding points of this writer that the store has not taken yet."""
+        return self._spools.files
+
+    @property
+    def max_pending(self) -> int:
+        """The queue length at which the logging thread writes the queue itself."""
+        return self._max_pending
+
+    @max_pending.setter
+    def max_pending(self, value: int) -> None:
+        self._max_pending = value
+        self._threshold = 0
+
+    def append(self, point: Point) -> None:
+        """Queue one point (the hot path of ``metrics.log``).
+
+        Never raises for a store that cannot take points (see the package's docstring).
+
+        Raises:
+            NotFoundError: Points logged earlier were dropped because their model was
+                deleted meanwhile.
+        """
+        queue = self._queue
+        queue.append(point)
+        if len(queue) >= self._threshold:
+            self._after_append()
+
+    def _after_append(self) -> None:
+        self._threshold = self._max_pending
+        if self._closed:
+            self._reopen()
+        if self._thread is None:
+            hooks.install()
+            self._start_thread()
+        if self._error is not None:
+            self._raise_error()
+        if len(self._queue) >= self._max_pending:
+            self._relieve()
+
+    def _relieve(self) -> None:
+        """``max_pending`` points wait: write them, or move them to the spool."""
+        if self._outage is None:
+            try:
+                self.flush(within=BACKPRESSURE_SECONDS)
+                return
+            except NotFoundError:
+                raise
+            except MLTrackerError as error:
+                self._report_outage(error)
+        try:
+            self._spill()
+        except OSError as error:
+            if not self._spill_failed:
+                self._spill_failed = True
+                say(
+                    f"cannot spool metric points to {spool_directory()} ({error}): "
+                    f"they stay in memory ({self.pending} now)"
+                )
+            self._threshold = len(self._queue) + self._max_pending
+
+    def flush(self, *, within: float | None = None) -> None:
+        """Write every queued and spooled point; on failure they are kept and the error is
+        raised.
+
+        A failure of the background thread that this write outlived is forgotten; one that
+        dropped points (their model was deleted) is raised after the write.
+
+        Args:
+            within: Give up after about this many seconds (waiting for another thread's
+                write, and retrying a locked or unreachable store), keeping the points.
+
+        Raises:
+            BackendError: The store could not take the points (they are kept).
+            NotFoundError: Points were dropped because their model was deleted.
+        """
+        if self._queue or self._inflight is not None or self._spools:
+            try:
+                self._write_all(within)
+            except NotFoundError:
+                raise
+            except MLTrackerError as error:
+                self._report_outage(error)
+                raise
+            self._report_recovery()
+        if self._error is not None:
+            self._raise_error()
+
+    def flush_or_spool(self, within: float | None) -> None:
+        """Flush within ``within`` seconds (less when the store is known to be away); what
+        the store does not take goes to the spool. Never raises: stderr says what happened
+        (what exit, signals and pools call)."""
+        budget = within
+        if self._outage is not None:  # known to be away: do not wait out a full retry
+            budget = min(within or float("inf"), deadlines.signal_flush_seconds())
+        try:
+            self.flush(within=budget)
+        except NotFoundError as error:
+            say(str(error))
+        except Exception as error:
+            pending = self.pending
+            try:
+                files = self.spill_all()
+            except OSError as spool_error:
+                say(
+                    f"LOST {pending} metric points: the store failed ({error}) and so did "
+                    f"the spool ({spool_error})"
+                )
+                return
+            _say_kept(pending, error, files)
+
+    def _write_all(self, within: float | None) -> None:
+        # The wait for another thread's write is outside ``busy``: a signal that lands
+        # meanwhile is handled at once (this thread holds nothing yet).
+        deadline = None if within is None else time.monotonic() + within
+        if not self._flush_lock.acquire(timeout=-1 if within is None else within):
+            raise BackendUnavailableError(
+                f"the store did not take a batch being written within {within} s "
+                "(it is locked or unreachable)"
+            )
+        with hooks.busy():
+            try:
+                if deadline is None:
+                    self._write_queued()
+                else:  # what waiting for the lock took is not given again to the writes
+                    with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
+                        self._write_queued()
+            finally:
+                self._flush_lock.release()
+
+    def close(self) -> None:
+        """Write every queued point and stop the background thread, within a bounded time.
+
+        The store gets ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s) to take the points. What
+        it has not taken by then is moved to a spool file and left there for the next
+        process that writes to the store (or ``mltracker sync``); stderr says where, and
+        ``close()`` returns: nothing is lost, and the end of a training script is no place
+        for an outage to raise (``flush()`` raises it for whoever asks).
+
+        A closed writer stays usable: the next :meth:`append` starts its thread again, and
+        whatever is queued is still written by :meth:`flush` and at exit (after the spool
+        files that closing left, which this process's next write takes back first).
+
+        Raises:
+            BackendError: The store did not take every point in time and the spool cannot
+                be written either (the points stay in memory).
+            NotFoundError: Points were dropped because their model was deleted.
+        """
+        deadline = time.monotonic() + deadlines.close_seconds()
+        try:
+            self.flush(within=deadline - time.monotonic())
+        except NotFoundError:
+            raise
+        except MLTrackerError as error:
+            if not self._spool_at_close(error):
+                raise  # not even the spool could keep them: the caller must know
+        finally:
+            with self._thread_lock:
+                self._closed = True
+                self._threshold = 0  # the next append takes the slow path and reopens
+                self._wakeup.set()
+                thread, self._thread = self._thread, None
+            if thread is not None and thread is not threading.current_thread():
+                # Not beyond the bound: a write still retrying ends on its own (the thread
+                # is a daemon, and what it writes is in the spool with its batch id).
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spool_at_close(self, error: MLTrackerError) -> bool:
+        """Move what is left to the spool and let it go; whether that worked."""
+        pending = self.pending
+        try:
+            files = self.spill_all()
+        except OSError as spool_error:
+            say(
+                f"cannot spool metric points to {spool_directory()} ({spool_error}): "
+                f"{pending} stay in memory until the store takes them or the process ends"
+            )
+            return False
+        _say_kept(pending, error, files)
+        with hooks.busy(), self._take_lock:
+            self._spools.release()
+            self._inflight = None  # it is in a spool: it was moved there with its id
+        return True
+
+    def _reopen(self) -> None:
+        with self._thread_lock:
+            if self._closed:
+                self._closed = False
+                self._wakeup = threading.Event()
+
+    # Writing (the flush lock held)
+
+    def _write_queued(self) -> None:
+        """Write the batch in flight, then the spools, then the queue."""
+        if not self._spools.adopted:
+            self._spools.adopt_orphans(self._name)
+        while True:
+            taken = self._inflight or self._take()
+            if taken is None:
+                return
+            self._write_batch(taken)
+
+    def _write_batch(self, taken: Taken) -> None:
+        """Write ``taken`` (in parts, if the store refuses it whole); refused points are set
+        aside."""
+        while True:
+            part_id, points = taken.next_part()
+            try:
+                self._store.write_points(points, part_id)
+            except NotFoundError:
+                self._done(taken)  # the others were stored; these have no model left
+                raise
+            except (PayloadTooLargeError, InvalidArgumentError) as error:
+                # Refused for what it holds, not for the store's state: find the culprits.
+                if taken.split_part():
+                    continue
+                self._spools.set_aside(part_id, points, str(error))
+            if taken.part_done():
+                self._done(taken)
+                return
+
+    def _take(self) -> Taken | None:
+        with hooks.busy(), self._take_lock:
+            taken = self._spools.take()
+            if taken is None:
+                if not self._queue:
+                    return None
+                taken = Taken(take_from(self._queue, self.batch_size, self.max_batch_bytes))
+            self._inflight = taken
+            return taken
+
+    def _done(self, taken: Taken) -> None:
+        with hooks.busy(), self._take_lock:
+            if taken.source is not None:
+                self._spools.advance(taken)
+            self._inflight = None
+
+    def sync(self) -> int:
+        """Write now the points that ended processes left in spool files for this store
+        (``mltracker sync``); return how many there were.
+
+        Raises:
+            BackendError: The store could not take them (they stay spooled).
+        """
+        count = self._spools.adopt_orphans(self._name)
+        self.flush()
+        return count
+
+    # The spool
+
+    def _spill(self) -> None:
+        """Move the queue, and a batch in flight from it, to our spool.
+
+        Raises:
+            OSError: The spool cannot be written; nothing was moved.
+        """
+        with hooks.busy(), self._take_lock:
+            queue = self._queue
+            inflight = self._inflight
+            batches: list[tuple[uuid.UUID, list[Point]]] = []
+            # A batch in flight from the queue is older than the queue: it goes first, with
+            # its id (if the store takes it meanwhile, the spooled copy is recognised).
+            move_inflight = inflight is not None and inflight.source is None
+            if move_inflight:
+                assert inflight is not None
+                batches.append((inflight.id, inflight.points))
+            count = len(queue)
+            batches.extend(_cut(list(queue)[:count], self.batch_size, self.max_batch_bytes))
+            if not batches:
+                return
+            ends = self._spools.append(batches)
+            if move_inflight:
+                assert inflight is not None
+                inflight.source, inflight.end = self._spools.own, ends[0]
+            for _ in range(count):
+                queue.popleft()
+
+    def spill_all(self) -> list[str]:
+        """Move every point not yet stored to the spool; return the spool files.
+
+        Raises:
+            OSError: The spool cannot be written.
+        """
+        self._spill()
+        return self.spool_files
+
+    # Reports
+
+    @property
+    def _name(self) -> str:
+        return display(self._store.uri)
+
+    def _report_outage(self, error: BaseException) -> None:
+        if self._outage is None:
+            self._outage = error
+            say(
+                f"cannot write metric points to {self._name}: {error}. Logging goes on: "
+                f"points are kept in memory, then in a spool file under {spool_directory()}, "
+                "and written when the store is back."
+            )
+
+    def _report_recovery(self) -> None:
+        if self._outage is not None and self._inflight is None and not self._spools:
+            self._outage = None
+            self._spill_failed = False
+            say(f"{self._name} takes metric points again: every kept point was written.")
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    # The background thread
+
+    def _start_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._wakeup,), name="mltracker-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self, wakeup: threading.Event) -> None:
+        # ``wakeup`` is this thread's own: close() sets it, and a reopened writer's next
+        # thread gets a new one, so a thread that is ending never outlives its close.
+        backoff = self.interval
+        while not wakeup.is_set():
+            wakeup.wait(backoff)
+            if wakeup.is_set():
+                return
+            if not self._queue and self._inflight is None and not self._spools:
+                continue
+            try:
+                with self._flush_lock:
+                    self._write_queued()
+                backoff = self.interval
+                self._report_recovery()
+            except NotFoundError as error:
+                logger.warning("%s", error)
+                self._error = error
+                self._threshold = 0
+            except MLTrackerError as error:
+                self._report_outage(error)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            except Exception as error:  # keep the thread alive whatever happens
+                logger.exception("background flush failed, will retry")
+                self._report_outage(error)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent still owns its queued and spooled points."""
+        self._queue.clear()
+        self._inflight = None
+        self._spools.forget_after_fork()
+        self._outage = None
+        self._take_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._thread = None
+        self._threshold = 0
+        self._thread_lock = threading.Lock()
+        self._wakeup = threading.Event()
+
+
+def _cut(points: list[Point], count: int, max_bytes: int) -> list[tuple[uuid.UUID, list[Point]]]:
+    """``points`` in batches of at most ``count`` points and about ``max_bytes`` bytes."""
+    batches: list[tuple[uuid.UUID, list[Point]]] = []
+    start = 0
+    while start < len(points):
+        end = min(len(points), start + count)
+        while end - start > 1 and estimated_bytes(points[start:end]) > max_bytes:
+            end = start + (end - start) // 2
+        batches.append((uuid.uuid4(), points[start:end]))
+        start = end
+    return batches
+
+
+def _say_kept(pending: int, error: BaseException, files: list[str]) -> None:
+    say(
+        f"{pending} metric points could not be written ({error}); they are kept in "
+        f"{', '.join(files)} and will be written by the next process that writes to this "
+        "store (or by `mltracker sync`)"
+    )
