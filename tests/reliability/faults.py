@@ -302,7 +302,7 @@ class FaultProxy:
         seed: int,
         kinds: frozenset[str],
         rates: Rates = Rates(),
-        body_limit: int = 16 * 1024,
+        body_limit: int = 4 * 1024,
     ) -> None:
         self.upstream_port = upstream_port
         self.kinds = kinds

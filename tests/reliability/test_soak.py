@@ -11,7 +11,7 @@ fault-injecting proxy (``faults.py``) on 127.0.0.1. While they log, for the test
   and closes the client's connection without it: a lost acknowledgement;
 - ``413``: at random moments, for a few seconds, and from the end of the run on, the proxy
   answers 413 (the server's own envelope) to every body larger than
-  ``MLTRACKER_SOAK_BODY_LIMIT`` bytes (default 16 KiB, about 300 points), as a reverse proxy
+  ``MLTRACKER_SOAK_BODY_LIMIT`` bytes (default 4 KiB, about 90 points), as a reverse proxy
   with a smaller limit than the server's would: the client must send smaller batches;
 - ``refuse``: the proxy refuses connections for a few seconds (and closes idle ones);
 - ``fork``: clients fork workers (``os.fork``, and tasks of a ``multiprocessing`` pool of the
@@ -134,7 +134,7 @@ def settings(seconds: float) -> Settings:
         clients=int(os.environ.get("MLTRACKER_SOAK_CLIENTS", "4")),
         close_seconds=float(os.environ.get("MLTRACKER_SOAK_CLOSE_SECONDS", "5")),
         slack=float(os.environ.get("MLTRACKER_SOAK_SLACK", "10")),
-        body_limit=int(os.environ.get("MLTRACKER_SOAK_BODY_LIMIT", str(16 * 1024))),
+        body_limit=int(os.environ.get("MLTRACKER_SOAK_BODY_LIMIT", str(4 * 1024))),
     )
 
 
