@@ -130,6 +130,7 @@ class HttpStore(Store):
         backoff = _FIRST_BACKOFF
         crashes = 0  # answers of 500 so far
         while True:
+            crashed: urllib3.BaseHTTPResponse | None = None  # this attempt's 500
             try:
                 response = self._request(method, url, data, deadline)
             except HTTPError as error:
@@ -154,18 +155,15 @@ class HttpStore(Store):
                     self._outage = False
                     raise self._error(method, url, response)
                 problem = f"HTTP {response.status}"
-                if response.status == 500:  # a few quick tries: not an outage to announce
-                    if time.monotonic() + backoff > deadline:
-                        raise self._error(method, url, response)
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
-                    continue
+                crashed = response if response.status == 500 else None
             if time.monotonic() + backoff > deadline:
+                if crashed is not None:
+                    raise self._error(method, url, crashed)
                 raise BackendUnavailableError(
                     f"cannot reach the tracking server {self.uri} ({problem}); "
                     f"tried {method} {url} for {budget:g} s"
                 )
-            if not self._outage:
+            if crashed is None and not self._outage:  # a few tries of a 500 are no outage
                 self._outage = True
                 faults.say(f"retrying {self.uri} ({problem}) for up to {budget:g} s")
             time.sleep(backoff)
