@@ -29,6 +29,7 @@ from mltracker.schemes import (
     ENVIRONMENT_VARIABLE,
     SCHEMES,
     StoreFactory,
+    check_environment_token,
     check_options,
     open_store,
     register_scheme,
@@ -86,6 +87,8 @@ def open_session(
     else:
         resolved = resolve_uri(uri)
         options = check_options(resolved, token)
+        if uri is None and token is None:
+            check_environment_token(resolved)
         key = resolved if not options else (resolved, tuple(sorted(options.items())))
     session = _sessions.get(key)
     if session is not None and (not pin or key in _pinned):
@@ -234,8 +237,10 @@ def connect(
             given the same object share its session.
 
     Raises:
-        InvalidArgumentError: The URI is malformed or of an unknown scheme, or both a URI
-            and a store were given, or a token with a URI that is not a server's.
+        InvalidArgumentError: The URI is malformed or of an unknown scheme (or ``host:port``
+            without ``http://``), or both a URI and a store were given, or a token with a
+            URI that is not a server's, or (without ``uri`` and ``token``)
+            ``$MLTRACKER_TOKEN`` with a ``$MLTRACKER_URI`` that is not a server's URL.
         InvalidTypeError: ``store`` is not a Store.
         SchemaVersionError: The store was written by a newer MLTracker.
         ForeignStoreError: The database holds tables of another application.

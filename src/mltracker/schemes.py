@@ -10,6 +10,7 @@ and it imports each backend only when a store of that backend is opened.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -19,6 +20,16 @@ from mltracker.ports.store import Store
 
 DEFAULT_PATH = "mltracker.db"
 ENVIRONMENT_VARIABLE = "MLTRACKER_URI"
+TOKEN_VARIABLE = "MLTRACKER_TOKEN"
+
+#: ``host:port`` with an optional ``/path``: a server's address without its ``http://``. The
+#: host is a name of two characters or more (a single letter followed by ``:`` is a Windows
+#: drive), an IPv4 address or a bracketed IPv6 address; the port is digits only.
+_HOST_PORT = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9](?:\.[A-Za-z0-9-]+)*)"
+    r":[0-9]{1,5}(?:/.*)?",
+    re.DOTALL,
+)
 
 #: Opens the store of a normalised URI; keyword options are those given to :func:`connect`
 #: besides the URI (``token``), only those not ``None``.
@@ -84,13 +95,22 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
     ``?`` are percent-encoded (:func:`sqlite_path` gives the path back), so that the
     normalised URI opens the same file again.
 
+    A string without a scheme that has the shape of ``host:port`` (``localhost:8765``,
+    ``127.0.0.1:8765/path``, ``[::1]:8765``) is refused rather than taken for a file of that
+    name: it is the address of a server without its ``http://``. A file of such a name is
+    reached as ``./localhost:8765`` (or by its absolute path).
+
     Raises:
         InvalidTypeError: ``uri`` is neither a string nor a path.
         InvalidArgumentError: ``uri`` is empty, holds a NUL character, has an unknown scheme
-            or driver, or is a ``sqlite`` URL with query parameters or of an in-memory store.
+            or driver, is ``host:port`` without a scheme, or is a ``sqlite`` URL with query
+            parameters or of an in-memory store.
     """
+    source = ""
     if uri is None:
-        uri = os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_PATH
+        configured = os.environ.get(ENVIRONMENT_VARIABLE)
+        source = f"${ENVIRONMENT_VARIABLE}=" if configured else ""
+        uri = configured or DEFAULT_PATH
     if isinstance(uri, os.PathLike):
         uri = os.fspath(uri)
     if not isinstance(uri, str):
@@ -101,6 +121,11 @@ def resolve_uri(uri: str | os.PathLike[str] | None = None) -> str:
         raise InvalidArgumentError(f"uri must not contain a NUL character: {uri!r}")
     scheme, separator, rest = uri.partition("://")
     if not separator:
+        if _HOST_PORT.fullmatch(uri):
+            raise InvalidArgumentError(
+                f"{source}{uri!r} is a server's address without a scheme: did you mean "
+                f"http://{uri}? (for a file of that name, write ./{uri})"
+            )
         return _sqlite_uri(uri)
     scheme = scheme.lower()
     base, _, driver = scheme.partition("+")
@@ -200,3 +225,30 @@ def check_options(uri: str, token: str | None) -> dict[str, str]:
     if uri.partition("://")[0] in _DIRECT:
         raise InvalidArgumentError(f"a token is for a tracking server; {uri!r} is opened directly")
     return {"token": token}
+
+
+def check_environment_token(uri: str) -> None:
+    """Refuse ``$MLTRACKER_TOKEN`` when ``$MLTRACKER_URI`` names a store that is opened
+    directly: both come from the environment, which then sets up the login of a tracking
+    server but a store without one, so the token would be ignored and the points would go
+    to a file or database the process was perhaps not meant to write. ``uri`` is the
+    normalised URI that was resolved from the environment (``connect()`` without a URI).
+
+    A token in the environment is not refused when the URI is given in the call (the call
+    says which store; the environment may be set up for another program), nor when the URI
+    is the default ``./mltracker.db`` (no variable names a store), nor for a server, whose
+    own token comes from ``$MLTRACKER_TOKEN`` while its store comes from ``$MLTRACKER_URI``.
+
+    Raises:
+        InvalidArgumentError: Both variables are set and ``uri`` is not a server's.
+    """
+    configured = os.environ.get(ENVIRONMENT_VARIABLE)
+    if not configured or not os.environ.get(TOKEN_VARIABLE):
+        return
+    if uri.partition("://")[0] in _DIRECT:
+        raise InvalidArgumentError(
+            f"${TOKEN_VARIABLE} is set, but ${ENVIRONMENT_VARIABLE}={configured!r} is not a "
+            "tracking server's URL: the token is for a tracking server (http://host:port). "
+            f"Set ${ENVIRONMENT_VARIABLE} to the server's URL, or unset ${TOKEN_VARIABLE} to "
+            "open the store directly"
+        )

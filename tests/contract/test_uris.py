@@ -3,11 +3,14 @@
 A filesystem path is a path: ``?`` and ``%`` are part of the file's name. A ``sqlite:///``
 URL is a URL: ``%xx`` is decoded, and query parameters are refused. Every SQLite spelling gets
 foreign keys, WAL mode and a busy timeout; a driver MLTracker does not set up is refused.
+A server's ``host:port`` without ``http://`` is refused rather than taken for a file, and so
+is ``$MLTRACKER_TOKEN`` with a ``$MLTRACKER_URI`` that is not a server's.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -235,3 +238,115 @@ def test_environment_variable_with_nul_is_an_invalid_argument(
 
     with pytest.raises(InvalidArgumentError, match="NUL"):
         mltracker.connect()
+
+
+# host:port without a scheme ------------------------------------------------------------------
+
+HOST_PORTS = [
+    pytest.param("localhost:8765", id="localhost"),
+    pytest.param("127.0.0.1:8765", id="ipv4"),
+    pytest.param("myhost:8765", id="name"),
+    pytest.param("tracker.example.org:443", id="dotted-name"),
+    pytest.param("[::1]:8765", id="ipv6"),
+    pytest.param("localhost:8765/", id="trailing-slash"),
+    pytest.param("myhost:8765/tracker", id="path"),
+]
+
+
+@pytest.mark.parametrize("address", HOST_PORTS)
+def test_host_and_port_without_a_scheme_is_refused(tmp_path: Path, address: str) -> None:
+    for entry in (
+        mltracker.connect,
+        lambda uri: mltracker.get_experiment("x", uri),
+        mltracker.get_all_experiments,
+    ):
+        with pytest.raises(InvalidArgumentError, match=f"did you mean http://{re.escape(address)}"):
+            entry(address)
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("address", HOST_PORTS)
+def test_host_and_port_in_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, address: str
+) -> None:
+    monkeypatch.setenv("MLTRACKER_URI", address)
+
+    with pytest.raises(InvalidArgumentError, match=r"\$MLTRACKER_URI=.*did you mean http://"):
+        mltracker.connect()
+    assert files_in(tmp_path) == []
+
+
+def test_cli_refuses_host_and_port_without_a_scheme(tmp_path: Path) -> None:
+    assert_error(
+        invoke("--uri", "localhost:8765", "experiments", "list"),
+        "did you mean http://localhost:8765",
+    )
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        pytest.param("runs/a.db", "runs/a.db", id="relative"),
+        pytest.param("./localhost:8765", "localhost:8765", id="dot-slash-host-port"),
+        pytest.param("x:1", "x:1", id="single-letter-like-a-drive"),
+        pytest.param("run:1.db", "run:1.db", id="colon-in-a-name"),
+        pytest.param("C:\\x.db", "C:\\x.db", id="windows-drive-spelling"),
+    ],
+)
+def test_a_path_with_a_colon_is_still_a_path(tmp_path: Path, path: str, name: str) -> None:
+    assert resolve_uri(path) == resolve_uri(str(tmp_path / name))
+    assert resolve_uri(str(tmp_path / "localhost:8765")).endswith("/localhost:8765")
+
+
+# $MLTRACKER_TOKEN with a store opened directly -----------------------------------------------
+
+
+def test_environment_token_with_an_environment_file_store_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MLTRACKER_URI", str(tmp_path / "store.db"))
+    monkeypatch.setenv("MLTRACKER_TOKEN", "secret")
+
+    for entry in (mltracker.connect, lambda: mltracker.get_experiment("x")):
+        with pytest.raises(InvalidArgumentError, match="the token is for a tracking server"):
+            entry()
+    assert files_in(tmp_path) == []
+
+    with mltracker.connect(tmp_path / "store.db") as tracker:  # named in the call: allowed
+        tracker.experiments.create("e")
+    assert_error(invoke("experiments", "list"), "the token is for a tracking server")
+
+
+def test_environment_token_is_refused_with_an_environment_postgres_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLTRACKER_URI", "postgresql://postgres@127.0.0.1:1/test")
+    monkeypatch.setenv("MLTRACKER_TOKEN", "secret")
+    monkeypatch.setenv("MLTRACKER_RETRY_SECONDS", "0.2")  # were it opened: nothing listens
+
+    with pytest.raises(InvalidArgumentError, match="MLTRACKER_TOKEN is set"):
+        mltracker.connect()
+
+
+def test_environment_token_is_left_alone_when_the_call_names_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MLTRACKER_URI", str(tmp_path / "env.db"))
+    monkeypatch.setenv("MLTRACKER_TOKEN", "secret")
+
+    with mltracker.connect(tmp_path / "given.db") as tracker:
+        tracker.experiments.create("e")
+    assert files_in(tmp_path)[0] == "given.db"
+
+
+def test_environment_token_is_left_alone_for_the_default_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLTRACKER_URI", raising=False)
+    monkeypatch.setenv("MLTRACKER_TOKEN", "secret")
+
+    with mltracker.connect() as tracker:
+        tracker.experiments.create("e")
+    assert "mltracker.db" in files_in(tmp_path)

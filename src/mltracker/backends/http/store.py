@@ -8,11 +8,17 @@ session's buffered writer like any store's, in batches whose id makes a retry ha
 Connections are kept alive in a pool (urllib3). A request that fails on the way (the server
 cannot be reached, drops the connection, or answers 502/503/504) is retried with backoff for
 the retry budget of ``mltracker.deadlines`` (``$MLTRACKER_RETRY_SECONDS``), each attempt's
-timeouts cut to what is left of it; after that it raises
+timeouts cut to what is left of it, and stderr says so once per outage; after that it raises
 :class:`~mltracker.errors.BackendUnavailableError`, and the writer keeps the points (memory,
-then the spool) until the server is back. A request that may have reached the server is
-repeated only when repeating it cannot do anything twice (reads, deletes, updates, batches
-with an id).
+then the spool) until the server is back. A 500 for an unexpected failure of the server is
+asked again a few times only, then raised as the server's error. A request that may have
+reached the server is repeated only when repeating it cannot do anything twice (reads,
+deletes, updates, batches with an id).
+
+A URL that cannot be a tracking server's raises at once, saying what is wrong
+(``mltracker.backends.http.faults``): a host name that does not resolve, ``https://`` to a
+server of plain HTTP, a port that does not speak HTTP, answers that are not MLTracker's. The
+message of every error a request raises starts with its method and URL.
 """
 
 from __future__ import annotations
@@ -28,18 +34,19 @@ from uuid import UUID
 
 import orjson
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+from urllib3.exceptions import HTTPError
 
 from mltracker import columnar, deadlines, wire
+from mltracker.backends.http import faults
 from mltracker.collector import collector_paused
 from mltracker.entities import Metric, Module
 from mltracker.errors import (
+    BackendError,
     BackendUnavailableError,
     MLTrackerError,
     NotFoundError,
     PayloadTooLargeError,
-    RemoteError,
-    error_from_dict,
+    error_from_code,
 )
 from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import (
@@ -64,6 +71,14 @@ TOKEN_VARIABLE = "MLTRACKER_TOKEN"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
 _RETRY_STATUSES = frozenset({502, 503, 504})
+#: The codes of a 500 that a retry may get past: the server failed in a way it did not
+#: foresee (a crash of a route, a store error of no specific class).
+_UNEXPECTED_CODES = frozenset({BackendError.code, MLTrackerError.code})
+#: How many times a 500 of those codes is asked again (with backoff, about 0.75 s in all, and
+#: within the retry budget) before its error is raised: enough for a failure of a moment, not
+#: so many that a bug of the server holds the caller for the whole budget.
+_CRASH_RETRIES = 4
+_HEALTH = "/health"
 _FIRST_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 
@@ -80,6 +95,10 @@ class HttpStore(Store):
             headers["authorization"] = f"Bearer {token}"
         self._headers = headers
         self._http = urllib3.PoolManager(num_pools=2, maxsize=8, retries=False)
+        #: The server answered this store once: a failure is then an outage, not a wrong URL.
+        self._spoken = False
+        #: The retry notice was printed, and no answer came since.
+        self._outage = False
 
     # The one way out
 
@@ -96,8 +115,10 @@ class HttpStore(Store):
         """Send one request, retrying what can be retried; the answer's JSON, or ``None``.
 
         Raises:
-            MLTrackerError: The server's error, as its class.
-            BackendUnavailableError: No answer within the retry budget.
+            MLTrackerError: The server's error, as its class, its message led by the method
+                and URL of the request.
+            BackendUnavailableError: No answer within the retry budget, or at once when the
+                URL cannot be a tracking server's (see ``mltracker.backends.http.faults``).
         """
         url = self._base + path
         if params:
@@ -108,54 +129,109 @@ class HttpStore(Store):
         budget = deadlines.retry_seconds()
         deadline = time.monotonic() + budget
         backoff = _FIRST_BACKOFF
+        crashes = 0  # answers of 500 so far
         while True:
-            left = max(0.1, deadline - time.monotonic())
-            timeout = urllib3.Timeout(
-                connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left)
-            )
+            crashed: urllib3.BaseHTTPResponse | None = None  # this attempt's 500
             try:
-                response = self._http.request(
-                    method,
-                    url,
-                    body=data,
-                    headers=self._headers,
-                    timeout=timeout,
-                    redirect=False,
-                )
+                response = self._request(method, url, data, deadline)
             except HTTPError as error:
-                reached = not _never_sent(error)
-                problem: str = _describe(error)
-                if reached and not repeatable:
+                fault = faults.classify(error, self.uri, spoken=self._spoken)
+                if fault.fatal is not None:
+                    raise BackendUnavailableError(fault.fatal) from None
+                if fault.dropped and not self._spoken:
+                    self._check_speaks_http(deadline)
+                if fault.reached and not repeatable:
                     raise BackendUnavailableError(
-                        f"{self.uri} did not answer ({problem}); the request may have been "
-                        "done: look before you repeat it"
+                        f"{method} {url}: {self.uri} did not answer ({fault.problem}); the "
+                        "request may have been done: look before you repeat it"
                     ) from None
+                problem = fault.problem
             else:
+                self._spoken = True
                 if response.status < 300:
-                    return orjson.loads(response.data) if response.data else None
-                if response.status not in _RETRY_STATUSES:
-                    raise self._error(response)
+                    self._outage = False
+                    return self._document(method, url, response)
+                crashes += response.status == 500
+                if not _retried(response, repeatable) or crashes > _CRASH_RETRIES:
+                    self._outage = False
+                    raise self._error(method, url, response)
                 problem = f"HTTP {response.status}"
-                if response.status != 503 and not repeatable:
-                    raise self._error(response)
+                crashed = response if response.status == 500 else None
             if time.monotonic() + backoff > deadline:
+                if crashed is not None:
+                    raise self._error(method, url, crashed)
                 raise BackendUnavailableError(
                     f"cannot reach the tracking server {self.uri} ({problem}); "
-                    f"tried for {budget:g} s"
+                    f"tried {method} {url} for {budget:g} s"
                 )
+            if crashed is None and not self._outage:  # a few tries of a 500 are no outage
+                self._outage = True
+                faults.say(f"retrying {self.uri} ({problem}) for up to {budget:g} s")
             time.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
-    def _error(self, response: urllib3.BaseHTTPResponse) -> MLTrackerError:
-        if response.status == 413:  # whatever the code a server of any version gave it
-            return PayloadTooLargeError(_message_of(response) or f"{self.uri} answered HTTP 413")
+    def _request(
+        self, method: str, url: str, data: bytes | None, deadline: float
+    ) -> urllib3.BaseHTTPResponse:
+        """One attempt, its timeouts cut to what is left of the retry budget."""
+        left = max(0.1, deadline - time.monotonic())
+        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left))
+        return self._http.request(
+            method, url, body=data, headers=self._headers, timeout=timeout, redirect=False
+        )
+
+    def _check_speaks_http(self, deadline: float) -> None:
+        """After a connection that a server never heard from closed without an answer: ask
+        again (the health route, which changes nothing) to tell a port that does not speak
+        HTTP from a server that went away.
+
+        Raises:
+            BackendUnavailableError: The second connection closed without an answer too.
+        """
         try:
-            document = orjson.loads(response.data)
-            return error_from_dict(document["error"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            if response.status >= 500:
-                return BackendUnavailableError(f"{self.uri} answered HTTP {response.status}")
-            return RemoteError(f"{self.uri} answered HTTP {response.status}")
+            self._request("GET", self._base + _HEALTH, None, min(deadline, time.monotonic() + 5))
+        except HTTPError as error:
+            if faults.classify(error, self.uri, spoken=False).dropped:
+                raise BackendUnavailableError(faults.not_speaking_http(self.uri, error)) from None
+            return  # refused, or slow: the server is away, which is an outage
+        self._spoken = True
+
+    def _document(self, method: str, url: str, response: urllib3.BaseHTTPResponse) -> Any:
+        """The JSON of a successful answer.
+
+        Raises:
+            BackendUnavailableError: The answer is not JSON: not an answer of MLTracker.
+        """
+        if not response.data:
+            return None
+        try:
+            return orjson.loads(response.data)
+        except orjson.JSONDecodeError:
+            raise BackendUnavailableError(
+                f"{method} {url}: HTTP {response.status} with "
+                f"{_content_type(response)} instead of JSON, which is not an answer of "
+                f"MLTracker: is {self.uri} a tracking server? {faults.CHECK_URL}"
+            ) from None
+
+    def _error(self, method: str, url: str, response: urllib3.BaseHTTPResponse) -> MLTrackerError:
+        """The error that an error answer stands for, its message led by the request."""
+        where = f"{method} {url}"
+        found = _envelope(response)
+        if response.status == 413:  # whatever the code a server of any version gave it
+            message = found[1] if found is not None else "the request body is too large"
+            return PayloadTooLargeError(f"{where}: {message}")
+        if found is not None:
+            code, message = found
+            return error_from_code(code, f"{where}: {message}")
+        status = f"HTTP {response.status} {response.reason or ''}".rstrip()
+        if response.status in _RETRY_STATUSES:
+            return BackendUnavailableError(f"{where}: the tracking server answered {status}")
+        location = response.headers.get("location")
+        moved = f", to {location}" if location and 300 <= response.status < 400 else ""
+        return BackendUnavailableError(
+            f"{where}: {status}{moved} with {_content_type(response)}, which is not an "
+            f"answer of MLTracker: is {self.uri} a tracking server? {faults.CHECK_URL}"
+        )
 
     def _found(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """The answer to a GET, or ``None`` when the server says it is not found."""
@@ -363,25 +439,38 @@ def _params(where: MetricFilter) -> dict[str, Any]:
     return params
 
 
-def _never_sent(error: HTTPError) -> bool:
-    """Whether the request surely did not reach the server (no connection was made)."""
-    reason = getattr(error, "reason", None)
-    return isinstance(error, NewConnectionError) or isinstance(reason, NewConnectionError)
+def _retried(response: urllib3.BaseHTTPResponse, repeatable: bool) -> bool:
+    """Whether an error answer asks for the request again: 503 (the server did nothing), and
+    for a repeatable request 502/504 and a 500 that is an unexpected failure of the server
+    (the generic code of its error envelope: a retry may get past it; ``_CRASH_RETRIES``
+    times at most), never a 500 of a specific class (a store of a newer schema, or of
+    another application)."""
+    if response.status == 503:
+        return True
+    if not repeatable:
+        return False
+    if response.status in _RETRY_STATUSES:
+        return True
+    if response.status != 500:
+        return False
+    found = _envelope(response)
+    return found is not None and found[0] in _UNEXPECTED_CODES
 
 
-def _describe(error: HTTPError) -> str:
-    reason = getattr(error, "reason", None)
-    if isinstance(reason, BaseException):
-        error = reason  # type: ignore[assignment]
-    if isinstance(error, ProtocolError):
-        return "the connection was dropped"
-    return str(error).split(": ", 1)[-1] or type(error).__name__
-
-
-def _message_of(response: urllib3.BaseHTTPResponse) -> str | None:
-    """The message of an error answer in MLTracker's envelope, if it is one."""
+def _envelope(response: urllib3.BaseHTTPResponse) -> tuple[str, str] | None:
+    """The code and message of MLTracker's error envelope, if the answer is one."""
     try:
-        message = orjson.loads(response.data)["error"]["message"]
+        error = orjson.loads(response.data)["error"]
+        code, message = error["code"], error["message"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    return message if isinstance(message, str) else None
+    if not isinstance(code, str) or not isinstance(message, str):
+        return None
+    return code, message
+
+
+def _content_type(response: urllib3.BaseHTTPResponse) -> str:
+    kind = (response.headers.get("content-type") or "").partition(";")[0].strip()
+    if not response.data:
+        return "an empty body"
+    return kind or "a body without a type"
