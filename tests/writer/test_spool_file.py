@@ -327,3 +327,28 @@ def test_drop_front_takes_the_refused_batch_out_for_every_later_process(
     adopted.release()
     _next_process_writes(sqlite_uri, 30)
     assert _stored_steps(sqlite_uri) == [*range(10), *range(20, 31)]
+
+
+def test_a_torn_line_a_failed_cut_left_is_ended_by_the_next_append_then_set_aside(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    uri = _store(sqlite_uri)
+    first, second = _batches(sqlite_uri, [range(0, 10), range(10, 20)])
+    spool = Spool.create(uri)
+    try:
+        spool.append([first])
+        with open(spool.path, "ab") as file:  # what a write that failed and could not be cut
+            file.write(b'{"batch": "0123')  # back would leave
+        front = spool.peek()
+        assert front is not None and front[0][0] == first[0]
+        spool.advance(front[1], 10)
+        assert spool.peek() is None, "in a living process's spool, a torn end is not a batch"
+        assert not spool.path.with_suffix(".rejected").exists()
+        spool.append([second])
+        front = spool.peek()
+        assert front is not None and front[0][0] == second[0]
+    finally:
+        spool.release()
+    assert _rejected_lines(spool.path.with_suffix(".rejected")) == [b'{"batch": "0123\n']
+    _next_process_writes(sqlite_uri, 20)
+    assert _stored_steps(sqlite_uri) == list(range(21))
