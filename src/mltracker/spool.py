@@ -557,31 +557,3 @@ def _modified(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-_REFUSED_SUFFIX = ".refused"
-
-
-def set_aside(uri: str, batch_id: UUID, points: Sequence[Point], reason: str) -> Path:
-    """Keep a batch the store refused for good in a file of its own, beside the spool files
-    but never replayed with them (``*.refused``): a header line says the store, the reason
-    and the time, then the batch in the spool's line format.
-
-    Raises:
-        OSError: The file cannot be written.
-    """
-    import time
-
-    directory = spool_directory()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = f"{store_key(uri)}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_REFUSED_SUFFIX}"
-    path = directory / name
-    header = {"store": display(uri), "reason": reason, "time": time.time()}
-    line = {"batch": batch_id.hex, "points": _encode(points)}
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(json.dumps(header).encode() + b"\n")
-        file.write(json.dumps(line, allow_nan=False).encode() + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
-    return path

@@ -102,7 +102,7 @@ class SpoolSet:
         """Keep a batch the store refused for good in a file of its own, out of every queue;
         the file (``None`` if even that cannot be written: the batch is then lost, and said)."""
         try:
-            path = spool.set_aside(self._uri, batch_id, points, reason)
+            path = spool.set_aside(spool.store_key(self._uri), self._uri, batch_id, points, reason)
         except OSError as error:
             say(f"LOST {len(points)} metric points the store refused ({reason}): {error}")
             return None
