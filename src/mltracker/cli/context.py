@@ -126,6 +126,13 @@ class RootGroup(click.Group):
 
 
 class _StderrNotices(logging.Handler):
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The metric writer prints its notices on stderr itself, then logs them at INFO:
+        # printed once is enough.
+        if record.name == "mltracker.writer" and record.funcName == "_say":
+            return False
+        return super().filter(record)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             click.echo(record.getMessage(), err=True)
