@@ -160,6 +160,8 @@ def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
             decoded = values.decode_value(kind, None, text)
         except (ValueError, TypeError, InvalidArgumentError) as error:
             raise InvalidArgumentError(f"{where}: cannot read {text!r}: {error}") from None
+        except RecursionError:
+            raise InvalidArgumentError(f"{where}: the exact text is nested too deeply") from None
         return values.encode_value(decoded)
     kind = type(value)
     if kind is float or kind is int or kind is bool:
@@ -391,6 +393,9 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     for i, value in enumerate(wire_values):
         if type(value) is float and _isfinite(value) and (value != 0.0 or str(value)[0] != "-"):
             continue
+        if value is None:  # the JSON value null, which an import keeps: read as stored
+            exact[str(i)] = [values.JSON, "null"]
+            continue
         kind, number, text = encode(value)
         wire = wire_values[i] = _wire_value(kind, number, text)
         if wire is None:
@@ -579,7 +584,12 @@ def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
 
 
 def _module_record(entry: Mapping[str, Any]) -> ModuleRecord:
-    attributes = values.loads_json(_text(entry["attributes_json"], "attributes_json"))
+    try:
+        attributes = values.loads_json(_text(entry["attributes_json"], "attributes_json"))
+    except ValueError as error:
+        raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgumentError("attributes_json is nested too deeply") from None
     values.encode_attributes(attributes)
     return ModuleRecord(
         _uuid(entry["id"], "module id"),

@@ -159,7 +159,8 @@ class LazyGroup(CommandGroup):
 @click.option(
     "--uri",
     metavar="URI",
-    help="The store: a SQLite path, sqlite:///file.db or postgresql://user@host/db. "
+    help="The store: a SQLite path, sqlite:///file.db, postgresql://user@host/db, or a "
+    "tracking server's http(s)://host:port (token: $MLTRACKER_TOKEN). "
     "Default: $MLTRACKER_URI, else ./mltracker.db.",
 )
 @click.option("--json", "json_output", is_flag=True, help=JSON_HELP)

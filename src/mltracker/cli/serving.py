@@ -2,11 +2,65 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
 import click
 
-from mltracker.cli.context import CliError, State, json_option, pass_state
+from mltracker.cli.context import (
+    CliError,
+    State,
+    json_option,
+    pass_state,
+    require_existing_store,
+)
 from mltracker.cli.output import display_uri
 from mltracker.errors import MLTrackerError
+
+F = TypeVar("F", bound=Callable[..., object])
+
+#: The logger of the server's errors (each 500 with its traceback).
+SERVER_LOGGER = "mltracker.server"
+
+
+def allowed_host_option(function: F) -> F:
+    """``--allowed-host NAME`` (repeatable), of ``mltracker server`` and ``mltracker ui``."""
+    return click.option(
+        "--allowed-host",
+        "allowed_hosts",
+        multiple=True,
+        metavar="NAME",
+        help="Answer requests for this host name too (repeatable; '*.example.org' for a "
+        "domain, '*' for any). Default: the loopback names (localhost, 127.x.x.x, [::1]) and "
+        "the announced URL's; any name with a token. Other names get 400, a guard against "
+        "DNS rebinding.",
+    )(function)
+
+
+@contextmanager
+def server_log_on_stderr() -> Iterator[None]:
+    """Print the server's log on stderr with tracebacks, while the server runs.
+
+    The CLI prints the library's notices as one line each; a 500 of the server needs its
+    traceback, so the server's logger gets a handler of its own (and does not pass its
+    records on to the one-line handler as well).
+    """
+    server = logging.getLogger(SERVER_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    propagate, level = server.propagate, server.level
+    server.addHandler(handler)
+    server.propagate = False
+    if server.getEffectiveLevel() > logging.INFO:
+        server.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        server.removeHandler(handler)
+        server.propagate, server.level = propagate, level
 
 
 @click.command("server")
@@ -19,7 +73,12 @@ from mltracker.errors import MLTrackerError
     help="Require 'Authorization: Bearer TOKEN' on every route but the health check "
     "(default $MLTRACKER_TOKEN).",
 )
-@click.option("--read-only", is_flag=True, help="Refuse every write with 403.")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Refuse every write with 403, and serve the store as it is: it must exist, and is "
+    "neither created nor upgraded.",
+)
 @click.option(
     "--workers", default=1, show_default=True, type=click.IntRange(1), help="Server processes."
 )
@@ -28,6 +87,7 @@ from mltracker.errors import MLTrackerError
     is_flag=True,
     help="Allow an address other than loopback without a token.",
 )
+@allowed_host_option
 @pass_state
 def server_command(
     state: State,
@@ -37,22 +97,26 @@ def server_command(
     read_only: bool,
     workers: int,
     insecure: bool,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the store over HTTP: the REST API that training jobs log to.
 
     Jobs on other machines log with MLTRACKER_URI=http://HOST:PORT (and MLTRACKER_TOKEN);
-    they need neither database credentials nor a database driver. The store is created or
-    upgraded first, as `mltracker db upgrade` does. The API and its documentation are under
-    /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs); the URL itself is the
-    dashboard (see `mltracker ui`). SIGTERM or Ctrl-C stops the server after the requests in
-    progress are answered.
+    they need neither database credentials nor a database driver. The store (a SQLite path
+    or postgresql://..., not another server's URL) is created or upgraded first, as
+    `mltracker db upgrade` does; with --read-only it is served as it is. The API and its
+    documentation are under /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs); the
+    URL itself is the dashboard (see `mltracker ui`). SIGTERM or Ctrl-C stops the server
+    after the requests in progress are answered.
     """
     try:
-        from mltracker.server.serve import ServerSettings, serve
+        from mltracker.server.serve import ServerSettings, listening_on, serve
     except ImportError as error:
         raise CliError(
             f"the server needs its extra ({error.name} is missing): pip install 'mltracker[server]'"
         ) from None
+    if read_only:
+        require_existing_store(state.uri)
     settings = ServerSettings(
         uri=state.uri,
         host=host,
@@ -61,14 +125,19 @@ def server_command(
         read_only=read_only,
         workers=workers,
         insecure=insecure,
+        allowed_hosts=allowed_hosts,
     )
 
     def announce(url: str) -> None:
-        click.echo(f"MLTracker server of {display_uri(_store_uri(state))} at {url}", err=True)
+        where = listening_on(host)
+        listening = "" if where == host else f" (listening on {where})"
+        store = display_uri(_store_uri(state))
+        click.echo(f"MLTracker server of {store} at {url}{listening}", err=True)
         click.echo(url)
 
     try:
-        serve(settings, announce)
+        with server_log_on_stderr():
+            serve(settings, announce)
     except OSError as error:
         raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 

@@ -8,6 +8,7 @@ import click
 
 from mltracker.cli.context import CliError, State, pass_state, require_existing_store
 from mltracker.cli.output import display_uri
+from mltracker.cli.serving import allowed_host_option, server_log_on_stderr
 from mltracker.connect import resolve_uri
 
 
@@ -20,8 +21,15 @@ from mltracker.connect import resolve_uri
     default=None,
     help="Ask for this token before showing anything (default $MLTRACKER_TOKEN).",
 )
+@allowed_host_option
 @pass_state
-def ui_command(state: State, port: int, open_browser: bool, token: str | None) -> None:
+def ui_command(
+    state: State,
+    port: int,
+    open_browser: bool,
+    token: str | None,
+    allowed_hosts: tuple[str, ...],
+) -> None:
     """Serve the dashboard of the store (read-only) and print its URL.
 
     The dashboard lists the experiments, an experiment's models with their latest metrics,
@@ -39,7 +47,12 @@ def ui_command(state: State, port: int, open_browser: bool, token: str | None) -
         ) from None
     require_existing_store(state.uri)
     settings = ServerSettings(
-        uri=state.uri, port=port, token=token or None, read_only=True, prepare=False
+        uri=state.uri,
+        port=port,
+        token=token or None,
+        read_only=True,
+        prepare=False,
+        allowed_hosts=allowed_hosts,
     )
 
     def announce(url: str) -> None:
@@ -49,6 +62,7 @@ def ui_command(state: State, port: int, open_browser: bool, token: str | None) -
             webbrowser.open(url)
 
     try:
-        serve(settings, announce)
+        with server_log_on_stderr():
+            serve(settings, announce)
     except OSError as error:
         raise CliError(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None

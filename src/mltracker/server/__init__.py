@@ -3,6 +3,6 @@
 Needs the ``server`` extra: ``pip install 'mltracker[server]'``.
 """
 
-from mltracker.server.app import STATUS_OF_ERROR, create_app, guarded_app
+from mltracker.server.app import STATUS_OF_ERROR, create_app
 
-__all__ = ["STATUS_OF_ERROR", "create_app", "guarded_app"]
+__all__ = ["STATUS_OF_ERROR", "create_app"]

@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from mltracker import values, wire
 from mltracker.collector import collector_paused
@@ -77,12 +77,15 @@ class ModelUpdateBody(BaseModel):
     )
 
 
+# Integers are strict, as the library's: "1" and true are not steps.
+
+
 class StepBody(BaseModel):
-    step: int
+    step: StrictInt
 
 
 class StepDeltaBody(BaseModel):
-    delta: int
+    delta: StrictInt
 
 
 class ModuleBody(BaseModel):
@@ -91,7 +94,7 @@ class ModuleBody(BaseModel):
 
 
 class IterationBody(BaseModel):
-    step: int
+    step: StrictInt
 
 
 class ModelIds(BaseModel):
@@ -323,11 +326,15 @@ def list_metrics(
         "the last ordinal of the previous page, or of the last read).",
     ),
     limit: int | None = Query(
-        None, ge=0, description="At most this many points, the first in logged order."
+        None,
+        ge=0,
+        le=values.INT64_MAX,
+        description="At most this many points, the first in logged order.",
     ),
     budget: int | None = Query(
         None,
         ge=MIN_BUDGET,
+        le=values.INT64_MAX,
         description="At most this many points per series, chosen by the database: buckets "
         "over the step range keeping each one's first, last, lowest and highest point (and "
         "first NaN). Series within the budget come back whole. Not with limit.",
@@ -391,6 +398,8 @@ def log_module(
         attributes = values.loads_json(body.attributes_json)
     except ValueError as error:
         raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgumentError("attributes_json is nested too deeply") from None
     module = store.log_module(_owner(kind, owner_id), name, values.encode_attributes(attributes))
     return _json(wire.module_document(module), 201)
 

@@ -1,8 +1,10 @@
 """Running the tracking server: in the foreground (``mltracker server``) or in a thread.
 
 Both open the store of a URI on their own (not through ``connect``'s sessions: the server
-writes each batch before it answers), create or upgrade it as ``mltracker db upgrade`` does,
-and serve the application of ``mltracker.server.app`` with uvicorn. uvicorn ends on SIGTERM
+writes each batch before it answers), create or upgrade it as ``mltracker db upgrade`` does
+(a read-only server opens it as it is), and serve the application of
+``mltracker.server.app`` with uvicorn. The store is a database: a tracking server's URL is
+refused (a server of itself would wait on its own answers). uvicorn ends on SIGTERM
 and SIGINT after the requests in progress are answered, so a batch being written is
 written.
 """
@@ -20,8 +22,9 @@ import uvicorn
 
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
-from mltracker.schemes import open_store
-from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, guarded_app
+from mltracker.schemes import open_store, resolve_uri
+from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app
+from mltracker.server.guards import split_host
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -30,7 +33,10 @@ _SETTINGS_VARIABLES = (
     "MLTRACKER_SERVER_URI",
     "MLTRACKER_SERVER_TOKEN",
     "MLTRACKER_SERVER_READ_ONLY",
+    "MLTRACKER_SERVER_ALLOWED_HOSTS",
 )
+#: The addresses that stand for every address of the machine.
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]"})
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,11 @@ class ServerSettings:
     insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Create or upgrade the store before serving (``mltracker ui``, which only reads, does
-    #: not: it serves the store as it is, read-only).
+    #: not: it serves the store as it is, read-only; nor does a read-only server).
     prepare: bool = True
+    #: The host names answered besides the loopback ones and the server's own (``--allowed-host``:
+    #: ``*`` for any). None given: any with a token, else those only (DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def check_settings(settings: ServerSettings) -> None:
@@ -55,8 +64,16 @@ def check_settings(settings: ServerSettings) -> None:
 
     Raises:
         InvalidArgumentError: A host that is not loopback without a token (unless
-            ``insecure``), an empty token, or fewer than one worker.
+            ``insecure``), an empty token, fewer than one worker, or a store that is a
+            tracking server (an ``http(s)://`` URI).
     """
+    uri = resolve_uri(settings.uri)
+    if uri.startswith(("http://", "https://")):
+        raise InvalidArgumentError(
+            f"the store {uri} is a tracking server: a server serves a database (a SQLite "
+            "path or postgresql://...). Give it with --uri (or $MLTRACKER_URI), and let the "
+            "jobs log to this server's URL"
+        )
     if settings.token is not None and not settings.token.strip():
         raise InvalidArgumentError("the token must not be empty")
     if settings.workers < 1:
@@ -79,6 +96,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_hosts(settings: ServerSettings) -> list[str] | None:
+    """The host names the application answers besides the loopback ones (see
+    :func:`mltracker.server.app.create_app`): ``--allowed-host`` and the names in the URL
+    that :func:`serve` announces; ``None`` when the token alone guards."""
+    if not settings.allowed_hosts and settings.token is not None:
+        return None
+    own = [] if is_loopback(settings.host) else [split_host(announced_host(settings.host))[0]]
+    return [*settings.allowed_hosts, *own]
+
+
+def announced_host(host: str) -> str:
+    """The host of the URL announced for a server listening on ``host``: the machine's name
+    when it listens on every address."""
+    return socket.gethostname() if host in _EVERY_ADDRESS else host
+
+
+def listening_on(host: str) -> str:
+    """Which addresses a server listening on ``host`` takes connections on, for people."""
+    if host in _EVERY_ADDRESS:
+        family = "IPv4" if host == "0.0.0.0" else "IPv6 (and IPv4 where the system maps it)"
+        return f"all addresses of this machine ({host}: every {family} address)"
+    return host
+
+
 def prepared_store(uri: str | None) -> Store:
     """The store of ``uri``, created or upgraded so that it can be written at once."""
     store = open_store(uri)
@@ -91,6 +132,9 @@ def prepared_store(uri: str | None) -> Store:
 
 
 def url_of(host: str, port: int) -> str:
+    """The URL of a server listening on ``host`` and ``port`` (on every address: the
+    machine's name)."""
+    host = announced_host(host)
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}"
 
@@ -103,19 +147,19 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
         OSError: The address cannot be bound.
     """
     check_settings(settings)
-    store = prepared_store(settings.uri) if settings.prepare else open_store(settings.uri)
+    prepare = settings.prepare and not settings.read_only
+    store = prepared_store(settings.uri) if prepare else open_store(settings.uri)
     try:
         if settings.workers > 1:
             store.close()
             _serve_workers(settings, announce)
             return
-        app = guarded_app(
-            create_app(
-                store,
-                token=settings.token,
-                read_only=settings.read_only,
-                max_body_bytes=settings.max_body_bytes,
-            )
+        app = create_app(
+            store,
+            token=settings.token,
+            read_only=settings.read_only,
+            max_body_bytes=settings.max_body_bytes,
+            allowed_hosts=allowed_hosts(settings),
         )
         sock = _bind(settings.host, settings.port)
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
@@ -133,6 +177,9 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
     if settings.token is not None:
         os.environ["MLTRACKER_SERVER_TOKEN"] = settings.token
     os.environ["MLTRACKER_SERVER_READ_ONLY"] = "1" if settings.read_only else ""
+    # An empty list and None mean the same (see ``allowed_hosts``): the loopback names only
+    # without a token, any with one.
+    os.environ["MLTRACKER_SERVER_ALLOWED_HOSTS"] = "\n".join(allowed_hosts(settings) or ())
     announce(url_of(settings.host, settings.port))
     uvicorn.run(
         "mltracker.server.serve:app_from_environment",
@@ -146,10 +193,15 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
 
 
 def app_from_environment() -> object:
-    """The guarded application of one worker process of ``--workers N``."""
-    uri, token, read_only = (os.environ.get(name) for name in _SETTINGS_VARIABLES)
+    """The application of one worker process of ``--workers N``."""
+    uri, token, read_only, hosts = (os.environ.get(name) for name in _SETTINGS_VARIABLES)
     store = open_store(uri or None)
-    return guarded_app(create_app(store, token=token or None, read_only=bool(read_only)))
+    return create_app(
+        store,
+        token=token or None,
+        read_only=bool(read_only),
+        allowed_hosts=hosts.split("\n") if hosts else None,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -177,9 +229,7 @@ class ServerThread:
         read_only: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        app = guarded_app(
-            create_app(store, token=token, read_only=read_only, max_body_bytes=max_body_bytes)
-        )
+        app = create_app(store, token=token, read_only=read_only, max_body_bytes=max_body_bytes)
         self._socket = _bind(DEFAULT_HOST, 0)
         self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -9,9 +9,10 @@ logger = logging.getLogger("mltracker.writer")
 
 
 def say(message: str) -> None:
-    """Print ``mltracker: message`` on stderr (and log it at INFO)."""
+    """Print ``mltracker: message`` on stderr (and log it at DEBUG: a handler that prints
+    INFO records on stderr, as the CLI's does, would say it twice)."""
     try:
         print(f"mltracker: {message}", file=sys.stderr, flush=True)
     except (OSError, ValueError):  # no stderr left (a closed pipe, interpreter ending)
         pass
-    logger.info(message)
+    logger.debug(message)
