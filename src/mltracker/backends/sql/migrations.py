@@ -65,7 +65,7 @@ def _add_step_operations(connection: Connection) -> None:
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("applied_at", sa.Double, nullable=False, index=True),
     )
-    table.create(connection)
+    table.create(connection, checkfirst=True)
 
 
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
