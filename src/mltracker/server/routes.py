@@ -3,8 +3,10 @@
 Experiments by id and by name, models by id and by hash, a model's step, metrics (batch
 writes keyed by batch id, reads by name, phase, step range, cursor and limit, or thinned to a
 point budget by the store, latest values of many models), modules of a model or of an
-iteration, iterations. Small bodies are pydantic models (so the OpenAPI description shows
-them); the batch write is parsed with orjson in one pass, not as an object per point.
+iteration, iterations. A module, an iteration and a step increment may carry an id made by
+the client, which makes the request safe to repeat (see ``mltracker.wire``). Small bodies
+are pydantic models (so the OpenAPI description shows them); the batch write is parsed with
+orjson in one pass, not as an object per point.
 """
 
 from __future__ import annotations
