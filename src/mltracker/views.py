@@ -3,7 +3,9 @@
 Each view validates its arguments (``mltracker.values``), then makes one call of the
 session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` and
 ``metrics.log_many`` first flushes the queued metric points, so the store always holds a prefix
-of what was logged.
+of what was logged. A call that logs a module, creates an iteration or adds to a model's step
+passes the store an id made here (a fresh UUID per call, kept across the store's retries of
+that call), so that a retry after a lost answer never applies it twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from uuid import UUID
@@ -56,8 +59,9 @@ class _Steps:
         session_store(self._session).write_step(model_id, values.check_int(step, "model step"))
 
     def add_step(self, model_id: UUID, delta: int) -> None:
+        # One operation id per increment: a retry or replay of it adds nothing.
         session_store(self._session).add_step(
-            model_id, values.check_int(delta, "model step increment")
+            model_id, values.check_int(delta, "model step increment"), op_id=uuid.uuid4()
         )
 
 
@@ -294,7 +298,8 @@ class ModulesView(modules.Modules):
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        return session_store(self._session).log_module(self._owner, name, attributes_json)
+        store = session_store(self._session)
+        return store.log_module(self._owner, name, attributes_json, id=uuid.uuid4())
 
     def list(self) -> _list[modules.Module]:
         return cast(_list[modules.Module], session_store(self._session).list_modules(self._owner))
@@ -317,7 +322,8 @@ class IterationsView(iterations.Iterations):
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        return self._entity(session_store(self._session).create_iteration(self._model_id, step))
+        row = session_store(self._session).create_iteration(self._model_id, step, id=uuid.uuid4())
+        return self._entity(row)
 
     def get(self, step: int) -> Iteration | None:
         step = values.check_int(step, "iteration step")

@@ -14,6 +14,13 @@ when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); an
 ``mltracker.values``. A read adds ``"ordinal": [...]`` and, for points imported with ids of
 their own, ``"ids": {"i": uuid}``.
 
+A write that creates something or moves a model's step carries the id that makes it
+idempotent, chosen by the client: ``{"name", "attributes_json", "id"}`` for a module,
+``{"step", "id"}`` for an iteration, ``{"delta", "op_id"}`` for a step increment. The server
+applies a request whose id it has seen once, and answers a repeat as the first time, so the
+client repeats such a request after a dropped connection. An id left out (a client that
+predates them) is made by the store: the request is then applied each time it arrives.
+
 Everything a client sends is validated here again, as the library validates its arguments,
 and refused with :class:`~mltracker.errors.InvalidArgumentError`. (Documents for people, the
 CLI's ``--json`` and exports, are ``mltracker.codec``'s: times in ISO 8601, NaN as a token.
@@ -105,6 +112,25 @@ def iteration_row(document: Mapping[str, Any]) -> IterationRow:
     return IterationRow(
         UUID(document["id"]), UUID(document["model_id"]), document["step"], document["created_at"]
     )
+
+
+def module_request(name: str, attributes_json: str, id: UUID | None) -> dict[str, Any]:
+    """The body of a request that logs a module."""
+    return {"name": name, "attributes_json": attributes_json, "id": _id_text(id)}
+
+
+def iteration_request(step: int, id: UUID | None) -> dict[str, Any]:
+    """The body of a request that creates an iteration."""
+    return {"step": step, "id": _id_text(id)}
+
+
+def step_delta_request(delta: int, op_id: UUID | None) -> dict[str, Any]:
+    """The body of a request that adds to a model's step."""
+    return {"delta": delta, "op_id": _id_text(op_id)}
+
+
+def _id_text(id: UUID | None) -> str | None:
+    return None if id is None else str(id)
 
 
 def module_document(module: Module) -> dict[str, Any]:

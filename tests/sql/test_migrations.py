@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -85,6 +86,7 @@ def test_version_1_store_gets_the_batch_table_and_keeps_its_data(
     close_all()
     with engine.begin() as connection:  # what a store of version 1 looks like
         connection.execute(sa.text("DROP TABLE write_batches"))
+        connection.execute(sa.text("DROP TABLE step_operations"))  # added in version 4
         for table in ("iterations", "modules"):  # added in version 3
             connection.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN created_at"))
         connection.execute(sa.update(schema.schema_version).values(version=1))
@@ -99,3 +101,30 @@ def test_version_1_store_gets_the_batch_table_and_keeps_its_data(
     assert sa.inspect(engine).has_table("write_batches")
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM write_batches")).scalar() == 1
+
+
+def test_version_3_store_gets_the_step_operations_table_and_keeps_its_data(
+    uri: str, engine: sa.Engine
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("old").models.create("m")
+        model.step = 5
+        model.modules.log("layer", {"units": 8})
+    close_all()
+    with engine.begin() as connection:  # what a store of version 3 looks like
+        connection.execute(sa.text("DROP TABLE step_operations"))
+        connection.execute(sa.update(schema.schema_version).values(version=3))
+
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        model = experiment.models.read("m")  # type: ignore[assignment]
+        assert model.step == 5
+        assert version_rows(engine) == [3]  # reading upgraded nothing
+        op_id = uuid.uuid4()
+        assert tracker.store.add_step(model.id, 1, op_id=op_id) == 6
+        assert tracker.store.add_step(model.id, 1, op_id=op_id) == 6
+        assert [m.attributes for m in model.modules.list()] == [{"units": 8}]
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM step_operations")).scalar() == 1

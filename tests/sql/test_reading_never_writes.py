@@ -118,6 +118,7 @@ def version_1_store(uri: str) -> str:
         tracker.experiments.create("old").models.create("m").metrics.log("loss", 0.5, step=1)
     close_all()
     execute(uri, "DROP TABLE write_batches")
+    execute(uri, "DROP TABLE step_operations")  # added in version 4
     execute(uri, "UPDATE mltracker_schema SET version = 1")
     return uri
 

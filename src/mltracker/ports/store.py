@@ -10,6 +10,11 @@ UUID where it is known, and by its experiment and hash where the seed's API name
 (``read_model``, ``update_model``). A metric point's identity is its model and the ordinal
 the store gave it (see :class:`~mltracker.entities.Metric`).
 
+Writes a training loop makes can be repeated safely, so that a retry after a lost answer or
+a replay never applies twice: ``write_points`` with a batch id, ``log_module`` and
+``create_iteration`` with the id of what they create, ``add_step`` with an operation id, all
+chosen by the caller; ``write_step`` and ``get_or_create_*`` are so by nature.
+
 Arguments reach a store already validated (``mltracker.values``); a store raises only errors
 of ``mltracker.errors``. Besides what each method lists, any method may raise
 :class:`~mltracker.errors.BackendUnavailableError` (the store cannot be reached, or stayed
@@ -206,7 +211,8 @@ class Store(ABC):
 
     @abstractmethod
     def get_or_create_experiment(self, name: str) -> ExperimentRow:
-        """The experiment of that name, created if absent; safe against concurrent callers."""
+        """The experiment of that name, created if absent; safe against concurrent callers
+        and to repeat (a retry or a replay returns the same experiment, never a second)."""
 
     @abstractmethod
     def read_experiment(self, name: str) -> ExperimentRow | None:
@@ -250,7 +256,8 @@ class Store(ABC):
         self, experiment_id: UUID, hash: str, name: str | None, description: str | None
     ) -> ModelRow:
         """The model of that hash, created (with this name and description) if absent;
-        safe against concurrent callers.
+        safe against concurrent callers and to repeat (a retry or a replay returns the same
+        model, never a second; a model found keeps its name and description).
 
         Raises:
             NotFoundError: The experiment does not exist.
@@ -302,20 +309,30 @@ class Store(ABC):
 
     @abstractmethod
     def write_step(self, model_id: UUID, step: int) -> None:
-        """Set the model's step.
+        """Set the model's step (idempotent: setting the same step again changes nothing).
 
         Raises:
             NotFoundError: The model does not exist.
         """
 
     @abstractmethod
-    def add_step(self, model_id: UUID, delta: int) -> int:
+    def add_step(self, model_id: UUID, delta: int, *, op_id: UUID | None = None) -> int:
         """Add ``delta`` to the model's step atomically (``step = step + delta``, so that
         concurrent increments all count); return the new step.
 
+        An increment is not idempotent by nature; with an ``op_id`` (a UUID the caller makes,
+        one per increment it means, kept across the retries of that increment) it is: the
+        store notes the id and the step it made, in the same transaction as the increment,
+        and a second call with that id (a retry after a lost answer, a replay) adds nothing
+        and returns the step the first one made. Ids are remembered for at least as long as
+        the ids of metric batches (``write_points``). Without ``op_id`` each call adds.
+        Increments of other ids apply in the order the store receives them.
+
         Raises:
-            NotFoundError: The model does not exist.
+            NotFoundError: The model does not exist (also on a replay, if it was deleted
+                since).
             InvalidArgumentError: The sum is outside the int64 range (nothing changes).
+            AlreadyExistsError: ``op_id`` was applied to another model (nothing changes).
         """
 
     # Metrics
@@ -398,12 +415,22 @@ class Store(ABC):
 
     # Modules
     @abstractmethod
-    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
+    def log_module(
+        self, owner: ModuleOwner, name: str, attributes_json: str, *, id: UUID | None = None
+    ) -> Module:
         """Add a module (its attributes already encoded as a JSON object) to a model or an
-        iteration.
+        iteration; it comes after the owner's modules logged before.
+
+        ``id`` is the module's id, chosen by the caller (a UUID made for this call, kept
+        across its retries); without it the store makes one. The call is idempotent: when
+        the owner holds a module of this id already, with this name and these attributes (a
+        retry after a lost answer, a replay), nothing is added and that module is returned
+        as stored (with its ``created_at``), in its place.
 
         Raises:
             NotFoundError: The owner does not exist.
+            AlreadyExistsError: A module of this ``id`` exists with another owner, name or
+                attributes (nothing changes).
         """
 
     @abstractmethod
@@ -424,11 +451,21 @@ class Store(ABC):
 
     # Iterations
     @abstractmethod
-    def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
-        """Add an iteration at ``step`` (a model may hold several of one step).
+    def create_iteration(
+        self, model_id: UUID, step: int, *, id: UUID | None = None
+    ) -> IterationRow:
+        """Add an iteration at ``step`` (a model may hold several of one step), after the
+        model's iterations created before.
+
+        ``id`` is the iteration's id, chosen by the caller (a UUID made for this call, kept
+        across its retries); without it the store makes one. The call is idempotent: when
+        the model holds an iteration of this id at this step already (a retry after a lost
+        answer, a replay), nothing is added and that iteration is returned as stored.
 
         Raises:
             NotFoundError: The model does not exist.
+            AlreadyExistsError: An iteration of this ``id`` exists in another model or at
+                another step (nothing changes).
         """
 
     @abstractmethod

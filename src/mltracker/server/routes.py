@@ -3,8 +3,10 @@
 Experiments by id and by name, models by id and by hash, a model's step, metrics (batch
 writes keyed by batch id, reads by name, phase, step range, cursor and limit, or thinned to a
 point budget by the store, latest values of many models), modules of a model or of an
-iteration, iterations. Small bodies are pydantic models (so the OpenAPI description shows
-them); the batch write is parsed with orjson in one pass, not as an object per point.
+iteration, iterations. A module, an iteration and a step increment may carry an id made by
+the client, which makes the request safe to repeat (see ``mltracker.wire``). Small bodies
+are pydantic models (so the OpenAPI description shows them); the batch write is parsed with
+orjson in one pass, not as an object per point.
 """
 
 from __future__ import annotations
@@ -86,15 +88,30 @@ class StepBody(BaseModel):
 
 class StepDeltaBody(BaseModel):
     delta: StrictInt
+    op_id: UUID | None = Field(
+        None,
+        description="The increment's id, made by the client: a repeat of an id applied "
+        "already adds nothing and answers the step the first one made.",
+    )
 
 
 class ModuleBody(BaseModel):
     name: str
     attributes_json: str = Field("{}", description="The attributes as a JSON object's text.")
+    id: UUID | None = Field(
+        None,
+        description="The module's id, made by the client: a repeat of a module stored "
+        "already stores nothing and answers it as stored. Without it the server makes one.",
+    )
 
 
 class IterationBody(BaseModel):
     step: StrictInt
+    id: UUID | None = Field(
+        None,
+        description="The iteration's id, made by the client: a repeat of an iteration stored "
+        "already stores nothing and answers it as stored. Without it the server makes one.",
+    )
 
 
 class ModelIds(BaseModel):
@@ -224,7 +241,7 @@ def write_step(model_id: UUID, body: StepBody, store: StoreDependency) -> Respon
 @router.post("/models/{model_id}/step/add", tags=["models"], dependencies=writes)
 def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Response:
     delta = values.check_int(body.delta, "model step increment")
-    return _json({"step": store.add_step(model_id, delta)})
+    return _json({"step": store.add_step(model_id, delta, op_id=body.op_id)})
 
 
 # Metrics
@@ -400,7 +417,8 @@ def log_module(
         raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
     except RecursionError:
         raise InvalidArgumentError("attributes_json is nested too deeply") from None
-    module = store.log_module(_owner(kind, owner_id), name, values.encode_attributes(attributes))
+    attributes_json = values.encode_attributes(attributes)
+    module = store.log_module(_owner(kind, owner_id), name, attributes_json, id=body.id)
     return _json(wire.module_document(module), 201)
 
 
@@ -431,7 +449,7 @@ def list_iterations(model_id: UUID, store: StoreDependency) -> Response:
 )
 def create_iteration(model_id: UUID, body: IterationBody, store: StoreDependency) -> Response:
     step = values.check_int(body.step, "iteration step")
-    return _json(wire.iteration_document(store.create_iteration(model_id, step)), 201)
+    return _json(wire.iteration_document(store.create_iteration(model_id, step, id=body.id)), 201)
 
 
 @router.get("/models/{model_id}/iterations/by-step/{step}", tags=["iterations"])

@@ -13,7 +13,8 @@ timeouts cut to what is left of it, and stderr says so once per outage; after th
 then the spool) until the server is back. A 500 for an unexpected failure of the server is
 asked again a few times only, then raised as the server's error. A request that may have
 reached the server is repeated only when repeating it cannot do anything twice (reads,
-deletes, updates, batches with an id).
+deletes, updates, batches with an id, modules and iterations with the id the caller
+chose, step increments with an operation id).
 
 A URL that cannot be a tracking server's raises at once, saying what is wrong
 (``mltracker.backends.http.faults``): a host name that does not resolve, ``https://`` to a
@@ -310,8 +311,10 @@ class HttpStore(Store):
     def write_step(self, model_id: UUID, step: int) -> None:
         self._call("PUT", f"/models/{model_id}/step", {"step": step})
 
-    def add_step(self, model_id: UUID, delta: int) -> int:
-        step: int = self._call("POST", f"/models/{model_id}/step/add", {"delta": delta})["step"]
+    def add_step(self, model_id: UUID, delta: int, *, op_id: UUID | None = None) -> int:
+        body = wire.step_delta_request(delta, op_id)
+        path = f"/models/{model_id}/step/add"
+        step: int = self._call("POST", path, body, repeatable=op_id is not None)["step"]
         return step
 
     # Metrics
@@ -373,9 +376,12 @@ class HttpStore(Store):
 
     # Modules
 
-    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
-        body = {"name": name, "attributes_json": attributes_json}
-        return wire.module_entity(self._call("POST", f"{_owner(owner)}/modules", body))
+    def log_module(
+        self, owner: ModuleOwner, name: str, attributes_json: str, *, id: UUID | None = None
+    ) -> Module:
+        body = wire.module_request(name, attributes_json, id)
+        found = self._call("POST", f"{_owner(owner)}/modules", body, repeatable=id is not None)
+        return wire.module_entity(found)
 
     def list_modules(self, owner: ModuleOwner) -> builtins.list[Module]:
         return [
@@ -390,9 +396,12 @@ class HttpStore(Store):
 
     # Iterations
 
-    def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
+    def create_iteration(
+        self, model_id: UUID, step: int, *, id: UUID | None = None
+    ) -> IterationRow:
         path = f"/models/{model_id}/iterations"
-        return wire.iteration_row(self._call("POST", path, {"step": step}))
+        body = wire.iteration_request(step, id)
+        return wire.iteration_row(self._call("POST", path, body, repeatable=id is not None))
 
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
         found = self._found(f"/models/{model_id}/iterations/by-step/{step}")

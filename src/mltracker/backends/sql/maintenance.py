@@ -3,9 +3,9 @@
 ``vacuum`` is what ``mltracker db vacuum`` runs. Deleting experiments, models or points frees
 pages that SQLite keeps for reuse and PostgreSQL marks dead; vacuuming returns them (SQLite
 shrinks the file; PostgreSQL makes the space reusable and refreshes the planner's statistics).
-It also forgets the ids of metric batches written more than ``BATCH_ID_DAYS`` ago: they only
-serve to recognise a batch retried or replayed from a spool, which happens within minutes or
-at the next run.
+It also forgets the ids of metric batches and of step increments written more than
+``BATCH_ID_DAYS`` ago: they only serve to recognise a write retried or replayed from a spool,
+which happens within minutes or at the next run.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ BATCH_ID_DAYS = 7
 @dataclass(frozen=True, slots=True)
 class VacuumReport:
     """What :func:`vacuum` did: the store's size in bytes before and after, and how many
-    batch ids it forgot."""
+    batch ids and step increment ids it forgot."""
 
     bytes_before: int
     bytes_after: int
     batch_ids_forgotten: int
+    operation_ids_forgotten: int = 0
 
 
 def forget_old_batch_ids(connection: Connection, now: float | None = None) -> int:
@@ -42,8 +43,16 @@ def forget_old_batch_ids(connection: Connection, now: float | None = None) -> in
     return int(connection.execute(sa.delete(table).where(table.c.written_at < cutoff)).rowcount)
 
 
+def forget_old_operation_ids(connection: Connection, now: float | None = None) -> int:
+    """Delete the ids of step increments applied more than ``BATCH_ID_DAYS`` ago; return how
+    many."""
+    cutoff = (time.time() if now is None else now) - BATCH_ID_DAYS * 86400
+    table = schema.step_operations
+    return int(connection.execute(sa.delete(table).where(table.c.applied_at < cutoff)).rowcount)
+
+
 def vacuum(engine: Engine) -> VacuumReport:
-    """Give back the space of deleted rows and forget old batch ids.
+    """Give back the space of deleted rows and forget old batch and operation ids.
 
     Raises:
         NotFoundError: There is no store there yet.
@@ -55,12 +64,13 @@ def vacuum(engine: Engine) -> VacuumReport:
     migrations.ensure_schema(engine)  # an older store is upgraded, as by any write
     before = store_size(engine)
     forgotten = engines.run(engine, forget_old_batch_ids, write=True)
+    operations = engines.run(engine, forget_old_operation_ids, write=True)
     path = engines.sqlite_file(engine)
     if path is not None:
         _vacuum_sqlite(engine)
     else:
         _vacuum_postgresql(engine)
-    return VacuumReport(before, store_size(engine), forgotten)
+    return VacuumReport(before, store_size(engine), forgotten, operations)
 
 
 def _vacuum_sqlite(engine: Engine) -> None:

@@ -55,8 +55,25 @@ def _add_created_at(connection: Connection) -> None:
             connection.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN created_at {double}"))
 
 
+def _add_step_operations(connection: Connection) -> None:
+    """Version 4: the table of applied step increments, for idempotent ``add_step``."""
+    table = sa.Table(
+        "step_operations",
+        sa.MetaData(),
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("model_id", sa.Uuid, nullable=False),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        sa.Column("applied_at", sa.Double, nullable=False, index=True),
+    )
+    table.create(connection, checkfirst=True)
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_write_batches, 2: _add_created_at}
+UPGRADES: dict[int, Callable[[Connection], None]] = {
+    1: _add_write_batches,
+    2: _add_created_at,
+    3: _add_step_operations,
+}
 
 #: The oldest schema version whose tables this code reads as they are. Reads of a store that
 #: is older but not older than this work without upgrading it (reading never writes); a

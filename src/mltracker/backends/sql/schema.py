@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -154,6 +154,20 @@ write_batches = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("written_at", Double, nullable=False, index=True),
+)
+
+#: The ids of the step increments applied lately (since version 4), with the step each made:
+#: an increment with an operation id is applied in the same transaction as its id is noted,
+#: so a retry of one that did commit finds it, adds nothing and answers the same step. Not a
+#: foreign key (old ids are forgotten as batch ids are), so that no check of older stores
+#: looks for it.
+step_operations = Table(
+    "step_operations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("model_id", Uuid, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("applied_at", Double, nullable=False, index=True),
 )
 
 #: References that are not foreign keys (see ``metrics.series_pk``): (referring, referred).

@@ -21,11 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker import columnar
-from mltracker.backends.sql import buckets, metrics, migrations, schema
+from mltracker.backends.sql import buckets, maintenance, metrics, migrations, schema
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql.arrow import ArrowReader
 from mltracker.backends.sql.restore import restore_records
-from mltracker.backends.sql.schema import experiments, iterations, models, modules, pk_of
+from mltracker.backends.sql.schema import (
+    experiments,
+    iterations,
+    models,
+    modules,
+    pk_of,
+    step_operations,
+)
 from mltracker.entities import Metric, Module
 from mltracker.errors import (
     AlreadyExistsError,
@@ -85,6 +92,22 @@ def _execute_owned(connection: Connection, statement: sa.Executable, owner: str)
         raise
 
 
+class _Raced(Exception):
+    """A concurrent transaction stored a row of the same caller-made id first: the
+    operation is run again, and then finds it."""
+
+
+def _insert_once(connection: Connection, statement: sa.Executable, owner: str) -> None:
+    """:func:`_execute_owned` of a row whose id the caller chose: a unique violation (a
+    concurrent retry of the same call stored it first) raises ``_Raced``."""
+    try:
+        _execute_owned(connection, statement, owner)
+    except sa.exc.IntegrityError as error:
+        if engines.is_unique_violation(error):
+            raise _Raced from None
+        raise
+
+
 def _require(connection: Connection, statement: sa.Executable, what: str) -> Any:
     """Execute and return the first column of the first row, or raise ``NotFoundError``."""
     value = connection.execute(statement).scalar()
@@ -116,6 +139,7 @@ class SqlStore(Store):
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._points = metrics.PointWriter()
+        self._operations_noted = 0
         self._version: int | None = None
         self._readable = False  # its tables exist, of a version this code reads
         self._writable = False  # ready for writes: writable, at the current version
@@ -171,6 +195,14 @@ class SqlStore(Store):
             migrations.ensure_schema(self.engine)
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
+
+    def _write_once(self, operation: Callable[[Connection], T]) -> T:
+        """:meth:`_write` of an operation that stores a row of a caller-made id: if a
+        concurrent call of the same id stored it first, run again (and find it)."""
+        try:
+            return self._write(operation)
+        except _Raced:
+            return self._write(operation)
 
     def prepare(self) -> None:
         self._prepare_writing()
@@ -460,7 +492,7 @@ class SqlStore(Store):
 
         self._write(write)
 
-    def add_step(self, model_id: UUID, delta: int) -> int:
+    def add_step(self, model_id: UUID, delta: int, *, op_id: UUID | None = None) -> int:
         # The bound keeps the sum in int64: SQLite would make it a float, PostgreSQL fail.
         if delta >= 0:
             fits = models.c.step <= INT64_MAX - delta
@@ -473,18 +505,63 @@ class SqlStore(Store):
             .returning(models.c.step)
         )
 
-        def add(connection: Connection) -> int:
-            step = connection.execute(statement).scalar()
-            if step is not None:
-                return int(step)
-            current = _require(
-                connection,
-                sa.select(models.c.step).where(models.c.id == model_id),
-                f"model {model_id}",
-            )
-            raise InvalidArgumentError(f"model step {current} + {delta} is outside the int64 range")
+        exists = sa.select(models.c.pk).where(models.c.id == model_id)
 
-        return self._write(add)
+        def add(connection: Connection) -> int:
+            if op_id is not None:
+                applied = self._applied_step(connection, op_id, model_id)
+                if applied is not None:
+                    _require(connection, exists, f"model {model_id}")
+                    return applied
+            step = connection.execute(statement).scalar()
+            if step is None:
+                current = _require(
+                    connection,
+                    sa.select(models.c.step).where(models.c.id == model_id),
+                    f"model {model_id}",
+                )
+                raise InvalidArgumentError(
+                    f"model step {current} + {delta} is outside the int64 range"
+                )
+            if op_id is not None:
+                self._note_step_operation(connection, op_id, model_id, int(step))
+            return int(step)
+
+        return self._write_once(add)
+
+    @staticmethod
+    def _applied_step(connection: Connection, op_id: UUID, model_id: UUID) -> int | None:
+        """The step that the increment ``op_id`` made, if it was applied."""
+        statement = sa.select(step_operations.c.model_id, step_operations.c.step).where(
+            step_operations.c.id == op_id
+        )
+        found = connection.execute(statement).first()
+        if found is None:
+            return None
+        if found.model_id != model_id:
+            raise AlreadyExistsError(
+                f"step operation {op_id} was applied to another model ({found.model_id})"
+            )
+        return int(found.step)
+
+    def _note_step_operation(
+        self, connection: Connection, op_id: UUID, model_id: UUID, step: int
+    ) -> None:
+        """Note the increment ``op_id`` as applied, with the step it made; every thousandth
+        note also forgets the old ones."""
+        now = time.time()
+        statement = sa.insert(step_operations).values(
+            id=op_id, model_id=model_id, step=step, applied_at=now
+        )
+        try:
+            connection.execute(statement)
+        except sa.exc.IntegrityError as error:
+            if engines.is_unique_violation(error):  # a concurrent retry of it came first
+                raise _Raced from None
+            raise
+        self._operations_noted += 1
+        if self._operations_noted % 1000 == 0:
+            maintenance.forget_old_operation_ids(connection, now)
 
     # Metrics -------------------------------------------------------------------------
     def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
@@ -530,13 +607,30 @@ class SqlStore(Store):
         self._write(lambda connection: metrics.clear_metrics(connection, model_id))
 
     # Modules -------------------------------------------------------------------------
-    def log_module(self, owner: ModuleOwner, name: str, attributes_json: str) -> Module:
+    def log_module(
+        self, owner: ModuleOwner, name: str, attributes_json: str, *, id: UUID | None = None
+    ) -> Module:
         column, owner_pk = _owner_column(owner)
-        module = Module(uuid.uuid4(), name, loads_json(attributes_json), time.time())
+        chosen = id is not None
+        module = Module(id or uuid.uuid4(), name, loads_json(attributes_json), time.time())
 
         def log(connection: Connection) -> Module:
             pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
-            _execute_owned(
+            if chosen:
+                found = connection.execute(
+                    sa.select(modules).where(modules.c.id == module.id)
+                ).first()
+                if found is not None:
+                    same = (getattr(found, column.name), found.name, found.attributes)
+                    if same != (pk, name, attributes_json):
+                        raise AlreadyExistsError(
+                            f"a module of id {module.id} exists already, of another owner, "
+                            "name or attributes"
+                        )
+                    return Module(
+                        found.id, found.name, loads_json(found.attributes), found.created_at
+                    )
+            (_insert_once if chosen else _execute_owned)(
                 connection,
                 sa.insert(modules).values(
                     {
@@ -551,7 +645,7 @@ class SqlStore(Store):
             )
             return module
 
-        return self._write(log)
+        return self._write_once(log)
 
     def list_modules(self, owner: ModuleOwner) -> list[Module]:
         column, owner_pk = _owner_column(owner)
@@ -587,12 +681,25 @@ class SqlStore(Store):
         return self._write(lambda connection: restore_records(connection, experiments))
 
     # Iterations ----------------------------------------------------------------------
-    def create_iteration(self, model_id: UUID, step: int) -> IterationRow:
-        row = IterationRow(uuid.uuid4(), model_id, step, time.time())
+    def create_iteration(
+        self, model_id: UUID, step: int, *, id: UUID | None = None
+    ) -> IterationRow:
+        chosen = id is not None
+        row = IterationRow(id or uuid.uuid4(), model_id, step, time.time())
 
         def create(connection: Connection) -> IterationRow:
             model_pk = _require(connection, sa.select(pk_of(models, model_id)), f"model {model_id}")
-            _execute_owned(
+            if chosen:
+                found = connection.execute(
+                    sa.select(iterations).where(iterations.c.id == row.id)
+                ).first()
+                if found is not None:
+                    if (found.model_pk, found.step) != (model_pk, step):
+                        raise AlreadyExistsError(
+                            f"an iteration of id {row.id} exists already, of another model or step"
+                        )
+                    return IterationRow(found.id, model_id, found.step, found.created_at)
+            (_insert_once if chosen else _execute_owned)(
                 connection,
                 sa.insert(iterations).values(
                     id=row.id, model_pk=model_pk, step=step, created_at=row.created_at
@@ -601,7 +708,7 @@ class SqlStore(Store):
             )
             return row
 
-        return self._write(create)
+        return self._write_once(create)
 
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
         statement = (
