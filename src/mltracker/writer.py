@@ -99,6 +99,10 @@ class MetricWriter:
         self._spools: list[Spool] = []
         self._own_spool: Spool | None = None
         self._orphans_adopted = False
+        # The id of the store these points belong to (learnt at the first write), and that
+        # of another store found at its URI since, if any (reported once).
+        self._store_id: str | None = None
+        self._other_store: str | None = None
         # Held while batches are taken from the queue or spools, or the queue is spilled.
         self._take_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -313,6 +317,8 @@ class MetricWriter:
 
     def _write_queued(self) -> None:
         """Write the batch in flight, then the spools, then the queue (flush lock held)."""
+        if self._store_id is None or self._outage is not None or self._spools or self._inflight:
+            self._check_store()
         if not self._orphans_adopted:
             self._adopt_orphans()
         while True:
@@ -323,9 +329,42 @@ class MetricWriter:
             try:
                 self._store.write_points(taken.points, taken.id)
             except NotFoundError:
+                self._check_store()  # no model there: is it still the same store?
                 self._done(taken)  # the others were stored; these have no model left
                 raise
             self._done(taken)
+
+    def _check_store(self) -> None:
+        """Learn the id of the store at the URI (at the first write), or make sure that it
+        is still the store whose id was learnt: if another store answers there now, keep
+        every point for the old one (in the spool of its id) and write none there.
+
+        Raises:
+            BackendUnavailableError: Another store answers at the URI (or none does).
+        """
+        current = self._store.store_id()
+        if self._store_id is None:
+            self._store_id = current
+        if current == self._store_id:
+            self._other_store = None
+            return
+        try:
+            self._spill()
+        except OSError as error:
+            kept = f"they stay in memory (the spool cannot be written: {error})"
+        else:
+            kept = f"they stay in {', '.join(self.spool_files)}"
+        if self._other_store != current:
+            self._other_store = current
+            _say(
+                f"{self._name} is now another store (id {current}, the spool is for "
+                f"{self._store_id}): {self.pending} points stay in "
+                f"{', '.join(self.spool_files) or 'memory'}"
+            )
+        raise BackendUnavailableError(
+            f"{self._name} is now another store (id {current}, these points are for "
+            f"{self._store_id}): {kept}"
+        )
 
     def _take(self) -> _Taken | None:
         with self._take_lock:
@@ -359,9 +398,20 @@ class MetricWriter:
     def _adopt_orphans(self) -> int:
         """Take over the spool files of this store that ended processes left; the number of
         points they hold."""
+        if self._store_id is None:
+            self._store_id = self._store.store_id()
         self._orphans_adopted = True
         try:
-            orphans = Spool.orphans(self._store.uri)
+            orphans = Spool.orphans(self._store_id)
+            if self._store_id != self._store.uri:  # and those keyed by the URI, if ours
+                try:
+                    orphans += Spool.unclaimed(self._store.uri, self._has_models)
+                except BaseException:
+                    for spool in orphans:
+                        spool.release()
+                    self._orphans_adopted = False
+                    raise
+                orphans.sort(key=lambda spool: spool.path.stat().st_mtime)
         except OSError as error:
             logger.warning("cannot look for spooled metric points: %s", error)
             return 0
@@ -371,6 +421,15 @@ class MetricWriter:
                 self._spools[:0] = orphans
             _say(f"writing {count} metric points spooled by an earlier process to {self._name}")
         return count
+
+    def _has_models(self, model_ids: set[uuid.UUID]) -> bool:
+        """Whether the store has every one of these models."""
+        for model_id in model_ids:
+            try:
+                self._store.read_step(model_id)
+            except NotFoundError:
+                return False
+        return True
 
     def sync(self) -> int:
         """Write now the points that ended processes left in spool files for this store
@@ -406,7 +465,8 @@ class MetricWriter:
             if not batches:
                 return
             if self._own_spool is None:
-                self._own_spool = Spool.create(self._store.uri)
+                # A writer that never reached its store keys the spool by its URI.
+                self._own_spool = Spool.create(self._store_id or self._store.uri, self._store.uri)
                 self._spools.append(self._own_spool)
             ends = self._own_spool.append(batches)
             if move_inflight:
@@ -439,7 +499,7 @@ class MetricWriter:
 
     def _report_recovery(self) -> None:
         if self._outage is not None and self._inflight is None and not self._spools:
-            self._outage = None
+            self._outage = self._other_store = None
             self._spill_failed = False
             _say(f"{self._name} takes metric points again: every kept point was written.")
 

@@ -145,7 +145,7 @@ def test_a_spooled_batch_the_store_already_took_is_not_stored_twice(sqlite_uri: 
         model.metrics.log("loss", float(step), step=step)
     points = list(writer._queue)
     writer._queue.clear()
-    spool = Spool.create(store.uri)
+    spool = Spool.create(store.store_id(), store.uri)
     first, second = points[:5], points[5:]
     import uuid
 
