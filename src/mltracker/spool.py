@@ -7,14 +7,15 @@ batch written to the store and then replayed (after a crash between the two) is 
 the store and never stored twice.
 
 A spool file lives in ``$MLTRACKER_SPOOL_DIR`` (default ``~/.cache/mltracker/spool``), is named
-after its store (``<key>-<pid>-<random>.spool``), and is locked by the process that writes it.
-When the store takes its points again the file is replayed in order and deleted. A file left
-by a process that ended before its store came back has no lock: the next process that writes
-to the same store replays it first.
+after its store's id (``<key>-<pid>-<random>.spool``, the key from ``Store.store_id``, not
+its URI: another store may answer at the same URI later, and must not get these points), and
+is locked by the process that writes it. When the store takes its points again the file is
+replayed in order and deleted. A file left by a process that ended before its store came back
+has no lock: the next process that writes to the same store (the same id) replays it first.
 
-A header line ``{"store": ..., "pid": ...}``, then one line per batch, JSON: ``{"batch": id,
-"points": [[model id, name, phase, step, kind, value, extra, timestamp], ...]}``, floats as
-``float.hex`` text so every value is exact. A line of spaces is a batch taken out of the file
+A header line ``{"store": URI shown, "store_id": id, "pid": pid}``, then one line per batch,
+JSON: ``{"batch": id, "points": [[model id, name, phase, step, kind, value, extra, timestamp],
+...]}``, floats as ``float.hex`` text so every value is exact. A line of spaces is a batch taken out of the file
 (set aside, or refused by the store) and is skipped.
 
 The file holds whole lines only: an append that fails half-way (a full disk, a file-size
@@ -40,7 +41,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
@@ -79,9 +80,9 @@ def spool_directory() -> Path:
     return Path(cache) / "mltracker" / "spool"
 
 
-def store_key(uri: str) -> str:
-    """The part of a spool file's name that says which store it belongs to."""
-    return hashlib.sha256(uri.encode()).hexdigest()[:16]
+def store_key(store_id: str) -> str:
+    """The part of a spool file's name that says which store (by its id) it belongs to."""
+    return hashlib.sha256(store_id.encode()).hexdigest()[:16]
 
 
 def _encode(points: Sequence[Point]) -> list[list[Any]]:
@@ -199,22 +200,23 @@ class Spool:
         self.points = points
 
     @classmethod
-    def create(cls, uri: str) -> Spool:
-        """A new, locked spool file for this process's points of the store at ``uri``.
+    def create(cls, store_id: str, uri: str) -> Spool:
+        """A new, locked spool file for this process's points of the store ``store_id``, at
+        ``uri`` (which the header records for people, with the id).
 
         Raises:
             OSError: The spool folder cannot be created or written (nothing is left).
         """
         directory = spool_directory()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{store_key(uri)}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
+        name = f"{store_key(store_id)}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
         path = directory / name
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         file = os.fdopen(descriptor, "r+b")
         try:
             if fcntl is not None:
                 fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            header = {"store": display(uri), "pid": os.getpid()}
+            header = {"store": display(uri), "store_id": store_id, "pid": os.getpid()}
             _write_all(file.fileno(), json.dumps(header).encode() + b"\n")
             offset = file.seek(0, os.SEEK_END)
         except BaseException:
@@ -226,9 +228,9 @@ class Spool:
         return spool
 
     @classmethod
-    def orphans(cls, uri: str) -> list[Spool]:
-        """Spool files of this store left by processes that ended, oldest first, each now
-        locked by this process.
+    def orphans(cls, store_id: str) -> list[Spool]:
+        """Spool files of the store ``store_id`` left by processes that ended, oldest first,
+        each now locked by this process.
 
         Lines that cannot be read are set aside on the way (see the module's docstring).
         """
@@ -236,7 +238,7 @@ class Spool:
         if fcntl is None or not directory.is_dir():
             return []
         found: list[Spool] = []
-        paths = sorted(directory.glob(f"{store_key(uri)}-*{_SUFFIX}"), key=_modified)
+        paths = sorted(directory.glob(f"{store_key(store_id)}-*{_SUFFIX}"), key=_modified)
         for path in paths:
             try:
                 file = open(path, "r+b")  # noqa: SIM115 - kept open while the spool lives
@@ -257,6 +259,38 @@ class Spool:
             )
             found.append(spool)
         return found
+
+    @classmethod
+    def unclaimed(cls, uri: str, belongs: Callable[[set[UUID]], bool]) -> list[Spool]:
+        """Spool files keyed by the URI ``uri`` rather than a store's id (left by a writer
+        that never reached its store, or by an MLTracker before store ids) whose points'
+        models all exist in the store there (``belongs``: model ids are random, so a store
+        that has them is the one the points were logged for), oldest first, locked. The
+        others are left alone.
+
+        Raises:
+            MLTrackerError: ``belongs`` could not tell (nothing is kept locked).
+        """
+        found: list[Spool] = []
+        try:
+            for spool in cls.orphans(uri):
+                if belongs(spool.model_ids()):
+                    found.append(spool)
+                else:
+                    spool.release()
+        except BaseException:
+            for spool in found:
+                spool.release()
+            raise
+        return found
+
+    def model_ids(self) -> set[UUID]:
+        """The models of the points not yet taken back."""
+        return {
+            series.model_id
+            for (_batch_id, points), _end, _start in self._batches(self._read_offset)
+            for series, *_rest in points
+        }
 
     def append(self, batches: Sequence[Batch]) -> list[int]:
         """Write batches at the end of the file and make them durable; return the offset

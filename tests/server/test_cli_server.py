@@ -16,12 +16,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
+from contextlib import closing
 from pathlib import Path
 
 import orjson
 import pytest
 
 import mltracker
+from mltracker.backends.http.store import HttpStore
+from mltracker.backends.sql.schema import SCHEMA_VERSION
 from mltracker.connect import close_all
 
 from .helpers import ServerProcess, call, stored_points, sync
@@ -36,6 +40,13 @@ def schema_versions(path: Path) -> list[int]:
         connection.close()
 
 
+def _stored_store_id(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute("SELECT id FROM mltracker_store").fetchall()
+    assert len(rows) == 1 and uuid.UUID(rows[0][0])
+    return str(rows[0][0])
+
+
 def test_the_server_creates_its_store_prints_its_url_and_answers(tmp_path: Path) -> None:
     path = tmp_path / "new folder" / "store.db"
     with ServerProcess(str(path), log=tmp_path / "server.log") as server:
@@ -43,7 +54,17 @@ def test_the_server_creates_its_store_prints_its_url_and_answers(tmp_path: Path)
         assert server.port != 0
         assert len(schema_versions(path)) == 1  # created before it listens
         health = call("GET", server.url + "/api/v1/health")
-        assert health.status == 200 and health.json == {"status": "ok"}
+        assert health.status == 200, health.body
+        stored_id = _stored_store_id(path)
+        assert health.json == {
+            "status": "ok",
+            "store_id": stored_id,
+            "schema_version": SCHEMA_VERSION,
+            "server_version": mltracker.__version__,
+        }
+        client = HttpStore(server.url)
+        assert client.store_id() == stored_id
+        client.close()
         home = call("GET", server.url + "/")
         assert home.status == 200 and b"/api/docs" in home.body
         assert call("GET", server.url + "/api/v1/openapi.json").json["openapi"].startswith("3.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 import mltracker
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations, schema
+from mltracker.backends.sql.store import SqlStore
 from mltracker.connect import close_all, resolve_uri
 
 
@@ -128,3 +130,59 @@ def test_version_3_store_gets_the_step_operations_table_and_keeps_its_data(
     assert version_rows(engine) == [schema.SCHEMA_VERSION]
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM step_operations")).scalar() == 1
+
+
+def _stored_ids(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(sa.select(schema.store_identity.c.id))]
+
+
+def test_a_store_gets_a_random_id_when_created_and_keeps_it(uri: str, engine: sa.Engine) -> None:
+    with mltracker.connect(uri) as tracker:
+        tracker.experiments.create("first")
+    ids = _stored_ids(engine)
+    assert len(ids) == 1 and uuid.UUID(ids[0])
+    store = SqlStore(resolve_uri(uri))
+    try:
+        assert store.store_id() == ids[0]
+        assert store.identity() == (ids[0], schema.SCHEMA_VERSION)
+        store.close()  # forgets what it read; the store keeps it
+        assert store.store_id() == ids[0]
+    finally:
+        store.close()
+
+
+def test_two_stores_have_two_ids(tmp_path: Path) -> None:
+    found = []
+    for name in ("a.db", "b.db"):
+        store = SqlStore(resolve_uri(str(tmp_path / name)))
+        try:
+            store.prepare()
+            found.append(store.store_id())
+        finally:
+            store.close()
+    assert found[0] != found[1]
+
+
+def test_an_older_store_gets_its_id_on_upgrade_and_reads_without_one(
+    uri: str, engine: sa.Engine
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        tracker.experiments.create("old")
+    close_all()
+    with engine.begin() as connection:  # what a store of version 3 looks like
+        connection.execute(sa.text("DROP TABLE mltracker_store"))
+        connection.execute(sa.update(schema.schema_version).values(version=3))
+    engine.dispose()
+
+    store = SqlStore(resolve_uri(uri))
+    try:
+        before = store.store_id()  # read only: a stable stand-in, nothing written
+        assert before.startswith("uri-") and store.store_id() == before
+        assert version_rows(engine) == [3]
+        store.prepare()  # the upgrade gives it its id
+        after = store.store_id()
+        assert _stored_ids(engine) == [after] and uuid.UUID(after)
+        assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    finally:
+        store.close()

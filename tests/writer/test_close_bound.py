@@ -5,6 +5,7 @@ returns, and the next write to the store (in this process or another) writes the
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from mltracker.backends.sql import engine as engines
 
 
 def stored_steps(path: str) -> list[int]:
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 
@@ -66,6 +67,6 @@ def test_close_after_a_background_failure_writes_everything(impatient_store: str
     blocker.execute("ROLLBACK")
     blocker.close()
     tracker.close()  # the failure was transient: close writes and raises nothing
-    with sqlite3.connect(impatient_store) as connection:
+    with closing(sqlite3.connect(impatient_store)) as connection:
         steps = [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
     assert steps == list(range(10))

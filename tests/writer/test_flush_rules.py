@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from mltracker.entities import Model
 
 def stored_points(path: str) -> int:
     """Count points with a connection of our own, which flushes nothing."""
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return int(connection.execute("SELECT count(*) FROM metrics").fetchone()[0])
 
 
@@ -95,7 +96,7 @@ def test_synchronous_write_sees_a_prefix_of_logged_points(
         model.metrics.log("loss", float(step), step=step)
         if step % 10 == 9:
             model.modules.log(f"checkpoint-{step}")
-            with sqlite3.connect(sqlite_uri) as connection:
+            with closing(sqlite3.connect(sqlite_uri)) as connection:
                 steps = [
                     row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")
                 ]

@@ -62,6 +62,7 @@ def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
     import sqlite3
     import threading
     import time
+    from contextlib import closing
 
     with mltracker.connect(sqlite_uri) as tracker:
         model = tracker.experiments.create("e").models.create("m")
@@ -78,7 +79,7 @@ def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: what is stored at the moment it starts
-        with sqlite3.connect(sqlite_uri) as connection:
+        with closing(sqlite3.connect(sqlite_uri)) as connection:
             count = connection.execute("SELECT count(*) FROM metrics").fetchone()[0]
         os.write(write_end, str(count).encode())
         os._exit(0)

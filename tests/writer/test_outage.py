@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def _model(tracker: mltracker.Connection):  # type: ignore[no-untyped-def]
 
 
 def _stored_steps(path: str) -> list[int]:
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
 
 
@@ -145,7 +146,7 @@ def test_a_spooled_batch_the_store_already_took_is_not_stored_twice(sqlite_uri: 
         model.metrics.log("loss", float(step), step=step)
     points = list(writer._queue)
     writer._queue.clear()
-    spool = Spool.create(store.uri)
+    spool = Spool.create(store.store_id(), store.uri)
     first, second = points[:5], points[5:]
     import uuid
 

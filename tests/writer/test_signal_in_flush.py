@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 CHILD = textwrap.dedent(
@@ -50,5 +51,5 @@ def test_signal_during_a_flush_of_the_same_thread_is_deferred(tmp_path: Path) ->
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("SELECT count(*) FROM metrics").fetchone()[0] == 100

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def run_until_ready(path: Path, mode: str) -> subprocess.Popen[str]:
 
 
 def stored_steps(path: Path) -> list[int]:
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
 
 

@@ -511,6 +511,27 @@ class Store(ABC):
         default, no."""
         return False
 
+    # Identity
+    def store_id(self) -> str:
+        """The store's identity: stable for the life of the store (it survives restarts of
+        a server, reconnections and new processes), and different for two stores, even two
+        that answer at the same URI one after the other (a server replaced by another one on
+        the same port, a SQLite file replaced by another). Spooled metric points belong to
+        the store of this id, not to a URI.
+
+        By default, the store's URI (for a store built by hand).
+
+        Raises:
+            BackendUnavailableError: The store cannot be reached.
+        """
+        return self.uri
+
+    def identity(self) -> tuple[str, int | None]:
+        """The store's id (:meth:`store_id`) and the schema version of its data (``None``
+        when it has none, or none this interface can see), in one read. By default, the id
+        and ``None``."""
+        return self.store_id(), None
+
     # Lifecycle
     def prepare(self) -> None:  # noqa: B027 - optional: most stores have nothing to do
         """Make the store ready to be written now, creating or upgrading it, instead of at

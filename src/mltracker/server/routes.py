@@ -22,7 +22,12 @@ from pydantic import BaseModel, Field, StrictInt
 
 from mltracker import values, wire
 from mltracker.collector import collector_paused
-from mltracker.errors import InvalidArgumentError, NotFoundError, ReadOnlyStoreError
+from mltracker.errors import (
+    InvalidArgumentError,
+    MLTrackerError,
+    NotFoundError,
+    ReadOnlyStoreError,
+)
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
 from mltracker.server.turns import Turns
@@ -122,9 +127,26 @@ class ModelIds(BaseModel):
 
 
 @router.get("/health", tags=["server"])
-def health(store: StoreDependency) -> dict[str, str]:
-    """Whether the server answers (no token needed)."""
-    return {"status": "ok"}
+def health(store: StoreDependency) -> Response:
+    """Whether the server answers and can read its store (no token needed), and which store
+    it is: ``{"status": "ok", "store_id": ..., "schema_version": ..., "server_version":
+    ...}``. The store id tells a client that the server at this URL still serves the store
+    its spooled points belong to. A store that cannot be read answers 503 with the error."""
+    from mltracker import __version__
+
+    try:
+        store_id, version = store.identity()
+    except MLTrackerError as error:
+        document = {"code": error.code, "message": str(error)}
+        return _json({"status": "unavailable", "error": document}, 503)
+    return _json(
+        {
+            "status": "ok",
+            "store_id": store_id,
+            "schema_version": version,
+            "server_version": __version__,
+        }
+    )
 
 
 # Experiments

@@ -60,6 +60,10 @@ class MetricWriter:
         # after a lost acknowledgement is recognised by the store and never duplicates.
         self._inflight: Taken | None = None
         self._spools = SpoolSet(store.uri)
+        # The id of the store these points belong to (learnt at the first write), and that
+        # of another store found at its URI since, if any (reported once).
+        self._store_id: str | None = None
+        self._other_store: str | None = None
         # Held while batches are taken from the queue or spools, or the queue is spilled.
         self._take_lock = threading.Lock()
         # Held by the thread that writes batches to the store (one at a time).
@@ -279,8 +283,10 @@ class MetricWriter:
 
     def _write_queued(self) -> None:
         """Write the batch in flight, then the spools, then the queue."""
+        if self._store_id is None or self._outage is not None or self._spools or self._inflight:
+            self._check_store()
         if not self._spools.adopted:
-            self._spools.adopt_orphans(self._name)
+            self._spools.adopt_orphans(self._name, self._has_models)
         while True:
             taken = self._inflight or self._take()
             if taken is None:
@@ -295,6 +301,7 @@ class MetricWriter:
             try:
                 self._store.write_points(points, part_id)
             except NotFoundError:
+                self._check_store()  # no model there: is it still the same store?
                 self._done(taken)  # the others were stored; these have no model left
                 raise
             except (PayloadTooLargeError, InvalidArgumentError) as error:
@@ -305,6 +312,47 @@ class MetricWriter:
             if taken.part_done():
                 self._done(taken)
                 return
+
+    def _check_store(self) -> None:
+        """Learn the id of the store at the URI (at the first write), or make sure that it
+        is still the store whose id was learnt: if another store answers there now, keep
+        every point for the old one (in the spool of its id) and write none there.
+
+        Raises:
+            BackendUnavailableError: Another store answers at the URI (or none does).
+        """
+        current = self._store.store_id()
+        if self._store_id is None:
+            self._store_id = self._spools.store_id = current
+        if current == self._store_id:
+            self._other_store = None
+            return
+        try:
+            self._spill()
+        except OSError as error:
+            kept = f"they stay in memory (the spool cannot be written: {error})"
+        else:
+            kept = f"they stay in {', '.join(self.spool_files)}"
+        if self._other_store != current:
+            self._other_store = current
+            say(
+                f"{self._name} is now another store (id {current}, the spool is for "
+                f"{self._store_id}): {self.pending} points stay in "
+                f"{', '.join(self.spool_files) or 'memory'}"
+            )
+        raise BackendUnavailableError(
+            f"{self._name} is now another store (id {current}, these points are for "
+            f"{self._store_id}): {kept}"
+        )
+
+    def _has_models(self, model_ids: set[uuid.UUID]) -> bool:
+        """Whether the store has every one of these models."""
+        for model_id in model_ids:
+            try:
+                self._store.read_step(model_id)
+            except NotFoundError:
+                return False
+        return True
 
     def _take(self) -> Taken | None:
         with hooks.busy(), self._take_lock:
@@ -329,7 +377,9 @@ class MetricWriter:
         Raises:
             BackendError: The store could not take them (they stay spooled).
         """
-        count = self._spools.adopt_orphans(self._name)
+        if self._store_id is None:
+            self._store_id = self._spools.store_id = self._store.store_id()
+        count = self._spools.adopt_orphans(self._name, self._has_models)
         self.flush()
         return count
 
@@ -388,7 +438,7 @@ class MetricWriter:
 
     def _report_recovery(self) -> None:
         if self._outage is not None and self._inflight is None and not self._spools:
-            self._outage = None
+            self._outage = self._other_store = None
             self._spill_failed = False
             say(f"{self._name} takes metric points again: every kept point was written.")
 

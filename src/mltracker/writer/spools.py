@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from mltracker import spool
@@ -26,6 +27,9 @@ class SpoolSet:
 
     def __init__(self, uri: str) -> None:
         self._uri = uri
+        #: The id of the store the points belong to, once the writer learnt it: files are
+        #: keyed by it (by the URI before it is known).
+        self.store_id: str | None = None
         self._lock = threading.Lock()
         self._spools: list[Spool] = []
         self._own: Spool | None = None
@@ -44,12 +48,23 @@ class SpoolSet:
     def __bool__(self) -> bool:
         return bool(self._spools)
 
-    def adopt_orphans(self, name: str) -> int:
-        """Take over the spool files of this store that ended processes left (they go first);
-        the number of points they hold."""
+    def adopt_orphans(self, name: str, has_models: Callable[[set[uuid.UUID]], bool]) -> int:
+        """Take over the spool files of this store that ended processes left (they go first),
+        and those keyed by the URI whose models the store has (``has_models``); the number of
+        points they hold."""
         self.adopted = True
+        key = self.store_id or self._uri
         try:
-            orphans = Spool.orphans(self._uri)
+            orphans = Spool.orphans(key)
+            if key != self._uri:
+                try:
+                    orphans += Spool.unclaimed(self._uri, has_models)
+                except BaseException:
+                    for each in orphans:
+                        each.release()
+                    self.adopted = False
+                    raise
+                orphans.sort(key=lambda each: each.path.stat().st_mtime)
         except OSError as error:
             logger.warning("cannot look for spooled metric points: %s", error)
             return 0
@@ -90,7 +105,7 @@ class SpoolSet:
         """
         with self._lock:
             if self._own is None:
-                self._own = Spool.create(self._uri)
+                self._own = Spool.create(self.store_id or self._uri, self._uri)
                 self._spools.append(self._own)
             return self._own.append(batches)
 
@@ -102,7 +117,9 @@ class SpoolSet:
         """Keep a batch the store refused for good in a file of its own, out of every queue;
         the file (``None`` if even that cannot be written: the batch is then lost, and said)."""
         try:
-            path = spool.set_aside(spool.store_key(self._uri), self._uri, batch_id, points, reason)
+            path = spool.set_aside(
+                spool.store_key(self.store_id or self._uri), self._uri, batch_id, points, reason
+            )
         except OSError as error:
             say(f"LOST {len(points)} metric points the store refused ({reason}): {error}")
             return None

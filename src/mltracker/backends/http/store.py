@@ -241,6 +241,27 @@ class HttpStore(Store):
         except NotFoundError:
             return None
 
+    # Identity
+
+    def store_id(self) -> str:
+        """The id of the store the server at this URL serves now, asked every time (a
+        different server, with another store, may answer at the same URL after an outage):
+        one ``GET /health``. A server too old to tell answers its URL.
+
+        Raises:
+            BackendUnavailableError: No server answers, or its store cannot be read.
+        """
+        return self.identity()[0]
+
+    def identity(self) -> tuple[str, int | None]:
+        answer = self._call("GET", "/health")
+        found = answer.get("store_id") if isinstance(answer, dict) else None
+        version = answer.get("schema_version") if isinstance(answer, dict) else None
+        return (
+            found if isinstance(found, str) and found else self.uri,
+            version if isinstance(version, int) else None,
+        )
+
     # Experiments
 
     def create_experiment(self, name: str) -> ExperimentRow:

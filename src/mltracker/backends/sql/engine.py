@@ -220,6 +220,32 @@ def prepare_for_writing(engine: Engine) -> None:
     _retrying(engine, set_wal)
 
 
+#: How long a checkpoint waits for other connections of the file before it does what it can.
+CHECKPOINT_BUSY_MS = 200
+
+
+def checkpoint_sqlite(engine: Engine) -> bool:
+    """Copy the write-ahead log of a SQLite engine's file into the file and empty the log
+    (``wal_checkpoint(TRUNCATE)``), so that the file alone holds every committed write;
+    whether the log was emptied. When another connection is busy with the file, it copies
+    what it can without waiting for it (``PASSIVE``). Never raises."""
+    try:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_MS}")
+            try:
+                busy = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if busy:
+                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    except (exc.SQLAlchemyError, sqlite3.Error) as error:
+        logger.debug("no checkpoint of the store's log: %s", _first_line(error))
+        return False
+    return not busy
+
+
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 

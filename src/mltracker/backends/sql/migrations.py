@@ -13,7 +13,8 @@ the others find it done. A foreign database is adopted (given MLTracker's tables
 ``ensure_schema(..., adopt=True)``, which ``mltracker db upgrade --adopt`` calls, and never
 when one of its tables has the name of one of MLTracker's.
 
-A fresh store gets the current tables of ``schema.py`` directly. An older one runs
+A fresh store gets the current tables of ``schema.py`` directly, and a random store id (see
+``Store.store_id``); an older one gets its id when it is upgraded to version 4. An older one runs
 ``UPGRADES[v]`` for each version ``v`` it is behind: a function that takes the store from
 ``v`` to ``v + 1`` with explicit DDL (never the current ``schema.py``, which describes only
 the newest version).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -68,11 +70,19 @@ def _add_step_operations(connection: Connection) -> None:
     table.create(connection, checkfirst=True)
 
 
+def _add_store_identity(connection: Connection) -> None:
+    """Version 5: the store's random id (see :func:`write_store_id`)."""
+    table = sa.Table("mltracker_store", sa.MetaData(), sa.Column("id", sa.Text, nullable=False))
+    table.create(connection, checkfirst=True)
+    write_store_id(connection)
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _add_write_batches,
     2: _add_created_at,
     3: _add_step_operations,
+    4: _add_store_identity,
 }
 
 #: The oldest schema version whose tables this code reads as they are. Reads of a store that
@@ -87,6 +97,29 @@ def read_version(connection: Connection) -> int | None:
     if not sa.inspect(connection).has_table(schema.schema_version.name):
         return None
     return connection.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+
+
+def write_store_id(connection: Connection) -> None:
+    """Give the store its random id, unless it has one (in the transaction that creates or
+    upgrades the schema)."""
+    table = schema.store_identity
+    if connection.execute(sa.select(table.c.id)).first() is None:
+        connection.execute(sa.insert(table).values(id=str(uuid.uuid4())))
+
+
+def read_identity(connection: Connection) -> tuple[str | None, int | None]:
+    """The store's id and schema version; the id is ``None`` for a store that has none yet
+    (one of a version before 4 that was only read, never upgraded, or no store at all)."""
+    inspector = sa.inspect(connection)
+    version = None
+    if inspector.has_table(schema.schema_version.name):
+        version = connection.execute(
+            sa.select(sa.func.max(schema.schema_version.c.version))
+        ).scalar()
+    if not inspector.has_table(schema.store_identity.name):
+        return None, version
+    found = connection.execute(sa.select(schema.store_identity.c.id).limit(1)).scalar()
+    return found, version
 
 
 def read_state(connection: Connection, *, adopt: bool = False) -> int | None:
@@ -226,6 +259,7 @@ def _migrate(connection: Connection, target: int, adopt: bool) -> int | None:
     if found is None:
         schema.metadata.create_all(connection)
         connection.execute(sa.insert(schema.schema_version).values(version=target))
+        write_store_id(connection)
         return found
     for version in range(found, target):
         UPGRADES[version](connection)

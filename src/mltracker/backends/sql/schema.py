@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -59,6 +59,15 @@ schema_version = Table(
     "mltracker_schema",
     metadata,
     Column("version", Integer, nullable=False),
+)
+
+#: The store's identity (since version 4): one row, a random id written when the store is
+#: created (or first upgraded to version 4), never changed. It tells two stores apart that
+#: answer at the same address one after the other (see ``Store.store_id``).
+store_identity = Table(
+    "mltracker_store",
+    metadata,
+    Column("id", Text, nullable=False),
 )
 
 experiments = Table(

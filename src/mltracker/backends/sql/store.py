@@ -8,7 +8,10 @@ Metric points are written and read by ``metrics`` (the fast path), a restore is 
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
+import sys
 import time
 import uuid
 import weakref
@@ -20,7 +23,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mltracker import columnar
+from mltracker import columnar, deadlines
 from mltracker.backends.sql import buckets, maintenance, metrics, migrations, schema
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql.arrow import ArrowReader
@@ -143,6 +146,7 @@ class SqlStore(Store):
         self._version: int | None = None
         self._readable = False  # its tables exist, of a version this code reads
         self._writable = False  # ready for writes: writable, at the current version
+        self._store_id: str | None = None  # read once; forgotten by close()
         self.engine = engines.create_engine(uri)
         self._arrow = ArrowReader(self.engine)
         _open_stores.add(self)
@@ -195,6 +199,8 @@ class SqlStore(Store):
             migrations.ensure_schema(self.engine)
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
+        if engines.is_sqlite(self.engine):
+            _checkpoint_at_exit.register()
 
     def _write_once(self, operation: Callable[[Connection], T]) -> T:
         """:meth:`_write` of an operation that stores a row of a caller-made id: if a
@@ -207,12 +213,50 @@ class SqlStore(Store):
     def prepare(self) -> None:
         self._prepare_writing()
 
+    def store_id(self) -> str:
+        """The id written in the store when it was created (or upgraded to schema version
+        4), read once and kept until :meth:`close`.
+
+        A store without one (older than version 4 and only read so far, or not created yet)
+        answers ``"uri-"`` and a hash of its URI: stable until its first write, which gives
+        it its id. No writer ever spools for such a store: it is written (and so given its
+        id) before the writer's first batch.
+        """
+        known = self._store_id
+        if known is not None:
+            return known
+        found, _version = self.identity()
+        return found
+
+    def identity(self) -> tuple[str, int | None]:
+        """The store's id (see :meth:`store_id`) and its schema version (``None``: no store
+        yet), in one cheap read."""
+        found, version = self._read(migrations.read_identity)
+        if found is None:
+            digest = hashlib.sha256(self.uri.encode()).hexdigest()[:32]
+            return f"uri-{digest}", version
+        self._store_id = found
+        return found, version
+
     def close(self) -> None:
-        """Let go of the connections. The store stays usable: the next call connects again
-        and looks at the schema afresh (the file may have been replaced meanwhile)."""
+        """Let go of the connections, after a checkpoint that moves a SQLite store's
+        write-ahead log into its file (so that the file alone holds the data). The store
+        stays usable: the next call connects again and looks at the schema (and its id)
+        afresh (the file may have been replaced meanwhile)."""
+        self.checkpoint()
         self._arrow.close()
         self.engine.dispose()
         self._readable = self._writable = False
+        self._store_id = None
+
+    def checkpoint(self) -> bool:
+        """Copy a SQLite store's write-ahead log into its file and empty the log, if this
+        process wrote the store and no other connection is busy with it; whether it was
+        done. Never raises, never waits for a lock (a busy store keeps its log, which its
+        next checkpoint copies). Nothing to do on PostgreSQL."""
+        if not self._writable or not engines.is_sqlite(self.engine):
+            return False
+        return engines.checkpoint_sqlite(self.engine)
 
     # Experiments ---------------------------------------------------------------------
     def create_experiment(self, name: str) -> ExperimentRow:
@@ -769,3 +813,41 @@ def _forget_connections_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+class _ExitCheckpoint:
+    """At interpreter exit, after the metric writers' last flush: a checkpoint of every
+    SQLite store this process wrote, so that each file alone holds its data (a connection
+    still open at exit would leave it in the ``-wal`` file beside it).
+
+    Registered with ``atexit`` when a SQLite store is first written. ``atexit`` runs the
+    hooks registered last first, and whether the writers' own exit flush was registered
+    before or after this one depends on what the process did first; so this hook flushes
+    the writers itself (:func:`mltracker.writer.flush_all`, bounded by
+    ``$MLTRACKER_CLOSE_SECONDS``) before it checkpoints, and the writers' own hook then
+    finds nothing left to write.
+    """
+
+    def __init__(self) -> None:
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:  # registrations outlive a fork: once per process tree
+            self._registered = True
+            atexit.register(self)
+
+    def __call__(self) -> None:
+        writer = sys.modules.get("mltracker.writer")
+        if writer is not None:
+            writer.flush_all(within=deadlines.close_seconds())
+        checkpoint_all()
+
+
+_checkpoint_at_exit = _ExitCheckpoint()
+
+
+def checkpoint_all() -> None:
+    """Checkpoint every SQLite store of this process that it wrote (see
+    :meth:`SqlStore.checkpoint`). Never raises."""
+    for store in list(_open_stores):
+        store.checkpoint()
