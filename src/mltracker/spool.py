@@ -15,8 +15,8 @@ has no lock: the next process that writes to the same store (the same id) replay
 
 A header line ``{"store": URI shown, "store_id": id, "pid": pid}``, then one line per batch,
 JSON: ``{"batch": id, "points": [[model id, name, phase, step, kind, value, extra, timestamp],
-...]}``, floats as ``float.hex`` text so every value is exact. A line of spaces is a batch taken out of the file
-(set aside, or refused by the store) and is skipped.
+...]}``, floats as ``float.hex`` text so every value is exact. A line of spaces is a batch
+taken out of the file (set aside, or refused by the store) and is skipped.
 
 The file holds whole lines only: an append that fails half-way (a full disk, a file-size
 limit) is cut back before the error is raised. A line that cannot be read all the same (a
