@@ -252,7 +252,7 @@ def test_the_application_of_create_app_checks_the_token_itself(tmp_path: Path) -
             assert call("GET", api + "/health").status == 200
             assert call("GET", api + "/experiments", token=TOKEN).status == 200
             large = call("POST", api + "/experiments", {"name": "x" * 2_000}, token=TOKEN)
-            assert_envelope(large, 413, "invalid_argument")
+            assert_envelope(large, 413, "invalid_argument.too_large")
             plain = call(
                 "POST",
                 api + "/restore",

@@ -72,7 +72,9 @@ def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
     for step in range(100):
         model.metrics.log("loss", float(step), step=step)
     deadline = time.monotonic() + 30
-    while not gate.calls_in_progress():  # the thread now waits for the lock in the driver
+    writer = tracker.writer
+    # The thread learnt the store's id (a read) and now waits for the lock in the driver.
+    while writer._store_id is None or not gate.calls_in_progress():
         assert time.monotonic() < deadline
         time.sleep(0.005)
     threading.Timer(0.5, lambda: blocker.execute("ROLLBACK")).start()

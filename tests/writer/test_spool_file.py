@@ -144,7 +144,7 @@ _LIMITED_APPEND = textwrap.dedent(
     from mltracker.spool import Spool
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     uri, batches = sys.argv[1], pickle.loads(bytes.fromhex(sys.stdin.read()))
-    spool = Spool.create(uri)
+    spool = Spool.create(uri, uri)
     spool.append(batches[:1])
     size = os.path.getsize(spool.path)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -197,7 +197,7 @@ def _damaged_spool(sqlite_uri: str) -> tuple[Path, list[bytes]]:
     """A spool file left by an ended process, holding five good batches among bad lines."""
     uri = _store(sqlite_uri)
     batches = _batches(sqlite_uri, [range(i * 10, i * 10 + 10) for i in range(5)])
-    spool = Spool.create(uri)
+    spool = Spool.create(uri, uri)
     spool.append(batches)
     path = spool.path
     spool.release()
@@ -310,7 +310,7 @@ def test_drop_front_takes_the_refused_batch_out_for_every_later_process(
 ) -> None:
     uri = _store(sqlite_uri)
     batches = _batches(sqlite_uri, [range(0, 10), range(10, 20), range(20, 30)])
-    spool = Spool.create(uri)
+    spool = Spool.create(uri, uri)
     spool.append(batches)
     assert not spool.drop_front(batches[1][0]), "only the batch in front"
     front = spool.peek()
@@ -334,7 +334,7 @@ def test_a_torn_line_a_failed_cut_left_is_ended_by_the_next_append_then_set_asid
 ) -> None:
     uri = _store(sqlite_uri)
     first, second = _batches(sqlite_uri, [range(0, 10), range(10, 20)])
-    spool = Spool.create(uri)
+    spool = Spool.create(uri, uri)
     try:
         spool.append([first])
         with open(spool.path, "ab") as file:  # what a write that failed and could not be cut
