@@ -14,6 +14,7 @@ module, for the many small cases that each work in an experiment of their own).
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,6 +163,17 @@ def module_uri(
     """A fresh store of each backend, shared by the tests of one module."""
     with backend_store(request, request.param, tmp_path_factory.mktemp("module-store")) as uri:
         yield uri
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers() -> Iterator[None]:
+    """Every test leaves SIGTERM and SIGINT as it found them: a handler left installed by one
+    test would be inherited by the pool workers of the next (which then cannot be ended)."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in saved.items():
+        if signal.getsignal(signum) is not handler and handler is not None:
+            signal.signal(signum, handler)
 
 
 @pytest.fixture(autouse=True)
