@@ -24,6 +24,7 @@ DOCUMENTED = {
     "AlreadyExistsError",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "PayloadTooLargeError",
     "BackendError",
     "SchemaVersionError",
     "ForeignStoreError",

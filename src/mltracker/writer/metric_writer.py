@@ -206,7 +206,7 @@ class MetricWriter:
         deadline = None if within is None else time.monotonic() + within
         if not self._flush_lock.acquire(timeout=-1 if within is None else within):
             raise BackendUnavailableError(
-                f"the store did not take a batch being written within {within} s "
+                f"the store did not take a batch being written within {within:.3g} s "
                 "(it is locked or unreachable)"
             )
         with hooks.busy():

@@ -163,11 +163,11 @@ class HttpStore(Store):
                     raise self._error(method, url, crashed)
                 raise BackendUnavailableError(
                     f"cannot reach the tracking server {self.uri} ({problem}); "
-                    f"tried {method} {url} for {budget:g} s"
+                    f"tried {method} {url} for {budget:.3g} s"
                 )
             if crashed is None and not self._outage:  # a few tries of a 500 are no outage
                 self._outage = True
-                faults.say(f"retrying {self.uri} ({problem}) for up to {budget:g} s")
+                faults.say(f"retrying {self.uri} ({problem}) for up to {budget:.3g} s")
             time.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
