@@ -226,3 +226,31 @@ def test_nothing_is_installed_process_wide_until_a_point_is_logged(tmp_path: Pat
         check=False,
     )
     assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr
+
+
+def test_a_forked_child_talks_to_the_server_on_connections_of_its_own(sqlite_uri: str) -> None:
+    """A child that read its parent's kept-alive sockets would take the parent's answers."""
+    import os
+
+    with serving(sqlite_uri) as url:
+        tracker = mltracker.connect(url)
+        model = tracker.experiments.create("e").models.create("m")
+        tracker.experiments.list()  # a connection is kept alive in the pool now
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for step in range(200):
+                    model.metrics.log("child", float(step), step=step)
+                    if step % 20 == 0:
+                        tracker.experiments.list()
+                tracker.flush()
+                code = 0
+            finally:
+                os._exit(code)
+        for _ in range(100):
+            assert [e.name for e in tracker.experiments.list()] == ["e"]
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert [m.step for m in model.metrics.list("child")] == list(range(200))
+        tracker.close()

@@ -28,6 +28,7 @@ import builtins
 import importlib.util
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -95,7 +96,8 @@ class HttpStore(Store):
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
         self._headers = headers
-        self._http = urllib3.PoolManager(num_pools=2, maxsize=8, retries=False)
+        self._http = _pool()
+        _open_stores.add(self)
         #: The server answered this store once: a failure is then an outage, not a wrong URL.
         self._spoken = False
         #: The retry notice was printed, and no answer came since.
@@ -504,3 +506,20 @@ def _content_type(response: urllib3.BaseHTTPResponse) -> str:
     if not response.data:
         return "an empty body"
     return kind or "a body without a type"
+
+
+def _pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(num_pools=2, maxsize=8, retries=False)
+
+
+_open_stores: weakref.WeakSet[HttpStore] = weakref.WeakSet()
+
+
+def _new_connections_after_fork() -> None:
+    # A forked child must not read answers from its parent's kept-alive sockets (both would
+    # read the same stream): it lets them go unclosed and connects anew.
+    for store in list(_open_stores):
+        store._http = _pool()
+
+
+os.register_at_fork(after_in_child=_new_connections_after_fork)
