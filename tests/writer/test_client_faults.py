@@ -137,16 +137,30 @@ def _ignore(signum: int, frame: object) -> None:
 def test_a_forked_pool_worker_ends_on_sigterm_whatever_its_parent_installed(
     sqlite_uri: str,
 ) -> None:
+    import os
+    import threading
+
     previous = signal.signal(signal.SIGTERM, _ignore)
     try:
         model = mltracker.connect(sqlite_uri).experiments.create("e").models.create("m")
         model.metrics.log("loss", 1.0)  # the writer's hooks are installed now
         context = multiprocessing.get_context("fork")
-        with context.Pool(2) as pool:
-            actions = [pool.apply(_sigterm_action) for _ in range(2)]
+        pool = context.Pool(2)
+        actions = [pool.apply(_sigterm_action) for _ in range(2)]
+        # What ``with Pool(...)`` does at its end, bounded: a worker that kept a Python
+        # handler would never end.
+        terminating = threading.Thread(target=pool.terminate, daemon=True)
+        terminating.start()
+        terminating.join(60)
+        stuck = terminating.is_alive()
+        if stuck:
+            for worker in pool._pool:  # type: ignore[attr-defined]
+                os.kill(worker.pid, signal.SIGKILL)
+            terminating.join(60)
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert actions == ["default", "default"]
+    assert not stuck, "Pool.terminate() did not end its workers"
 
 
 def test_a_batch_too_large_for_the_server_is_split_and_a_refused_point_set_aside(

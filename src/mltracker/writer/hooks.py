@@ -152,7 +152,11 @@ def _after_multiprocessing_fork(_: object) -> None:
     """In a ``multiprocessing`` child started by fork, before its target runs."""
     process = sys.modules.get("multiprocessing.process")
     current = process.current_process() if process is not None else None
-    target = getattr(current, "_target", None)
+    _default_sigterm_in_pool_worker(getattr(current, "_target", None))
+
+
+def _default_sigterm_in_pool_worker(target: object) -> None:
+    """If ``target`` is a pool's worker loop, end on SIGTERM (not a Python handler)."""
     for module_name, function_name in _POOL_WORKERS:
         module = sys.modules.get(module_name)
         if module is not None and target is getattr(module, function_name, None):
@@ -164,7 +168,21 @@ def _after_multiprocessing_fork(_: object) -> None:
             return
 
 
+def _target_being_forked() -> object:
+    """In a child just forked by ``multiprocessing`` (inside ``os.fork``): the target of
+    the process it starts, found on the stack of the fork's caller; else ``None``."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_launch" and "process_obj" in frame.f_locals:
+            return getattr(frame.f_locals["process_obj"], "_target", None)
+        frame = frame.f_back
+    return None
+
+
 def _after_fork_in_child() -> None:
+    # At once, not only when ``multiprocessing`` runs its after-fork hooks: ``terminate()``
+    # may send SIGTERM to a worker that has not got that far yet.
+    _default_sigterm_in_pool_worker(_target_being_forked())
     _local.depth = 0
     _deferred_signals.clear()
     try:

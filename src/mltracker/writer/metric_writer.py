@@ -201,15 +201,16 @@ class MetricWriter:
             _say_kept(pending, error, files)
 
     def _write_all(self, within: float | None) -> None:
-        # The wait for another thread's write is outside ``busy``: a signal that lands
-        # meanwhile is handled at once (this thread holds nothing yet).
-        deadline = None if within is None else time.monotonic() + within
-        if not self._flush_lock.acquire(timeout=-1 if within is None else within):
-            raise BackendUnavailableError(
-                f"the store did not take a batch being written within {within:.3g} s "
-                "(it is locked or unreachable)"
-            )
+        # A signal that lands from here on (while this thread waits for the lock, or holds
+        # it) is handled when the write ends, within ``within``: a handler that flushed now
+        # would wait for a lock this thread holds.
         with hooks.busy():
+            deadline = None if within is None else time.monotonic() + within
+            if not self._flush_lock.acquire(timeout=-1 if within is None else within):
+                raise BackendUnavailableError(
+                    f"the store did not take a batch being written within {within:.3g} s "
+                    "(it is locked or unreachable)"
+                )
             try:
                 if deadline is None:
                     self._write_queued()

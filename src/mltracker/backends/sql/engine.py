@@ -396,6 +396,14 @@ def _retrying(engine: Engine, attempt: Callable[[], T]) -> T:
                 return attempt()
         except MLTrackerError:
             raise
+        except MemoryError:
+            if not is_sqlite(engine):
+                raise
+            # SQLITE_NOMEM while opening: what SQLite reports for some damaged schema pages.
+            raise BackendError(
+                "the SQLite file cannot be read (SQLite ran out of memory reading it: its "
+                "schema is probably damaged)"
+            ) from None
         except Exception as error:
             if not isinstance(error, (exc.SQLAlchemyError, *_driver_errors(engine))):
                 raise
