@@ -268,3 +268,39 @@ def test_a_forked_child_talks_to_the_server_on_connections_of_its_own(sqlite_uri
         assert os.waitstatus_to_exitcode(status) == 0
         assert [m.step for m in model.metrics.list("child")] == list(range(200))
         tracker.close()
+
+
+def test_pool_workers_terminated_as_they_start_all_end(sqlite_uri: str) -> None:
+    """``Pool.terminate()`` right after ``Pool()``: a SIGTERM that reaches a worker between
+    its fork and its after-fork hook must not be taken by the parent's Python handler."""
+    import os
+    import threading
+
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)
+    ]  # a loaded machine widens the window between a worker's fork and its hooks
+    previous = signal.signal(signal.SIGTERM, _ignore)
+    stuck = 0
+    try:
+        model = mltracker.connect(sqlite_uri).experiments.create("e").models.create("m")
+        model.metrics.log("loss", 1.0)
+        context = multiprocessing.get_context("fork")
+        for _ in range(60):
+            pool = context.Pool(2)
+            terminating = threading.Thread(target=pool.terminate, daemon=True)
+            terminating.start()
+            terminating.join(10)
+            if terminating.is_alive():
+                stuck += 1
+                for worker in pool._pool:  # type: ignore[attr-defined]
+                    try:
+                        os.kill(worker.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                terminating.join(30)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert stuck == 0, f"{stuck} of 60 pools kept a worker through terminate()"

@@ -84,7 +84,11 @@ def install() -> None:
             if _installed_pid != pid:
                 if _installed_pid is None:
                     atexit.register(_flush_at_exit)
-                    os.register_at_fork(after_in_child=_after_fork_in_child)
+                    os.register_at_fork(
+                        before=_hold_sigterm_across_fork,
+                        after_in_parent=_release_sigterm_after_fork,
+                        after_in_child=_after_fork_in_child,
+                    )
                 _register_multiprocessing_hooks()
                 _installed_pid = pid
     pools.flush_before_results(flush_all)
@@ -179,17 +183,45 @@ def _target_being_forked() -> object:
     return None
 
 
+#: The forking thread's signal mask before :func:`_hold_sigterm_across_fork` (``None`` when
+#: the platform has no ``pthread_sigmask``).
+_mask_before_fork: set[signal.Signals] | None = None
+
+
+def _hold_sigterm_across_fork() -> None:
+    """Block SIGTERM in the forking thread until each side of the fork has its handler right.
+
+    Without this, a SIGTERM that reaches a new pool worker before its after-fork hook has
+    put back the default action is taken by the inherited Python handler, which only sets a
+    flag, and the worker never ends (``Pool.terminate`` waits for it forever).
+    """
+    global _mask_before_fork
+    if hasattr(signal, "pthread_sigmask"):
+        _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def _release_sigterm_after_fork() -> None:
+    global _mask_before_fork
+    if _mask_before_fork is not None:
+        mask, _mask_before_fork = _mask_before_fork, None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _after_fork_in_child() -> None:
     # At once, not only when ``multiprocessing`` runs its after-fork hooks: ``terminate()``
-    # may send SIGTERM to a worker that has not got that far yet.
-    _default_sigterm_in_pool_worker(_target_being_forked())
-    _local.depth = 0
-    _deferred_signals.clear()
+    # may send SIGTERM to a worker that has not got that far yet (it stays pending, blocked,
+    # until the handler is right: see ``_hold_sigterm_across_fork``).
     try:
-        for writer in live_writers():
-            writer.after_fork_in_child()
+        _default_sigterm_in_pool_worker(_target_being_forked())
+        _local.depth = 0
+        _deferred_signals.clear()
+        try:
+            for writer in live_writers():
+                writer.after_fork_in_child()
+        finally:
+            _restore_signal_handlers()
     finally:
-        _restore_signal_handlers()
+        _release_sigterm_after_fork()
 
 
 # Signals: flush, then behave as the process would have without us

@@ -173,7 +173,6 @@ class MetricWriter:
             except MLTrackerError as error:
                 self._report_outage(error)
                 raise
-            self._report_recovery()
         if self._error is not None:
             self._raise_error()
 
@@ -217,6 +216,7 @@ class MetricWriter:
                 else:  # what waiting for the lock took is not given again to the writes
                     with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
                         self._write_queued()
+                self._report_recovery()
             finally:
                 self._flush_lock.release()
 
@@ -438,6 +438,7 @@ class MetricWriter:
             )
 
     def _report_recovery(self) -> None:
+        """Say once that the store takes points again (called with the flush lock held)."""
         if self._outage is not None and self._inflight is None and not self._spools:
             self._outage = self._other_store = None
             self._spill_failed = False
@@ -471,8 +472,8 @@ class MetricWriter:
             try:
                 with self._flush_lock:
                     self._write_queued()
+                    self._report_recovery()  # under the lock: a flush() that follows sees it
                 backoff = self.interval
-                self._report_recovery()
             except NotFoundError as error:
                 logger.warning("%s", error)
                 self._error = error
