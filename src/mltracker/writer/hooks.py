@@ -185,7 +185,7 @@ def _target_being_forked() -> object:
 
 #: The forking thread's signal mask before :func:`_hold_sigterm_across_fork` (``None`` when
 #: the platform has no ``pthread_sigmask``).
-_mask_before_fork: set[signal.Signals] | None = None
+_mask_before_fork: set[int | signal.Signals] | None = None
 
 
 def _hold_sigterm_across_fork() -> None:

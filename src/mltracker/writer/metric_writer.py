@@ -1,4 +1,5 @@
-"""The metric writer: the queue of one store's points and the thread that writes them."""
+"""The metric writer: the ordered log of one store's writes (metric points and the other
+writes of a training loop) and the thread that writes them."""
 
 from __future__ import annotations
 
@@ -7,21 +8,34 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
+from typing import TypeVar
 
-from mltracker import deadlines
+from mltracker import deadlines, operations
 from mltracker.errors import (
+    AlreadyExistsError,
+    BackendError,
     BackendUnavailableError,
     InvalidArgumentError,
     MLTrackerError,
     NotFoundError,
     PayloadTooLargeError,
 )
+from mltracker.operations import IdMap, Operation
 from mltracker.ports.store import Point, Store
 from mltracker.spool import display, spool_directory
 from mltracker.writer import hooks
-from mltracker.writer.batches import DEFAULT_MAX_BATCH_BYTES, Taken, estimated_bytes, take_from
-from mltracker.writer.notices import say
+from mltracker.writer.batches import (
+    DEFAULT_MAX_BATCH_BYTES,
+    Taken,
+    entries_of,
+    take_entry,
+    take_from,
+)
+from mltracker.writer.notices import say, what
 from mltracker.writer.spools import SpoolSet
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +48,13 @@ BACKPRESSURE_SECONDS = 5.0
 _MAX_BACKOFF = 30.0
 
 
+class _Late(BackendUnavailableError):
+    """A bounded write did not get through everything it had to write in time."""
+
+
 class MetricWriter:
-    """Queues metric points for one store and writes them in batches."""
+    """Queues metric points, and the other writes of a training loop, for one store and
+    writes them in order: points in batches, each other write as one call of the store."""
 
     def __init__(
         self,
@@ -55,7 +74,12 @@ class MetricWriter:
         self.batch_size = batch_size
         #: A batch is cut when its estimated encoded size reaches this.
         self.max_batch_bytes = max_batch_bytes
-        self._queue: deque[Point] = deque()
+        # Points (plain tuples) and operations, in the order they were made.
+        self._queue: deque[Point | Operation] = deque()
+        # How many of the queue's items are operations (0: it holds points only).
+        self._operations_queued = 0
+        #: The store's ids of experiments and models the client named while it was away.
+        self.ids = IdMap()
         # A batch taken from the queue keeps its id until it is written, so that a retry
         # after a lost acknowledgement is recognised by the store and never duplicates.
         self._inflight: Taken | None = None
@@ -70,6 +94,11 @@ class MetricWriter:
         self._flush_lock = threading.Lock()
         self._error: NotFoundError | None = None
         self._outage: BaseException | None = None
+        # A write that a caller waited for did not get through in time: until everything is
+        # written, training-loop writes are queued without waiting (and reads do not wait).
+        self._behind = False
+        # When the store last took an entry (``time.monotonic()``).
+        self._progress_at = float("-inf")
         self._spill_failed = False
         self._wakeup = threading.Event()
         self._closed = False
@@ -81,12 +110,30 @@ class MetricWriter:
 
     @property
     def pending(self) -> int:
-        """How many points are queued or spooled and not yet stored."""
+        """How many points, and other writes, are queued or spooled and not yet stored."""
+        points, operations_count = self.pending_counts()
+        return points + operations_count
+
+    def pending_counts(self) -> tuple[int, int]:
+        """How many points, and how many other writes, are queued or spooled and not yet
+        stored."""
         inflight = self._inflight
-        spooled = self._spools.points
+        queued_operations = self._operations_queued
+        points = len(self._queue) - queued_operations + self._spools.points
+        operations_count = queued_operations + self._spools.operations
         if inflight is not None and inflight.source is None:
-            spooled += len(inflight.points)
-        return len(self._queue) + spooled
+            if inflight.operation is not None:
+                operations_count += 1
+            else:
+                points += len(inflight.points)
+        return points, operations_count
+
+    @property
+    def away(self) -> bool:
+        """Whether the store is known not to take writes now: an outage was reported, or a
+        write that a caller waited for did not get through in time. Until what is queued is
+        written, the writes of a training loop are queued without waiting for the store."""
+        return self._outage is not None or self._behind
 
     @property
     def spool_files(self) -> list[str]:
@@ -116,6 +163,135 @@ class MetricWriter:
         queue.append(point)
         if len(queue) >= self._threshold:
             self._after_append()
+
+    def submit(self, operation: Operation) -> bool:
+        """Queue a write of a training loop after everything queued before it; unless the
+        store is known to be away, write it now, waiting for the store at most
+        ``$MLTRACKER_WRITE_WAIT_SECONDS`` (default 1 s). Whether it was written: its
+        ``result`` then holds what the store answered. Otherwise it stays queued (then
+        spooled) and is written in order when the store takes writes again, by this process
+        or the next one; an error of the store about it is then set aside with a message.
+
+        Raises:
+            MLTrackerError: The store refused this write now (``NotFoundError``,
+                ``AlreadyExistsError``, ``InvalidArgumentError``), or cannot be written for a
+                reason that waiting does not mend (``ReadOnlyStoreError``,
+                ``SchemaVersionError``, ...): the write is then not queued.
+        """
+        wait = not self.away
+        with hooks.busy(), self._take_lock:
+            operation.awaited = wait
+            self._queue.append(operation)
+            self._operations_queued += 1
+        if self._closed:
+            self._reopen()
+        if self._thread is None:
+            hooks.install()
+            self._start_thread()
+        if wait:
+            return self._write_now(operation)
+        if len(self._queue) >= self._max_pending:
+            try:
+                self._relieve()
+            except NotFoundError as error:  # points of a deleted model: said, not raised here
+                logger.warning("%s", error)
+        return False
+
+    def _write_now(self, operation: Operation) -> bool:
+        """Write the queue up to ``operation`` within the wait of a training-loop write."""
+        within = deadlines.write_wait_seconds()
+        try:
+            while not operation.done:
+                try:
+                    self._write_all(within, bounded=True, target=operation)
+                    break
+                except NotFoundError as error:  # points of a deleted model were dropped
+                    logger.warning("%s", error)
+        except BackendUnavailableError:
+            pass  # away: it stays queued
+        except BackendError:
+            if self._withdraw(operation):
+                raise  # waiting does not mend it, and it was not written: the caller knows
+        with hooks.busy(), self._take_lock:
+            operation.awaited = False
+            done, refusal = operation.done, operation.error
+        if refusal is not None:
+            raise refusal
+        if not done:
+            self._behind = True
+        return done
+
+    def _withdraw(self, operation: Operation) -> bool:
+        """Take a write that was not applied out of the queue; whether it was there."""
+        with hooks.busy(), self._take_lock:
+            inflight = self._inflight
+            if inflight is not None and inflight.operation is operation and inflight.source is None:
+                self._inflight = None
+                return True
+            try:
+                self._queue.remove(operation)
+            except ValueError:  # written meanwhile, or moved to the spool
+                return False
+            self._operations_queued -= 1
+            return True
+
+    def read_now(self, read: Callable[[Store], T]) -> T | None:
+        """Run a read that a training loop makes (``model.step``) after writing what is
+        queued, unless the store is known to be away or does not answer within
+        ``$MLTRACKER_WRITE_WAIT_SECONDS``: ``None`` then (the caller answers what it knows).
+
+        Raises:
+            MLTrackerError: The read's error, or the store's that waiting does not mend.
+        """
+        if self.away:
+            return None
+        within = deadlines.write_wait_seconds()
+        deadline = time.monotonic() + within
+        try:
+            while True:
+                try:
+                    self._write_all(within, bounded=True)
+                    break
+                except NotFoundError as error:  # points of a deleted model were dropped
+                    logger.warning("%s", error)
+            with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
+                return read(self._store)
+        except BackendUnavailableError:
+            self._behind = True
+            return None
+
+    def flush_for_read(self) -> None:
+        """Write everything queued before a read (so that it sees every write made before
+        it). For a store known to be away, give up within ``$MLTRACKER_WRITE_WAIT_SECONDS``.
+
+        Raises:
+            BackendUnavailableError: The store is away (the message says that reads need
+                it; the queued writes are kept).
+            BackendError: The store could not take the writes (they are kept).
+            NotFoundError: Points were dropped because their model was deleted.
+        """
+        if not self.away:
+            self.flush()
+            return
+        wait = deadlines.write_wait_seconds()
+        try:
+            self._write_all(wait, bounded=True)
+        except NotFoundError:
+            raise
+        except MLTrackerError as error:
+            if time.monotonic() - self._progress_at < wait:
+                # It takes writes again, and has more to catch up with than a wait: a read
+                # waits for it, as reads do.
+                self.flush()
+                return
+            points, operations_count = self.pending_counts()
+            raise BackendUnavailableError(
+                f"{self._name} is away ({error}): reads need the store (the writes of a "
+                f"training loop do not: {what(points, operations_count)} are kept and "
+                "written in order when it is back)"
+            ) from None
+        if self._error is not None:
+            self._raise_error()
 
     def _after_append(self) -> None:
         self._threshold = self._max_pending
@@ -181,25 +357,30 @@ class MetricWriter:
         the store does not take goes to the spool. Never raises: stderr says what happened
         (what exit, signals and pools call)."""
         budget = within
-        if self._outage is not None:  # known to be away: do not wait out a full retry
+        if self.away:  # known to be away: do not wait out a full retry
             budget = min(within or float("inf"), deadlines.signal_flush_seconds())
         try:
             self.flush(within=budget)
         except NotFoundError as error:
             say(str(error))
         except Exception as error:
-            pending = self.pending
+            pending = self.pending_counts()
             try:
                 files = self.spill_all()
             except OSError as spool_error:
                 say(
-                    f"LOST {pending} metric points: the store failed ({error}) and so did "
+                    f"LOST {what(*pending)}: the store failed ({error}) and so did "
                     f"the spool ({spool_error})"
                 )
                 return
             _say_kept(pending, error, files)
 
-    def _write_all(self, within: float | None) -> None:
+    def _write_all(
+        self, within: float | None, *, bounded: bool = False, target: Operation | None = None
+    ) -> None:
+        """Write what is queued (up to ``target``, if given), each store call retried for
+        ``within`` seconds at most; ``bounded``: all of it within ``within`` seconds, else
+        raise ``_Late`` (what was written stays written)."""
         # A signal that lands from here on (while this thread waits for the lock, or holds
         # it) is handled when the write ends, within ``within``: a handler that flushed now
         # would wait for a lock this thread holds.
@@ -215,8 +396,9 @@ class MetricWriter:
                     self._write_queued()
                 else:  # what waiting for the lock took is not given again to the writes
                     with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
-                        self._write_queued()
-                self._report_recovery()
+                        self._write_queued(deadline if bounded else None, target)
+                if target is None:
+                    self._report_recovery()
             finally:
                 self._flush_lock.release()
 
@@ -259,13 +441,14 @@ class MetricWriter:
 
     def _spool_at_close(self, error: MLTrackerError) -> bool:
         """Move what is left to the spool and let it go; whether that worked."""
-        pending = self.pending
+        pending = self.pending_counts()
         try:
             files = self.spill_all()
         except OSError as spool_error:
             say(
                 f"cannot spool metric points to {spool_directory()} ({spool_error}): "
-                f"{pending} stay in memory until the store takes them or the process ends"
+                f"{what(*pending)} stay in memory until the store takes them or the process "
+                "ends"
             )
             return False
         _say_kept(pending, error, files)
@@ -282,25 +465,37 @@ class MetricWriter:
 
     # Writing (the flush lock held)
 
-    def _write_queued(self) -> None:
-        """Write the batch in flight, then the spools, then the queue."""
-        if self._store_id is None or self._outage is not None or self._spools or self._inflight:
+    def _write_queued(self, deadline: float | None = None, target: Operation | None = None) -> None:
+        """Write the entry in flight, then the spools, then the queue (until ``target`` is
+        written, if given; raising ``_Late`` once past ``deadline``, if given)."""
+        if (
+            self._store_id is None
+            or self._outage is not None
+            or self._behind
+            or self._spools
+            or self._inflight
+        ):
             self._check_store()
         if not self._spools.adopted:
             self._spools.adopt_orphans(self._name, self._has_models)
-        while True:
+        while target is None or not target.done:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Late("the store did not take what was queued in time")
             taken = self._inflight or self._take()
             if taken is None:
                 return
             self._write_batch(taken)
 
     def _write_batch(self, taken: Taken) -> None:
-        """Write ``taken`` (in parts, if the store refuses it whole); refused points are set
-        aside."""
+        """Write ``taken``: an operation, or points (in parts, if the store refuses them
+        whole); refused entries are set aside."""
+        if taken.operation is not None:
+            self._apply(taken, taken.operation)
+            return
         while True:
             part_id, points = taken.next_part()
             try:
-                self._store.write_points(points, part_id)
+                operations.write_points(self._store, points, part_id, self.ids)
             except NotFoundError:
                 self._check_store()  # no model there: is it still the same store?
                 self._done(taken)  # the others were stored; these have no model left
@@ -313,6 +508,24 @@ class MetricWriter:
             if taken.part_done():
                 self._done(taken)
                 return
+
+    def _apply(self, taken: Taken, operation: Operation) -> None:
+        """Apply one operation. An error of the store about it goes to its caller if the
+        caller waits for it; else a missing model is raised (like points of a deleted model)
+        and any other refusal is set aside with a message."""
+        try:
+            result = operation.apply(self._store, self.ids)
+        except NotFoundError as error:
+            self._check_store()  # nothing there: is it still the same store?
+            if not self._done(taken, error=error):
+                raise NotFoundError(
+                    f"the write of {operation.describe()} was dropped: {error}"
+                ) from None
+        except (AlreadyExistsError, InvalidArgumentError) as error:
+            if not self._done(taken, error=error):  # refused for what it is: set it aside
+                self._spools.set_aside(operation.id, operation, str(error))
+        else:
+            self._done(taken, result=result)
 
     def _check_store(self) -> None:
         """Learn the id of the store at the URI (at the first write), or make sure that it
@@ -359,21 +572,39 @@ class MetricWriter:
         with hooks.busy(), self._take_lock:
             taken = self._spools.take()
             if taken is None:
-                if not self._queue:
+                queue = self._queue
+                if not queue:
                     return None
-                taken = Taken(take_from(self._queue, self.batch_size, self.max_batch_bytes))
+                if not self._operations_queued:  # points only: the fast path
+                    taken = Taken(take_from(queue, self.batch_size, self.max_batch_bytes))  # type: ignore[arg-type]
+                else:
+                    entry = take_entry(queue, self.batch_size, self.max_batch_bytes)
+                    if isinstance(entry, Operation):
+                        self._operations_queued -= 1
+                    taken = Taken.of(entry)
             self._inflight = taken
             return taken
 
-    def _done(self, taken: Taken) -> None:
+    def _done(
+        self, taken: Taken, *, result: object = None, error: BaseException | None = None
+    ) -> bool:
+        """Mark ``taken`` as written (or refused); for an operation, note ``result`` or
+        ``error`` on it and return whether its caller waits for it (and so hears of it)."""
         with hooks.busy(), self._take_lock:
             if taken.source is not None:
                 self._spools.advance(taken)
             self._inflight = None
+            self._progress_at = time.monotonic()
+            operation = taken.operation
+            if operation is None:
+                return False
+            operation.result, operation.error = result, error
+            operation.done = True
+            return operation.awaited
 
     def sync(self) -> int:
-        """Write now the points that ended processes left in spool files for this store
-        (``mltracker sync``); return how many there were.
+        """Write now the points and other writes that ended processes left in spool files
+        for this store (``mltracker sync``); return how many there were.
 
         Raises:
             BackendError: The store could not take them (they stay spooled).
@@ -387,7 +618,9 @@ class MetricWriter:
     # The spool
 
     def _spill(self) -> None:
-        """Move the queue, and a batch in flight from it, to our spool.
+        """Move the queue, and an entry in flight from it, to our spool (the ids of
+        experiments and models that the store gave others mapped, so that the file needs
+        nothing else to be replayed).
 
         Raises:
             OSError: The spool cannot be written; nothing was moved.
@@ -395,26 +628,28 @@ class MetricWriter:
         with hooks.busy(), self._take_lock:
             queue = self._queue
             inflight = self._inflight
-            batches: list[tuple[uuid.UUID, list[Point]]] = []
-            # A batch in flight from the queue is older than the queue: it goes first, with
+            entries: list[tuple[uuid.UUID, operations.Entry]] = []
+            # An entry in flight from the queue is older than the queue: it goes first, with
             # its id (if the store takes it meanwhile, the spooled copy is recognised).
             move_inflight = inflight is not None and inflight.source is None
             if move_inflight:
                 assert inflight is not None
-                batches.append((inflight.id, inflight.points))
-            count = len(queue)
-            batches.extend(_cut(list(queue)[:count], self.batch_size, self.max_batch_bytes))
-            if not batches:
+                entries.append((inflight.id, inflight.entry))
+            items = list(queue)
+            entries.extend(entries_of(items, self.batch_size, self.max_batch_bytes))
+            if not entries:
                 return
-            ends = self._spools.append(batches)
+            ends = self._spools.append(entries, self.ids)
             if move_inflight:
                 assert inflight is not None
                 inflight.source, inflight.end = self._spools.own, ends[0]
-            for _ in range(count):
+            for _ in range(len(items)):
                 queue.popleft()
+            self._operations_queued = 0
 
     def spill_all(self) -> list[str]:
-        """Move every point not yet stored to the spool; return the spool files.
+        """Move every point and other write not yet stored to the spool; return the spool
+        files.
 
         Raises:
             OSError: The spool cannot be written.
@@ -433,12 +668,15 @@ class MetricWriter:
             self._outage = error
             say(
                 f"cannot write metric points to {self._name}: {error}. Logging goes on: "
-                f"points are kept in memory, then in a spool file under {spool_directory()}, "
-                "and written when the store is back."
+                f"points (and the other writes of the training loop) are kept in memory, "
+                f"then in a spool file under {spool_directory()}, and written in order when "
+                "the store is back."
             )
 
     def _report_recovery(self) -> None:
-        """Say once that the store takes points again (called with the flush lock held)."""
+        """Say once that the store takes points again (called with the flush lock held,
+        after everything queued was written)."""
+        self._behind = False
         if self._outage is not None and self._inflight is None and not self._spools:
             self._outage = self._other_store = None
             self._spill_failed = False
@@ -467,7 +705,7 @@ class MetricWriter:
             wakeup.wait(backoff)
             if wakeup.is_set():
                 return
-            if not self._queue and self._inflight is None and not self._spools:
+            if not self._queue and self._inflight is None and not self._spools and not self.away:
                 continue
             try:
                 with self._flush_lock:
@@ -478,6 +716,7 @@ class MetricWriter:
                 logger.warning("%s", error)
                 self._error = error
                 self._threshold = 0
+                backoff = 0.0  # it dropped what it was about: go on with the rest at once
             except MLTrackerError as error:
                 self._report_outage(error)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -489,9 +728,11 @@ class MetricWriter:
     def after_fork_in_child(self) -> None:
         """In a forked child: the parent still owns its queued and spooled points."""
         self._queue.clear()
+        self._operations_queued = 0
         self._inflight = None
         self._spools.forget_after_fork()
         self._outage = None
+        self._behind = False
         self._take_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._thread = None
@@ -500,22 +741,9 @@ class MetricWriter:
         self._wakeup = threading.Event()
 
 
-def _cut(points: list[Point], count: int, max_bytes: int) -> list[tuple[uuid.UUID, list[Point]]]:
-    """``points`` in batches of at most ``count`` points and about ``max_bytes`` bytes."""
-    batches: list[tuple[uuid.UUID, list[Point]]] = []
-    start = 0
-    while start < len(points):
-        end = min(len(points), start + count)
-        while end - start > 1 and estimated_bytes(points[start:end]) > max_bytes:
-            end = start + (end - start) // 2
-        batches.append((uuid.uuid4(), points[start:end]))
-        start = end
-    return batches
-
-
-def _say_kept(pending: int, error: BaseException, files: list[str]) -> None:
+def _say_kept(pending: tuple[int, int], error: BaseException, files: list[str]) -> None:
     say(
-        f"{pending} metric points could not be written ({error}); they are kept in "
+        f"{what(*pending)} could not be written ({error}); they are kept in "
         f"{', '.join(files)} and will be written by the next process that writes to this "
         "store (or by `mltracker sync`)"
     )
