@@ -609,11 +609,15 @@ class MetricWriter:
         Raises:
             BackendError: The store could not take them (they stay spooled).
         """
+        return sum(self.sync_counts())
+
+    def sync_counts(self) -> tuple[int, int]:
+        """:meth:`sync`, returning how many points and how many other writes there were."""
         if self._store_id is None:
             self._store_id = self._spools.store_id = self._store.store_id()
-        count = self._spools.adopt_orphans(self._name, self._has_models)
+        counts = self._spools.adopt_orphans(self._name, self._has_models)
         self.flush()
-        return count
+        return counts
 
     # The spool
 

@@ -54,10 +54,12 @@ class SpoolSet:
     def __bool__(self) -> bool:
         return bool(self._spools)
 
-    def adopt_orphans(self, name: str, has_models: Callable[[set[uuid.UUID]], bool]) -> int:
+    def adopt_orphans(
+        self, name: str, has_models: Callable[[set[uuid.UUID]], bool]
+    ) -> tuple[int, int]:
         """Take over the spool files of this store that ended processes left (they go first),
-        and those keyed by the URI whose models the store has (``has_models``); the number of
-        points and operations they hold."""
+        and those keyed by the URI whose models the store has (``has_models``, given the
+        models they write to and do not create); how many points and operations they hold."""
         self.adopted = True
         key = self.store_id or self._uri
         try:
@@ -73,14 +75,14 @@ class SpoolSet:
                 orphans.sort(key=lambda each: each.path.stat().st_mtime)
         except OSError as error:
             logger.warning("cannot look for spooled metric points: %s", error)
-            return 0
+            return 0, 0
         points = sum(each.points for each in orphans)
         operations = sum(each.operations for each in orphans)
         if orphans:
             with self._lock:
                 self._spools[:0] = orphans
             say(f"writing {what(points, operations)} spooled by an earlier process to {name}")
-        return points + operations
+        return points, operations
 
     def take(self) -> Taken | None:
         """The oldest entry not yet stored, or ``None``; spools found empty are deleted."""
