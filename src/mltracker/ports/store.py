@@ -47,6 +47,15 @@ OwnerKind = Literal["model", "iteration"]
 #: The smallest point budget of :meth:`Store.metric_buckets`: one bucket's five points.
 MIN_BUDGET = 5
 
+#: How a store id that is not final begins: a store that has none yet (it does not exist, or
+#: was made by a version without ids) answers such an id until its first write gives it one.
+PROVISIONAL_ID_PREFIX = "uri-"
+
+
+def is_provisional(store_id: str) -> bool:
+    """Whether ``store_id`` (of :meth:`Store.store_id`) may change at the store's first write."""
+    return store_id.startswith(PROVISIONAL_ID_PREFIX)
+
 
 @dataclass(frozen=True, slots=True)
 class ExperimentRow:
@@ -554,6 +563,9 @@ class Store(ABC):
         that answer at the same URI one after the other (a server replaced by another one on
         the same port, a SQLite file replaced by another). Spooled metric points belong to
         the store of this id, not to a URI.
+
+        A store that has no id yet (it is created at its first write) answers an id that
+        begins with :data:`PROVISIONAL_ID_PREFIX` until then.
 
         By default, the store's URI (for a store built by hand).
 

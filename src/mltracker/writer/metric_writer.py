@@ -22,7 +22,7 @@ from mltracker.errors import (
     PayloadTooLargeError,
 )
 from mltracker.operations import IdMap, Operation
-from mltracker.ports.store import Point, Store
+from mltracker.ports.store import Point, Store, is_provisional
 from mltracker.spool import display, spool_directory
 from mltracker.writer import hooks
 from mltracker.writer.batches import (
@@ -537,7 +537,9 @@ class MetricWriter:
         """
         current = self._store.store_id()
         if self._store_id is None:
-            self._store_id = self._spools.store_id = current
+            if not is_provisional(current):  # a store without an id yet gets it when written
+                self._store_id = self._spools.store_id = current
+            return
         if current == self._store_id:
             self._other_store = None
             return
@@ -614,7 +616,7 @@ class MetricWriter:
     def sync_counts(self) -> tuple[int, int]:
         """:meth:`sync`, returning how many points and how many other writes there were."""
         if self._store_id is None:
-            self._store_id = self._spools.store_id = self._store.store_id()
+            self._check_store()
         counts = self._spools.adopt_orphans(self._name, self._has_models)
         self.flush()
         return counts

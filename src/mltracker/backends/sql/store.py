@@ -45,6 +45,7 @@ from mltracker.errors import (
     SchemaVersionError,
 )
 from mltracker.ports.store import (
+    PROVISIONAL_ID_PREFIX,
     ExperimentRecord,
     ExperimentRow,
     IterationRow,
@@ -218,9 +219,9 @@ class SqlStore(Store):
         4), read once and kept until :meth:`close`.
 
         A store without one (older than version 4 and only read so far, or not created yet)
-        answers ``"uri-"`` and a hash of its URI: stable until its first write, which gives
-        it its id. No writer ever spools for such a store: it is written (and so given its
-        id) before the writer's first batch.
+        answers ``"uri-"`` (``PROVISIONAL_ID_PREFIX``) and a hash of its URI: stable until
+        its first write, which gives it its id. A writer keys nothing by such an id: it
+        learns the store's id after that first write.
         """
         known = self._store_id
         if known is not None:
@@ -234,7 +235,7 @@ class SqlStore(Store):
         found, version = self._read(migrations.read_identity)
         if found is None:
             digest = hashlib.sha256(self.uri.encode()).hexdigest()[:32]
-            return f"uri-{digest}", version
+            return f"{PROVISIONAL_ID_PREFIX}{digest}", version
         self._store_id = found
         return found, version
 
