@@ -151,6 +151,8 @@ def test_a_job_that_ends_while_the_store_is_away_is_replayed_once_in_order(
         if replay == "sync":
             synced = sync(uri)
             assert synced["spool_files_left"] == [], synced
+            assert synced["written"] == EPOCHS * 4, synced
+            assert synced["written_operations"] >= 5 * EPOCHS, synced
         else:
             _next_process_writes(uri)
 

@@ -183,13 +183,14 @@ class MetricWriter:
             operation.awaited = wait
             self._queue.append(operation)
             self._operations_queued += 1
+        if wait and self._write_now(operation):
+            return True
+        # It waits in the queue: the thread, and the hooks of exit and signals, see to it.
         if self._closed:
             self._reopen()
         if self._thread is None:
             hooks.install()
             self._start_thread()
-        if wait:
-            return self._write_now(operation)
         if len(self._queue) >= self._max_pending:
             try:
                 self._relieve()
