@@ -152,8 +152,7 @@ def _store_uri(state: State) -> str:
 @json_option
 @pass_state
 def sync_command(state: State) -> None:
-    """Write the metric points (and other writes) that ended processes left in spool files
-    for the store.
+    """Write the metric points and other writes that ended processes left in spool files.
 
     A process that could not reach its store (a tracking server that was down, a database
     that stayed locked) keeps its points, steps, modules and iterations in a spool file under
