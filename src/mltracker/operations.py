@@ -5,25 +5,26 @@ that makes its write idempotent, so that a retry after a lost answer, or a repla
 after a crash, never applies twice. An entry is a batch of metric points or one operation of
 a kind registered here:
 
-===================  =========================================  ==============================
-kind                 what the training loop called              what is applied to the store
-===================  =========================================  ==============================
-``points``           ``metrics.log`` (a batch of points)        ``write_points(batch_id)``
-``experiment.get``   ``experiments.get_or_create(name)``        ``get_or_create_experiment(id=)``
-``model.get``        ``experiment.models.get_or_create(hash)``  ``get_or_create_model(id=)``
-``step.write``       ``model.step = value``                     ``write_step(op_id=)``
-``step.add``         ``model.step += delta``                    ``add_step(op_id=)``
-``module.log``       ``modules.log(name, attributes)``          ``log_module(id=)``
-``iteration.create`` ``iterations.create(step)``                ``create_iteration(id=)``
-===================  =========================================  ==============================
+====================  =========================================  =============================
+kind                  what the training loop called              what applies it to the store
+====================  =========================================  =============================
+``points``            ``metrics.log`` (a batch of points)        ``write_points(batch_id)``
+``experiment.get``    ``experiments.get_or_create(name)``        ``get_or_create_experiment``
+``model.get``         ``experiment.models.get_or_create(hash)``  ``get_or_create_model``
+``step.write``        ``model.step = value``                     ``write_step(op_id=)``
+``step.add``          ``model.step += delta``                    ``add_step(op_id=)``
+``module.log``        ``modules.log(name, attributes)``          ``log_module(id=)``
+``iteration.create``  ``iterations.create(step)``                ``create_iteration(id=)``
+====================  =========================================  =============================
 
 A kind is a subclass of :class:`Operation` registered with :func:`kind`: its fields, encoded
 for the spool (:meth:`Operation.arguments`) and decoded back (:meth:`Operation.from_arguments`),
 and the one function that applies it to a store (:meth:`Operation.apply`). Points keep a form
 of their own (a queued point is a plain tuple, the hot path of ``metrics.log``), with the
 same three parts here: :func:`encode_points`, :meth:`Decoder.points` and :func:`write_points`.
-:func:`encode_entry` and :class:`Decoder` are what the spool calls, :func:`apply_entry` what the
-writer calls.
+:func:`encode_entry` and :class:`Decoder` are what the spool calls; the writer applies an
+operation with its ``apply`` and points with :func:`write_points`. A new kind (runs, say) is a
+subclass registered here and a method of the views that submits it to the writer.
 
 Ids. An experiment or a model got or created while its store was away is given an id made by
 the client, and so are modules, iterations and step writes, always. When the store turns out
@@ -433,25 +434,12 @@ def write_points(store: Store, points: list[Point], batch_id: UUID, ids: IdMap) 
 # Entries ----------------------------------------------------------------------------------
 
 
-def is_operation(entry: object) -> bool:
-    """Whether an entry (or an item of the writer's queue) is an operation, not points."""
-    return isinstance(entry, Operation)
-
-
 def encode_entry(entry: Entry, ids: IdMap) -> dict[str, Any]:
     """An entry's spool record, without its id: ``{"points": rows}`` or ``{"op": kind,
     "args": fields}``; the ids it refers to mapped by ``ids``."""
     if isinstance(entry, Operation):
         return {"op": entry.kind, "args": entry.arguments(ids)}
     return {POINTS: encode_points(ids.points(entry))}
-
-
-def apply_entry(store: Store, entry_id: UUID, entry: Entry, ids: IdMap) -> Any:
-    """Apply an entry to ``store``; what the store answered (``None`` for points)."""
-    if isinstance(entry, Operation):
-        return entry.apply(store, ids)
-    write_points(store, entry, entry_id, ids)
-    return None
 
 
 def entry_size(entry: Entry) -> tuple[int, int]:
