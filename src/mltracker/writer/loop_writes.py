@@ -173,7 +173,7 @@ class LoopWrites:
         within = deadlines.write_wait_seconds()
         deadline = time.monotonic() + within
         try:
-            while True:
+            while self._queue or self._inflight is not None or self._spools:
                 try:
                     self._write_all(within, bounded=True)
                     break
