@@ -4,7 +4,8 @@ A backend retries a store that is locked or unreachable for ``$MLTRACKER_RETRY_S
 (default 120 s, long enough to ride out a database restart under a training run). Code that
 must finish sooner, such as the flush that runs when a process is told to stop
 (:func:`signal_flush_seconds`) or closes its writer (:func:`close_seconds`), caps that
-budget for the operations it runs with :func:`retry_limit`. A program where a person waits
+budget for the operations it runs with :func:`retry_limit`; so does a write of a training loop,
+which waits :func:`write_wait_seconds` at most and is then queued. A program where a person waits
 for the answer, such as the ``mltracker`` command, lowers the default with
 :func:`default_retry_seconds` (``$MLTRACKER_RETRY_SECONDS`` still wins).
 """
@@ -24,6 +25,9 @@ DEFAULT_RETRY_SECONDS = 120.0
 DEFAULT_SIGNAL_FLUSH_SECONDS = 10.0
 #: How long ``close()`` and the flush at a normal exit may wait for the store.
 DEFAULT_CLOSE_SECONDS = 10.0
+#: How long a write of a training loop (``model.step = ...``, ``modules.log``, ...) waits for
+#: the store before it is queued instead, and a read for a store known to be away.
+DEFAULT_WRITE_WAIT_SECONDS = 1.0
 
 _cap: ContextVar[float | None] = ContextVar("mltracker_retry_cap", default=None)
 #: The default budget set by :func:`default_retry_seconds`, for every thread of the process.
@@ -65,6 +69,13 @@ def close_seconds() -> float:
     """How long closing a writer (``close()``, the flush at a normal exit) may wait for its
     store before what is left goes to the spool: ``$MLTRACKER_CLOSE_SECONDS``."""
     return _seconds_from_environment("MLTRACKER_CLOSE_SECONDS", DEFAULT_CLOSE_SECONDS)
+
+
+def write_wait_seconds() -> float:
+    """How long a write of a training loop waits for its store before it is queued and the
+    loop goes on (and a read waits for a store known to be away before it raises):
+    ``$MLTRACKER_WRITE_WAIT_SECONDS``."""
+    return _seconds_from_environment("MLTRACKER_WRITE_WAIT_SECONDS", DEFAULT_WRITE_WAIT_SECONDS)
 
 
 @contextmanager

@@ -1,12 +1,14 @@
 """The session: a store and its metric writer, shared by every view of one URI in a process.
 
 Views reach the store through :func:`session_store`, which writes the queued metric points
-first, so the store always holds a prefix of what was logged.
+(and other queued writes) first, so the store always holds a prefix of what was logged. The
+writes of a training loop go through the writer instead (``MetricWriter.submit``).
 """
 
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from mltracker.errors import NotFoundError
 from mltracker.ports.store import Store
@@ -21,12 +23,27 @@ class Session:
     def __init__(self, store: Store, writer: MetricWriter) -> None:
         self._store = store
         self.writer = writer
+        #: The step of each model (by the id its handles know) as this process knows it:
+        #: read from the store, then moved by the step writes it made since. What
+        #: ``model.step`` answers while the store is away.
+        self.steps: dict[UUID, int] = {}
 
     @property
     def store(self) -> Store:
-        """The store, after every queued metric point has been written to it."""
-        self.writer.flush()
+        """The store, after every queued metric point (and other write) has been written to
+        it.
+
+        Raises:
+            BackendUnavailableError: The store is known to be away and still does not take
+                the queued writes (within ``$MLTRACKER_WRITE_WAIT_SECONDS``): reads need it.
+        """
+        self.writer.flush_for_read()
         return self._store
+
+    def resolve(self, id: UUID) -> UUID:
+        """The store's id of an experiment or model that a handle knows by ``id`` (another
+        if the client named it while the store was away, and the store held it already)."""
+        return self.writer.ids(id)
 
     @property
     def uri(self) -> str:

@@ -1,10 +1,11 @@
-"""The spool: metric points a store could not take yet, kept in a local file.
+"""The spool: what a store could not take yet, kept in a local file.
 
-While a store is locked or unreachable, the metric writer keeps logged points in memory; once
-``max_pending`` of them wait, it moves them to a spool file instead of blocking or raising in
-the training loop. Each batch keeps the id it was given when first taken from the queue, so a
-batch written to the store and then replayed (after a crash between the two) is recognised by
-the store and never stored twice.
+While a store is locked or unreachable, the metric writer keeps logged points, and the other
+writes of a training loop (``mltracker.operations``), in memory; once ``max_pending`` of them
+wait, or the process ends, it moves them to a spool file instead of blocking or raising in
+the training loop. Each entry keeps the id it was given when it was queued (a batch its id
+when first taken from the queue), so an entry written to the store and then replayed (after
+a crash between the two) is recognised by the store and never applied twice.
 
 A spool file lives in ``$MLTRACKER_SPOOL_DIR`` (default ``~/.cache/mltracker/spool``), is named
 after its store's id (``<key>-<pid>-<random>.spool``, the key from ``Store.store_id``, not
@@ -13,10 +14,12 @@ is locked by the process that writes it. When the store takes its points again t
 replayed in order and deleted. A file left by a process that ended before its store came back
 has no lock: the next process that writes to the same store (the same id) replays it first.
 
-A header line ``{"store": URI shown, "store_id": id, "pid": pid}``, then one line per batch,
-JSON: ``{"batch": id, "points": [[model id, name, phase, step, kind, value, extra, timestamp],
-...]}``, floats as ``float.hex`` text so every value is exact. A line of spaces is a batch
-taken out of the file (set aside, or refused by the store) and is skipped.
+A header line ``{"store": URI shown, "store_id": id, "pid": pid}``, then one line per entry,
+in the order they were queued, JSON: a batch of points ``{"batch": id, "points": [[model id,
+name, phase, step, kind, value, extra, timestamp], ...]}``, floats as ``float.hex`` text so
+every value is exact, or one operation ``{"batch": id, "op": kind, "args": {...}}`` (see
+``mltracker.operations``). A line of spaces is an entry taken out of the file (set aside, or
+refused by the store) and is skipped.
 
 The file holds whole lines only: an append that fails half-way (a full disk, a file-size
 limit) is cut back before the error is raised. A line that cannot be read all the same (a
@@ -36,19 +39,17 @@ import errno
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from uuid import UUID
 
-from mltracker import values
-from mltracker.errors import InvalidArgumentError
-from mltracker.ports.store import Point, Series
+from mltracker import operations
+from mltracker.operations import Decoder, Entry, IdMap, UnreadableEntry, entry_size
 
 try:
     import fcntl
@@ -66,9 +67,10 @@ REFUSED_SUFFIX = ".refused"
 #: How every batch line begins. Quotes inside a line's strings are escaped, so these bytes
 #: mark the start of a batch wherever they are: a torn line glued to the next one is cut here.
 _RECORD_START = b'{"batch": "'
-_KINDS = frozenset({values.FLOAT, values.INT, values.BOOL, values.JSON})
 
-Batch = tuple[UUID, list[Point]]
+#: An entry of the log with its id: a batch of points (the id is the batch's), or one
+#: operation (the id is the operation's own).
+Batch = tuple[UUID, Entry]
 
 
 def spool_directory() -> Path:
@@ -85,38 +87,24 @@ def store_key(store_id: str) -> str:
     return hashlib.sha256(store_id.encode()).hexdigest()[:16]
 
 
-def _encode(points: Sequence[Point]) -> list[list[Any]]:
-    return [
-        [
-            series.model_id.hex,
-            series.name,
-            series.phase,
-            step,
-            kind,
-            None if value is None else float(value).hex(),
-            extra,
-            float(timestamp).hex(),
-        ]
-        for series, step, kind, value, extra, timestamp in points
-    ]
-
-
-def _line(batch_id: UUID, points: Sequence[Point]) -> bytes:
-    """One batch as a spool line, newline included."""
-    record = {"batch": batch_id.hex, "points": _encode(points)}
+def _line(batch_id: UUID, entry: Entry, ids: IdMap | None = None) -> bytes:
+    """One entry as a spool line, newline included (the ids it refers to mapped by ``ids``)."""
+    record = {"batch": batch_id.hex, **operations.encode_entry(entry, ids or _NO_IDS)}
     return (json.dumps(record, allow_nan=False) + "\n").encode()
 
 
+_NO_IDS = IdMap()
+
+
 class _BadLine(Exception):
-    """A spool line that is not a batch; the message says why."""
+    """A spool line that is not an entry; the message says why."""
 
 
-def _parse(line: bytes, known: dict[tuple[str, str, str | None], Series]) -> Batch:
-    """The batch a spool line holds.
+def _parse(line: bytes, decoder: Decoder) -> Batch:
+    """The entry a spool line holds, with its id.
 
     Raises:
-        _BadLine: The line is not JSON, not a batch, or holds a field of the wrong type
-            (an id that is not a UUID, a float that is not ``float.hex`` text, ...).
+        _BadLine: The line is not JSON, not an entry, or holds a field of the wrong type
     """
     try:
         record = json.loads(line)
@@ -124,80 +112,36 @@ def _parse(line: bytes, known: dict[tuple[str, str, str | None], Series]) -> Bat
         raise _BadLine(f"not JSON: {error}") from None
     if not isinstance(record, dict):
         raise _BadLine("not a batch object")
-    batch, rows = record.get("batch"), record.get("points")
-    if not isinstance(batch, str) or not isinstance(rows, list):
-        raise _BadLine('not a batch: it needs "batch" (an id) and "points" (a list)')
+    batch = record.get("batch")
+    if not isinstance(batch, str):
+        raise _BadLine('not a batch: it needs "batch" (an id)')
     try:
         batch_id = UUID(hex=batch)
     except ValueError:
         raise _BadLine(f"batch id {batch[:40]!r} is not a UUID") from None
-    points: list[Point] = []
-    append = points.append
-    for index, row in enumerate(rows):
-        try:
-            append(_point(row, known))
-        except _BadLine as error:
-            raise _BadLine(f"point {index}: {error}") from None
-    return batch_id, points
-
-
-def _point(row: Any, known: dict[tuple[str, str, str | None], Series]) -> Point:
-    if type(row) is not list or len(row) != 8:
-        raise _BadLine("not a list of 8 fields")
-    model_id, name, phase, step, kind, value, extra, timestamp = row
-    if type(model_id) is not str or type(name) is not str:
-        raise _BadLine("the model id and the name must be text")
-    if phase is not None and type(phase) is not str:
-        raise _BadLine("the phase must be text or null")
-    series = known.get((model_id, name, phase))
-    if series is None:
-        try:
-            checked = Series(
-                UUID(hex=model_id),
-                values.check_name(name, "metric name"),
-                values.check_optional_name(phase, "metric phase"),
-            )
-        except (ValueError, InvalidArgumentError) as error:
-            raise _BadLine(str(error) or f"model id {model_id[:40]!r} is not a UUID") from None
-        series = known[(model_id, name, phase)] = checked
-    if step is not None and (
-        type(step) is not int or not values.INT64_MIN <= step <= values.INT64_MAX
-    ):
-        raise _BadLine(f"step {step!r} is not an int64 or null")
-    if type(kind) is not int or kind not in _KINDS:
-        raise _BadLine(f"kind {kind!r} is not 0-3")
-    if extra is not None and type(extra) is not str:
-        raise _BadLine("extra must be text or null")
-    if kind == values.JSON and extra is None:
-        raise _BadLine("a JSON value needs its text in extra")
     try:
-        number = None if value is None else float.fromhex(value)
-        seconds = float.fromhex(timestamp)
-    except (TypeError, ValueError, OverflowError):
-        raise _BadLine("a value or timestamp is not float.hex text") from None
-    if not math.isfinite(seconds):
-        raise _BadLine("the timestamp is not finite")
-    return series, step, kind, number, extra, seconds
+        return batch_id, decoder.entry(batch_id, record)
+    except UnreadableEntry as error:
+        raise _BadLine(str(error)) from None
 
 
 class Spool:
     """One spool file: batches appended at the end and taken back from the front, in order."""
 
-    def __init__(
-        self, path: Path, file: IO[bytes], *, points: int = 0, adopted: bool = False
-    ) -> None:
+    def __init__(self, path: Path, file: IO[bytes], *, adopted: bool = False) -> None:
         self.path = path
         self._file = file
         self._read_offset = 0
-        self._known: dict[tuple[str, str, str | None], Series] = {}
+        self._decoder = Decoder()
         # Written by an ended process: nothing will be appended, a torn last line is final.
         self._adopted = adopted
         # Lines (or pieces) this process set aside: their start and end offsets.
         self._skipped: dict[int, int] = {}
         # A line could not be copied out: keep the whole file (renamed) instead of deleting it.
         self._keep_at_removal = False
-        #: How many points are in the file and not yet taken back.
-        self.points = points
+        #: How many points, and operations, are in the file and not yet taken back.
+        self.points = 0
+        self.operations = 0
 
     @classmethod
     def create(cls, store_id: str, uri: str) -> Spool:
@@ -254,9 +198,10 @@ class Spool:
                 continue
             spool = cls(path, file, adopted=True)
             spool._read_offset = len(file.readline())  # the header
-            spool.points = sum(
-                len(points) for (_, points), _, _ in spool._batches(spool._read_offset)
-            )
+            for (_, entry), _, _ in spool._batches(spool._read_offset):
+                points, operations_count = entry_size(entry)
+                spool.points += points
+                spool.operations += operations_count
             found.append(spool)
         return found
 
@@ -285,22 +230,20 @@ class Spool:
         return found
 
     def model_ids(self) -> set[UUID]:
-        """The models of the points not yet taken back."""
-        return {
-            series.model_id
-            for (_batch_id, points), _end, _start in self._batches(self._read_offset)
-            for series, *_rest in points
-        }
+        """The models that the entries not yet taken back write to and do not create."""
+        return operations.models_of(
+            [entry for (_id, entry), _end, _start in self._batches(self._read_offset)]
+        )
 
-    def append(self, batches: Sequence[Batch]) -> list[int]:
-        """Write batches at the end of the file and make them durable; return the offset
-        after each.
+    def append(self, batches: Sequence[Batch], ids: IdMap | None = None) -> list[int]:
+        """Write entries at the end of the file and make them durable (the ids they refer
+        to mapped by ``ids``); return the offset after each.
 
         Raises:
             OSError: The file cannot be written (a full disk, a file-size limit). The file is
                 cut back to what it held before: none of ``batches`` is in it.
         """
-        lines = [_line(batch_id, points) for batch_id, points in batches]
+        lines = [_line(batch_id, entry, ids) for batch_id, entry in batches]
         data = b"".join(lines)
         # Through the descriptor, not the buffered file: a failed buffered write would keep
         # its bytes and write them again at the next flush. Seeking to the end drops the read
@@ -319,7 +262,10 @@ class Spool:
         finally:
             self._file.seek(0, os.SEEK_END)  # the buffered file agrees with the descriptor
         offset = size + torn
-        self.points += sum(len(points) for _, points in batches)
+        for _, entry in batches:
+            points, operations_count = entry_size(entry)
+            self.points += points
+            self.operations += operations_count
         ends = []
         for line in lines:
             offset += len(line)
@@ -343,10 +289,12 @@ class Spool:
             return batch, end
         return None
 
-    def advance(self, end: int, points: int) -> None:
-        """Mark the batch that ends at ``end`` as stored."""
+    def advance(self, end: int, points: int, operations: int = 0) -> None:
+        """Mark the entry that ends at ``end`` (of so many points, or one operation) as
+        stored."""
         self._read_offset = end
         self.points -= points
+        self.operations -= operations
 
     def drop_front(self, batch_id: UUID) -> bool:
         """Take the oldest batch out of the file without storing it, if it is ``batch_id``;
@@ -356,11 +304,11 @@ class Spool:
         then drop it here. Its line is overwritten with spaces (best effort: if that fails,
         only this process skips it), so that no later process replays it either.
         """
-        for (found_id, points), start, end in self._batches(self._read_offset):
+        for (found_id, entry), start, end in self._batches(self._read_offset):
             if found_id != batch_id:
                 return False
             self._blank(start, end)
-            self.advance(end, len(points))
+            self.advance(end, *entry_size(entry))
             return True
         return False
 
@@ -388,7 +336,7 @@ class Spool:
             try:
                 if skipped is not None:
                     raise _BadLine("set aside in part")
-                batch = _parse(line, self._known)
+                batch = _parse(line, self._decoder)
             except _BadLine as error:
                 yield from self._salvage(start, line, str(error))
             else:
@@ -412,7 +360,7 @@ class Spool:
             if start + begin in self._skipped or not piece.strip():
                 continue
             try:
-                batch = _parse(piece, self._known)
+                batch = _parse(piece, self._decoder)
             except _BadLine as error:
                 self._reject(start + begin, piece, f"torn or damaged: {error}")
                 continue
@@ -496,8 +444,8 @@ class Spool:
         self._file.close()
 
 
-def set_aside(key: str, store: str, batch_id: UUID, points: Sequence[Point], reason: str) -> Path:
-    """Keep a batch the store refused for good in a file of its own, and return its path.
+def set_aside(key: str, store: str, batch_id: UUID, entry: Entry, reason: str) -> Path:
+    """Keep an entry the store refused for good in a file of its own, and return its path.
 
     For a batch that can never be stored as it is (a server that answers 413 for a batch
     that cannot be cut smaller, an ``InvalidArgumentError`` for a malformed point): it must
@@ -511,7 +459,7 @@ def set_aside(key: str, store: str, batch_id: UUID, points: Sequence[Point], rea
         key: The store's part of spool file names (``store_key(uri)`` today).
         store: The store as shown to people; a URI's password is hidden (:func:`display`).
         batch_id: The batch's id, kept so that a replay is recognised by the store.
-        points: The batch.
+        entry: The batch of points, or the operation.
         reason: Why the store refused it (its error message).
 
     Raises:
@@ -521,7 +469,7 @@ def set_aside(key: str, store: str, batch_id: UUID, points: Sequence[Point], rea
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}{REFUSED_SUFFIX}"
     header = {"store": display(store), "pid": os.getpid(), "refused": reason, "time": _now()}
-    data = json.dumps(header).encode() + b"\n" + _line(batch_id, points)
+    data = json.dumps(header).encode() + b"\n" + _line(batch_id, entry)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         _write_all(descriptor, data)

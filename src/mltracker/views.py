@@ -3,9 +3,20 @@
 Each view validates its arguments (``mltracker.values``), then makes one call of the
 session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` and
 ``metrics.log_many`` first flushes the queued metric points, so the store always holds a prefix
-of what was logged. A call that logs a module, creates an iteration or adds to a model's step
-passes the store an id made here (a fresh UUID per call, kept across the store's retries of
-that call), so that a retry after a lost answer never applies it twice.
+of what was logged.
+
+The writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log``,
+``iterations.create``, ``get_or_create`` of an experiment or a model) are operations of the
+writer's log (``mltracker.operations``), each with an id made here (a fresh UUID per call,
+kept across retries and replays), so that none ever applies twice. They are written at once
+when the store takes them within ``$MLTRACKER_WRITE_WAIT_SECONDS``, else queued after the
+points logged before them, and the call returns what the client knows: the module or
+iteration with its id, an experiment or model handle with a client-made id (the store's own
+id is used from the moment the store answers, if it held them already). ``model.step`` then
+answers the step this process knows: the last one read from the store, moved by the step
+writes made since (0 for a model first got while the store was away). Other calls (reads,
+``create``, updates, deletes) need the store: while it is away they raise
+``BackendUnavailableError`` within that wait.
 """
 
 from __future__ import annotations
@@ -13,7 +24,6 @@ from __future__ import annotations
 import builtins
 import importlib
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from uuid import UUID
@@ -21,6 +31,15 @@ from uuid import UUID
 from mltracker import columnar, values
 from mltracker.entities import Experiment, Iteration, Metric, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
+from mltracker.operations import (
+    AddStep,
+    CreateIteration,
+    GetExperiment,
+    GetModel,
+    LogModule,
+    WriteStep,
+    new_id,
+)
 from mltracker.ports import experiments, iterations, metrics, models, modules
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import (
@@ -49,20 +68,33 @@ _now = time.time
 
 
 class _Steps:
+    """A model's step: read from the store when it answers, else as this process knows it;
+    written through the writer's log (one operation id per write or increment)."""
+
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def read_step(self, model_id: UUID) -> int:
-        return session_store(self._session).read_step(model_id)
+        session = self._session
+        resolve = session.resolve
+        step = session.writer.read_now(lambda store: store.read_step(resolve(model_id)))
+        if step is None:  # the store is away: what this process knows
+            return session.steps.get(model_id, 0)
+        session.steps[model_id] = step
+        return step
 
     def write_step(self, model_id: UUID, step: int) -> None:
-        session_store(self._session).write_step(model_id, values.check_int(step, "model step"))
+        step = values.check_int(step, "model step")
+        self._session.writer.submit(WriteStep(new_id(), model_id, step))
+        self._session.steps[model_id] = step
 
     def add_step(self, model_id: UUID, delta: int) -> None:
-        # One operation id per increment: a retry or replay of it adds nothing.
-        session_store(self._session).add_step(
-            model_id, values.check_int(delta, "model step increment"), op_id=uuid.uuid4()
-        )
+        session = self._session
+        operation = AddStep(new_id(), model_id, values.check_int(delta, "model step increment"))
+        if session.writer.submit(operation):
+            session.steps[model_id] = operation.result
+        else:
+            session.steps[model_id] = session.steps.get(model_id, 0) + delta
 
 
 class ExperimentsView(experiments.Experiments):
@@ -78,7 +110,10 @@ class ExperimentsView(experiments.Experiments):
 
     def get_or_create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
-        return self._entity(session_store(self._session).get_or_create_experiment(name))
+        operation = GetExperiment(new_id(), name)
+        if self._session.writer.submit(operation):
+            return self._entity(operation.result)
+        return self._entity(ExperimentRow(operation.id, name, _now()))
 
     def read(self, name: str) -> Experiment | None:
         name = values.check_name(name, "experiment name")
@@ -87,10 +122,12 @@ class ExperimentsView(experiments.Experiments):
 
     def update(self, id: UUID, name: str) -> None:
         name = values.check_name(name, "experiment name")
-        session_store(self._session).update_experiment(_check_id(id, "experiment id"), name)
+        experiment_id = self._session.resolve(_check_id(id, "experiment id"))
+        session_store(self._session).update_experiment(experiment_id, name)
 
     def delete(self, id: UUID) -> None:
-        session_store(self._session).delete_experiment(_check_id(id, "experiment id"))
+        experiment_id = self._session.resolve(_check_id(id, "experiment id"))
+        session_store(self._session).delete_experiment(experiment_id)
 
     def list(self) -> _list[experiments.Experiment]:
         return [self._entity(row) for row in session_store(self._session).list_experiments()]
@@ -101,8 +138,16 @@ class ModelsView(models.Models):
         self._session = session
         self._experiment_id = experiment_id
 
-    def _entity(self, row: ModelRow) -> Model:
+    @property
+    def _stored_experiment_id(self) -> UUID:
+        return self._session.resolve(self._experiment_id)
+
+    def _entity(self, row: ModelRow, *, stored: bool = True) -> Model:
         session = self._session
+        if stored:
+            session.steps[row.id] = row.step
+        else:  # made here while the store was away: keep what this process knows
+            session.steps.setdefault(row.id, row.step)
         return Model(
             row.id,
             row.hash,
@@ -120,7 +165,7 @@ class ModelsView(models.Models):
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
         row = session_store(self._session).create_model(
-            self._experiment_id, hash, name, description
+            self._stored_experiment_id, hash, name, description
         )
         return self._entity(row)
 
@@ -130,12 +175,15 @@ class ModelsView(models.Models):
         hash = values.check_name(hash, "model hash")
         name = values.check_optional_name(name, "model name")
         description = values.check_text(description, "model description")
-        store = session_store(self._session)
-        return self._entity(store.get_or_create_model(self._experiment_id, hash, name, description))
+        operation = GetModel(new_id(), self._experiment_id, hash, name, description)
+        if self._session.writer.submit(operation):
+            return self._entity(operation.result)
+        row = ModelRow(operation.id, self._experiment_id, hash, name, description, _now(), 0)
+        return self._entity(row, stored=False)
 
     def read(self, hash: str) -> Model | None:
         hash = values.check_name(hash, "model hash")
-        row = session_store(self._session).read_model(self._experiment_id, hash)
+        row = session_store(self._session).read_model(self._stored_experiment_id, hash)
         return None if row is None else self._entity(row)
 
     def update(
@@ -151,19 +199,19 @@ class ModelsView(models.Models):
         description = values.check_text(description, "model description")
         cleared = _check_clear(clear, {"name": name, "description": description})
         store = session_store(self._session)
-        store.update_model(self._experiment_id, hash, name, description, cleared)
+        store.update_model(self._stored_experiment_id, hash, name, description, cleared)
 
     def delete(self, id: UUID) -> None:
-        session_store(self._session).delete_model(self._experiment_id, _check_id(id, "model id"))
+        model_id = self._session.resolve(_check_id(id, "model id"))
+        session_store(self._session).delete_model(self._stored_experiment_id, model_id)
 
     def list(self) -> _list[models.Model]:
-        return [
-            self._entity(row)
-            for row in session_store(self._session).list_models(self._experiment_id)
-        ]
+        store = session_store(self._session)
+        return [self._entity(row) for row in store.list_models(self._stored_experiment_id)]
 
     def clear(self) -> None:
-        session_store(self._session).clear_models(self._experiment_id)
+        store = session_store(self._session)
+        store.clear_models(self._stored_experiment_id)
 
 
 class MetricsView(metrics.Metrics):
@@ -247,14 +295,16 @@ class MetricsView(metrics.Metrics):
         limit: int | None = None,
     ) -> _list[metrics.Metric]:
         where = _metric_filter(name, phase, start_step, stop_step, after, limit)
-        return cast(
-            _list[metrics.Metric], session_store(self._session).list_metrics(self._model_id, where)
-        )
+        store = session_store(self._session)
+        return cast(_list[metrics.Metric], store.list_metrics(self._stored_model_id, where))
 
     def latest(self) -> _list[metrics.Metric]:
-        return cast(
-            _list[metrics.Metric], session_store(self._session).latest_metrics(self._model_id)
-        )
+        store = session_store(self._session)
+        return cast(_list[metrics.Metric], store.latest_metrics(self._stored_model_id))
+
+    @property
+    def _stored_model_id(self) -> UUID:
+        return self._session.resolve(self._model_id)
 
     def to_pandas(
         self,
@@ -267,9 +317,10 @@ class MetricsView(metrics.Metrics):
         pandas = _require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step)
         store = session_store(self._session)
+        model_id = self._stored_model_id
         if store.reads_arrow():
-            return columnar.to_pandas(store.metric_table(self._model_id, where))
-        return columns_to_pandas(pandas, store.metric_columns(self._model_id, where))
+            return columnar.to_pandas(store.metric_table(model_id, where))
+        return columns_to_pandas(pandas, store.metric_columns(model_id, where))
 
     def to_arrow(
         self,
@@ -280,14 +331,16 @@ class MetricsView(metrics.Metrics):
         stop_step: int | None = None,
     ) -> pyarrow.Table:
         where = _metric_filter(name, phase, start_step, stop_step)
-        table = session_store(self._session).metric_table(self._model_id, where)
-        return columnar.to_arrow(table)
+        store = session_store(self._session)
+        return columnar.to_arrow(store.metric_table(self._stored_model_id, where))
 
     def remove(self, metric: metrics.Metric) -> None:
-        session_store(self._session).remove_metric(self._model_id, _entity_id(metric, "metric"))
+        metric_id = _entity_id(metric, "metric")
+        session_store(self._session).remove_metric(self._stored_model_id, metric_id)
 
     def clear(self) -> None:
-        session_store(self._session).clear_metrics(self._model_id)
+        store = session_store(self._session)
+        store.clear_metrics(self._stored_model_id)
 
 
 class ModulesView(modules.Modules):
@@ -298,17 +351,26 @@ class ModulesView(modules.Modules):
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        store = session_store(self._session)
-        return store.log_module(self._owner, name, attributes_json, id=uuid.uuid4())
+        operation = LogModule(new_id(), self._owner, name, attributes_json)
+        if self._session.writer.submit(operation):
+            return cast(Module, operation.result)
+        return Module(operation.id, name, values.loads_json(attributes_json), _now())
+
+    @property
+    def _stored_owner(self) -> ModuleOwner:
+        return ModuleOwner(self._owner.kind, self._session.resolve(self._owner.id))
 
     def list(self) -> _list[modules.Module]:
-        return cast(_list[modules.Module], session_store(self._session).list_modules(self._owner))
+        store = session_store(self._session)
+        return cast(_list[modules.Module], store.list_modules(self._stored_owner))
 
     def remove(self, module: modules.Module) -> None:
-        session_store(self._session).remove_module(self._owner, _entity_id(module, "module"))
+        module_id = _entity_id(module, "module")
+        session_store(self._session).remove_module(self._stored_owner, module_id)
 
     def clear(self) -> None:
-        session_store(self._session).clear_modules(self._owner)
+        store = session_store(self._session)
+        store.clear_modules(self._stored_owner)
 
 
 class IterationsView(iterations.Iterations):
@@ -322,26 +384,31 @@ class IterationsView(iterations.Iterations):
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        row = session_store(self._session).create_iteration(self._model_id, step, id=uuid.uuid4())
-        return self._entity(row)
+        operation = CreateIteration(new_id(), self._model_id, step)
+        if self._session.writer.submit(operation):
+            return self._entity(operation.result)
+        return self._entity(IterationRow(operation.id, self._model_id, step, _now()))
+
+    @property
+    def _stored_model_id(self) -> UUID:
+        return self._session.resolve(self._model_id)
 
     def get(self, step: int) -> Iteration | None:
         step = values.check_int(step, "iteration step")
-        row = session_store(self._session).get_iteration(self._model_id, step)
+        row = session_store(self._session).get_iteration(self._stored_model_id, step)
         return None if row is None else self._entity(row)
 
     def list(self) -> _list[iterations.Iteration]:
-        return [
-            self._entity(row)
-            for row in session_store(self._session).list_iterations(self._model_id)
-        ]
+        store = session_store(self._session)
+        return [self._entity(row) for row in store.list_iterations(self._stored_model_id)]
 
     def remove(self, iteration: iterations.Iteration) -> None:
         iteration_id = _entity_id(iteration, "iteration")
-        session_store(self._session).remove_iteration(self._model_id, iteration_id)
+        session_store(self._session).remove_iteration(self._stored_model_id, iteration_id)
 
     def clear(self) -> None:
-        session_store(self._session).clear_iterations(self._model_id)
+        store = session_store(self._session)
+        store.clear_iterations(self._stored_model_id)
 
 
 def _metric_filter(

@@ -124,6 +124,29 @@ def iteration_request(step: int, id: UUID | None) -> dict[str, Any]:
     return {"step": step, "id": _id_text(id)}
 
 
+def step_request(step: int, op_id: UUID | None) -> dict[str, Any]:
+    """The body of a request that sets a model's step."""
+    return {"step": step, "op_id": _id_text(op_id)}
+
+
+def experiment_request(name: str, id: UUID | None, *, get_or_create: bool) -> dict[str, Any]:
+    """The body of a request that creates (or gets or creates) an experiment."""
+    return {"name": name, "get_or_create": get_or_create, "id": _id_text(id)}
+
+
+def model_request(
+    hash: str, name: str | None, description: str | None, id: UUID | None, *, get_or_create: bool
+) -> dict[str, Any]:
+    """The body of a request that creates (or gets or creates) a model."""
+    return {
+        "hash": hash,
+        "name": name,
+        "description": description,
+        "get_or_create": get_or_create,
+        "id": _id_text(id),
+    }
+
+
 def step_delta_request(delta: int, op_id: UUID | None) -> dict[str, Any]:
     """The body of a request that adds to a model's step."""
     return {"delta": delta, "op_id": _id_text(op_id)}

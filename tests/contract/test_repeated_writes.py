@@ -273,3 +273,102 @@ def test_get_or_create_repeated_returns_the_same_experiment_and_model(
     assert models[0] == models[1]
     assert [e.id for e in store.list_experiments() if e.name == name] == [experiments[0].id]
     assert [m.id for m in store.list_models(experiments[0].id)] == [models[0].id]
+
+
+def test_experiment_and_model_are_created_with_the_ids_the_caller_made(
+    connection: mltracker.Connection,
+) -> None:
+    store = connection.store
+    experiment_id, model_id = uuid.uuid4(), uuid.uuid4()
+
+    experiment = store.get_or_create_experiment(f"named-{uuid.uuid4()}", id=experiment_id)
+    model = store.get_or_create_model(experiment_id, "h", "n", None, id=model_id)
+
+    assert (experiment.id, model.id, model.experiment_id) == (
+        experiment_id,
+        model_id,
+        experiment_id,
+    )
+    assert [m.id for m in store.list_models(experiment_id)] == [model_id]
+    other_id, other_model_id = uuid.uuid4(), uuid.uuid4()
+    assert store.create_experiment(f"named-{uuid.uuid4()}", id=other_id).id == other_id
+    assert store.create_model(other_id, "h", None, None, id=other_model_id).id == other_model_id
+
+
+def test_get_or_create_of_a_stored_one_keeps_its_id_whatever_id_is_given(
+    connection: mltracker.Connection,
+) -> None:
+    store = connection.store
+    name = f"stored-{uuid.uuid4()}"
+    experiment = store.get_or_create_experiment(name)
+    model = store.get_or_create_model(experiment.id, "h", None, None)
+
+    again = store.get_or_create_experiment(name, id=uuid.uuid4())
+    model_again = store.get_or_create_model(experiment.id, "h", "other", None, id=uuid.uuid4())
+
+    assert again == experiment
+    assert model_again == model
+    assert [m.id for m in store.list_models(experiment.id)] == [model.id]
+
+
+def test_get_or_create_replayed_after_a_rename_returns_the_experiment_of_its_id(
+    connection: mltracker.Connection,
+) -> None:
+    store = connection.store
+    experiment_id = uuid.uuid4()
+    first = store.get_or_create_experiment(f"before-{experiment_id}", id=experiment_id)
+    store.update_experiment(experiment_id, f"after-{experiment_id}")
+
+    replayed = store.get_or_create_experiment(f"before-{experiment_id}", id=experiment_id)
+
+    assert replayed.id == first.id == experiment_id
+    assert replayed.name == f"after-{experiment_id}"
+    assert store.read_experiment(f"before-{experiment_id}") is None
+
+
+def test_ids_of_others_are_refused_and_change_nothing(connection: mltracker.Connection) -> None:
+    store = connection.store
+    experiment = store.create_experiment(f"taken-{uuid.uuid4()}")
+    model = store.create_model(experiment.id, "h", None, None)
+    experiments_before = store.list_experiments()
+
+    with pytest.raises(AlreadyExistsError, match=str(experiment.id)):
+        store.create_experiment(f"other-{uuid.uuid4()}", id=experiment.id)
+    with pytest.raises(AlreadyExistsError, match=str(model.id)):
+        store.create_model(experiment.id, "other", None, None, id=model.id)
+    with pytest.raises(AlreadyExistsError, match=str(model.id)):
+        store.get_or_create_model(experiment.id, "other", None, None, id=model.id)
+
+    assert store.list_experiments() == experiments_before
+    assert [m.hash for m in store.list_models(experiment.id)] == ["h"]
+
+
+def test_step_write_replayed_after_later_increments_changes_nothing(
+    connection: mltracker.Connection, model: Model
+) -> None:
+    store = connection.store
+    op_id = uuid.uuid4()
+    store.write_step(model.id, 5, op_id=op_id)
+    store.add_step(model.id, 1, op_id=uuid.uuid4())
+
+    store.write_step(model.id, 5, op_id=op_id)  # a replay
+
+    assert model.step == 6
+    store.write_step(model.id, 5, op_id=uuid.uuid4())  # another write of the same value
+    assert model.step == 5
+
+
+def test_step_write_of_an_operation_id_of_another_model_is_refused(
+    connection: mltracker.Connection, model: Model
+) -> None:
+    store = connection.store
+    other = connection.experiments.create(f"repeat-{uuid.uuid4()}").models.create("o")
+    op_id = uuid.uuid4()
+    store.write_step(model.id, 3, op_id=op_id)
+
+    with pytest.raises(AlreadyExistsError, match=str(op_id)):
+        store.write_step(other.id, 3, op_id=op_id)
+    with pytest.raises(NotFoundError, match="not found"):
+        store.write_step(uuid.uuid4(), 3, op_id=uuid.uuid4())
+
+    assert (model.step, other.step) == (3, 0)

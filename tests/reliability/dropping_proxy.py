@@ -2,6 +2,10 @@
 it forwards the request, reads the server's whole answer (so the server surely applied it),
 and closes the client's connection without passing the answer on.
 
+With ``outage`` seconds, every lost answer is followed by an outage of the server as the
+client sees it: for that long, every connection is closed at once, before anything is
+forwarded (the server applied the request, and the client cannot ask again for a while).
+
 It listens on 127.0.0.1 only. It reads HTTP/1.1 messages framed by ``Content-Length`` (what
 the MLTracker client and server send); a connection it cannot frame is closed. Use it as a
 context manager: on exit every socket is closed and every thread joined.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from types import TracebackType
 
 _POLL = 0.1  # how often a blocked thread looks whether the proxy is closing
@@ -65,14 +70,19 @@ class _Reader:
 
 
 class DroppingProxy:
-    """Forwards connections to ``127.0.0.1:upstream_port``, losing every ``every``-th answer.
+    """Forwards connections to ``127.0.0.1:upstream_port``, losing every ``every``-th answer
+    (and then refusing to forward anything for ``outage`` seconds).
 
-    ``answered`` counts the answers the server gave through it, ``dropped`` those it lost.
+    ``answered`` counts the answers the server gave through it, ``dropped`` those it lost,
+    ``turned_away`` the connections it closed during outages.
     """
 
-    def __init__(self, upstream_port: int, every: int) -> None:
+    def __init__(self, upstream_port: int, every: int, outage: float = 0.0) -> None:
         self._upstream = ("127.0.0.1", upstream_port)
         self._every = every
+        self._outage = outage
+        self._down_until = 0.0
+        self.turned_away = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -123,8 +133,16 @@ class DroppingProxy:
                 self._threads.append(thread)
             thread.start()
 
+    def _down(self) -> bool:
+        with self._lock:
+            down = time.monotonic() < self._down_until
+            self.turned_away += down
+            return down
+
     def _serve(self, client: socket.socket) -> None:
         with client:
+            if self._down():
+                return
             client.settimeout(_POLL)
             try:
                 server = socket.create_connection(self._upstream, timeout=10)
@@ -135,12 +153,17 @@ class DroppingProxy:
                 requests, answers = _Reader(client, self._stop), _Reader(server, self._stop)
                 try:
                     while True:
-                        server.sendall(requests.message())
+                        request = requests.message()
+                        if self._down():
+                            return
+                        server.sendall(request)
                         answer = answers.message()
                         with self._lock:
                             self.answered += 1
                             lost = self.answered % self._every == 0
                             self.dropped += lost
+                            if lost:
+                                self._down_until = time.monotonic() + self._outage
                         if lost:
                             return  # the server applied it; the client never hears so
                         client.sendall(answer)

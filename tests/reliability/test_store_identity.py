@@ -97,7 +97,10 @@ class Client:
     def result(self) -> list[str]:
         """The errors the client saw (it must end normally)."""
         assert self.popen.stdout is not None
-        out, _ = self.popen.communicate(timeout=180)
+        # From the buffered stream that ``expect`` read lines from: it may hold the last
+        # line already (``communicate`` reads the pipe itself, past that buffer).
+        out = self.popen.stdout.read()
+        self.popen.wait(timeout=180)
         assert self.popen.returncode == 0, self.stderr()
         errors: list[str] = json.loads(out.strip().splitlines()[-1])["errors"]
         return errors

@@ -193,6 +193,7 @@ def assert_delivered_by_sync(tmp_path: Path, port: int) -> None:
         assert sync(server.url) == {
             "store": server.url,
             "written": 2 * POINTS,
+            "written_operations": 0,
             "spool_files_left": [],
         }
         assert sync(server.url)["written"] == 0

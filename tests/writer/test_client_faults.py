@@ -32,9 +32,9 @@ SIGNAL_DURING_SPILL = textwrap.dedent(
     for step in range(1000):
         model.metrics.log("loss", float(step), step=step)
     original = spool.Spool.append
-    def append_with_signal(self, batches):
+    def append_with_signal(self, batches, *rest):
         os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, lock held
-        return original(self, batches)
+        return original(self, batches, *rest)
     spool.Spool.append = append_with_signal
     print("spilling", flush=True)
     tracker.writer.spill_all()

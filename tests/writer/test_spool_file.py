@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from mltracker.spool import Spool, set_aside, store_key
 
 
 def _stored_steps(path: str) -> list[int]:
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:  # a with of its own only commits
         return [row[0] for row in connection.execute("SELECT step FROM metrics ORDER BY seq")]
 
 

@@ -76,7 +76,7 @@ COMMANDS: dict[str, Where] = {
     "sync": Where(
         "mltracker.cli.serving",
         "sync_command",
-        "Write the metric points that ended processes left in spool files for the store.",
+        "Write the metric points and other writes that ended processes left in spool files.",
     ),
     "demo": Where(
         "mltracker.cli.demo_command",

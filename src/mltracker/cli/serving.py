@@ -152,20 +152,27 @@ def _store_uri(state: State) -> str:
 @json_option
 @pass_state
 def sync_command(state: State) -> None:
-    """Write the metric points that ended processes left in spool files for the store.
+    """Write the metric points and other writes that ended processes left in spool files.
 
     A process that could not reach its store (a tracking server that was down, a database
-    that stayed locked) keeps its points in a spool file under ~/.cache/mltracker/spool
-    ($MLTRACKER_SPOOL_DIR). The next process that logs to the store writes them; this
-    command does it now. Exit code 1 when the store still cannot take them.
+    that stayed locked) keeps its points, steps, modules and iterations in a spool file under
+    ~/.cache/mltracker/spool ($MLTRACKER_SPOOL_DIR). The next process that writes to the
+    store writes them; this command does it now. Exit code 1 when the store still cannot
+    take them.
     """
     connection = state.connection(create=True)
     try:
-        count = connection.writer.sync()
+        points, operations = connection.writer.sync_counts()
     except MLTrackerError as error:
         raise CliError(f"the spooled points stay spooled: {error}") from None
     left = connection.writer.spool_files
+    others = f" and {operations} other writes" if operations else ""
     state.emit(
-        {"store": display_uri(connection.uri), "written": count, "spool_files_left": left},
-        f"{count} spooled metric points written to {display_uri(connection.uri)}",
+        {
+            "store": display_uri(connection.uri),
+            "written": points,
+            "written_operations": operations,
+            "spool_files_left": left,
+        },
+        f"{points} spooled metric points{others} written to {display_uri(connection.uri)}",
     )

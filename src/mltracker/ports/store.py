@@ -12,8 +12,10 @@ the store gave it (see :class:`~mltracker.entities.Metric`).
 
 Writes a training loop makes can be repeated safely, so that a retry after a lost answer or
 a replay never applies twice: ``write_points`` with a batch id, ``log_module`` and
-``create_iteration`` with the id of what they create, ``add_step`` with an operation id, all
-chosen by the caller; ``write_step`` and ``get_or_create_*`` are so by nature.
+``create_iteration`` with the id of what they create, ``add_step`` and ``write_step`` with an
+operation id, all chosen by the caller; ``get_or_create_*`` by nature, and they take the id
+of what they create, so that a client can name an experiment or a model before the store
+has seen it (``mltracker.operations`` replays such writes, in order, once the store is back).
 
 Arguments reach a store already validated (``mltracker.values``); a store raises only errors
 of ``mltracker.errors``. Besides what each method lists, any method may raise
@@ -44,6 +46,15 @@ OwnerKind = Literal["model", "iteration"]
 
 #: The smallest point budget of :meth:`Store.metric_buckets`: one bucket's five points.
 MIN_BUDGET = 5
+
+#: How a store id that is not final begins: a store that has none yet (it does not exist, or
+#: was made by a version without ids) answers such an id until its first write gives it one.
+PROVISIONAL_ID_PREFIX = "uri-"
+
+
+def is_provisional(store_id: str) -> bool:
+    """Whether ``store_id`` (of :meth:`Store.store_id`) may change at the store's first write."""
+    return store_id.startswith(PROVISIONAL_ID_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,17 +213,24 @@ class Store(ABC):
 
     # Experiments
     @abstractmethod
-    def create_experiment(self, name: str) -> ExperimentRow:
-        """Create an experiment.
+    def create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
+        """Create an experiment, of id ``id`` if given (else the store makes one).
 
         Raises:
-            AlreadyExistsError: An experiment of this name exists.
+            AlreadyExistsError: An experiment of this name, or of this id, exists.
         """
 
     @abstractmethod
-    def get_or_create_experiment(self, name: str) -> ExperimentRow:
+    def get_or_create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
         """The experiment of that name, created if absent; safe against concurrent callers
-        and to repeat (a retry or a replay returns the same experiment, never a second)."""
+        and to repeat (a retry or a replay returns the same experiment, never a second).
+
+        ``id`` is the id to create it with, chosen by the caller (a client that named the
+        experiment before the store was reachable); an experiment found by its name keeps
+        its own id, which the caller then uses instead. When no experiment has the name but
+        one has this ``id`` (created by an earlier call of this id, and renamed since), that
+        one is returned.
+        """
 
     @abstractmethod
     def read_experiment(self, name: str) -> ExperimentRow | None:
@@ -242,25 +260,45 @@ class Store(ABC):
     # Models
     @abstractmethod
     def create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
-        """Create a model (its step starts at 0).
+        """Create a model (its step starts at 0), of id ``id`` if given (else the store
+        makes one).
 
         Raises:
             NotFoundError: The experiment does not exist.
-            AlreadyExistsError: A model of this hash exists in the experiment.
+            AlreadyExistsError: A model of this hash exists in the experiment, or a model
+                of this id exists.
         """
 
     @abstractmethod
     def get_or_create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
         """The model of that hash, created (with this name and description) if absent;
         safe against concurrent callers and to repeat (a retry or a replay returns the same
         model, never a second; a model found keeps its name and description).
 
+        ``id`` is the id to create it with, chosen by the caller (a client that named the
+        model before the store was reachable); a model found by its hash keeps its own id,
+        which the caller then uses instead.
+
         Raises:
             NotFoundError: The experiment does not exist.
+            AlreadyExistsError: The model is absent and another model has this ``id``
+                (nothing changes).
         """
 
     @abstractmethod
@@ -308,11 +346,18 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def write_step(self, model_id: UUID, step: int) -> None:
-        """Set the model's step (idempotent: setting the same step again changes nothing).
+    def write_step(self, model_id: UUID, step: int, *, op_id: UUID | None = None) -> None:
+        """Set the model's step.
+
+        Setting the same step again changes nothing, but a replay of an old write after
+        later increments would undo them; with an ``op_id`` (a UUID the caller makes, one per
+        write it means) a repeat changes nothing: the store notes the id in the same
+        transaction as the write, as for :meth:`add_step`.
 
         Raises:
-            NotFoundError: The model does not exist.
+            NotFoundError: The model does not exist (also on a replay, if it was deleted
+                since).
+            AlreadyExistsError: ``op_id`` was applied to another model (nothing changes).
         """
 
     @abstractmethod
@@ -518,6 +563,9 @@ class Store(ABC):
         that answer at the same URI one after the other (a server replaced by another one on
         the same port, a SQLite file replaced by another). Spooled metric points belong to
         the store of this id, not to a URI.
+
+        A store that has no id yet (it is created at its first write) answers an id that
+        begins with :data:`PROVISIONAL_ID_PREFIX` until then.
 
         By default, the store's URI (for a store built by hand).
 

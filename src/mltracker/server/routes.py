@@ -63,6 +63,12 @@ writes = [Depends(_writable)]
 class ExperimentBody(BaseModel):
     name: str
     get_or_create: bool = Field(False, description="Return the experiment if it exists.")
+    id: UUID | None = Field(
+        None,
+        description="The experiment's id, made by the client, to create it with. An "
+        "experiment found by its name (get_or_create) keeps its own id. Without it the "
+        "server makes one.",
+    )
 
 
 class RenameBody(BaseModel):
@@ -74,6 +80,11 @@ class ModelBody(BaseModel):
     name: str | None = None
     description: str | None = None
     get_or_create: bool = Field(False, description="Return the model if it exists.")
+    id: UUID | None = Field(
+        None,
+        description="The model's id, made by the client, to create it with. A model found "
+        "by its hash (get_or_create) keeps its own id. Without it the server makes one.",
+    )
 
 
 class ModelUpdateBody(BaseModel):
@@ -89,6 +100,11 @@ class ModelUpdateBody(BaseModel):
 
 class StepBody(BaseModel):
     step: StrictInt
+    op_id: UUID | None = Field(
+        None,
+        description="The write's id, made by the client: a repeat of an id applied already "
+        "changes nothing (a replay never undoes later increments).",
+    )
 
 
 class StepDeltaBody(BaseModel):
@@ -161,8 +177,8 @@ def list_experiments(store: StoreDependency) -> Response:
 def create_experiment(body: ExperimentBody, store: StoreDependency) -> Response:
     name = values.check_name(body.name, "experiment name")
     if body.get_or_create:
-        return _json(wire.experiment_document(store.get_or_create_experiment(name)))
-    return _json(wire.experiment_document(store.create_experiment(name)), 201)
+        return _json(wire.experiment_document(store.get_or_create_experiment(name, id=body.id)))
+    return _json(wire.experiment_document(store.create_experiment(name, id=body.id)), 201)
 
 
 # Names and hashes travel in the query: a path cannot carry every character a name may hold.
@@ -204,11 +220,10 @@ def create_model(experiment_id: UUID, body: ModelBody, store: StoreDependency) -
     name = values.check_optional_name(body.name, "model name")
     description = values.check_text(body.description, "model description")
     if body.get_or_create:
-        row = store.get_or_create_model(experiment_id, hash, name, description)
+        row = store.get_or_create_model(experiment_id, hash, name, description, id=body.id)
         return _json(wire.model_document(row))
-    return _json(
-        wire.model_document(store.create_model(experiment_id, hash, name, description)), 201
-    )
+    row = store.create_model(experiment_id, hash, name, description, id=body.id)
+    return _json(wire.model_document(row), 201)
 
 
 @router.delete("/experiments/{experiment_id}/models", tags=["models"], dependencies=writes)
@@ -256,7 +271,7 @@ def read_step(model_id: UUID, store: StoreDependency) -> Response:
 @router.put("/models/{model_id}/step", tags=["models"], dependencies=writes)
 def write_step(model_id: UUID, body: StepBody, store: StoreDependency) -> Response:
     step = values.check_int(body.step, "model step")
-    store.write_step(model_id, step)
+    store.write_step(model_id, step, op_id=body.op_id)
     return _json({"step": step})
 
 

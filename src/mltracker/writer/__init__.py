@@ -1,4 +1,4 @@
-"""The metric writer: a buffer between ``metrics.log`` and the store.
+"""The metric writer: a buffer between a training loop and the store.
 
 ``log`` appends one encoded point to a queue and returns. The queue is written in batches,
 one transaction each, in the order the points were logged:
@@ -32,6 +32,18 @@ spool, stderr says where, and it returns.
 Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
 ``NotFoundError`` by the next call.
 
+The other writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log``,
+``iterations.create``, ``get_or_create`` of an experiment or a model) go into the same queue as
+operations (``mltracker.operations``: one kind each, with its encoding for the spool and the
+one call that applies it), so the store gets everything in the order it was made.
+:meth:`MetricWriter.submit` queues one and writes the queue up to it at once, waiting for the
+store at most ``$MLTRACKER_WRITE_WAIT_SECONDS`` (default 1 s): what the store answered goes
+back to the caller, with its error if it refused it. When the store is known to be away
+(:attr:`MetricWriter.away`), or does not answer in time, the operation stays queued and is
+written, spooled and replayed like points (idempotent by the id it carries); the caller goes
+on with what it knows. Reads wait for a store known to be away no longer than that either
+(:meth:`MetricWriter.flush_for_read`), then raise, saying that reads need the store.
+
 The parts: ``metric_writer`` (the queue and its thread), ``batches`` (cutting and splitting),
 ``spools`` (the spool files of one writer), ``hooks`` (exit, fork, signals and pools,
 installed when a point is first queued, never at import).
@@ -40,12 +52,16 @@ Locks, always taken in this order, never the other way:
 
 1. a writer's flush lock: held by the one thread writing that writer's batches to the store
    (the background thread, or a caller of ``flush``), across the store's retries;
-2. a writer's take lock: held briefly while a batch is taken from the queue or spools, marked
-   done, or the queue is moved to the spool;
+2. a writer's take lock: held briefly while an entry is queued (an operation), taken from the
+   queue or spools, marked done (with what the store answered), taken back out of the queue
+   (an operation the store refused for good before it was written), or while the queue is
+   moved to the spool;
 3. the writer's spool set lock: held while its list of files changes or one is written.
 
 A signal handler takes none of them while the code it interrupted is inside a section that
-may hold one (``hooks.busy``): it is handled at the end of that section.
+may hold one (``hooks.busy``): it is handled at the end of that section. The map of ids
+(``MetricWriter.ids``) takes no lock: it is written under the flush lock, one dictionary
+operation at a time, and read by any thread.
 """
 
 from mltracker.writer.hooks import (

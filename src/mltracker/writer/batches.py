@@ -1,4 +1,5 @@
-"""Batches of metric points: how they are cut from the queue, and split when refused.
+"""Entries of the writer's log: batches of metric points, cut from the queue and split when
+refused, and operations (``mltracker.operations``), each an entry of its own.
 
 A batch is cut by count (``batch_size``) and by an estimate of its encoded size
 (``max_batch_bytes``), so that a batch of long text or JSON values never outgrows what a
@@ -9,6 +10,9 @@ A batch keeps its id until it is stored, so that a retry after a lost acknowledg
 recognised by the store and never duplicates. The halves of a batch get ids derived from
 it (:func:`half_ids`): a batch replayed from a spool after a crash is split the same way and
 its halves keep the ids they had.
+
+The queue holds points (plain tuples) and operations in the order they were made; a batch of
+points never reaches past an operation, so the store gets everything in that order.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections import deque
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from mltracker.operations import Entry, Operation
 from mltracker.ports.store import Point
 
 if TYPE_CHECKING:
@@ -33,9 +38,10 @@ _extra = itemgetter(4)
 
 
 class Taken:
-    """A batch taken from the queue or a spool, with the id it keeps until it is stored."""
+    """An entry taken from the queue or a spool, with the id it keeps until it is stored: a
+    batch of points, or one operation (``points`` is then empty)."""
 
-    __slots__ = ("end", "id", "parts", "points", "source")
+    __slots__ = ("end", "id", "operation", "parts", "points", "source")
 
     def __init__(
         self,
@@ -43,14 +49,36 @@ class Taken:
         source: Spool | None = None,
         end: int = 0,
         batch_id: uuid.UUID | None = None,
+        operation: Operation | None = None,
     ) -> None:
+        if operation is not None:
+            batch_id = operation.id
         self.id = batch_id if batch_id is not None else uuid.uuid4()
         self.points = points
-        #: The spool the batch is in (if any) and the offset after it there.
+        self.operation = operation
+        #: The spool the entry is in (if any) and the offset after it there.
         self.source = source
         self.end = end
         #: When the store refused the batch whole: its parts still to write, in order.
         self.parts: deque[tuple[uuid.UUID, list[Point]]] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        entry: Entry,
+        source: Spool | None = None,
+        end: int = 0,
+        entry_id: uuid.UUID | None = None,
+    ) -> Taken:
+        """An entry as taken: points (with ``entry_id``, else a new id) or an operation."""
+        if isinstance(entry, Operation):
+            return cls([], source, end, operation=entry)
+        return cls(entry, source, end, entry_id)
+
+    @property
+    def entry(self) -> Entry:
+        """The batch of points, or the operation."""
+        return self.operation if self.operation is not None else self.points
 
     def next_part(self) -> tuple[uuid.UUID, list[Point]]:
         """The id and points to write next: the batch, or its first part not yet stored."""
@@ -93,10 +121,30 @@ def estimated_bytes(points: list[Point]) -> int:
 
 
 def take_from(queue: deque[Point], count: int, max_bytes: int) -> list[Point]:
-    """Pop the oldest points of ``queue``: at most ``count``, cut so that their estimated
-    size stays within ``max_bytes`` (always at least one point)."""
+    """Pop the oldest points of ``queue`` (which holds points only): at most ``count``, cut
+    so that their estimated size stays within ``max_bytes`` (always at least one point)."""
     popleft = queue.popleft
     points = [popleft() for _ in range(min(len(queue), count))]
+    return _within(queue, points, max_bytes)
+
+
+def take_entry(queue: deque[Point | Operation], count: int, max_bytes: int) -> Entry:
+    """Pop the oldest entry of ``queue`` (not empty; points and operations): an operation,
+    or the points before the next operation, as :func:`take_from` cuts them."""
+    if type(queue[0]) is not tuple:
+        operation = queue.popleft()
+        assert isinstance(operation, Operation)
+        return operation
+    points: list[Point] = []
+    append, popleft = points.append, queue.popleft
+    while queue and len(points) < count and type(queue[0]) is tuple:
+        append(popleft())  # type: ignore[arg-type]
+    return _within(queue, points, max_bytes)  # type: ignore[arg-type]
+
+
+def _within(queue: deque[Point], points: list[Point], max_bytes: int) -> list[Point]:
+    """The first of ``points`` that fit in ``max_bytes`` (at least one); the others go back
+    to the front of ``queue``."""
     if len(points) < 2 or estimated_bytes(points) <= max_bytes:
         return points
     size = 0
@@ -107,3 +155,35 @@ def take_from(queue: deque[Point], count: int, max_bytes: int) -> list[Point]:
             queue.extendleft(reversed(points[index:]))
             return points[:index]
     return points
+
+
+def entries_of(
+    items: list[Point | Operation], count: int, max_bytes: int
+) -> list[tuple[uuid.UUID, Entry]]:
+    """Queued ``items`` as entries with their ids: each operation alone (with its own id),
+    the points between them in batches of at most ``count`` points and about ``max_bytes``
+    bytes (each with a new id)."""
+    entries: list[tuple[uuid.UUID, Entry]] = []
+    run: list[Point] = []
+    for item in items:
+        if type(item) is tuple:
+            run.append(item)
+            continue
+        entries.extend(_batches_of(run, count, max_bytes))
+        run = []
+        assert isinstance(item, Operation)
+        entries.append((item.id, item))
+    entries.extend(_batches_of(run, count, max_bytes))
+    return entries
+
+
+def _batches_of(points: list[Point], count: int, max_bytes: int) -> list[tuple[uuid.UUID, Entry]]:
+    batches: list[tuple[uuid.UUID, Entry]] = []
+    start = 0
+    while start < len(points):
+        end = min(len(points), start + count)
+        while end - start > 1 and estimated_bytes(points[start:end]) > max_bytes:
+            end = start + (end - start) // 2
+        batches.append((uuid.uuid4(), points[start:end]))
+        start = end
+    return batches

@@ -1,7 +1,8 @@
 """What the metric writers need from the process: exit, fork, signals and pools.
 
 Nothing is installed when ``mltracker`` is imported: :func:`install` runs when a writer first
-queues a point, and installs, once per process:
+queues a point (or another write that the store did not take at once), and installs, once
+per process:
 
 - an ``atexit`` hook (and a ``multiprocessing`` finalizer, since its children leave through
   ``os._exit``) that flushes every writer, within ``$MLTRACKER_CLOSE_SECONDS``, what a store

@@ -1,4 +1,5 @@
-"""The metric writer: the queue of one store's points and the thread that writes them."""
+"""The metric writer: the ordered log of one store's writes (metric points and the other
+writes of a training loop) and the thread that writes them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import uuid
 from collections import deque
 
-from mltracker import deadlines
+from mltracker import deadlines, operations
 from mltracker.errors import (
     BackendUnavailableError,
     InvalidArgumentError,
@@ -16,11 +17,19 @@ from mltracker.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from mltracker.ports.store import Point, Store
+from mltracker.operations import IdMap, Operation
+from mltracker.ports.store import Point, Store, is_provisional
 from mltracker.spool import display, spool_directory
 from mltracker.writer import hooks
-from mltracker.writer.batches import DEFAULT_MAX_BATCH_BYTES, Taken, estimated_bytes, take_from
-from mltracker.writer.notices import say
+from mltracker.writer.batches import (
+    DEFAULT_MAX_BATCH_BYTES,
+    Taken,
+    entries_of,
+    take_entry,
+    take_from,
+)
+from mltracker.writer.loop_writes import LoopWrites
+from mltracker.writer.notices import say, what
 from mltracker.writer.spools import SpoolSet
 
 logger = logging.getLogger(__name__)
@@ -34,8 +43,14 @@ BACKPRESSURE_SECONDS = 5.0
 _MAX_BACKOFF = 30.0
 
 
-class MetricWriter:
-    """Queues metric points for one store and writes them in batches."""
+class _Late(BackendUnavailableError):
+    """A bounded write did not get through everything it had to write in time."""
+
+
+class MetricWriter(LoopWrites):
+    """Queues metric points, and the other writes of a training loop, for one store and
+    writes them in order: points in batches, each other write as one call of the store
+    (see :class:`~mltracker.writer.loop_writes.LoopWrites`)."""
 
     def __init__(
         self,
@@ -55,7 +70,12 @@ class MetricWriter:
         self.batch_size = batch_size
         #: A batch is cut when its estimated encoded size reaches this.
         self.max_batch_bytes = max_batch_bytes
-        self._queue: deque[Point] = deque()
+        # Points (plain tuples) and operations, in the order they were made.
+        self._queue: deque[Point | Operation] = deque()
+        # How many of the queue's items are operations (0: it holds points only).
+        self._operations_queued = 0
+        #: The store's ids of experiments and models the client named while it was away.
+        self.ids = IdMap()
         # A batch taken from the queue keeps its id until it is written, so that a retry
         # after a lost acknowledgement is recognised by the store and never duplicates.
         self._inflight: Taken | None = None
@@ -70,6 +90,11 @@ class MetricWriter:
         self._flush_lock = threading.Lock()
         self._error: NotFoundError | None = None
         self._outage: BaseException | None = None
+        # A write that a caller waited for did not get through in time: until everything is
+        # written, training-loop writes are queued without waiting (and reads do not wait).
+        self._behind = False
+        # When the store last took an entry (``time.monotonic()``).
+        self._progress_at = float("-inf")
         self._spill_failed = False
         self._wakeup = threading.Event()
         self._closed = False
@@ -81,12 +106,23 @@ class MetricWriter:
 
     @property
     def pending(self) -> int:
-        """How many points are queued or spooled and not yet stored."""
+        """How many points, and other writes, are queued or spooled and not yet stored."""
+        points, operations_count = self.pending_counts()
+        return points + operations_count
+
+    def pending_counts(self) -> tuple[int, int]:
+        """How many points, and how many other writes, are queued or spooled and not yet
+        stored."""
         inflight = self._inflight
-        spooled = self._spools.points
+        queued_operations = self._operations_queued
+        points = len(self._queue) - queued_operations + self._spools.points
+        operations_count = queued_operations + self._spools.operations
         if inflight is not None and inflight.source is None:
-            spooled += len(inflight.points)
-        return len(self._queue) + spooled
+            if inflight.operation is not None:
+                operations_count += 1
+            else:
+                points += len(inflight.points)
+        return points, operations_count
 
     @property
     def spool_files(self) -> list[str]:
@@ -181,25 +217,30 @@ class MetricWriter:
         the store does not take goes to the spool. Never raises: stderr says what happened
         (what exit, signals and pools call)."""
         budget = within
-        if self._outage is not None:  # known to be away: do not wait out a full retry
+        if self.away:  # known to be away: do not wait out a full retry
             budget = min(within or float("inf"), deadlines.signal_flush_seconds())
         try:
             self.flush(within=budget)
         except NotFoundError as error:
             say(str(error))
         except Exception as error:
-            pending = self.pending
+            pending = self.pending_counts()
             try:
                 files = self.spill_all()
             except OSError as spool_error:
                 say(
-                    f"LOST {pending} metric points: the store failed ({error}) and so did "
+                    f"LOST {what(*pending)}: the store failed ({error}) and so did "
                     f"the spool ({spool_error})"
                 )
                 return
             _say_kept(pending, error, files)
 
-    def _write_all(self, within: float | None) -> None:
+    def _write_all(
+        self, within: float | None, *, bounded: bool = False, target: Operation | None = None
+    ) -> None:
+        """Write what is queued (up to ``target``, if given), each store call retried for
+        ``within`` seconds at most; ``bounded``: all of it within ``within`` seconds, else
+        raise ``_Late`` (what was written stays written)."""
         # A signal that lands from here on (while this thread waits for the lock, or holds
         # it) is handled when the write ends, within ``within``: a handler that flushed now
         # would wait for a lock this thread holds.
@@ -215,8 +256,9 @@ class MetricWriter:
                     self._write_queued()
                 else:  # what waiting for the lock took is not given again to the writes
                     with deadlines.retry_limit(max(0.0, deadline - time.monotonic())):
-                        self._write_queued()
-                self._report_recovery()
+                        self._write_queued(deadline if bounded else None, target)
+                if target is None:
+                    self._report_recovery()
             finally:
                 self._flush_lock.release()
 
@@ -259,13 +301,14 @@ class MetricWriter:
 
     def _spool_at_close(self, error: MLTrackerError) -> bool:
         """Move what is left to the spool and let it go; whether that worked."""
-        pending = self.pending
+        pending = self.pending_counts()
         try:
             files = self.spill_all()
         except OSError as spool_error:
             say(
                 f"cannot spool metric points to {spool_directory()} ({spool_error}): "
-                f"{pending} stay in memory until the store takes them or the process ends"
+                f"{what(*pending)} stay in memory until the store takes them or the process "
+                "ends"
             )
             return False
         _say_kept(pending, error, files)
@@ -282,25 +325,37 @@ class MetricWriter:
 
     # Writing (the flush lock held)
 
-    def _write_queued(self) -> None:
-        """Write the batch in flight, then the spools, then the queue."""
-        if self._store_id is None or self._outage is not None or self._spools or self._inflight:
+    def _write_queued(self, deadline: float | None = None, target: Operation | None = None) -> None:
+        """Write the entry in flight, then the spools, then the queue (until ``target`` is
+        written, if given; raising ``_Late`` once past ``deadline``, if given)."""
+        if (
+            self._store_id is None
+            or self._outage is not None
+            or self._behind
+            or self._spools
+            or self._inflight
+        ):
             self._check_store()
         if not self._spools.adopted:
             self._spools.adopt_orphans(self._name, self._has_models)
-        while True:
+        while target is None or not target.done:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Late("the store did not take what was queued in time")
             taken = self._inflight or self._take()
             if taken is None:
                 return
             self._write_batch(taken)
 
     def _write_batch(self, taken: Taken) -> None:
-        """Write ``taken`` (in parts, if the store refuses it whole); refused points are set
-        aside."""
+        """Write ``taken``: an operation, or points (in parts, if the store refuses them
+        whole); refused entries are set aside."""
+        if taken.operation is not None:
+            self._apply(taken, taken.operation)
+            return
         while True:
             part_id, points = taken.next_part()
             try:
-                self._store.write_points(points, part_id)
+                operations.write_points(self._store, points, part_id, self.ids)
             except NotFoundError:
                 self._check_store()  # no model there: is it still the same store?
                 self._done(taken)  # the others were stored; these have no model left
@@ -324,7 +379,9 @@ class MetricWriter:
         """
         current = self._store.store_id()
         if self._store_id is None:
-            self._store_id = self._spools.store_id = current
+            if not is_provisional(current):  # a store without an id yet gets it when written
+                self._store_id = self._spools.store_id = current
+            return
         if current == self._store_id:
             self._other_store = None
             return
@@ -359,35 +416,59 @@ class MetricWriter:
         with hooks.busy(), self._take_lock:
             taken = self._spools.take()
             if taken is None:
-                if not self._queue:
+                queue = self._queue
+                if not queue:
                     return None
-                taken = Taken(take_from(self._queue, self.batch_size, self.max_batch_bytes))
+                if not self._operations_queued:  # points only: the fast path
+                    taken = Taken(take_from(queue, self.batch_size, self.max_batch_bytes))  # type: ignore[arg-type]
+                else:
+                    entry = take_entry(queue, self.batch_size, self.max_batch_bytes)
+                    if isinstance(entry, Operation):
+                        self._operations_queued -= 1
+                    taken = Taken.of(entry)
             self._inflight = taken
             return taken
 
-    def _done(self, taken: Taken) -> None:
+    def _done(
+        self, taken: Taken, *, result: object = None, error: BaseException | None = None
+    ) -> bool:
+        """Mark ``taken`` as written (or refused); for an operation, note ``result`` or
+        ``error`` on it and return whether its caller waits for it (and so hears of it)."""
         with hooks.busy(), self._take_lock:
             if taken.source is not None:
                 self._spools.advance(taken)
             self._inflight = None
+            self._progress_at = time.monotonic()
+            operation = taken.operation
+            if operation is None:
+                return False
+            operation.result, operation.error = result, error
+            operation.done = True
+            return operation.awaited
 
     def sync(self) -> int:
-        """Write now the points that ended processes left in spool files for this store
-        (``mltracker sync``); return how many there were.
+        """Write now the points and other writes that ended processes left in spool files
+        for this store (``mltracker sync``); return how many there were.
 
         Raises:
             BackendError: The store could not take them (they stay spooled).
         """
+        return sum(self.sync_counts())
+
+    def sync_counts(self) -> tuple[int, int]:
+        """:meth:`sync`, returning how many points and how many other writes there were."""
         if self._store_id is None:
-            self._store_id = self._spools.store_id = self._store.store_id()
-        count = self._spools.adopt_orphans(self._name, self._has_models)
+            self._check_store()
+        counts = self._spools.adopt_orphans(self._name, self._has_models)
         self.flush()
-        return count
+        return counts
 
     # The spool
 
     def _spill(self) -> None:
-        """Move the queue, and a batch in flight from it, to our spool.
+        """Move the queue, and an entry in flight from it, to our spool (the ids of
+        experiments and models that the store gave others mapped, so that the file needs
+        nothing else to be replayed).
 
         Raises:
             OSError: The spool cannot be written; nothing was moved.
@@ -395,26 +476,28 @@ class MetricWriter:
         with hooks.busy(), self._take_lock:
             queue = self._queue
             inflight = self._inflight
-            batches: list[tuple[uuid.UUID, list[Point]]] = []
-            # A batch in flight from the queue is older than the queue: it goes first, with
+            entries: list[tuple[uuid.UUID, operations.Entry]] = []
+            # An entry in flight from the queue is older than the queue: it goes first, with
             # its id (if the store takes it meanwhile, the spooled copy is recognised).
             move_inflight = inflight is not None and inflight.source is None
             if move_inflight:
                 assert inflight is not None
-                batches.append((inflight.id, inflight.points))
-            count = len(queue)
-            batches.extend(_cut(list(queue)[:count], self.batch_size, self.max_batch_bytes))
-            if not batches:
+                entries.append((inflight.id, inflight.entry))
+            items = list(queue)
+            entries.extend(entries_of(items, self.batch_size, self.max_batch_bytes))
+            if not entries:
                 return
-            ends = self._spools.append(batches)
+            ends = self._spools.append(entries, self.ids)
             if move_inflight:
                 assert inflight is not None
                 inflight.source, inflight.end = self._spools.own, ends[0]
-            for _ in range(count):
+            for _ in range(len(items)):
                 queue.popleft()
+            self._operations_queued = 0
 
     def spill_all(self) -> list[str]:
-        """Move every point not yet stored to the spool; return the spool files.
+        """Move every point and other write not yet stored to the spool; return the spool
+        files.
 
         Raises:
             OSError: The spool cannot be written.
@@ -433,12 +516,15 @@ class MetricWriter:
             self._outage = error
             say(
                 f"cannot write metric points to {self._name}: {error}. Logging goes on: "
-                f"points are kept in memory, then in a spool file under {spool_directory()}, "
-                "and written when the store is back."
+                f"points (and the other writes of the training loop) are kept in memory, "
+                f"then in a spool file under {spool_directory()}, and written in order when "
+                "the store is back."
             )
 
     def _report_recovery(self) -> None:
-        """Say once that the store takes points again (called with the flush lock held)."""
+        """Say once that the store takes points again (called with the flush lock held,
+        after everything queued was written)."""
+        self._behind = False
         if self._outage is not None and self._inflight is None and not self._spools:
             self._outage = self._other_store = None
             self._spill_failed = False
@@ -467,7 +553,7 @@ class MetricWriter:
             wakeup.wait(backoff)
             if wakeup.is_set():
                 return
-            if not self._queue and self._inflight is None and not self._spools:
+            if not self._queue and self._inflight is None and not self._spools and not self.away:
                 continue
             try:
                 with self._flush_lock:
@@ -478,6 +564,7 @@ class MetricWriter:
                 logger.warning("%s", error)
                 self._error = error
                 self._threshold = 0
+                backoff = 0.0  # it dropped what it was about: go on with the rest at once
             except MLTrackerError as error:
                 self._report_outage(error)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -489,9 +576,11 @@ class MetricWriter:
     def after_fork_in_child(self) -> None:
         """In a forked child: the parent still owns its queued and spooled points."""
         self._queue.clear()
+        self._operations_queued = 0
         self._inflight = None
         self._spools.forget_after_fork()
         self._outage = None
+        self._behind = False
         self._take_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._thread = None
@@ -500,22 +589,9 @@ class MetricWriter:
         self._wakeup = threading.Event()
 
 
-def _cut(points: list[Point], count: int, max_bytes: int) -> list[tuple[uuid.UUID, list[Point]]]:
-    """``points`` in batches of at most ``count`` points and about ``max_bytes`` bytes."""
-    batches: list[tuple[uuid.UUID, list[Point]]] = []
-    start = 0
-    while start < len(points):
-        end = min(len(points), start + count)
-        while end - start > 1 and estimated_bytes(points[start:end]) > max_bytes:
-            end = start + (end - start) // 2
-        batches.append((uuid.uuid4(), points[start:end]))
-        start = end
-    return batches
-
-
-def _say_kept(pending: int, error: BaseException, files: list[str]) -> None:
+def _say_kept(pending: tuple[int, int], error: BaseException, files: list[str]) -> None:
     say(
-        f"{pending} metric points could not be written ({error}); they are kept in "
+        f"{what(*pending)} could not be written ({error}); they are kept in "
         f"{', '.join(files)} and will be written by the next process that writes to this "
         "store (or by `mltracker sync`)"
     )

@@ -16,3 +16,13 @@ def say(message: str) -> None:
     except (OSError, ValueError):  # no stderr left (a closed pipe, interpreter ending)
         pass
     logger.debug(message)
+
+
+def what(points: int, operations: int) -> str:
+    """``"12 metric points"``, ``"12 metric points and 3 other writes"``, ``"3 writes"``."""
+    if not operations:
+        return f"{points} metric points"
+    writes = "write" if operations == 1 else "writes"
+    if not points:
+        return f"{operations} {writes}"
+    return f"{points} metric points and {operations} other {writes}"

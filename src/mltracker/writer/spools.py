@@ -1,7 +1,8 @@
 """The spool files of one writer: those it adopted from ended processes, then its own.
 
-Batches are taken back from the front, oldest spool first; a batch the store refuses for good
-is moved out of the way (``mltracker.spool.set_aside``) so that the batches behind it go on.
+Entries (batches of points, operations) are taken back from the front, oldest spool first;
+an entry the store refuses for good is moved out of the way (``mltracker.spool.set_aside``)
+so that the entries behind it go on.
 The set has its own lock, taken after the writer's (see ``mltracker.writer``).
 """
 
@@ -14,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mltracker import spool
-from mltracker.ports.store import Point
+from mltracker.operations import Entry, IdMap, Operation, entry_size
 from mltracker.spool import Spool
 from mltracker.writer.batches import Taken
-from mltracker.writer.notices import say
+from mltracker.writer.notices import say, what
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +43,23 @@ class SpoolSet:
         return sum(each.points for each in list(self._spools))
 
     @property
+    def operations(self) -> int:
+        """How many operations the files hold and the store has not taken."""
+        return sum(each.operations for each in list(self._spools))
+
+    @property
     def files(self) -> list[str]:
         return [str(each.path) for each in list(self._spools)]
 
     def __bool__(self) -> bool:
         return bool(self._spools)
 
-    def adopt_orphans(self, name: str, has_models: Callable[[set[uuid.UUID]], bool]) -> int:
+    def adopt_orphans(
+        self, name: str, has_models: Callable[[set[uuid.UUID]], bool]
+    ) -> tuple[int, int]:
         """Take over the spool files of this store that ended processes left (they go first),
-        and those keyed by the URI whose models the store has (``has_models``); the number of
-        points they hold."""
+        and those keyed by the URI whose models the store has (``has_models``, given the
+        models they write to and do not create); how many points and operations they hold."""
         self.adopted = True
         key = self.store_id or self._uri
         try:
@@ -67,23 +75,24 @@ class SpoolSet:
                 orphans.sort(key=lambda each: each.path.stat().st_mtime)
         except OSError as error:
             logger.warning("cannot look for spooled metric points: %s", error)
-            return 0
-        count = sum(each.points for each in orphans)
+            return 0, 0
+        points = sum(each.points for each in orphans)
+        operations = sum(each.operations for each in orphans)
         if orphans:
             with self._lock:
                 self._spools[:0] = orphans
-            say(f"writing {count} metric points spooled by an earlier process to {name}")
-        return count
+            say(f"writing {what(points, operations)} spooled by an earlier process to {name}")
+        return points, operations
 
     def take(self) -> Taken | None:
-        """The oldest batch not yet stored, or ``None``; spools found empty are deleted."""
+        """The oldest entry not yet stored, or ``None``; spools found empty are deleted."""
         with self._lock:
             while self._spools:
                 first = self._spools[0]
                 found = first.peek()
                 if found is not None:
-                    (batch_id, points), end = found
-                    return Taken(points, first, end, batch_id)
+                    (entry_id, entry), end = found
+                    return Taken.of(entry, first, end, entry_id)
                 self._spools.pop(0)
                 if first is self._own:
                     self._own = None
@@ -91,14 +100,14 @@ class SpoolSet:
             return None
 
     def advance(self, taken: Taken) -> None:
-        """Mark ``taken``, a batch of one of these files, as done."""
+        """Mark ``taken``, an entry of one of these files, as done."""
         with self._lock:
             assert taken.source is not None
-            taken.source.advance(taken.end, len(taken.points))
+            taken.source.advance(taken.end, *entry_size(taken.entry))
 
-    def append(self, batches: list[tuple[uuid.UUID, list[Point]]]) -> list[int]:
-        """Write batches at the end of this process's own spool file (made on first use);
-        the offset after each there.
+    def append(self, batches: list[tuple[uuid.UUID, Entry]], ids: IdMap) -> list[int]:
+        """Write entries at the end of this process's own spool file (made on first use),
+        the ids they refer to mapped by ``ids``; the offset after each there.
 
         Raises:
             OSError: The spool cannot be written; nothing was.
@@ -107,25 +116,31 @@ class SpoolSet:
             if self._own is None:
                 self._own = Spool.create(self.store_id or self._uri, self._uri)
                 self._spools.append(self._own)
-            return self._own.append(batches)
+            return self._own.append(batches, ids)
 
     @property
     def own(self) -> Spool | None:
         return self._own
 
-    def set_aside(self, batch_id: uuid.UUID, points: list[Point], reason: str) -> Path | None:
-        """Keep a batch the store refused for good in a file of its own, out of every queue;
-        the file (``None`` if even that cannot be written: the batch is then lost, and said)."""
+    def set_aside(self, entry_id: uuid.UUID, entry: Entry, reason: str) -> Path | None:
+        """Keep an entry the store refused for good in a file of its own, out of every queue;
+        the file (``None`` if even that cannot be written: the entry is then lost, and said)."""
+        if isinstance(entry, Operation):
+            lost, refused = f"the write of {entry.describe()}", "it was refused"
+            kept = "it is kept"
+        else:
+            lost, refused = f"{len(entry)} metric points", "they were refused"
+            kept = "they are kept"
         try:
             path = spool.set_aside(
-                spool.store_key(self.store_id or self._uri), self._uri, batch_id, points, reason
+                spool.store_key(self.store_id or self._uri), self._uri, entry_id, entry, reason
             )
         except OSError as error:
-            say(f"LOST {len(points)} metric points the store refused ({reason}): {error}")
+            say(f"LOST {lost} the store refused ({reason}): {error}")
             return None
         say(
-            f"{len(points)} metric points were refused by the store ({reason}); they are "
-            f"kept in {path}, and the points after them are written"
+            f"{lost}: {refused} by the store ({reason}); {kept} in {path}, and what was "
+            "written after goes on"
         )
         return path
 

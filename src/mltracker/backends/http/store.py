@@ -14,7 +14,7 @@ then the spool) until the server is back. A 500 for an unexpected failure of the
 asked again a few times only, then raised as the server's error. A request that may have
 reached the server is repeated only when repeating it cannot do anything twice (reads,
 deletes, updates, batches with an id, modules and iterations with the id the caller
-chose, step increments with an operation id).
+chose, step increments with an operation id, ``get_or_create`` of experiments and models).
 
 A URL that cannot be a tracking server's raises at once, saying what is wrong
 (``mltracker.backends.http.faults``): a host name that does not resolve, ``https://`` to a
@@ -266,11 +266,12 @@ class HttpStore(Store):
 
     # Experiments
 
-    def create_experiment(self, name: str) -> ExperimentRow:
-        return wire.experiment_row(self._call("POST", "/experiments", {"name": name}))
+    def create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
+        body = wire.experiment_request(name, id, get_or_create=False)
+        return wire.experiment_row(self._call("POST", "/experiments", body))
 
-    def get_or_create_experiment(self, name: str) -> ExperimentRow:
-        body = {"name": name, "get_or_create": True}
+    def get_or_create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
+        body = wire.experiment_request(name, id, get_or_create=True)
         return wire.experiment_row(self._call("POST", "/experiments", body, repeatable=True))
 
     def read_experiment(self, name: str) -> ExperimentRow | None:
@@ -289,15 +290,27 @@ class HttpStore(Store):
     # Models
 
     def create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
-        body = {"hash": hash, "name": name, "description": description}
+        body = wire.model_request(hash, name, description, id, get_or_create=False)
         return wire.model_row(self._call("POST", f"/experiments/{experiment_id}/models", body))
 
     def get_or_create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
-        body = {"hash": hash, "name": name, "description": description, "get_or_create": True}
+        body = wire.model_request(hash, name, description, id, get_or_create=True)
         path = f"/experiments/{experiment_id}/models"
         return wire.model_row(self._call("POST", path, body, repeatable=True))
 
@@ -331,8 +344,8 @@ class HttpStore(Store):
         step: int = self._call("GET", f"/models/{model_id}/step")["step"]
         return step
 
-    def write_step(self, model_id: UUID, step: int) -> None:
-        self._call("PUT", f"/models/{model_id}/step", {"step": step})
+    def write_step(self, model_id: UUID, step: int, *, op_id: UUID | None = None) -> None:
+        self._call("PUT", f"/models/{model_id}/step", wire.step_request(step, op_id))
 
     def add_step(self, model_id: UUID, delta: int, *, op_id: UUID | None = None) -> int:
         body = wire.step_delta_request(delta, op_id)

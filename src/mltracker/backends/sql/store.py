@@ -45,6 +45,7 @@ from mltracker.errors import (
     SchemaVersionError,
 )
 from mltracker.ports.store import (
+    PROVISIONAL_ID_PREFIX,
     ExperimentRecord,
     ExperimentRow,
     IterationRow,
@@ -218,9 +219,9 @@ class SqlStore(Store):
         4), read once and kept until :meth:`close`.
 
         A store without one (older than version 4 and only read so far, or not created yet)
-        answers ``"uri-"`` and a hash of its URI: stable until its first write, which gives
-        it its id. No writer ever spools for such a store: it is written (and so given its
-        id) before the writer's first batch.
+        answers ``"uri-"`` (``PROVISIONAL_ID_PREFIX``) and a hash of its URI: stable until
+        its first write, which gives it its id. A writer keys nothing by such an id: it
+        learns the store's id after that first write.
         """
         known = self._store_id
         if known is not None:
@@ -234,7 +235,7 @@ class SqlStore(Store):
         found, version = self._read(migrations.read_identity)
         if found is None:
             digest = hashlib.sha256(self.uri.encode()).hexdigest()[:32]
-            return f"uri-{digest}", version
+            return f"{PROVISIONAL_ID_PREFIX}{digest}", version
         self._store_id = found
         return found, version
 
@@ -259,29 +260,34 @@ class SqlStore(Store):
         return engines.checkpoint_sqlite(self.engine)
 
     # Experiments ---------------------------------------------------------------------
-    def create_experiment(self, name: str) -> ExperimentRow:
+    def create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
         def create(connection: Connection) -> ExperimentRow:
             if self._find_experiment(connection, name) is not None:
                 raise AlreadyExistsError(f"an experiment named {name!r} exists already")
-            return self._insert_experiment(connection, name)
+            return self._insert_experiment(connection, name, id)
 
         return self._write(create)
 
-    def get_or_create_experiment(self, name: str) -> ExperimentRow:
-        found = self._read(lambda connection: self._find_experiment(connection, name))
+    def get_or_create_experiment(self, name: str, *, id: UUID | None = None) -> ExperimentRow:
+        def find(connection: Connection) -> ExperimentRow | None:
+            found = self._find_experiment(connection, name)
+            if found is None and id is not None:  # created by this call before, renamed since
+                found = self._find_experiment_by_id(connection, id)
+            return found
+
+        found = self._read(find)
         if found is not None:
             return found
 
         def get_or_create(connection: Connection) -> ExperimentRow:
-            return self._find_experiment(connection, name) or self._insert_experiment(
-                connection, name
-            )
+            return find(connection) or self._insert_experiment(connection, name, id)
 
         try:
             return self._write(get_or_create)
         except AlreadyExistsError:  # another process created it between our two looks
-            row = self._read(lambda connection: self._find_experiment(connection, name))
-            assert row is not None
+            row = self._read(find)
+            if row is None:  # and someone deleted it again: give up as on any conflict
+                raise
             return row
 
     _experiment_columns = (experiments.c.id, experiments.c.name, experiments.c.created_at)
@@ -291,8 +297,19 @@ class SqlStore(Store):
         row = connection.execute(statement).first()
         return None if row is None else ExperimentRow(row.id, row.name, row.created_at)
 
-    def _insert_experiment(self, connection: Connection, name: str) -> ExperimentRow:
-        row = ExperimentRow(uuid.uuid4(), name, time.time())
+    def _find_experiment_by_id(
+        self, connection: Connection, experiment_id: UUID
+    ) -> ExperimentRow | None:
+        statement = sa.select(*self._experiment_columns).where(experiments.c.id == experiment_id)
+        row = connection.execute(statement).first()
+        return None if row is None else ExperimentRow(row.id, row.name, row.created_at)
+
+    def _insert_experiment(
+        self, connection: Connection, name: str, id: UUID | None = None
+    ) -> ExperimentRow:
+        if id is not None and self._find_experiment_by_id(connection, id) is not None:
+            raise AlreadyExistsError(f"an experiment of id {id} exists already")
+        row = ExperimentRow(id or uuid.uuid4(), name, time.time())
         statement = sa.insert(experiments).values(id=row.id, name=name, created_at=row.created_at)
         self._insert_unique(connection, statement, f"an experiment named {name!r} exists already")
         return row
@@ -370,10 +387,16 @@ class SqlStore(Store):
         )
 
     def create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
         def create(connection: Connection) -> ModelRow:
-            return self._insert_model(connection, experiment_id, hash, name, description)
+            return self._insert_model(connection, experiment_id, hash, name, description, id)
 
         return self._write(create)
 
@@ -384,6 +407,7 @@ class SqlStore(Store):
         hash: str,
         name: str | None,
         description: str | None,
+        id: UUID | None = None,
     ) -> ModelRow:
         experiment_pk = _require(
             connection,
@@ -398,7 +422,11 @@ class SqlStore(Store):
         message = f"a model with hash {hash!r} exists already in this experiment"
         if exists is not None:
             raise AlreadyExistsError(message)
-        row = ModelRow(uuid.uuid4(), experiment_id, hash, name, description, time.time(), 0)
+        if id is not None:
+            taken = connection.execute(sa.select(models.c.pk).where(models.c.id == id)).first()
+            if taken is not None:
+                raise AlreadyExistsError(f"a model of id {id} exists already")
+        row = ModelRow(id or uuid.uuid4(), experiment_id, hash, name, description, time.time(), 0)
         statement = sa.insert(models).values(
             id=row.id,
             experiment_pk=experiment_pk,
@@ -413,7 +441,13 @@ class SqlStore(Store):
         return row
 
     def get_or_create_model(
-        self, experiment_id: UUID, hash: str, name: str | None, description: str | None
+        self,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+        *,
+        id: UUID | None = None,
     ) -> ModelRow:
         found = self.read_model(experiment_id, hash)
         if found is not None:
@@ -421,7 +455,7 @@ class SqlStore(Store):
 
         def get_or_create(connection: Connection) -> ModelRow:
             return self._find_model(connection, experiment_id, hash) or self._insert_model(
-                connection, experiment_id, hash, name, description
+                connection, experiment_id, hash, name, description, id
             )
 
         try:
@@ -527,14 +561,20 @@ class SqlStore(Store):
         statement = sa.select(models.c.step).where(models.c.id == model_id)
         return int(self._read(lambda c: _require(c, statement, f"model {model_id}")))
 
-    def write_step(self, model_id: UUID, step: int) -> None:
+    def write_step(self, model_id: UUID, step: int, *, op_id: UUID | None = None) -> None:
         statement = sa.update(models).where(models.c.id == model_id).values(step=step)
+        exists = sa.select(models.c.pk).where(models.c.id == model_id)
 
         def write(connection: Connection) -> None:
+            if op_id is not None and self._applied_step(connection, op_id, model_id) is not None:
+                _require(connection, exists, f"model {model_id}")
+                return
             if connection.execute(statement).rowcount == 0:
                 raise NotFoundError(f"model {model_id} not found")
+            if op_id is not None:
+                self._note_step_operation(connection, op_id, model_id, step)
 
-        self._write(write)
+        self._write_once(write)
 
     def add_step(self, model_id: UUID, delta: int, *, op_id: UUID | None = None) -> int:
         # The bound keeps the sum in int64: SQLite would make it a float, PostgreSQL fail.
@@ -575,7 +615,7 @@ class SqlStore(Store):
 
     @staticmethod
     def _applied_step(connection: Connection, op_id: UUID, model_id: UUID) -> int | None:
-        """The step that the increment ``op_id`` made, if it was applied."""
+        """The step that the increment (or write) ``op_id`` made, if it was applied."""
         statement = sa.select(step_operations.c.model_id, step_operations.c.step).where(
             step_operations.c.id == op_id
         )
@@ -591,8 +631,8 @@ class SqlStore(Store):
     def _note_step_operation(
         self, connection: Connection, op_id: UUID, model_id: UUID, step: int
     ) -> None:
-        """Note the increment ``op_id`` as applied, with the step it made; every thousandth
-        note also forgets the old ones."""
+        """Note the increment (or write) ``op_id`` as applied, with the step it made; every
+        thousandth note also forgets the old ones."""
         now = time.time()
         statement = sa.insert(step_operations).values(
             id=op_id, model_id=model_id, step=step, applied_at=now

@@ -1,0 +1,581 @@
+"""The writes of a training loop, as the metric writer queues, spools and replays them.
+
+The writer keeps one ordered log per store (``mltracker.writer``): *entries*, each with an id
+that makes its write idempotent, so that a retry after a lost answer, or a replay from a spool
+after a crash, never applies twice. An entry is a batch of metric points or one operation of
+a kind registered here:
+
+====================  =========================================  =============================
+kind                  what the training loop called              what applies it to the store
+====================  =========================================  =============================
+``points``            ``metrics.log`` (a batch of points)        ``write_points(batch_id)``
+``experiment.get``    ``experiments.get_or_create(name)``        ``get_or_create_experiment``
+``model.get``         ``experiment.models.get_or_create(hash)``  ``get_or_create_model``
+``step.write``        ``model.step = value``                     ``write_step(op_id=)``
+``step.add``          ``model.step += delta``                    ``add_step(op_id=)``
+``module.log``        ``modules.log(name, attributes)``          ``log_module(id=)``
+``iteration.create``  ``iterations.create(step)``                ``create_iteration(id=)``
+====================  =========================================  =============================
+
+A kind is a subclass of :class:`Operation` registered with :func:`kind`: its fields, encoded
+for the spool (:meth:`Operation.arguments`) and decoded back (:meth:`Operation.from_arguments`),
+and the one function that applies it to a store (:meth:`Operation.apply`). Points keep a form
+of their own (a queued point is a plain tuple, the hot path of ``metrics.log``), with the
+same three parts here: :func:`encode_points`, :meth:`Decoder.points` and :func:`write_points`.
+:func:`encode_entry` and :class:`Decoder` are what the spool calls; the writer applies an
+operation with its ``apply`` and points with :func:`write_points`. A new kind (runs, say) is a
+subclass registered here and a method of the views that submits it to the writer.
+
+Ids. An experiment or a model got or created while its store was away is given an id made by
+the client, and so are modules, iterations and step writes, always. When the store turns out
+to hold that experiment or model already (by its name, by its hash), its own id stands: the
+writer's :class:`IdMap` learns it when the operation is applied, and every later entry, and
+every call made through the handles, uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from mltracker import values
+from mltracker.errors import InvalidArgumentError
+from mltracker.ports.store import ModuleOwner, Point, Series, Store
+
+
+class UnreadableEntry(Exception):
+    """A spooled entry that cannot be decoded; the message says why."""
+
+
+class IdMap:
+    """The ids the store gave to experiments and models that the client had named with ids
+    of its own (made while the store was away, for one the store held already).
+
+    Written by the thread that applies entries (under the writer's flush lock), read by any
+    thread: each read or write is one dictionary operation.
+    """
+
+    __slots__ = ("_ids", "_series")
+
+    def __init__(self) -> None:
+        self._ids: dict[UUID, UUID] = {}
+        # The series of mapped models, by the series object the points carry.
+        self._series: dict[Series, Series] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._ids)
+
+    def __call__(self, id: UUID) -> UUID:
+        """The store's id of what the client named ``id`` (``id`` itself if not mapped)."""
+        return self._ids.get(id, id)
+
+    def learn(self, made: UUID, stored: UUID) -> None:
+        """The store holds what the client named ``made`` as ``stored``."""
+        if made != stored:
+            self._ids[made] = stored
+            self._series = {}
+
+    def points(self, points: list[Point]) -> list[Point]:
+        """``points`` with their models' ids mapped (the same list when none is)."""
+        ids = self._ids
+        if not ids:
+            return points
+        cache = self._series
+        mapped: list[Point] = []
+        changed = False
+        for point in points:
+            series = point[0]
+            target = cache.get(series)
+            if target is None:
+                model_id = ids.get(series.model_id)
+                target = series if model_id is None else Series(model_id, series.name, series.phase)
+                cache[series] = target
+            if target is not series:
+                changed = True
+                point = (target, *point[1:])  # noqa: PLW2901 - the mapped point
+            mapped.append(point)
+        return mapped if changed else points
+
+
+class Operation(ABC):
+    """One write of a training loop besides metric points: what it writes, the id that makes
+    it idempotent, and how it is applied to a store.
+
+    The writer notes on it what became of it: ``done`` once applied (or refused), with
+    ``result`` (what the store answered) or ``error``; ``awaited`` while the caller waits for
+    it (an error is then raised to the caller instead of being reported later).
+    """
+
+    __slots__ = ("awaited", "done", "error", "id", "result")
+
+    #: The kind's name in spool files; set by :func:`kind`.
+    kind: ClassVar[str] = ""
+
+    def __init__(self, id: UUID) -> None:
+        self.id = id
+        self.done = False
+        self.awaited = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    @abstractmethod
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        """Apply to ``store`` (the ids it refers to mapped by ``ids``), idempotently by
+        :attr:`id`; return what the store answered.
+
+        Raises:
+            MLTrackerError: The store's error (see ``mltracker.ports.store``).
+        """
+
+    @abstractmethod
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        """The fields to spool, JSON-ready, the ids they refer to mapped by ``ids`` (the id of
+        what it creates is kept: a replay learns the mapping again)."""
+
+    @classmethod
+    @abstractmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        """The operation that :meth:`arguments` encoded.
+
+        Raises:
+            UnreadableEntry: A field is missing or of the wrong type.
+        """
+
+    def models_needed(self) -> set[UUID]:
+        """The models it writes to that it does not create: the store must hold them."""
+        return set()
+
+    def models_created(self) -> set[UUID]:
+        """The models it creates (by the client's id)."""
+        return set()
+
+    @abstractmethod
+    def describe(self) -> str:
+        """What it writes, for a message."""
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.id}: {self.describe()}>"
+
+
+#: The name of the points' kind (a spool line of points has ``"points"`` instead of ``"op"``).
+POINTS = "points"
+
+#: An entry of the log: a batch of points, or one operation.
+Entry = list[Point] | Operation
+
+#: Every kind of operation, by its name in spool files.
+KINDS: dict[str, type[Operation]] = {}
+
+_Kind = TypeVar("_Kind", bound=type[Operation])
+
+
+def kind(name: str) -> Callable[[_Kind], _Kind]:
+    """Register a subclass of :class:`Operation` as the kind ``name``."""
+
+    def register(cls: _Kind) -> _Kind:
+        if name in KINDS or name == POINTS:
+            raise ValueError(f"the operation kind {name!r} is registered already")
+        cls.kind = name
+        KINDS[name] = cls
+        return cls
+
+    return register
+
+
+# The kinds --------------------------------------------------------------------------------
+
+
+@kind("experiment.get")
+class GetExperiment(Operation):
+    """``experiments.get_or_create(name)``; :attr:`id` is the experiment's id if it is new."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, id: UUID, name: str) -> None:
+        super().__init__(id)
+        self.name = name
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        row = store.get_or_create_experiment(self.name, id=self.id)
+        ids.learn(self.id, row.id)
+        return row
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(id, _name(arguments, "name"))
+
+    def describe(self) -> str:
+        return f"experiment {self.name!r}"
+
+
+@kind("model.get")
+class GetModel(Operation):
+    """``experiment.models.get_or_create(hash, ...)``; :attr:`id` is the model's id if it is
+    new."""
+
+    __slots__ = ("description", "experiment_id", "hash", "name")
+
+    def __init__(
+        self,
+        id: UUID,
+        experiment_id: UUID,
+        hash: str,
+        name: str | None,
+        description: str | None,
+    ) -> None:
+        super().__init__(id)
+        self.experiment_id = experiment_id
+        self.hash = hash
+        self.name = name
+        self.description = description
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        row = store.get_or_create_model(
+            ids(self.experiment_id), self.hash, self.name, self.description, id=self.id
+        )
+        ids.learn(self.id, row.id)
+        return row
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {
+            "experiment": ids(self.experiment_id).hex,
+            "hash": self.hash,
+            "name": self.name,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        description = arguments.get("description")
+        if description is not None and type(description) is not str:
+            raise UnreadableEntry("the description must be text or null")
+        return cls(
+            id,
+            _uuid(arguments, "experiment"),
+            _name(arguments, "hash"),
+            _name(arguments, "name", optional=True),
+            description,
+        )
+
+    def models_created(self) -> set[UUID]:
+        return {self.id}
+
+    def describe(self) -> str:
+        return f"model {self.hash!r} of experiment {self.experiment_id}"
+
+
+@kind("step.write")
+class WriteStep(Operation):
+    """``model.step = value``; :attr:`id` is the write's operation id."""
+
+    __slots__ = ("model_id", "step")
+
+    def __init__(self, id: UUID, model_id: UUID, step: int) -> None:
+        super().__init__(id)
+        self.model_id = model_id
+        self.step = step
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        store.write_step(ids(self.model_id), self.step, op_id=self.id)
+        return self.step
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {"model": ids(self.model_id).hex, "step": self.step}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(id, _uuid(arguments, "model"), _int(arguments, "step"))
+
+    def models_needed(self) -> set[UUID]:
+        return {self.model_id}
+
+    def describe(self) -> str:
+        return f"step = {self.step} of model {self.model_id}"
+
+
+@kind("step.add")
+class AddStep(Operation):
+    """``model.step += delta``; :attr:`id` is the increment's operation id."""
+
+    __slots__ = ("delta", "model_id")
+
+    def __init__(self, id: UUID, model_id: UUID, delta: int) -> None:
+        super().__init__(id)
+        self.model_id = model_id
+        self.delta = delta
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        return store.add_step(ids(self.model_id), self.delta, op_id=self.id)
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {"model": ids(self.model_id).hex, "delta": self.delta}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(id, _uuid(arguments, "model"), _int(arguments, "delta"))
+
+    def models_needed(self) -> set[UUID]:
+        return {self.model_id}
+
+    def describe(self) -> str:
+        return f"step += {self.delta} of model {self.model_id}"
+
+
+@kind("module.log")
+class LogModule(Operation):
+    """``modules.log(name, attributes)`` of a model or an iteration; :attr:`id` is the
+    module's id."""
+
+    __slots__ = ("attributes_json", "name", "owner")
+
+    def __init__(self, id: UUID, owner: ModuleOwner, name: str, attributes_json: str) -> None:
+        super().__init__(id)
+        self.owner = owner
+        self.name = name
+        self.attributes_json = attributes_json
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        owner = ModuleOwner(self.owner.kind, ids(self.owner.id))
+        return store.log_module(owner, self.name, self.attributes_json, id=self.id)
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {
+            "owner": self.owner.kind,
+            "owner_id": ids(self.owner.id).hex,
+            "name": self.name,
+            "attributes": self.attributes_json,
+        }
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        owner = arguments.get("owner")
+        if owner not in ("model", "iteration"):
+            raise UnreadableEntry(f"a module's owner is a model or an iteration, not {owner!r}")
+        attributes = arguments.get("attributes")
+        if type(attributes) is not str:
+            raise UnreadableEntry("the attributes must be JSON text")
+        return cls(
+            id,
+            ModuleOwner(owner, _uuid(arguments, "owner_id")),
+            _name(arguments, "name"),
+            attributes,
+        )
+
+    def models_needed(self) -> set[UUID]:
+        return {self.owner.id} if self.owner.kind == "model" else set()
+
+    def describe(self) -> str:
+        return f"module {self.name!r} of {self.owner.kind} {self.owner.id}"
+
+
+@kind("iteration.create")
+class CreateIteration(Operation):
+    """``iterations.create(step)``; :attr:`id` is the iteration's id."""
+
+    __slots__ = ("model_id", "step")
+
+    def __init__(self, id: UUID, model_id: UUID, step: int) -> None:
+        super().__init__(id)
+        self.model_id = model_id
+        self.step = step
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        return store.create_iteration(ids(self.model_id), self.step, id=self.id)
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {"model": ids(self.model_id).hex, "step": self.step}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(id, _uuid(arguments, "model"), _int(arguments, "step"))
+
+    def models_needed(self) -> set[UUID]:
+        return {self.model_id}
+
+    def describe(self) -> str:
+        return f"iteration at step {self.step} of model {self.model_id}"
+
+
+# Points -----------------------------------------------------------------------------------
+
+_VALUE_KINDS = frozenset({values.FLOAT, values.INT, values.BOOL, values.JSON})
+
+
+def encode_points(points: Sequence[Point]) -> list[list[Any]]:
+    """Points as spool rows: ``[model id, name, phase, step, kind, value, extra,
+    timestamp]``, floats as ``float.hex`` text so that every value is exact."""
+    return [
+        [
+            series.model_id.hex,
+            series.name,
+            series.phase,
+            step,
+            kind,
+            None if value is None else float(value).hex(),
+            extra,
+            float(timestamp).hex(),
+        ]
+        for series, step, kind, value, extra, timestamp in points
+    ]
+
+
+def write_points(store: Store, points: list[Point], batch_id: UUID, ids: IdMap) -> None:
+    """Apply a batch of points: one ``write_points``, idempotent by ``batch_id``."""
+    store.write_points(ids.points(points), batch_id)
+
+
+# Entries ----------------------------------------------------------------------------------
+
+
+def encode_entry(entry: Entry, ids: IdMap) -> dict[str, Any]:
+    """An entry's spool record, without its id: ``{"points": rows}`` or ``{"op": kind,
+    "args": fields}``; the ids it refers to mapped by ``ids``."""
+    if isinstance(entry, Operation):
+        return {"op": entry.kind, "args": entry.arguments(ids)}
+    return {POINTS: encode_points(ids.points(entry))}
+
+
+def entry_size(entry: Entry) -> tuple[int, int]:
+    """How many points and operations an entry holds."""
+    if isinstance(entry, Operation):
+        return 0, 1
+    return len(entry), 0
+
+
+def models_of(entries: Sequence[Entry]) -> set[UUID]:
+    """The models that ``entries`` write to and do not create themselves: the store they
+    belong to holds them."""
+    needed: set[UUID] = set()
+    created: set[UUID] = set()
+    for entry in entries:
+        if isinstance(entry, Operation):
+            needed |= entry.models_needed() - created
+            created |= entry.models_created()
+        else:
+            needed.update(series.model_id for series, *_ in entry if series.model_id not in created)
+    return needed
+
+
+class Decoder:
+    """Decodes the records of one spool file (its series objects are shared by its points)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, str | None], Series] = {}
+
+    def entry(self, id: UUID, record: Mapping[str, Any]) -> Entry:
+        """The entry of id ``id`` in a spool record (see :func:`encode_entry`).
+
+        Raises:
+            UnreadableEntry: The record is not an entry of a known kind, or holds a field
+                of the wrong type.
+        """
+        rows = record.get(POINTS)
+        if rows is not None:
+            if not isinstance(rows, list):
+                raise UnreadableEntry('"points" must be a list')
+            return self.points(rows)
+        name = record.get("op")
+        if name is None:
+            raise UnreadableEntry('not an entry: it needs "points" (a list) or "op" (a kind)')
+        cls = KINDS.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise UnreadableEntry(f"unknown operation kind {name!r}")
+        arguments = record.get("args")
+        if not isinstance(arguments, dict):
+            raise UnreadableEntry(f'{name}: "args" must be an object')
+        try:
+            return cls.from_arguments(id, arguments)
+        except UnreadableEntry as error:
+            raise UnreadableEntry(f"{name}: {error}") from None
+
+    def points(self, rows: list[Any]) -> list[Point]:
+        points: list[Point] = []
+        append = points.append
+        for index, row in enumerate(rows):
+            try:
+                append(self._point(row))
+            except UnreadableEntry as error:
+                raise UnreadableEntry(f"point {index}: {error}") from None
+        return points
+
+    def _point(self, row: Any) -> Point:
+        if type(row) is not list or len(row) != 8:
+            raise UnreadableEntry("not a list of 8 fields")
+        model_id, name, phase, step, kind, value, extra, timestamp = row
+        if type(model_id) is not str or type(name) is not str:
+            raise UnreadableEntry("the model id and the name must be text")
+        if phase is not None and type(phase) is not str:
+            raise UnreadableEntry("the phase must be text or null")
+        series = self._known.get((model_id, name, phase))
+        if series is None:
+            try:
+                checked = Series(
+                    UUID(hex=model_id),
+                    values.check_name(name, "metric name"),
+                    values.check_optional_name(phase, "metric phase"),
+                )
+            except (ValueError, InvalidArgumentError) as error:
+                raise UnreadableEntry(
+                    str(error) or f"model id {model_id[:40]!r} is not a UUID"
+                ) from None
+            series = self._known[(model_id, name, phase)] = checked
+        if step is not None and (
+            type(step) is not int or not values.INT64_MIN <= step <= values.INT64_MAX
+        ):
+            raise UnreadableEntry(f"step {step!r} is not an int64 or null")
+        if type(kind) is not int or kind not in _VALUE_KINDS:
+            raise UnreadableEntry(f"kind {kind!r} is not 0-3")
+        if extra is not None and type(extra) is not str:
+            raise UnreadableEntry("extra must be text or null")
+        if kind == values.JSON and extra is None:
+            raise UnreadableEntry("a JSON value needs its text in extra")
+        try:
+            number = None if value is None else float.fromhex(value)
+            seconds = float.fromhex(timestamp)
+        except (TypeError, ValueError, OverflowError):
+            raise UnreadableEntry("a value or timestamp is not float.hex text") from None
+        if not math.isfinite(seconds):
+            raise UnreadableEntry("the timestamp is not finite")
+        return series, step, kind, number, extra, seconds
+
+
+def new_id() -> UUID:
+    """A fresh id for an operation (random: unique across processes and hosts)."""
+    return uuid.uuid4()
+
+
+# Field checks of decoding -----------------------------------------------------------------
+
+
+def _uuid(arguments: Mapping[str, Any], key: str) -> UUID:
+    text = arguments.get(key)
+    if type(text) is not str:
+        raise UnreadableEntry(f"{key} must be a UUID's hex text")
+    try:
+        return UUID(hex=text)
+    except ValueError:
+        raise UnreadableEntry(f"{key} {text[:40]!r} is not a UUID") from None
+
+
+def _int(arguments: Mapping[str, Any], key: str) -> int:
+    number = arguments.get(key)
+    if type(number) is not int or not values.INT64_MIN <= number <= values.INT64_MAX:
+        raise UnreadableEntry(f"{key} must be an int64, not {number!r}")
+    return number
+
+
+def _name(arguments: Mapping[str, Any], key: str, *, optional: bool = False) -> Any:
+    text = arguments.get(key)
+    if text is None and optional:
+        return None
+    try:
+        return values.check_name(text, key)
+    except InvalidArgumentError as error:
+        raise UnreadableEntry(str(error)) from None
