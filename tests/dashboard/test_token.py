@@ -16,7 +16,7 @@ from mltracker.server.dashboard import COOKIE_NAME, session_cookie
 from .conftest import Browser, Serve
 from .stores import Filled, fill
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-tests"
 
 
 @pytest.fixture
