@@ -70,7 +70,8 @@ __all__ = [
     "session_key",
 ]
 
-logger = logging.getLogger(__name__)
+#: Under the server's logger: ``mltracker server`` prints it on stderr.
+logger = logging.getLogger("mltracker.server.tokens")
 
 Scope = Literal["read", "write"]
 SCOPES: tuple[Scope, ...] = ("read", "write")
