@@ -331,7 +331,7 @@ class TokensFile:
         tokens, problems = parse_tokens(text)
         for problem in problems:
             logger.warning("the tokens file %s, %s: that token is refused", self.path, problem)
-        logger.info("the tokens file %s changed: %d tokens", self.path, len(tokens))
+        logger.info("the tokens file %s changed: it holds %d valid tokens", self.path, len(tokens))
         return TokenSet(tokens)
 
 
