@@ -11,22 +11,25 @@ client refuses any other when it is given (``connect(url, token=...)``,
 
 from __future__ import annotations
 
+import re
+
 from mltracker.errors import InvalidArgumentError
 
 __all__ = ["is_token_text", "check_token_text"]
 
-_FIRST, _LAST = 0x21, 0x7E
+_FIRST, _LAST = 0x21, 0x7E  # "!" and "~"
+_TOKEN_TEXT = re.compile(rb"[!-~]+")
 
 
 def is_token_text(token: str | bytes) -> bool:
     """Whether ``token`` is non-empty, printable ASCII without spaces."""
     codes = token.encode("utf-8", "surrogatepass") if isinstance(token, str) else token
-    return bool(codes) and all(_FIRST <= code <= _LAST for code in codes)
+    return _TOKEN_TEXT.fullmatch(codes) is not None
 
 
 def check_token_text(token: str, where: str) -> None:
-    """Refuse a token that is not printable ASCII without spaces; ``where`` names where it
-    came from (``"--token"``, ``"$MLTRACKER_TOKEN"``, ...).
+    """Refuse a token that is not printable ASCII without spaces; ``where`` names it (``"the
+    token of --token"``, ``"$MLTRACKER_TOKEN"``, ...).
 
     Raises:
         InvalidArgumentError: The token is empty or has other characters (which are not
@@ -35,7 +38,7 @@ def check_token_text(token: str, where: str) -> None:
     if is_token_text(token):
         return
     if not token:
-        raise InvalidArgumentError(f"the token of {where} is empty")
+        raise InvalidArgumentError(f"{where} is empty")
     bad = next(
         (index, char) for index, char in enumerate(token) if not _FIRST <= ord(char) <= _LAST
     )
@@ -47,7 +50,7 @@ def check_token_text(token: str, where: str) -> None:
         else ("a control character")
     )
     raise InvalidArgumentError(
-        f"the token of {where} has {kind} at position {bad[0] + 1}: a token is printable ASCII "
+        f"{where} has {kind} at position {bad[0] + 1}: a token is printable ASCII "
         "without spaces, so that every HTTP client sends it alike "
         "(`mltracker token new` prints one)"
     )

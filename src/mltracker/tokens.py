@@ -101,7 +101,7 @@ def check_secret(secret: str, where: str) -> None:
     check_token_text(secret, where)
     if len(secret) < MIN_LENGTH:
         raise InvalidArgumentError(
-            f"the token of {where} has {len(secret)} characters; a token needs at least "
+            f"{where} has {len(secret)} characters; a token needs at least "
             f"{MIN_LENGTH}, so that it cannot be guessed: {_HINT}"
         )
 
@@ -109,7 +109,7 @@ def check_secret(secret: str, where: str) -> None:
 def session_key(secret: str | bytes) -> bytes:
     """The key of a token: what its hash is made from, and what a login cookie holds."""
     raw = secret.encode("ascii") if isinstance(secret, str) else secret
-    return hmac.new(raw, _SESSION, hashlib.sha256).digest()
+    return hmac.digest(raw, _SESSION, "sha256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ class OneToken:
     """The one token of ``--token``: named ``default``, scope ``write``."""
 
     def __init__(self, secret: str) -> None:
-        check_secret(secret, "--token")
+        check_secret(secret, "the token of --token")
         self._tokens = TokenSet([Token.of_secret(DEFAULT_NAME, "write", secret)])
 
     def current(self) -> TokenSet:

@@ -85,7 +85,7 @@ def check_settings(settings: ServerSettings) -> None:
     if settings.token is not None and settings.tokens_file is not None:
         token_source(settings.token, settings.tokens_file)  # raises, saying why
     if settings.token is not None:
-        check_secret(settings.token, "--token")
+        check_secret(settings.token, "the token of --token")
     if settings.tokens_file is not None:
         read_tokens(settings.tokens_file)
     if settings.workers < 1:

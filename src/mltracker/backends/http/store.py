@@ -99,7 +99,7 @@ class HttpStore(Store):
         self.uri = uri.rstrip("/")
         self._base = self.uri + wire.API_PREFIX
         if token is not None:
-            check_token_text(token, "token=")
+            check_token_text(token, "the token given")
         else:
             token = os.environ.get(TOKEN_VARIABLE) or None
             if token is not None:
