@@ -108,7 +108,7 @@ def check_secret(secret: str, where: str) -> None:
 
 def session_key(secret: str | bytes) -> bytes:
     """The key of a token: what its hash is made from, and what a login cookie holds."""
-    raw = secret.encode("ascii") if isinstance(secret, str) else secret
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
     return hmac.digest(raw, _SESSION, "sha256")
 
 

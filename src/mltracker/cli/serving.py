@@ -60,13 +60,12 @@ def chosen_token(token: str | None, tokens_file: str | None) -> str | None:
     token = token or None
     if token is not None and tokens_file is not None:
         source = click.get_current_context().get_parameter_source("token")
-        given = (
-            "$MLTRACKER_TOKEN" if source is click.core.ParameterSource.ENVIRONMENT else ("--token")
-        )
+        from_environment = source is click.core.ParameterSource.ENVIRONMENT
+        given = "$MLTRACKER_TOKEN" if from_environment else "--token"
         raise CliError(
             f"give either --tokens FILE or one token ({given}), not both: put the one token "
             f"in the file (`mltracker token new --file {tokens_file}`)"
-            + (", or unset MLTRACKER_TOKEN" if given != "--token" else "")
+            + (", or unset MLTRACKER_TOKEN" if from_environment else "")
         )
     return token
 
