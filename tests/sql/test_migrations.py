@@ -134,22 +134,27 @@ def test_version_3_store_gets_the_step_operations_table_and_keeps_its_data(
         assert connection.execute(sa.text("SELECT count(*) FROM step_operations")).scalar() == 1
 
 
-def test_version_5_store_gets_the_writers_of_batches_and_is_read_as_it_is(
+def test_a_store_before_the_writers_of_batches_gets_them_and_is_read_as_it_is(
     uri: str, engine: sa.Engine
 ) -> None:
+    before = next(  # the version that the upgrade adding ``write_batches.writer`` starts from
+        version
+        for version, upgrade in migrations.UPGRADES.items()
+        if upgrade is migrations._add_batch_writers
+    )
     with mltracker.connect(uri) as tracker:
         model = tracker.experiments.create("old").models.create("m")
         model.metrics.log("loss", 0.5, step=1)
     close_all()
-    with engine.begin() as connection:  # what a store of version 5 looks like
+    with engine.begin() as connection:  # what a store of that version looks like
         connection.execute(sa.text("ALTER TABLE write_batches DROP COLUMN writer"))
-        connection.execute(sa.update(schema.schema_version).values(version=5))
+        connection.execute(sa.update(schema.schema_version).values(version=before))
 
     with mltracker.connect(uri) as tracker:
         [old] = tracker.store.list_batches()
         assert old.writer is None
         assert tracker.store.list_batches(writer="alice") == []
-        assert version_rows(engine) == [5]  # reading upgraded nothing
+        assert version_rows(engine) == [before]  # reading upgraded nothing
         experiment = tracker.experiments.read("old")
         assert experiment is not None
         model = experiment.models.read("m")  # type: ignore[assignment]
