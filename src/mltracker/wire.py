@@ -42,6 +42,7 @@ from mltracker.collector import collector_paused
 from mltracker.entities import Metric, Module
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import (
+    BatchRow,
     ExperimentRecord,
     ExperimentRow,
     IterationRecord,
@@ -681,3 +682,23 @@ def _uuid(value: Any, what: str) -> UUID:
 
 def _optional_uuid(value: Any, what: str) -> UUID | None:
     return None if value is None else _uuid(value, what)
+
+
+def batch_document(row: BatchRow) -> dict[str, Any]:
+    """A metric batch a store wrote: ``{"id", "written_at", "writer"}``."""
+    return {"id": str(row.id), "written_at": row.written_at, "writer": row.writer}
+
+
+def batches_from_document(document: Any) -> list[BatchRow]:
+    """The batches of a list of :func:`batch_document` documents.
+
+    Raises:
+        InvalidArgumentError: A document of another shape.
+    """
+    try:
+        return [
+            BatchRow(UUID(entry["id"]), float(entry["written_at"]), entry["writer"])
+            for entry in document
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidArgumentError(f"not a list of batches: {error}") from None

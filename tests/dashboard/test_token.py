@@ -1,5 +1,6 @@
 """A server with a token: the dashboard asks for it once and keeps, in an HttpOnly,
-SameSite=Strict cookie, a value derived from it; the cookie reads and never writes."""
+SameSite=Strict cookie, a value derived from it; the cookie reads and never writes, and
+stops working when its token leaves the server's tokens file."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 import urllib3
 
 from mltracker.server.dashboard import COOKIE_NAME, session_cookie
+from mltracker.tokens import Token
 
 from .conftest import Browser, Serve
 from .stores import Filled, fill
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-tests"
 
 
 @pytest.fixture
@@ -160,3 +162,31 @@ def test_without_a_token_the_login_page_sends_to_the_dashboard(
     url = serve(filled.uri)
     answer = call("GET", url + "/login?next=/experiments/spirals")
     assert answer.status == 303 and answer.headers["location"] == "/experiments/spirals"
+
+
+def test_a_token_removed_from_the_tokens_file_logs_its_browser_out(
+    browser: Browser, serve: Serve, filled: Filled, tmp_path: Path
+) -> None:
+    reader, writer = "reader-token-0123456789-abcdefgh", "writer-token-0123456789-abcdefgh"
+    tokens = tmp_path / "tokens.jsonl"
+    tokens.write_text(
+        Token.of_secret("reader", "read", reader).line()
+        + "\n"
+        + Token.of_secret("writer", "write", writer).line()
+        + "\n"
+    )
+    url = serve(filled.uri, tokens_file=tokens)
+    browser.open(f"{url}/experiments/spirals")
+    log_in(browser, reader)
+    browser.page.wait_for_selector("tr[data-key='b2']")
+    [cookie] = browser.context.cookies()
+    assert cookie["value"] == session_cookie(reader)
+
+    tokens.write_text(Token.of_secret("writer", "write", writer).line() + "\n")  # revoked
+    browser.open(f"{url}/experiments/spirals")
+    browser.page.wait_for_selector("input[name=token]")
+    assert "/login?next=" in browser.page.url
+    log_in(browser, reader)
+    browser.page.wait_for_selector(".error")
+    assert "not the token" in browser.page.inner_text(".error")
+    browser.expect_errors("status of 401")

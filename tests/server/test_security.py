@@ -26,7 +26,7 @@ from mltracker.server.serve import ServerSettings, check_settings, is_loopback
 from .conftest import Serve, Served
 from .helpers import Answer, assert_envelope, call, row_counts
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-tests"
 
 
 def point_batch(model_id: str, steps: range = range(3)) -> dict[str, Any]:
@@ -259,8 +259,8 @@ def test_an_empty_token_is_no_token(tmp_path: Path) -> None:
     "settings",
     [
         pytest.param(ServerSettings(host="0.0.0.0", insecure=True), id="insecure"),
-        pytest.param(ServerSettings(host="0.0.0.0", token="t"), id="token"),
-        pytest.param(ServerSettings(host="::", token="t"), id="ipv6-token"),
+        pytest.param(ServerSettings(host="0.0.0.0", token=TOKEN), id="token"),
+        pytest.param(ServerSettings(host="::", token=TOKEN), id="ipv6-token"),
         pytest.param(ServerSettings(host="127.0.0.1"), id="loopback"),
         pytest.param(ServerSettings(host="127.0.0.2"), id="loopback-net"),
         pytest.param(ServerSettings(host="::1"), id="ipv6-loopback"),

@@ -31,3 +31,24 @@ def test_batches_of_other_ids_are_all_stored(tracker: mltracker.Connection) -> N
     tracker.store.write_points(points(model.id, 10), uuid.uuid4())
     tracker.store.write_points(points(model.id, 10))  # no id: no check
     assert len(model.metrics.list()) == 30
+
+
+def test_the_writer_of_each_batch_is_kept_and_listed_newest_first(
+    tracker: mltracker.Connection,
+) -> None:
+    model = tracker.experiments.create("e").models.create("m")
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    tracker.store.write_points(points(model.id, 2), first, writer="alice")
+    tracker.store.write_points(points(model.id, 2), second)
+    tracker.store.write_points(points(model.id, 2), third, writer="bob")
+    tracker.store.write_points(points(model.id, 2), writer="bob")  # no id: kept under a new one
+    tracker.store.write_points(points(model.id, 2), first, writer="mallory")  # a repeat: skipped
+    batches = tracker.store.list_batches()
+    assert [batch.writer for batch in batches] == ["bob", "bob", None, "alice"]
+    assert [batch.id for batch in batches[1:]] == [third, second, first]
+    assert batches[0].id not in (first, second, third)
+    assert all(isinstance(batch.written_at, float) for batch in batches)
+    assert [batch.id for batch in tracker.store.list_batches(writer="alice")] == [first]
+    assert tracker.store.list_batches(writer="mallory") == []
+    assert len(tracker.store.list_batches(limit=1)) == 1
+    assert len(model.metrics.list()) == 8

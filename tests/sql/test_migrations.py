@@ -14,6 +14,8 @@ from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations, schema
 from mltracker.backends.sql.store import SqlStore
 from mltracker.connect import close_all, resolve_uri
+from mltracker.ports.store import Series
+from mltracker.values import FLOAT
 
 
 @pytest.fixture
@@ -130,6 +132,38 @@ def test_version_3_store_gets_the_step_operations_table_and_keeps_its_data(
     assert version_rows(engine) == [schema.SCHEMA_VERSION]
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM step_operations")).scalar() == 1
+
+
+def test_a_store_before_the_writers_of_batches_gets_them_and_is_read_as_it_is(
+    uri: str, engine: sa.Engine
+) -> None:
+    before = next(  # the version that the upgrade adding ``write_batches.writer`` starts from
+        version
+        for version, upgrade in migrations.UPGRADES.items()
+        if upgrade is migrations._add_batch_writers
+    )
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("old").models.create("m")
+        model.metrics.log("loss", 0.5, step=1)
+    close_all()
+    with engine.begin() as connection:  # what a store of that version looks like
+        connection.execute(sa.text("ALTER TABLE write_batches DROP COLUMN writer"))
+        connection.execute(sa.update(schema.schema_version).values(version=before))
+
+    with mltracker.connect(uri) as tracker:
+        [old] = tracker.store.list_batches()
+        assert old.writer is None
+        assert tracker.store.list_batches(writer="alice") == []
+        assert version_rows(engine) == [before]  # reading upgraded nothing
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        model = experiment.models.read("m")  # type: ignore[assignment]
+        tracker.store.write_points(
+            [(Series(model.id, "loss", None), 2, FLOAT, 0.25, None, 1.0)], uuid.uuid4(), writer="a"
+        )
+        assert [batch.writer for batch in tracker.store.list_batches()] == ["a", None]
+        assert [(p.step, p.value) for p in model.metrics.list()] == [(1, 0.5), (2, 0.25)]
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
 
 
 def _stored_ids(engine: sa.Engine) -> list[str]:

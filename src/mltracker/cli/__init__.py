@@ -73,6 +73,11 @@ COMMANDS: dict[str, Where] = {
         "ui_command",
         "Serve the dashboard of the store (read-only) and print its URL.",
     ),
+    "token": Where(
+        "mltracker.cli.token",
+        "token",
+        "Make tokens for a tracking server (mltracker server --token / --tokens).",
+    ),
     "sync": Where(
         "mltracker.cli.serving",
         "sync_command",

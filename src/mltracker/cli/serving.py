@@ -40,6 +40,36 @@ def allowed_host_option(function: F) -> F:
     )(function)
 
 
+def tokens_option(function: F) -> F:
+    """``--tokens FILE``, of ``mltracker server`` and ``mltracker ui``."""
+    return click.option(
+        "--tokens",
+        "tokens_file",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Take the tokens of this file (JSON Lines of name, scope read|write and hash; "
+        "`mltracker token new --file FILE` adds one), read again whenever it changes: "
+        "delete a line to revoke its token. Instead of --token.",
+    )(function)
+
+
+def chosen_token(token: str | None, tokens_file: str | None) -> str | None:
+    """The token of ``--token`` (or ``$MLTRACKER_TOKEN``), unless it is empty; refused with
+    ``--tokens``, saying where it came from."""
+    token = token or None
+    if token is not None and tokens_file is not None:
+        source = click.get_current_context().get_parameter_source("token")
+        from_environment = source is click.core.ParameterSource.ENVIRONMENT
+        given = "$MLTRACKER_TOKEN" if from_environment else "--token"
+        raise CliError(
+            f"give either --tokens FILE or one token ({given}), not both: put the one token "
+            f"in the file (`mltracker token new --file {tokens_file}`)"
+            + (", or unset MLTRACKER_TOKEN" if from_environment else "")
+        )
+    return token
+
+
 @contextmanager
 def server_log_on_stderr() -> Iterator[None]:
     """Print the server's log on stderr with tracebacks, while the server runs.
@@ -71,8 +101,9 @@ def server_log_on_stderr() -> Iterator[None]:
     envvar="MLTRACKER_TOKEN",
     default=None,
     help="Require 'Authorization: Bearer TOKEN' on every route but the health check "
-    "(default $MLTRACKER_TOKEN).",
+    "(default $MLTRACKER_TOKEN); at least 16 characters (`mltracker token new` prints one).",
 )
+@tokens_option
 @click.option(
     "--read-only",
     is_flag=True,
@@ -94,6 +125,7 @@ def server_command(
     host: str,
     port: int,
     token: str | None,
+    tokens_file: str | None,
     read_only: bool,
     workers: int,
     insecure: bool,
@@ -121,7 +153,8 @@ def server_command(
         uri=state.uri,
         host=host,
         port=port,
-        token=token or None,
+        token=chosen_token(token, tokens_file),
+        tokens_file=tokens_file,
         read_only=read_only,
         workers=workers,
         insecure=insecure,

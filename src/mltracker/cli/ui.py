@@ -8,7 +8,12 @@ import click
 
 from mltracker.cli.context import CliError, State, pass_state, require_existing_store
 from mltracker.cli.output import display_uri
-from mltracker.cli.serving import allowed_host_option, server_log_on_stderr
+from mltracker.cli.serving import (
+    allowed_host_option,
+    chosen_token,
+    server_log_on_stderr,
+    tokens_option,
+)
 from mltracker.connect import resolve_uri
 
 
@@ -21,6 +26,7 @@ from mltracker.connect import resolve_uri
     default=None,
     help="Ask for this token before showing anything (default $MLTRACKER_TOKEN).",
 )
+@tokens_option
 @allowed_host_option
 @pass_state
 def ui_command(
@@ -28,6 +34,7 @@ def ui_command(
     port: int,
     open_browser: bool,
     token: str | None,
+    tokens_file: str | None,
     allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the dashboard of the store (read-only) and print its URL.
@@ -49,7 +56,8 @@ def ui_command(
     settings = ServerSettings(
         uri=state.uri,
         port=port,
-        token=token or None,
+        token=chosen_token(token, tokens_file),
+        tokens_file=tokens_file,
         read_only=True,
         prepare=False,
         allowed_hosts=allowed_hosts,

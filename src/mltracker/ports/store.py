@@ -58,6 +58,17 @@ def is_provisional(store_id: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchRow:
+    """A batch of metric points a store wrote: its id, when (seconds since the epoch), and
+    who wrote it (the name of a tracking server's token; ``None`` when it was written
+    without one, or before stores kept it)."""
+
+    id: UUID
+    written_at: float
+    writer: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentRow:
     id: UUID
     name: str
@@ -382,12 +393,17 @@ class Store(ABC):
 
     # Metrics
     @abstractmethod
-    def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
+    def write_points(
+        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+    ) -> None:
         """Store a batch of points in one transaction: all of them or none.
 
         With a ``batch_id`` the write is idempotent: a batch of an id the store has written
         already is skipped, so retrying after a lost acknowledgement never duplicates.
         Within a series, points are stored (and given ordinals) in the batch's order.
+        ``writer``: who wrote it (a tracking server gives the name of the request's token),
+        kept with the batch's id by stores that keep them (see :meth:`list_batches`); a
+        tracking server's client sends none (the server knows who it is).
 
         Raises:
             NotFoundError: Points whose model no longer exists were left out; it is raised
@@ -550,6 +566,14 @@ class Store(ABC):
             AlreadyExistsError: An experiment of a record's name (or a model of a record's
                 hash) exists with another id. Nothing is added.
         """
+
+    def list_batches(
+        self, *, writer: str | None = None, limit: int = 100
+    ) -> builtins.list[BatchRow]:
+        """The metric batches written lately (those kept for idempotent writes: a week),
+        newest first, at most ``limit``; with ``writer``, only that writer's. By default (a
+        store that keeps none), none."""
+        return []
 
     def reads_arrow(self) -> bool:
         """Whether :meth:`metric_table` can run here (its dependencies are installed). By

@@ -10,13 +10,16 @@ traceback to the server's log (the logger ``mltracker.server``).
 
 The application guards itself (``mltracker.server.guards``, outermost first): a ``Host`` it
 does not answer to is refused (400: DNS rebinding); a body larger than ``max_body_bytes`` is
-refused (413); with a token, every route but ``/api/v1/health`` and the dashboard's
-``/login`` needs ``Authorization: Bearer <token>`` (401, compared in constant time); a write
-from a page of another site (``Origin``) is refused (403), and so is a body of the API that
-is not JSON (415); a read-only server refuses writes (403). The dashboard's login sets a
-cookie (:func:`mltracker.server.dashboard.session_cookie`) that stands for the token on
-``GET`` and ``HEAD`` requests only, so that a page can read but never write; a browser asking
-for a page without it is sent to the login form.
+refused (413); with tokens (``token``, or the tokens file ``tokens_file``: see
+``mltracker.tokens``), every route but ``/api/v1/health`` and the dashboard's ``/login``
+needs ``Authorization: Bearer <token>`` (401, compared in constant time), and a token of
+scope ``read`` may only ``GET`` (403); a write from a page of another site (``Origin``) is
+refused (403), and so is a body of the API that is not JSON (415); a read-only server refuses
+writes (403). The dashboard's login sets a cookie
+(:func:`mltracker.server.dashboard.session_cookie`) that stands for its token on ``GET`` and
+``HEAD`` requests only, so that a page can read but never write, and only while the token is
+the server's; a browser asking for a page without it is sent to the login form. The name of
+the token of each metric batch is kept with it (``GET /api/v1/batches``).
 
 The dashboard (``mltracker.server.dashboard``: its pages and files) and its API routes
 (``mltracker.server.overview``) are part of every application.
@@ -25,6 +28,7 @@ The dashboard (``mltracker.server.dashboard``: its pages and files) and its API 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
@@ -49,6 +53,7 @@ from mltracker.server.guards import (
     TooLarge,
     envelope,
 )
+from mltracker.tokens import OneToken, TokensFile, TokenSource
 from mltracker.wire import API_PREFIX
 
 __all__ = [
@@ -96,17 +101,26 @@ def create_app(
     store: Store,
     *,
     token: str | None = None,
+    tokens_file: str | os.PathLike[str] | None = None,
     read_only: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The REST API of ``store`` as an ASGI application, guarded (the caller closes the store).
 
-    ``allowed_hosts``: the host names it answers to besides the loopback ones (``*`` for
-    any, ``*.domain`` for a domain's); ``None``: any with a token, the loopback ones only
-    without.
+    ``token``: the one token (scope ``write``, named ``default``); ``tokens_file``: the
+    tokens file, read again when it changes; at most one of them. ``allowed_hosts``: the
+    host names it answers to besides the loopback ones (``*`` for any, ``*.domain`` for a
+    domain's); ``None``: any with tokens, the loopback ones only without.
+
+    Raises:
+        InvalidArgumentError: Both ``token`` and ``tokens_file``; a token shorter than 16
+            characters or not printable ASCII; a tokens file that cannot be read, has a line
+            that is not a token, or holds none.
     """
     from mltracker import __version__
+
+    tokens = token_source(token, tokens_file)
 
     app = FastAPI(
         title="MLTracker",
@@ -118,11 +132,11 @@ def create_app(
     )
     app.state.store = store
     app.state.read_only = read_only
-    app.state.token = token
+    app.state.tokens = tokens
     app.state.series = routes.SeriesCache()
     app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(overview.router, prefix=API_PREFIX)
-    dashboard.install(app)
+    dashboard.install(app, tokens)
 
     @app.exception_handler(errors.MLTrackerError)
     async def on_error(request: Request, error: errors.MLTrackerError) -> Response:
@@ -168,8 +182,26 @@ def create_app(
     # Each one added wraps the ones before: the last is the outermost.
     app.add_middleware(Contained)
     app.add_middleware(RequestShape)
-    if token is not None:
-        app.add_middleware(TokenGuard, token=token)
+    if tokens is not None:
+        app.add_middleware(TokenGuard, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
-    app.add_middleware(HostGuard, allowed=AllowedHosts(allowed_hosts, token=token is not None))
+    app.add_middleware(HostGuard, allowed=AllowedHosts(allowed_hosts, token=tokens is not None))
     return app
+
+
+def token_source(
+    token: str | None, tokens_file: str | os.PathLike[str] | None
+) -> TokenSource | None:
+    """The tokens of a server of ``token`` or ``tokens_file`` (``None``: no token).
+
+    Raises:
+        InvalidArgumentError: See :func:`create_app`.
+    """
+    if token is not None and tokens_file is not None:
+        raise errors.InvalidArgumentError(
+            "give either one token (--token, $MLTRACKER_TOKEN) or a tokens file (--tokens), "
+            "not both: put the one token in the file (`mltracker token new --file FILE`)"
+        )
+    if tokens_file is not None:
+        return TokensFile(tokens_file)
+    return None if token is None else OneToken(token)

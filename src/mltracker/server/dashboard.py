@@ -15,16 +15,17 @@ Pages, each a URL that holds its state (filters, sorting, selection, axes) in it
 - ``/experiments/<name>/models/<hash>``: a model;
 - ``/experiments/<name>/compare?models=<hash>,<hash>``: models compared.
 
-With a token, ``/login`` asks for it once and sets an HttpOnly, SameSite=Strict cookie that
-holds :func:`session_cookie` of the token (the token guard of ``mltracker.server.app``
-accepts it for reading); ``/logout`` removes it.
+With tokens, ``/login`` asks for one once and sets an HttpOnly, SameSite=Strict cookie that
+holds :func:`session_cookie` of it, the token's key (see ``mltracker.tokens``: the token guard
+of ``mltracker.server.app`` accepts it for reading, while the token is in the server's list);
+``/logout`` removes it. Failed logins are limited per client address
+(``mltracker.server.attempts``): past the limit, 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -33,6 +34,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from mltracker.server.attempts import FailedLogins
+from mltracker.tokens import TokenSource, session_key
 
 __all__ = [
     "COOKIE_NAME",
@@ -54,9 +58,9 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
 def session_cookie(token: str) -> str:
-    """The value of the dashboard's cookie for ``token``: derived from it, so that the
-    cookie never holds the token itself."""
-    return hmac.new(token.encode(), b"mltracker dashboard session", hashlib.sha256).hexdigest()
+    """The value of the dashboard's cookie for ``token``: the token's key, derived from it,
+    so that the cookie never holds the token itself."""
+    return session_key(token).hex()
 
 
 def login_location(scope: Scope) -> str:
@@ -84,14 +88,15 @@ class _StaticFiles(StaticFiles):
         return response
 
 
-def install(app: FastAPI) -> None:
-    """Add the dashboard's pages, files and login to ``app`` (whose ``state.token`` is the
-    server's token, or ``None``)."""
+def install(app: FastAPI, tokens: TokenSource | None) -> None:
+    """Add the dashboard's pages, files and login to ``app``; ``tokens``: the server's, or
+    ``None`` for a server without tokens (no login)."""
     app.mount(STATIC_PATH, _StaticFiles(directory=STATIC_DIR), name="static")
     shell = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    failures = FailedLogins()
 
     def page(request: Request) -> HTMLResponse:
-        login = "yes" if request.app.state.token is not None else "no"
+        login = "yes" if tokens is not None else "no"
         return HTMLResponse(
             shell.replace("{{login}}", login), headers={"cache-control": "no-cache"}
         )
@@ -101,7 +106,7 @@ def install(app: FastAPI) -> None:
 
     @app.get(LOGIN_PATH, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:
-        if request.app.state.token is None:
+        if tokens is None:
             return RedirectResponse(_safe_next(next), status_code=303)
         return HTMLResponse(_login_page(_safe_next(next), None))
 
@@ -109,16 +114,28 @@ def install(app: FastAPI) -> None:
     async def login(request: Request) -> Response:
         fields = parse_qs((await request.body()).decode("utf-8", "replace"))
         target = _safe_next(fields.get("next", ["/"])[0])
-        token: str | None = request.app.state.token
-        if token is None:
+        if tokens is None:
             return RedirectResponse(target, status_code=303)
+        address = request.client.host if request.client is not None else ""
+        wait = failures.wait(address)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            problem = f"Too many wrong tokens from your address: try again in {seconds} s."
+            return HTMLResponse(
+                _login_page(target, problem),
+                status_code=429,
+                headers={"retry-after": str(seconds)},
+            )
         given = fields.get("token", [""])[0].strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        token = tokens.current().by_secret(given.encode("utf-8", "replace"))
+        if token is None:
+            failures.failed(address)
             return HTMLResponse(_login_page(target, "That is not the token."), status_code=401)
+        failures.succeeded(address)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE_NAME,
-            session_cookie(token),
+            session_cookie(given),
             max_age=COOKIE_MAX_AGE,
             path="/",
             httponly=True,
@@ -161,7 +178,7 @@ button {{ margin-top: 1rem; width: 100%; padding: .6rem; font: inherit; font-wei
 <body>
 <form method="post" action="/login">
 <h1>MLTracker</h1>
-<p>This server needs its token (<code>mltracker server --token</code>).</p>
+<p>This server needs one of its tokens.</p>
 {problem}
 <label for="token">Token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" autofocus required>

@@ -5,7 +5,8 @@ routes when it must not reach them.
 
 - :class:`HostGuard`: a ``Host`` the server does not answer to (DNS rebinding) gets 400;
 - :class:`BodyLimit`: a body larger than the limit gets 413, before it is read whole;
-- :class:`TokenGuard`: with a token, a request without it gets 401;
+- :class:`TokenGuard`: with tokens, a request without one gets 401, a write with a ``read``
+  token 403;
 - :class:`RequestShape`: a write whose ``Origin`` is another site gets 403, and a body that
   is not JSON gets 415 (what a web page can send without the browser asking first);
 - :class:`Contained`: an unexpected exception gets 500, its traceback in the log.
@@ -15,7 +16,6 @@ Each refusal carries the error envelope of ``mltracker.server.app``.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -25,7 +25,9 @@ import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
+from mltracker.credentials import is_token_text
 from mltracker.server import dashboard
+from mltracker.tokens import WRITER_KEY, TokenSource
 from mltracker.wire import API_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -252,19 +254,23 @@ class RequestShape:
 
 
 class TokenGuard:
-    """Refuse every request but the open paths that does not bear the token (or, to read,
-    the dashboard's cookie)."""
+    """Refuse every request but the open paths that does not bear a token of the server
+    (or, to read, the dashboard's cookie of one), and every write of a ``read`` token.
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    The token's name is left in the scope under :data:`mltracker.tokens.WRITER_KEY`, for
+    the routes that keep who wrote.
+    """
+
+    def __init__(self, app: ASGIApp, tokens: TokenSource) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
-        self._cookie = dashboard.session_cookie(token).encode()
+        self._tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
-        given = cookies = accept = b""
+        given: bytes | None = None
+        cookies = accept = b""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 given = value
@@ -273,21 +279,59 @@ class TokenGuard:
             elif name == b"accept":
                 accept = value
         reading = scope["method"] in ("GET", "HEAD")
-        if hmac.compare_digest(given, self._expected) or (
-            reading and not given and hmac.compare_digest(_cookie(cookies), self._cookie)
-        ):
+        known = self._tokens.current()
+        token = None
+        problem = "a token is required"
+        if given is not None and given.strip():
+            secret, problem = bearer_secret(given)
+            token = None if secret is None else known.by_secret(secret)
+        elif reading:
+            key = _cookie_key(_cookie(cookies))
+            token = None if key is None else known.by_key(key)
+        if token is not None:
+            if not reading and not token.writes:
+                message = (
+                    f"the token {token.name!r} may only read (scope read): writes need a "
+                    "token of scope write"
+                )
+                await answer(send, 403, envelope(errors.AccessDeniedError.code, message))
+                return
+            scope[WRITER_KEY] = token.name
             await self._app(scope, receive, send)
             return
         if reading and not given and b"text/html" in accept and _is_page(scope["path"]):
             await _answer_redirect(send, dashboard.login_location(scope))
             return
-        message = "a token is required" if not given else "wrong token"
         await answer(
             send,
             401,
-            envelope(errors.AccessDeniedError.code, message),
+            envelope(errors.AccessDeniedError.code, problem),
             [(b"www-authenticate", b"Bearer")],
         )
+
+
+def bearer_secret(header: bytes) -> tuple[bytes | None, str]:
+    """The token of an ``Authorization`` header, ``Bearer <token>`` (the scheme in any case,
+    one space), or ``None`` and why it is refused."""
+    scheme, space, secret = header.partition(b" ")
+    if not space or scheme.lower() != b"bearer":
+        return None, "wrong token: the Authorization header must be 'Bearer <token>'"
+    if not is_token_text(secret):
+        return None, (
+            "wrong token: a token is printable ASCII without spaces (`mltracker token new` "
+            "prints one)"
+        )
+    return secret, "wrong token"
+
+
+def _cookie_key(value: bytes) -> bytes | None:
+    """The token key a login cookie holds (64 hex digits), or ``None``."""
+    if len(value) != 64:
+        return None
+    try:
+        return bytes.fromhex(value.decode("ascii"))
+    except ValueError:
+        return None
 
 
 def _cookie(header: bytes) -> bytes:

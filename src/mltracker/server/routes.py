@@ -31,6 +31,7 @@ from mltracker.errors import (
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
 from mltracker.server.turns import Turns
+from mltracker.tokens import WRITER_KEY
 from mltracker.wire import SeriesCache
 
 __all__ = ["SeriesCache", "router"]
@@ -313,12 +314,27 @@ def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Res
 )
 async def write_points(request: Request) -> Response:
     """Store a batch of points in one transaction (see ``mltracker.wire``). A batch whose
-    ``batch_id`` was stored already is skipped: retrying never duplicates."""
+    ``batch_id`` was stored already is skipped: retrying never duplicates. The name of the
+    request's token is kept with the batch (see ``GET /batches``)."""
     body = await request.body()
     store: Store = request.app.state.store
     cache: SeriesCache = request.app.state.series
-    count = await run_in_threadpool(_write_points, store, cache, body)
+    writer = request.scope.get(WRITER_KEY)
+    count = await run_in_threadpool(_write_points, store, cache, body, writer)
     return _json({"written": count})
+
+
+@router.get("/batches", tags=["metrics"])
+def list_batches(
+    store: StoreDependency,
+    writer: str | None = Query(None, description="Only the batches of this token's name."),
+    limit: int = Query(100, ge=1, le=10_000, description="At most this many, newest first."),
+) -> Response:
+    """The metric batches written lately (kept a week, for idempotent writes), newest first:
+    ``[{"id", "written_at", "writer"}]``, ``writer`` being the name of the token that wrote
+    the batch (``null`` without one)."""
+    rows = store.list_batches(writer=writer, limit=limit)
+    return _json([wire.batch_document(row) for row in rows])
 
 
 #: Batches are written one at a time by a server process, in the order they came (see
@@ -328,7 +344,7 @@ _batch_turns = Turns()
 _TURN_SECONDS = 10.0
 
 
-def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
+def _write_points(store: Store, cache: SeriesCache, body: bytes, writer: str | None) -> int:
     # A tuple per point, freed when the batch is written: no work for the cyclic collector.
     with collector_paused:
         try:
@@ -337,7 +353,7 @@ def _write_points(store: Store, cache: SeriesCache, body: bytes) -> int:
             raise InvalidArgumentError(f"the body is not JSON: {error}") from None
         points, batch_id = wire.points_from_document(document, cache)
         with _batch_turns.turn(_TURN_SECONDS):
-            store.write_points(points, batch_id)
+            store.write_points(points, batch_id, writer=writer)
         return len(points)
 
 

@@ -23,8 +23,9 @@ import uvicorn
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
-from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app
+from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.tokens import check_secret, read_tokens
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -32,6 +33,7 @@ DEFAULT_PORT = 8765
 _SETTINGS_VARIABLES = (
     "MLTRACKER_SERVER_URI",
     "MLTRACKER_SERVER_TOKEN",
+    "MLTRACKER_SERVER_TOKENS",
     "MLTRACKER_SERVER_READ_ONLY",
     "MLTRACKER_SERVER_ALLOWED_HOSTS",
 )
@@ -47,6 +49,8 @@ class ServerSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     token: str | None = None
+    #: The tokens file (``--tokens``), instead of ``token``.
+    tokens_file: str | None = None
     read_only: bool = False
     workers: int = 1
     insecure: bool = False
@@ -64,8 +68,10 @@ def check_settings(settings: ServerSettings) -> None:
 
     Raises:
         InvalidArgumentError: A host that is not loopback without a token (unless
-            ``insecure``), an empty token, fewer than one worker, or a store that is a
-            tracking server (an ``http(s)://`` URI).
+            ``insecure``), an empty token, a token shorter than 16 characters or not
+            printable ASCII, both a token and a tokens file, a tokens file that is not one
+            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, or a store
+            that is a tracking server (an ``http(s)://`` URI).
     """
     uri = resolve_uri(settings.uri)
     if uri.startswith(("http://", "https://")):
@@ -76,14 +82,25 @@ def check_settings(settings: ServerSettings) -> None:
         )
     if settings.token is not None and not settings.token.strip():
         raise InvalidArgumentError("the token must not be empty")
+    if settings.token is not None and settings.tokens_file is not None:
+        token_source(settings.token, settings.tokens_file)  # raises, saying why
+    if settings.token is not None:
+        check_secret(settings.token, "the token of --token")
+    if settings.tokens_file is not None:
+        read_tokens(settings.tokens_file)
     if settings.workers < 1:
         raise InvalidArgumentError("--workers must be at least 1")
-    if settings.token is None and not settings.insecure and not is_loopback(settings.host):
+    if not has_tokens(settings) and not settings.insecure and not is_loopback(settings.host):
         raise InvalidArgumentError(
             f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
-            "read and change the store. Give --token (or $MLTRACKER_TOKEN), or --insecure if "
-            "the network is yours alone"
+            "read and change the store. Give --token (or $MLTRACKER_TOKEN) or --tokens FILE, "
+            "or --insecure if the network is yours alone"
         )
+
+
+def has_tokens(settings: ServerSettings) -> bool:
+    """Whether the server asks for a token."""
+    return settings.token is not None or settings.tokens_file is not None
 
 
 def is_loopback(host: str) -> bool:
@@ -100,7 +117,7 @@ def allowed_hosts(settings: ServerSettings) -> list[str] | None:
     """The host names the application answers besides the loopback ones (see
     :func:`mltracker.server.app.create_app`): ``--allowed-host`` and the names in the URL
     that :func:`serve` announces; ``None`` when the token alone guards."""
-    if not settings.allowed_hosts and settings.token is not None:
+    if not settings.allowed_hosts and has_tokens(settings):
         return None
     own = [] if is_loopback(settings.host) else [split_host(announced_host(settings.host))[0]]
     return [*settings.allowed_hosts, *own]
@@ -157,6 +174,7 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
         app = create_app(
             store,
             token=settings.token,
+            tokens_file=settings.tokens_file,
             read_only=settings.read_only,
             max_body_bytes=settings.max_body_bytes,
             allowed_hosts=allowed_hosts(settings),
@@ -176,6 +194,8 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
     os.environ["MLTRACKER_SERVER_URI"] = settings.uri or ""
     if settings.token is not None:
         os.environ["MLTRACKER_SERVER_TOKEN"] = settings.token
+    if settings.tokens_file is not None:
+        os.environ["MLTRACKER_SERVER_TOKENS"] = os.path.abspath(settings.tokens_file)
     os.environ["MLTRACKER_SERVER_READ_ONLY"] = "1" if settings.read_only else ""
     # An empty list and None mean the same (see ``allowed_hosts``): the loopback names only
     # without a token, any with one.
@@ -194,11 +214,14 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
 
 def app_from_environment() -> object:
     """The application of one worker process of ``--workers N``."""
-    uri, token, read_only, hosts = (os.environ.get(name) for name in _SETTINGS_VARIABLES)
+    uri, token, tokens_file, read_only, hosts = (
+        os.environ.get(name) for name in _SETTINGS_VARIABLES
+    )
     store = open_store(uri or None)
     return create_app(
         store,
         token=token or None,
+        tokens_file=tokens_file or None,
         read_only=bool(read_only),
         allowed_hosts=hosts.split("\n") if hosts else None,
     )
@@ -226,10 +249,17 @@ class ServerThread:
         store: Store,
         *,
         token: str | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
         read_only: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        app = create_app(store, token=token, read_only=read_only, max_body_bytes=max_body_bytes)
+        app = create_app(
+            store,
+            token=token,
+            tokens_file=tokens_file,
+            read_only=read_only,
+            max_body_bytes=max_body_bytes,
+        )
         self._socket = _bind(DEFAULT_HOST, 0)
         self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

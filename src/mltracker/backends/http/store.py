@@ -41,6 +41,7 @@ from urllib3.exceptions import HTTPError
 from mltracker import columnar, deadlines, wire
 from mltracker.backends.http import faults
 from mltracker.collector import collector_paused
+from mltracker.credentials import check_token_text
 from mltracker.entities import Metric, Module
 from mltracker.errors import (
     BackendError,
@@ -52,6 +53,7 @@ from mltracker.errors import (
 )
 from mltracker.ports.metrics import NO_PHASE
 from mltracker.ports.store import (
+    BatchRow,
     ExperimentRecord,
     ExperimentRow,
     IterationRow,
@@ -86,12 +88,22 @@ _MAX_BACKOFF = 2.0
 
 
 class HttpStore(Store):
-    """The store behind a tracking server at ``uri`` (``http://`` or ``https://``)."""
+    """The store behind a tracking server at ``uri`` (``http://`` or ``https://``).
+
+    Raises (when made):
+        InvalidArgumentError: A token (given, or of ``$MLTRACKER_TOKEN``) that is not
+            printable ASCII without spaces (see ``mltracker.credentials``).
+    """
 
     def __init__(self, uri: str, token: str | None = None) -> None:
         self.uri = uri.rstrip("/")
         self._base = self.uri + wire.API_PREFIX
-        token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
+        if token is not None:
+            check_token_text(token, "the token given")
+        else:
+            token = os.environ.get(TOKEN_VARIABLE) or None
+            if token is not None:
+                check_token_text(token, f"${TOKEN_VARIABLE}")
         headers = {"content-type": "application/json", "accept": "application/json"}
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
@@ -355,9 +367,19 @@ class HttpStore(Store):
 
     # Metrics
 
-    def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
+    def write_points(
+        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+    ) -> None:
+        """The server keeps the name of this store's token as the batch's writer; ``writer``
+        is not sent."""
         encoded = orjson.dumps(wire.points_document(points, batch_id))
         self._call("POST", "/points", encoded=encoded, repeatable=batch_id is not None)
+
+    def list_batches(
+        self, *, writer: str | None = None, limit: int = 100
+    ) -> builtins.list[BatchRow]:
+        document = self._call("GET", "/batches", params={"writer": writer, "limit": limit})
+        return wire.batches_from_document(document)
 
     def _metrics(self, path: str, params: dict[str, Any] | None = None) -> list[Metric]:
         document = self._call("GET", path, params=params)

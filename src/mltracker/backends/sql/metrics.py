@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,7 +27,7 @@ from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
 from mltracker.errors import MLTrackerError, NotFoundError
 from mltracker.ports.metrics import NO_PHASE
-from mltracker.ports.store import MetricColumns, MetricFilter, Point, Series
+from mltracker.ports.store import BatchRow, MetricColumns, MetricFilter, Point, Series
 from mltracker.values import BOOL, FLOAT, INT, decode_value
 
 #: How the store runs an operation in a write transaction (``SqlStore._write``).
@@ -95,11 +95,17 @@ class PointWriter:
         self._batches_noted = 0
 
     def write(
-        self, transaction: WriteTransaction, points: Sequence[Point], batch_id: UUID | None
+        self,
+        transaction: WriteTransaction,
+        points: Sequence[Point],
+        batch_id: UUID | None,
+        writer: str | None = None,
     ) -> None:
         """Write ``points`` in one transaction run by ``transaction``; a batch id that was
-        written already makes it a no-op. If a cached series key went stale (its model was
-        deleted by someone), the series are looked up again and the batch written again.
+        written already makes it a no-op. The batch id is noted with ``writer`` (a batch of a
+        writer but no id is noted under a new id, so that who wrote it is kept). If a cached
+        series key went stale (its model was deleted by someone), the series are looked up
+        again and the batch written again.
 
         Raises:
             NotFoundError: Some points were of models that no longer exist; the others
@@ -107,9 +113,11 @@ class PointWriter:
         """
         if not points:
             return
+        if batch_id is None and writer is not None:
+            batch_id = uuid4()
 
         def insert(connection: Connection) -> list[Series]:
-            return self._insert(connection, points, batch_id)
+            return self._insert(connection, points, batch_id, writer)
 
         try:
             missing = transaction(insert)
@@ -122,10 +130,14 @@ class PointWriter:
             raise NotFoundError(f"metric points of deleted models were dropped: {names}")
 
     def _insert(
-        self, connection: Connection, points: Sequence[Point], batch_id: UUID | None
+        self,
+        connection: Connection,
+        points: Sequence[Point],
+        batch_id: UUID | None,
+        writer: str | None,
     ) -> list[Series]:
         """Insert the points of models that exist; return the series of those that do not."""
-        if batch_id is not None and self._batch_written(connection, batch_id):
+        if batch_id is not None and self._batch_written(connection, batch_id, writer):
             return []
         missing = resolve_series(connection, points)
         if missing:
@@ -146,19 +158,43 @@ class PointWriter:
         engines.bulk_insert(connection, _METRIC_INSERT, rows)
         return missing
 
-    def _batch_written(self, connection: Connection, batch_id: UUID) -> bool:
-        """Whether the batch was written; if not, note it as written by this transaction."""
+    def _batch_written(self, connection: Connection, batch_id: UUID, writer: str | None) -> bool:
+        """Whether the batch was written; if not, note it as written by this transaction
+        (and by ``writer``)."""
         found = connection.execute(
             sa.select(write_batches.c.id).where(write_batches.c.id == batch_id)
         ).first()
         if found is not None:
             return True
         now = time.time()
-        connection.execute(sa.insert(write_batches).values(id=batch_id, written_at=now))
+        connection.execute(
+            sa.insert(write_batches).values(id=batch_id, written_at=now, writer=writer)
+        )
         self._batches_noted += 1
         if self._batches_noted % 1000 == 0:
             maintenance.forget_old_batch_ids(connection, now)
         return False
+
+
+def list_batches(connection: Connection, writer: str | None, limit: int) -> list[BatchRow]:
+    """The ids of the batches written lately, newest first (see ``Store.list_batches``); a
+    store older than the column of writers (version 6) reads its batches without one, and
+    one older than the table (version 2) has none."""
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(write_batches.name):
+        return []
+    kept = {column["name"] for column in inspector.get_columns(write_batches.name)}
+    if "writer" not in kept:
+        if writer is not None:
+            return []
+        statement = sa.select(write_batches.c.id, write_batches.c.written_at, sa.null())
+    else:
+        columns = (write_batches.c.id, write_batches.c.written_at, write_batches.c.writer)
+        statement = sa.select(*columns)
+        if writer is not None:
+            statement = statement.where(write_batches.c.writer == writer)
+    statement = statement.order_by(write_batches.c.written_at.desc()).limit(limit)
+    return [BatchRow(row[0], row[1], row[2]) for row in connection.execute(statement)]
 
 
 def resolve_series(connection: Connection, points: Sequence[Point]) -> list[Series]:

@@ -77,12 +77,22 @@ def _add_store_identity(connection: Connection) -> None:
     write_store_id(connection)
 
 
+def _add_batch_writers(connection: Connection) -> None:
+    """Version 6: who wrote each metric batch (``write_batches.writer``, the name of a
+    server's token; NULL for the rows before)."""
+    columns = {column["name"] for column in sa.inspect(connection).get_columns("write_batches")}
+    if "writer" not in columns:
+        text = sa.Text().compile(dialect=connection.dialect)
+        connection.execute(sa.text(f"ALTER TABLE write_batches ADD COLUMN writer {text}"))
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _add_write_batches,
     2: _add_created_at,
     3: _add_step_operations,
     4: _add_store_identity,
+    5: _add_batch_writers,
 }
 
 #: The oldest schema version whose tables this code reads as they are. Reads of a store that

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -158,11 +158,14 @@ modules = Table(
 
 #: The ids of the metric batches written lately (since version 2): a batch is written in the
 #: same transaction as its id, so a retry of a batch that did commit finds it and skips.
+#: ``writer`` (since version 6): the name of the tracking server's token that wrote it, NULL
+#: without one (and for the rows of older stores).
 write_batches = Table(
     "write_batches",
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("written_at", Double, nullable=False, index=True),
+    Column("writer", Text),
 )
 
 #: The ids of the step increments applied lately (since version 4), with the step each made:

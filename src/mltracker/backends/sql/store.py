@@ -46,6 +46,7 @@ from mltracker.errors import (
 )
 from mltracker.ports.store import (
     PROVISIONAL_ID_PREFIX,
+    BatchRow,
     ExperimentRecord,
     ExperimentRow,
     IterationRow,
@@ -648,8 +649,13 @@ class SqlStore(Store):
             maintenance.forget_old_operation_ids(connection, now)
 
     # Metrics -------------------------------------------------------------------------
-    def write_points(self, points: Sequence[Point], batch_id: UUID | None = None) -> None:
-        self._points.write(self._write, points, batch_id)
+    def write_points(
+        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+    ) -> None:
+        self._points.write(self._write, points, batch_id, writer)
+
+    def list_batches(self, *, writer: str | None = None, limit: int = 100) -> list[BatchRow]:
+        return self._read(lambda connection: metrics.list_batches(connection, writer, limit))
 
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> list[Metric]:
         return self._read(lambda connection: metrics.list_metrics(connection, model_id, where))
