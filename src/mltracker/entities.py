@@ -255,6 +255,7 @@ class Model:
         "_metrics",
         "_modules",
         "_name",
+        "_runs",
         "_steps",
     )
 
@@ -270,8 +271,10 @@ class Model:
         iterations: Iterations,
         steps: StepAccess,
         created_at: float = 0.0,
+        runs: Any = None,
     ) -> None:
         self._created_at = created_at
+        self._runs = runs
         self._id = id
         self._hash = hash
         self._name = name
@@ -313,6 +316,12 @@ class Model:
     @property
     def iterations(self) -> Iterations:
         return self._iterations
+
+    @property
+    def runs(self) -> Any:
+        """The model's runs (``mltracker.run_views.RunsView``): ``current``, ``start()``,
+        ``list()``, ``read()``."""
+        return self._runs
 
     @property
     def step(self) -> int:

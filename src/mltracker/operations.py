@@ -15,6 +15,11 @@ kind                  what the training loop called              what applies it
 ``step.add``          ``model.step += delta``                    ``add_step(op_id=)``
 ``module.log``        ``modules.log(name, attributes)``          ``log_module(id=)``
 ``iteration.create``  ``iterations.create(step)``                ``create_iteration(id=)``
+``run.start``         a run's start (``model.runs.start``, or    ``start_run``
+                      the first write of a process's run)
+``run.resume``        ``model.runs.start(resume=...)``           ``resume_run``
+``run.beat``          the writer's heartbeat of a live run       ``heartbeat_run``
+``run.end``           a run's end (``with``, ``finish``, exit)   ``end_run``
 ====================  =========================================  =============================
 
 A kind is a subclass of :class:`Operation` registered with :func:`kind`: its fields, encoded
@@ -35,6 +40,7 @@ every call made through the handles, uses it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from abc import ABC, abstractmethod
@@ -43,8 +49,8 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from mltracker import values
-from mltracker.errors import InvalidArgumentError
-from mltracker.ports.store import ModuleOwner, Point, Series, Store
+from mltracker.errors import InvalidArgumentError, NotFoundError
+from mltracker.ports.store import ModuleOwner, Point, RunStart, RunStatus, Series, Store
 
 
 class UnreadableEntry(Exception):
@@ -92,7 +98,11 @@ class IdMap:
             target = cache.get(series)
             if target is None:
                 model_id = ids.get(series.model_id)
-                target = series if model_id is None else Series(model_id, series.name, series.phase)
+                target = (
+                    series
+                    if model_id is None
+                    else Series(model_id, series.name, series.phase, series.run_id)
+                )
                 cache[series] = target
             if target is not series:
                 changed = True
@@ -356,8 +366,10 @@ class LogModule(Operation):
     @classmethod
     def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
         owner = arguments.get("owner")
-        if owner not in ("model", "iteration"):
-            raise UnreadableEntry(f"a module's owner is a model or an iteration, not {owner!r}")
+        if owner not in ("model", "iteration", "run"):
+            raise UnreadableEntry(
+                f"a module's owner is a model, an iteration or a run, not {owner!r}"
+            )
         attributes = arguments.get("attributes")
         if type(attributes) is not str:
             raise UnreadableEntry("the attributes must be JSON text")
@@ -377,30 +389,193 @@ class LogModule(Operation):
 
 @kind("iteration.create")
 class CreateIteration(Operation):
-    """``iterations.create(step)``; :attr:`id` is the iteration's id."""
+    """``iterations.create(step)``, in a run or in none; :attr:`id` is the iteration's id."""
 
-    __slots__ = ("model_id", "step")
+    __slots__ = ("model_id", "run_id", "step")
 
-    def __init__(self, id: UUID, model_id: UUID, step: int) -> None:
+    def __init__(self, id: UUID, model_id: UUID, step: int, run_id: UUID | None = None) -> None:
         super().__init__(id)
         self.model_id = model_id
         self.step = step
+        self.run_id = run_id
 
     def apply(self, store: Store, ids: IdMap) -> Any:
-        return store.create_iteration(ids(self.model_id), self.step, id=self.id)
+        return store.create_iteration(ids(self.model_id), self.step, id=self.id, run_id=self.run_id)
 
     def arguments(self, ids: IdMap) -> dict[str, Any]:
-        return {"model": ids(self.model_id).hex, "step": self.step}
+        run = None if self.run_id is None else self.run_id.hex
+        return {"model": ids(self.model_id).hex, "step": self.step, "run": run}
 
     @classmethod
     def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
-        return cls(id, _uuid(arguments, "model"), _int(arguments, "step"))
+        run = None if arguments.get("run") is None else _uuid(arguments, "run")
+        return cls(id, _uuid(arguments, "model"), _int(arguments, "step"), run)
 
     def models_needed(self) -> set[UUID]:
         return {self.model_id}
 
     def describe(self) -> str:
         return f"iteration at step {self.step} of model {self.model_id}"
+
+
+@kind("run.start")
+class StartRun(Operation):
+    """A run's start; :attr:`id` is the run's id (made by the client)."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: RunStart) -> None:
+        super().__init__(start.id)
+        self.start = start
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        start = self.start
+        model_id = ids(start.model_id)
+        if model_id != start.model_id:
+            start = dataclasses.replace(start, model_id=model_id)
+        try:
+            return store.start_run(start)
+        except NotFoundError:
+            if self.awaited:
+                raise
+            # The model was deleted: its points, if any, say so (and are dropped); the start
+            # of a run of nothing is not worth a report of its own.
+            return None
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        start = self.start
+        return {
+            "model": ids(start.model_id).hex,
+            "name": start.name,
+            "params": start.params_json,
+            "context": start.context_json,
+            "started_at": float(start.started_at).hex(),
+            "timeout": None if start.timeout is None else float(start.timeout).hex(),
+        }
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        params, context = arguments.get("params"), arguments.get("context")
+        if type(params) is not str or type(context) is not str:
+            raise UnreadableEntry("params and context must be JSON text")
+        return cls(
+            RunStart(
+                id,
+                _uuid(arguments, "model"),
+                _name(arguments, "name", optional=True),
+                params,
+                context,
+                _float(arguments, "started_at"),
+                _float(arguments, "timeout", optional=True),
+            )
+        )
+
+    def models_needed(self) -> set[UUID]:
+        return {self.start.model_id}
+
+    def describe(self) -> str:
+        return f"the start of run {self.id} of model {self.start.model_id}"
+
+
+@kind("run.resume")
+class ResumeRun(Operation):
+    """``model.runs.start(resume=run)``: the run ``running`` again."""
+
+    __slots__ = ("at", "run_id", "timeout")
+
+    def __init__(self, id: UUID, run_id: UUID, at: float, timeout: float | None) -> None:
+        super().__init__(id)
+        self.run_id = run_id
+        self.at = at
+        self.timeout = timeout
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        return store.resume_run(self.run_id, self.at, self.timeout)
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        timeout = None if self.timeout is None else float(self.timeout).hex()
+        return {"run": self.run_id.hex, "at": float(self.at).hex(), "timeout": timeout}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(
+            id,
+            _uuid(arguments, "run"),
+            _float(arguments, "at"),
+            _float(arguments, "timeout", optional=True),
+        )
+
+    def describe(self) -> str:
+        return f"the resumption of run {self.run_id}"
+
+
+@kind("run.beat")
+class BeatRun(Operation):
+    """A live run's heartbeat, made at :attr:`at` (a replay keeps when it was made, so a run
+    whose heartbeats arrive late is not taken for crashed)."""
+
+    __slots__ = ("at", "run_id")
+
+    def __init__(self, id: UUID, run_id: UUID, at: float) -> None:
+        super().__init__(id)
+        self.run_id = run_id
+        self.at = at
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        store.heartbeat_run(self.run_id, self.at)
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {"run": self.run_id.hex, "at": float(self.at).hex()}
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        return cls(id, _uuid(arguments, "run"), _float(arguments, "at"))
+
+    def describe(self) -> str:
+        return f"a heartbeat of run {self.run_id}"
+
+
+@kind("run.end")
+class EndRun(Operation):
+    """A run's end: its status (``finished``, ``failed``, ``killed``), how it ended, when."""
+
+    __slots__ = ("at", "exit", "run_id", "status")
+
+    def __init__(
+        self, id: UUID, run_id: UUID, status: RunStatus, exit: str | None, at: float
+    ) -> None:
+        super().__init__(id)
+        self.run_id = run_id
+        self.status = status
+        self.exit = exit
+        self.at = at
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        try:
+            store.end_run(self.run_id, self.status, self.exit, self.at)
+        except NotFoundError:  # it went with its model: there is nothing left to end
+            return None
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {
+            "run": self.run_id.hex,
+            "status": self.status,
+            "exit": self.exit,
+            "at": float(self.at).hex(),
+        }
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        status = arguments.get("status")
+        if status not in ("finished", "failed", "killed"):
+            raise UnreadableEntry(f"a run ends finished, failed or killed, not {status!r}")
+        exit = arguments.get("exit")
+        if exit is not None and type(exit) is not str:
+            raise UnreadableEntry("exit must be text or null")
+        return cls(id, _uuid(arguments, "run"), status, exit, _float(arguments, "at"))
+
+    def describe(self) -> str:
+        return f"the end of run {self.run_id} ({self.status})"
 
 
 # Points -----------------------------------------------------------------------------------
@@ -410,7 +585,8 @@ _VALUE_KINDS = frozenset({values.FLOAT, values.INT, values.BOOL, values.JSON})
 
 def encode_points(points: Sequence[Point]) -> list[list[Any]]:
     """Points as spool rows: ``[model id, name, phase, step, kind, value, extra,
-    timestamp]``, floats as ``float.hex`` text so that every value is exact."""
+    timestamp, run id]``, floats as ``float.hex`` text so that every value is exact (a row of
+    8 fields, of a version before runs, is a point of no run)."""
     return [
         [
             series.model_id.hex,
@@ -421,6 +597,7 @@ def encode_points(points: Sequence[Point]) -> list[list[Any]]:
             None if value is None else float(value).hex(),
             extra,
             float(timestamp).hex(),
+            None if series.run_id is None else series.run_id.hex,
         ]
         for series, step, kind, value, extra, timestamp in points
     ]
@@ -467,7 +644,7 @@ class Decoder:
     """Decodes the records of one spool file (its series objects are shared by its points)."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str, str | None], Series] = {}
+        self._known: dict[tuple[str, str, str | None, str | None], Series] = {}
 
     def entry(self, id: UUID, record: Mapping[str, Any]) -> Entry:
         """The entry of id ``id`` in a spool record (see :func:`encode_entry`).
@@ -506,26 +683,30 @@ class Decoder:
         return points
 
     def _point(self, row: Any) -> Point:
-        if type(row) is not list or len(row) != 8:
-            raise UnreadableEntry("not a list of 8 fields")
-        model_id, name, phase, step, kind, value, extra, timestamp = row
+        if type(row) is not list or len(row) not in (8, 9):
+            raise UnreadableEntry("not a list of 9 fields (or 8, without a run)")
+        model_id, name, phase, step, kind, value, extra, timestamp = row[:8]
+        run_id = row[8] if len(row) == 9 else None
         if type(model_id) is not str or type(name) is not str:
             raise UnreadableEntry("the model id and the name must be text")
         if phase is not None and type(phase) is not str:
             raise UnreadableEntry("the phase must be text or null")
-        series = self._known.get((model_id, name, phase))
+        if run_id is not None and type(run_id) is not str:
+            raise UnreadableEntry("the run id must be text or null")
+        series = self._known.get((model_id, name, phase, run_id))
         if series is None:
             try:
                 checked = Series(
                     UUID(hex=model_id),
                     values.check_name(name, "metric name"),
                     values.check_optional_name(phase, "metric phase"),
+                    None if run_id is None else UUID(hex=run_id),
                 )
             except (ValueError, InvalidArgumentError) as error:
                 raise UnreadableEntry(
-                    str(error) or f"model id {model_id[:40]!r} is not a UUID"
+                    str(error) or f"model id {model_id[:40]!r} or run id is not a UUID"
                 ) from None
-            series = self._known[(model_id, name, phase)] = checked
+            series = self._known[(model_id, name, phase, run_id)] = checked
         if step is not None and (
             type(step) is not int or not values.INT64_MIN <= step <= values.INT64_MAX
         ):
@@ -568,6 +749,19 @@ def _int(arguments: Mapping[str, Any], key: str) -> int:
     number = arguments.get(key)
     if type(number) is not int or not values.INT64_MIN <= number <= values.INT64_MAX:
         raise UnreadableEntry(f"{key} must be an int64, not {number!r}")
+    return number
+
+
+def _float(arguments: Mapping[str, Any], key: str, *, optional: bool = False) -> Any:
+    text = arguments.get(key)
+    if text is None and optional:
+        return None
+    try:
+        number = float.fromhex(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise UnreadableEntry(f"{key} must be float.hex text, not {text!r}") from None
+    if not math.isfinite(number):
+        raise UnreadableEntry(f"{key} must be finite")
     return number
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from mltracker.errors import NotFoundError
 from mltracker.ports.store import Store
+from mltracker.runs.lifecycle import RunBook
 from mltracker.writer import MetricWriter
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ class Session:
         #: read from the store, then moved by the step writes it made since. What
         #: ``model.step`` answers while the store is away.
         self.steps: dict[UUID, int] = {}
+        #: The runs this process writes through this session (``mltracker.runs``).
+        self.runs = RunBook(self)
 
     @property
     def store(self) -> Store:
@@ -50,7 +53,10 @@ class Session:
         return self._store.uri
 
     def close(self) -> None:
+        """End the runs this process writes here (``finished``), write what is queued, and
+        close the store."""
         try:
+            self.runs.end_all("finished")
             self.writer.close()
         finally:
             self._store.close()

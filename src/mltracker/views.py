@@ -53,6 +53,7 @@ from mltracker.ports.store import (
     Point,
     Series,
 )
+from mltracker.runs.lifecycle import ModelSlot, RunHandle
 from mltracker.session import Session, session_store
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class ModelsView(models.Models):
             iterations=IterationsView(session, row.id),
             steps=_Steps(session),
             created_at=row.created_at,
+            runs=RunsView(session, row.id),
         )
 
     def create(self, hash: str, name: str | None = None, description: str | None = None) -> Model:
@@ -215,11 +217,29 @@ class ModelsView(models.Models):
 
 
 class MetricsView(metrics.Metrics):
-    def __init__(self, session: Session, model_id: UUID) -> None:
+    """A model's metrics (points logged go to the process's current run of the model), or
+    one run's (``run``: a run this process writes, or ``run_id`` of one it only reads)."""
+
+    def __init__(
+        self,
+        session: Session,
+        model_id: UUID,
+        *,
+        run: RunHandle | None = None,
+        run_id: UUID | None = None,
+    ) -> None:
         self._session = session
         self._model_id = model_id
         self._append = session.writer.append
-        self._series: dict[tuple[str, str | None], Series] = {}
+        self._run = run
+        self._run_id = run.id if run is not None else run_id
+        self._slot: ModelSlot | None = None
+        self._series: dict[tuple[str, str | None], Series]
+        if self._run_id is None:  # the model's own: into its current run, shared
+            self._slot = session.runs.slot(model_id)
+            self._series = self._slot.series
+        else:
+            self._series = {}
 
     def log(
         self,
@@ -280,9 +300,15 @@ class MetricsView(metrics.Metrics):
     def _new_series(self, name: object, phase: object) -> Series:
         checked_name = values.check_name(name, "metric name")
         checked_phase = values.check_optional_name(phase, "phase")
-        series = Series(self._model_id, checked_name, checked_phase)
+        series = Series(self._model_id, checked_name, checked_phase, self._writing_run())
         self._series[(checked_name, checked_phase)] = series
         return series
+
+    def _writing_run(self) -> UUID:
+        """The run that points logged now go to."""
+        if self._slot is not None:
+            return self._slot.current_run().id
+        return writable_run(self._run, self._run_id)
 
     def list(
         self,
@@ -293,14 +319,29 @@ class MetricsView(metrics.Metrics):
         stop_step: int | None = None,
         after: metrics.Metric | None = None,
         limit: int | None = None,
+        run: object = None,
     ) -> _list[metrics.Metric]:
-        where = _metric_filter(name, phase, start_step, stop_step, after, limit)
+        """The points of the model (of one run: ``run``, a run or its id; a run's own metrics
+        list that run's)."""
+        where = _metric_filter(name, phase, start_step, stop_step, after, limit, self._run_of(run))
         store = session_store(self._session)
         return cast(_list[metrics.Metric], store.list_metrics(self._stored_model_id, where))
 
     def latest(self) -> _list[metrics.Metric]:
         store = session_store(self._session)
-        return cast(_list[metrics.Metric], store.latest_metrics(self._stored_model_id))
+        latest = store.latest_metrics(self._stored_model_id, run_id=self._run_id)
+        return cast(_list[metrics.Metric], latest)
+
+    def _run_of(self, run: object) -> UUID | None:
+        """The run a read is about: the view's own, or the one ``run`` names."""
+        if run is None:
+            return self._run_id
+        chosen = run_id_of(run)
+        if self._run_id is not None and chosen != self._run_id:
+            raise InvalidArgumentError(
+                f"this is run {self._run_id}'s metrics: list another run's from the model"
+            )
+        return chosen
 
     @property
     def _stored_model_id(self) -> UUID:
@@ -315,7 +356,7 @@ class MetricsView(metrics.Metrics):
         stop_step: int | None = None,
     ) -> pandas.DataFrame:
         pandas = _require_extra("pandas", "pandas")
-        where = _metric_filter(name, phase, start_step, stop_step)
+        where = _metric_filter(name, phase, start_step, stop_step, run=self._run_id)
         store = session_store(self._session)
         model_id = self._stored_model_id
         if store.reads_arrow():
@@ -330,7 +371,7 @@ class MetricsView(metrics.Metrics):
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> pyarrow.Table:
-        where = _metric_filter(name, phase, start_step, stop_step)
+        where = _metric_filter(name, phase, start_step, stop_step, run=self._run_id)
         store = session_store(self._session)
         return columnar.to_arrow(store.metric_table(self._stored_model_id, where))
 
@@ -344,20 +385,31 @@ class MetricsView(metrics.Metrics):
 
 
 class ModulesView(modules.Modules):
-    def __init__(self, session: Session, owner: ModuleOwner) -> None:
+    """The modules of a model (logged into the process's current run of it), of an
+    iteration, or of a run (``run``: one this process writes)."""
+
+    def __init__(self, session: Session, owner: ModuleOwner, run: RunHandle | None = None) -> None:
         self._session = session
         self._owner = owner
+        self._run = run
 
     def log(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         name = values.check_name(name, "module name")
         attributes_json = values.encode_attributes(attributes)
-        operation = LogModule(new_id(), self._owner, name, attributes_json)
+        owner = self._owner
+        if owner.kind == "model":
+            owner = ModuleOwner("run", self._session.runs.slot(owner.id).current_run().id)
+        elif owner.kind == "run":
+            writable_run(self._run, owner.id)
+        operation = LogModule(new_id(), owner, name, attributes_json)
         if self._session.writer.submit(operation):
             return cast(Module, operation.result)
         return Module(operation.id, name, values.loads_json(attributes_json), _now())
 
     @property
     def _stored_owner(self) -> ModuleOwner:
+        if self._owner.kind == "run":  # a run's id is the client's, always
+            return self._owner
         return ModuleOwner(self._owner.kind, self._session.resolve(self._owner.id))
 
     def list(self) -> _list[modules.Module]:
@@ -374,9 +426,21 @@ class ModulesView(modules.Modules):
 
 
 class IterationsView(iterations.Iterations):
-    def __init__(self, session: Session, model_id: UUID) -> None:
+    """The iterations of a model (created in the process's current run of it), or of one run
+    (``run``: one this process writes, or ``run_id`` of one it only reads)."""
+
+    def __init__(
+        self,
+        session: Session,
+        model_id: UUID,
+        *,
+        run: RunHandle | None = None,
+        run_id: UUID | None = None,
+    ) -> None:
         self._session = session
         self._model_id = model_id
+        self._run = run
+        self._run_id = run.id if run is not None else run_id
 
     def _entity(self, row: IterationRow) -> Iteration:
         owner = ModuleOwner("iteration", row.id)
@@ -384,10 +448,14 @@ class IterationsView(iterations.Iterations):
 
     def create(self, step: int) -> Iteration:
         step = values.check_int(step, "iteration step")
-        operation = CreateIteration(new_id(), self._model_id, step)
+        if self._run_id is None:
+            run_id = self._session.runs.slot(self._model_id).current_run().id
+        else:
+            run_id = writable_run(self._run, self._run_id)
+        operation = CreateIteration(new_id(), self._model_id, step, run_id)
         if self._session.writer.submit(operation):
             return self._entity(operation.result)
-        return self._entity(IterationRow(operation.id, self._model_id, step, _now()))
+        return self._entity(IterationRow(operation.id, self._model_id, step, _now(), run_id))
 
     @property
     def _stored_model_id(self) -> UUID:
@@ -400,7 +468,8 @@ class IterationsView(iterations.Iterations):
 
     def list(self) -> _list[iterations.Iteration]:
         store = session_store(self._session)
-        return [self._entity(row) for row in store.list_iterations(self._stored_model_id)]
+        rows = store.list_iterations(self._stored_model_id, run_id=self._run_id)
+        return [self._entity(row) for row in rows]
 
     def remove(self, iteration: iterations.Iteration) -> None:
         iteration_id = _entity_id(iteration, "iteration")
@@ -418,6 +487,7 @@ def _metric_filter(
     stop_step: object,
     after: object = None,
     limit: object = None,
+    run: UUID | None = None,
 ) -> MetricFilter:
     return MetricFilter(
         name=values.check_optional_name(name, "metric name"),
@@ -426,7 +496,38 @@ def _metric_filter(
         stop_step=values.check_step(stop_step, "stop_step"),
         after=_check_after(after),
         limit=_check_limit(limit),
+        run=run,
     )
+
+
+def run_id_of(run: object) -> UUID:
+    """The id of a run given as a run, a UUID or its text.
+
+    Raises:
+        InvalidTypeError: It is none of these.
+        InvalidArgumentError: The text is not a UUID.
+    """
+    if isinstance(run, UUID | str):
+        return _check_id(run, "run id")
+    found = getattr(run, "id", None)
+    if isinstance(found, UUID) and hasattr(run, "status"):
+        return found
+    raise InvalidTypeError(f"run must be a run or its id, not {type(run).__name__}")
+
+
+def writable_run(run: RunHandle | None, run_id: UUID | None) -> UUID:
+    """The id of a run that this process may write into now.
+
+    Raises:
+        InvalidArgumentError: The run ended, or this process did not start (or resume) it.
+    """
+    if run is None or run.ended is not None or not run.ours():
+        state = "ended" if run is not None and run.ended is not None else "is not written here"
+        raise InvalidArgumentError(
+            f"run {run_id} {state}: log into a run this process started, or resume this one "
+            "with model.runs.start(resume=run)"
+        )
+    return run.id
 
 
 def _check_after(after: object) -> int | None:
@@ -508,3 +609,6 @@ def _entity_id(entity: object, what: str) -> UUID:
         return _check_id(entity_id, f"{what} id")
     except InvalidArgumentError:
         raise NotFoundError(f"{what} {entity_id!r} not found") from None
+
+
+from mltracker.run_views import RunsView  # noqa: E402 - it builds on the views above

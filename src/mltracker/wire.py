@@ -4,7 +4,7 @@ One module knows the wire format, so the server (``mltracker.server``) and the H
 (``mltracker.backends.http``) cannot drift apart. Rows and entities become plain JSON
 objects; metric points travel as columns, in logged order:
 
-``{"series": [[model_id, name, phase], ...], "s": [...], "step": [...], "value": [...],
+``{"series": [[model_id, name, phase(, run_id)], ...], "s": [...], "step": [...], "value": [...],
 "timestamp": [...], "exact": {"i": [kind, text], ...}}``
 
 ``s[i]`` is the index of point ``i``'s series in ``series``. ``value[i]`` is the value itself
@@ -53,6 +53,8 @@ from mltracker.ports.store import (
     ModuleRecord,
     Point,
     RestoreReport,
+    RunRow,
+    RunStart,
     Series,
 )
 
@@ -106,13 +108,63 @@ def iteration_document(row: IterationRow) -> dict[str, Any]:
         "model_id": str(row.model_id),
         "step": row.step,
         "created_at": row.created_at,
+        "run_id": _id_text(row.run_id),
     }
 
 
 def iteration_row(document: Mapping[str, Any]) -> IterationRow:
+    run_id = document.get("run_id")
     return IterationRow(
-        UUID(document["id"]), UUID(document["model_id"]), document["step"], document["created_at"]
+        UUID(document["id"]),
+        UUID(document["model_id"]),
+        document["step"],
+        document["created_at"],
+        None if run_id is None else UUID(run_id),
     )
+
+
+def run_document(row: RunRow) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "model_id": str(row.model_id),
+        "name": row.name,
+        "status": row.status,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "heartbeat_at": row.heartbeat_at,
+        "timeout": row.timeout,
+        "params": row.params,
+        "context": row.context,
+        "exit": row.exit,
+    }
+
+
+def run_row(document: Mapping[str, Any]) -> RunRow:
+    return RunRow(
+        UUID(document["id"]),
+        UUID(document["model_id"]),
+        document["name"],
+        document["status"],
+        document["started_at"],
+        document["ended_at"],
+        document["heartbeat_at"],
+        document["timeout"],
+        document["params"],
+        document["context"],
+        document["exit"],
+    )
+
+
+def run_start_request(start: RunStart) -> dict[str, Any]:
+    """The body of a request that starts a run (its id in the path)."""
+    return {
+        "model_id": str(start.model_id),
+        "name": start.name,
+        "params_json": start.params_json,
+        "context_json": start.context_json,
+        "started_at": start.started_at,
+        "timeout": start.timeout,
+    }
 
 
 def module_request(name: str, attributes_json: str, id: UUID | None) -> dict[str, Any]:
@@ -120,9 +172,9 @@ def module_request(name: str, attributes_json: str, id: UUID | None) -> dict[str
     return {"name": name, "attributes_json": attributes_json, "id": _id_text(id)}
 
 
-def iteration_request(step: int, id: UUID | None) -> dict[str, Any]:
-    """The body of a request that creates an iteration."""
-    return {"step": step, "id": _id_text(id)}
+def iteration_request(step: int, id: UUID | None, run_id: UUID | None = None) -> dict[str, Any]:
+    """The body of a request that creates an iteration (in a run, or in none)."""
+    return {"step": step, "id": _id_text(id), "run_id": _id_text(run_id)}
 
 
 def step_request(step: int, op_id: UUID | None) -> dict[str, Any]:
@@ -235,7 +287,10 @@ def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str,
         index = series_index.get(id(one))
         if index is None:
             index = series_index[id(one)] = len(series)
-            series.append([str(one.model_id), one.name, one.phase])
+            entry = [str(one.model_id), one.name, one.phase]
+            if one.run_id is not None:
+                entry.append(str(one.run_id))
+            series.append(entry)
         s.append(index)
         steps.append(step)
         if text is None and kind == _FLOAT and number is not None and _isfinite(number):
@@ -338,20 +393,21 @@ _dumps = orjson.dumps
 
 
 class SeriesCache:
-    """The server's ``Series`` objects by model, name and phase, so that a store resolves
-    each series once and not at every batch."""
+    """The server's ``Series`` objects by model, name, phase and run, so that a store
+    resolves each series once and not at every batch."""
 
     def __init__(self, limit: int = 100_000) -> None:
-        self._series: dict[tuple[str, str, str | None], Series] = {}
+        self._series: dict[tuple[str, str, str | None, str | None], Series] = {}
         self._limit = limit
 
-    def get(self, model_id: str, name: str, phase: str | None) -> Series:
-        key = (model_id, name, phase)
+    def get(self, model_id: str, name: str, phase: str | None, run_id: str | None = None) -> Series:
+        key = (model_id, name, phase, run_id)
         found = self._series.get(key)
         if found is None:
             if len(self._series) >= self._limit:
                 self._series.clear()
-            found = self._series[key] = Series(UUID(model_id), name, phase)
+            run = None if run_id is None else UUID(run_id)
+            found = self._series[key] = Series(UUID(model_id), name, phase, run)
         return found
 
 
@@ -382,13 +438,15 @@ def points_from_document(
         raise InvalidArgumentError("the columns s, step, value and timestamp differ in length")
     resolved: list[Series] = []
     for entry in series_list:
-        if not (isinstance(entry, list) and len(entry) == 3):
-            raise InvalidArgumentError("each series must be [model_id, name, phase]")
-        model_id, name, phase = entry
+        if not (isinstance(entry, list) and len(entry) in (3, 4)):
+            raise InvalidArgumentError("each series must be [model_id, name, phase(, run_id)]")
+        model_id, name, phase = entry[:3]
         model_uuid = _uuid(model_id, "series model_id")
         name = values.check_name(name, "metric name")
         phase = values.check_optional_name(phase, "metric phase")
-        resolved.append(cache.get(str(model_uuid), name, phase))
+        run_uuid = _optional_uuid(entry[3], "series run_id") if len(entry) == 4 else None
+        run = None if run_uuid is None else str(run_uuid)
+        resolved.append(cache.get(str(model_uuid), name, phase, run))
     count = len(resolved)
     points: list[Point] = []
     append = points.append

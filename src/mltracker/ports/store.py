@@ -42,7 +42,8 @@ from mltracker.ports.metrics import NoPhase
 if TYPE_CHECKING:
     import pyarrow
 
-OwnerKind = Literal["model", "iteration"]
+#: A module's owner: a model, an iteration, or a run (a model's module logged in that run).
+OwnerKind = Literal["model", "iteration", "run"]
 
 #: The smallest point budget of :meth:`Store.metric_buckets`: one bucket's five points.
 MIN_BUDGET = 5
@@ -94,6 +95,44 @@ class IterationRow:
     model_id: UUID
     step: int
     created_at: float | None
+    run_id: UUID | None = None
+
+
+#: The statuses a store keeps; ``crashed`` is judged when a run is read (see ``mltracker.runs``).
+RunStatus = Literal["running", "finished", "failed", "killed"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What starts a run of a model: its id (made by the client), name, parameters and
+    context (JSON objects as text), when, and the heartbeat timeout after which a run that
+    stays ``running`` reads as crashed (``None``: never)."""
+
+    id: UUID
+    model_id: UUID
+    name: str | None
+    params_json: str
+    context_json: str
+    started_at: float
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A run as stored: ``status`` as last written (see ``mltracker.runs.status`` for what
+    a reader shows), ``params`` and ``context`` decoded."""
+
+    id: UUID
+    model_id: UUID
+    name: str | None
+    status: str
+    started_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    timeout: float | None
+    params: dict[str, Any]
+    context: dict[str, Any]
+    exit: str | None
 
 
 #: The fields of a model that ``update_model`` can clear (set to ``None``).
@@ -109,22 +148,29 @@ class ModuleOwner:
 
 
 class Series:
-    """One metric series of a model: the points of one name and phase.
+    """One metric series of a model: the points of one name and phase, in one run (or in
+    none, ``run_id`` ``None``).
 
     The buffered writer queues points against a ``Series``; ``handle`` is the backend's
     own cache of where the series lives (a primary key for SQL), ``None`` until resolved.
+    A store that has not seen the run yet starts it bare (``running``, no name) when its
+    first points arrive, and the run's start fills it in.
     """
 
-    __slots__ = ("handle", "model_id", "name", "phase")
+    __slots__ = ("handle", "model_id", "name", "phase", "run_id")
 
-    def __init__(self, model_id: UUID, name: str, phase: str | None) -> None:
+    def __init__(
+        self, model_id: UUID, name: str, phase: str | None, run_id: UUID | None = None
+    ) -> None:
         self.model_id = model_id
         self.name = name
         self.phase = phase
+        self.run_id = run_id
         self.handle: Any = None
 
     def __repr__(self) -> str:
-        return f"Series({self.model_id}, {self.name!r}, {self.phase!r})"
+        run = "" if self.run_id is None else f", run={self.run_id}"
+        return f"Series({self.model_id}, {self.name!r}, {self.phase!r}{run})"
 
 
 #: A queued metric point: the series, then step, value kind, float value, exact text and
@@ -150,6 +196,7 @@ class MetricFilter:
     stop_step: int | None = None
     after: int | None = None
     limit: int | None = None
+    run: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,8 +498,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
-        """The last point logged of each series (name and phase) of the model."""
+    def latest_metrics(
+        self, model_id: UUID, *, run_id: UUID | None = None
+    ) -> builtins.list[Metric]:
+        """The last point logged of each series (name and phase) of the model, whichever run
+        logged it; with ``run_id``, of that run's series."""
 
     @abstractmethod
     def latest_metrics_of_models(
@@ -479,8 +529,10 @@ class Store(ABC):
     def log_module(
         self, owner: ModuleOwner, name: str, attributes_json: str, *, id: UUID | None = None
     ) -> Module:
-        """Add a module (its attributes already encoded as a JSON object) to a model or an
-        iteration; it comes after the owner's modules logged before.
+        """Add a module (its attributes already encoded as a JSON object) to a model, an
+        iteration, or a run (a module of the run's model that belongs to the run); it comes
+        after the owner's modules logged before. A model's modules are all those of the
+        model, its runs' among them.
 
         ``id`` is the module's id, chosen by the caller (a UUID made for this call, kept
         across its retries); without it the store makes one. The call is idempotent: when
@@ -513,7 +565,7 @@ class Store(ABC):
     # Iterations
     @abstractmethod
     def create_iteration(
-        self, model_id: UUID, step: int, *, id: UUID | None = None
+        self, model_id: UUID, step: int, *, id: UUID | None = None, run_id: UUID | None = None
     ) -> IterationRow:
         """Add an iteration at ``step`` (a model may hold several of one step), after the
         model's iterations created before.
@@ -534,8 +586,11 @@ class Store(ABC):
         """The model's first iteration of that step, or ``None``."""
 
     @abstractmethod
-    def list_iterations(self, model_id: UUID) -> builtins.list[IterationRow]:
-        """The model's iterations, in the order they were created."""
+    def list_iterations(
+        self, model_id: UUID, *, run_id: UUID | None = None
+    ) -> builtins.list[IterationRow]:
+        """The model's iterations (with ``run_id``, those of that run), in the order they
+        were created."""
 
     @abstractmethod
     def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None:
@@ -548,6 +603,52 @@ class Store(ABC):
     @abstractmethod
     def clear_iterations(self, model_id: UUID) -> None:
         """Remove every iteration of the model, with their modules."""
+
+    # Runs
+    @abstractmethod
+    def start_run(self, start: RunStart) -> RunRow:
+        """Start a run of a model, ``running``; idempotent by ``start.id``: a run of that id
+        (a retry, a replay, or the bare run its first points made) gets the start's name,
+        parameters, context and timeout, and keeps its status.
+
+        Raises:
+            NotFoundError: The model does not exist.
+            AlreadyExistsError: A run of this id belongs to another model.
+        """
+
+    @abstractmethod
+    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
+        """Make an ended run ``running`` again (its end and exit cleared, its heartbeat ``at``).
+
+        Raises:
+            NotFoundError: There is no such run.
+        """
+
+    @abstractmethod
+    def heartbeat_run(self, run_id: UUID, at: float) -> None:
+        """Note that the run's process was alive at ``at`` (a later heartbeat is kept; a
+        missing run is ignored: its heartbeat is not worth an error)."""
+
+    @abstractmethod
+    def end_run(self, run_id: UUID, status: RunStatus, exit: str | None, at: float) -> None:
+        """End a run with a status (``finished``, ``failed``, ``killed``; ``running`` is not
+        an end) and how it ended.
+
+        Raises:
+            NotFoundError: There is no such run.
+        """
+
+    @abstractmethod
+    def read_run(self, run_id: UUID) -> RunRow | None:
+        """A run, or ``None``."""
+
+    @abstractmethod
+    def list_runs(self, model_id: UUID) -> builtins.list[RunRow]:
+        """The model's runs, oldest first."""
+
+    @abstractmethod
+    def list_experiment_runs(self, experiment_id: UUID) -> builtins.list[RunRow]:
+        """Every run of the experiment's models, oldest first."""
 
     # Bulk
     @abstractmethod

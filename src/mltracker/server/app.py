@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
 from mltracker.ports.store import Store
-from mltracker.server import dashboard, overview, routes
+from mltracker.server import dashboard, overview, routes, run_routes
 from mltracker.server.guards import (
     CRASHED,
     HEALTH_PATH,
@@ -135,6 +135,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.series = routes.SeriesCache()
     app.include_router(routes.router, prefix=API_PREFIX)
+    app.include_router(run_routes.router, prefix=API_PREFIX)
     app.include_router(overview.router, prefix=API_PREFIX)
     dashboard.install(app, tokens)
 

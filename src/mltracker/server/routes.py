@@ -40,8 +40,12 @@ router = APIRouter()
 _JSON = "application/json"
 
 
-def _json(document: Any, status: int = 200) -> Response:
+def json_response(document: Any, status: int = 200) -> Response:
+    """``document`` as a JSON response."""
     return Response(orjson.dumps(document), status_code=status, media_type=_JSON)
+
+
+_json = json_response
 
 
 def _store(request: Request) -> Store:
@@ -129,6 +133,7 @@ class ModuleBody(BaseModel):
 
 class IterationBody(BaseModel):
     step: StrictInt
+    run_id: UUID | None = Field(None, description="The run it belongs to, if any.")
     id: UUID | None = Field(
         None,
         description="The iteration's id, made by the client: a repeat of an iteration stored "
@@ -365,6 +370,7 @@ def _filter(
     stop_step: int | None,
     after: int | None = None,
     limit: int | None = None,
+    run: UUID | None = None,
 ) -> MetricFilter:
     chosen: str | NoPhase | None = NO_PHASE if no_phase else None
     if phase is not None:
@@ -378,6 +384,7 @@ def _filter(
         None if stop_step is None else values.check_int(stop_step, "stop_step"),
         None if after is None else values.check_int(after, "after"),
         limit,
+        run,
     )
 
 
@@ -409,9 +416,10 @@ def list_metrics(
         "over the step range keeping each one's first, last, lowest and highest point (and "
         "first NaN). Series within the budget come back whole. Not with limit.",
     ),
+    run: Annotated[UUID | None, Query(description="Only the points of this run.")] = None,
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
-    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit)
+    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit, run)
     if budget is not None and limit is not None:
         raise InvalidArgumentError("give budget or limit, not both")
     with collector_paused:  # a Metric per point, freed once the answer is encoded
@@ -421,8 +429,12 @@ def list_metrics(
 
 
 @router.get("/models/{model_id}/metrics/latest", tags=["metrics"])
-def latest_metrics(model_id: UUID, store: StoreDependency) -> Response:
-    return _json(wire.metrics_document(store.latest_metrics(model_id)))
+def latest_metrics(
+    model_id: UUID,
+    store: StoreDependency,
+    run: Annotated[UUID | None, Query(description="The latest of this run's series.")] = None,
+) -> Response:
+    return _json(wire.metrics_document(store.latest_metrics(model_id, run_id=run)))
 
 
 @router.post("/metrics/latest", tags=["metrics"])
@@ -444,13 +456,18 @@ def clear_metrics(model_id: UUID, store: StoreDependency) -> Response:
     return Response(status_code=204)
 
 
-# Modules (of a model or of an iteration)
+# Modules (of a model, of an iteration, or of a model in one of its runs)
 
-OwnerKind = Literal["models", "iterations"]
+OwnerKind = Literal["models", "iterations", "runs"]
+_OWNERS: dict[str, Literal["model", "iteration", "run"]] = {
+    "models": "model",
+    "iterations": "iteration",
+    "runs": "run",
+}
 
 
 def _owner(kind: OwnerKind, owner_id: UUID) -> ModuleOwner:
-    return ModuleOwner("model" if kind == "models" else "iteration", owner_id)
+    return ModuleOwner(_OWNERS[kind], owner_id)
 
 
 @router.get("/{kind}/{owner_id}/modules", tags=["modules"])
@@ -493,8 +510,13 @@ def clear_modules(kind: OwnerKind, owner_id: UUID, store: StoreDependency) -> Re
 
 
 @router.get("/models/{model_id}/iterations", tags=["iterations"])
-def list_iterations(model_id: UUID, store: StoreDependency) -> Response:
-    return _json([wire.iteration_document(row) for row in store.list_iterations(model_id)])
+def list_iterations(
+    model_id: UUID,
+    store: StoreDependency,
+    run: Annotated[UUID | None, Query(description="Only the iterations of this run.")] = None,
+) -> Response:
+    rows = store.list_iterations(model_id, run_id=run)
+    return _json([wire.iteration_document(row) for row in rows])
 
 
 @router.post(
@@ -502,7 +524,8 @@ def list_iterations(model_id: UUID, store: StoreDependency) -> Response:
 )
 def create_iteration(model_id: UUID, body: IterationBody, store: StoreDependency) -> Response:
     step = values.check_int(body.step, "iteration step")
-    return _json(wire.iteration_document(store.create_iteration(model_id, step, id=body.id)), 201)
+    row = store.create_iteration(model_id, step, id=body.id, run_id=body.run_id)
+    return _json(wire.iteration_document(row), 201)
 
 
 @router.get("/models/{model_id}/iterations/by-step/{step}", tags=["iterations"])

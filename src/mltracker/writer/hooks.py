@@ -10,9 +10,12 @@ per process:
 - fork hooks: a forked child forgets its parent's queues (the parent still owns them) and puts
   back the signal handlers we replaced; a ``multiprocessing`` pool worker ends on SIGTERM
   whatever handler its parent had (``Pool.terminate`` relies on it);
-- SIGTERM/SIGINT handlers (unless ``$MLTRACKER_SIGNAL_HANDLERS=0``) that flush every writer
-  within ``$MLTRACKER_SIGNAL_FLUSH_SECONDS`` and then do what the previous handler would have
-  done.
+- SIGTERM/SIGINT/SIGHUP handlers (unless ``$MLTRACKER_SIGNAL_HANDLERS=0``) that flush every
+  writer within ``$MLTRACKER_SIGNAL_FLUSH_SECONDS`` and then do what the previous handler
+  would have done.
+
+Before the flush of exit and of a signal, the callbacks of :func:`before_last_flush` run (the
+runs of the process end there).
 
 A signal handler runs in the main thread between two bytecodes of whatever it interrupted, so
 it takes no lock that code may hold: when the main thread is inside a writer's locked section
@@ -55,6 +58,8 @@ _installed_pid: int | None = None
 _install_lock = threading.Lock()
 _previous_handlers: dict[int, Handler] = {}
 _deferred_signals: list[tuple[int, FrameType | None]] = []
+#: What runs before the last flush of the process (see :func:`before_last_flush`).
+_last_words: list[Callable[[int | None, bool], None]] = []
 _local = threading.local()
 #: Every writer of the process that may hold points (weakly: a writer nobody holds has none).
 _writers: Any = None  # weakref.WeakSet[MetricWriter], made by register()
@@ -121,6 +126,27 @@ def busy_in_this_thread() -> bool:
 # Flushing every writer
 
 
+def before_last_flush(callback: Callable[[int | None, bool], None]) -> None:
+    """Call ``callback(signum, fatal)`` before the flush of a signal (its number, and whether
+    the process ends with it: the default action follows) and before the flush at exit
+    (``None``, ``True``): the runs of the process end there (``mltracker.runs``). Once per
+    callback; a callback never raises."""
+    if callback not in _last_words:
+        _last_words.append(callback)
+
+
+def _say_last_words(signum: int | None) -> None:
+    fatal = True
+    if signum is not None:
+        previous = _previous_handlers.get(signum, signal.SIG_DFL)
+        fatal = not callable(previous) and previous != signal.SIG_IGN
+    for callback in list(_last_words):
+        try:
+            callback(signum, fatal)
+        except Exception:  # noqa: BLE001 - never in the way of the flush
+            pass
+
+
 def flush_all(within: float | None = None) -> None:
     """Flush every writer of this process; what a store cannot take goes to a spool file.
 
@@ -131,6 +157,7 @@ def flush_all(within: float | None = None) -> None:
 
 
 def _flush_at_exit() -> None:
+    _say_last_words(None)
     flush_all(within=deadlines.close_seconds())
 
 
@@ -241,7 +268,7 @@ def install_signal_handlers() -> None:
         return
     if not signal_handlers_enabled():
         return
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _HANDLED_SIGNALS:
         current = signal.getsignal(signum)
         if current is on_signal:
             continue
@@ -250,6 +277,13 @@ def install_signal_handlers() -> None:
         except ValueError:  # not the main interpreter
             return
         _previous_handlers[signum] = current
+
+
+#: The signals whose handlers flush first: SIGTERM and SIGINT, and SIGHUP where there is one
+#: (a closed terminal, a batch system's preemption).
+_HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT) + (
+    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+)
 
 
 def _restore_signal_handlers() -> None:
@@ -282,6 +316,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
         # flush needs: handle it when that code is done (see ``busy``).
         _deferred_signals.append((signum, frame))
         return
+    _say_last_words(signum)
     flush_all(within=deadlines.signal_flush_seconds())
     _chain(signum, frame)
 
@@ -290,6 +325,7 @@ def _deliver_deferred_signal() -> None:
     if _deferred_signals and threading.current_thread() is threading.main_thread():
         signum, frame = _deferred_signals.pop()
         _deferred_signals.clear()
+        _say_last_words(signum)
         flush_all(within=deadlines.signal_flush_seconds())
         _chain(signum, frame)
 

@@ -88,10 +88,11 @@ class LoopWrites:
         written, the writes of a training loop are queued without waiting for the store."""
         return self._outage is not None or self._behind
 
-    def submit(self, operation: Operation) -> bool:
+    def submit(self, operation: Operation, *, wait: bool = True) -> bool:
         """Queue a write of a training loop after everything queued before it; unless the
         store is known to be away, write it now, waiting for the store at most
-        ``$MLTRACKER_WRITE_WAIT_SECONDS`` (default 1 s). Whether it was written: its
+        ``$MLTRACKER_WRITE_WAIT_SECONDS`` (default 1 s; not at all with ``wait=False``, for
+        the heartbeats and ends of runs). Whether it was written: its
         ``result`` then holds what the store answered. Otherwise it stays queued (then
         spooled) and is written in order when the store takes writes again, by this process
         or the next one; an error of the store about it is then set aside with a message.
@@ -102,7 +103,7 @@ class LoopWrites:
                 reason that waiting does not mend (``ReadOnlyStoreError``,
                 ``SchemaVersionError``, ...): the write is then not queued.
         """
-        wait = not self.away
+        wait = wait and not self.away
         with hooks.busy(), self._take_lock:
             operation.awaited = wait
             self._queue.append(operation)

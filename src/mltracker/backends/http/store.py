@@ -64,6 +64,9 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     RestoreReport,
+    RunRow,
+    RunStart,
+    RunStatus,
     Store,
 )
 
@@ -416,8 +419,11 @@ class HttpStore(Store):
         params["budget"] = budget
         return self._metrics(f"/models/{model_id}/metrics", params)
 
-    def latest_metrics(self, model_id: UUID) -> builtins.list[Metric]:
-        return self._metrics(f"/models/{model_id}/metrics/latest")
+    def latest_metrics(
+        self, model_id: UUID, *, run_id: UUID | None = None
+    ) -> builtins.list[Metric]:
+        params = None if run_id is None else {"run": str(run_id)}
+        return self._metrics(f"/models/{model_id}/metrics/latest", params)
 
     def latest_metrics_of_models(
         self, model_ids: Sequence[UUID]
@@ -455,18 +461,21 @@ class HttpStore(Store):
     # Iterations
 
     def create_iteration(
-        self, model_id: UUID, step: int, *, id: UUID | None = None
+        self, model_id: UUID, step: int, *, id: UUID | None = None, run_id: UUID | None = None
     ) -> IterationRow:
         path = f"/models/{model_id}/iterations"
-        body = wire.iteration_request(step, id)
+        body = wire.iteration_request(step, id, run_id)
         return wire.iteration_row(self._call("POST", path, body, repeatable=id is not None))
 
     def get_iteration(self, model_id: UUID, step: int) -> IterationRow | None:
         found = self._found(f"/models/{model_id}/iterations/by-step/{step}")
         return None if found is None else wire.iteration_row(found)
 
-    def list_iterations(self, model_id: UUID) -> builtins.list[IterationRow]:
-        rows = self._call("GET", f"/models/{model_id}/iterations")
+    def list_iterations(
+        self, model_id: UUID, *, run_id: UUID | None = None
+    ) -> builtins.list[IterationRow]:
+        params = None if run_id is None else {"run": str(run_id)}
+        rows = self._call("GET", f"/models/{model_id}/iterations", params=params)
         return [wire.iteration_row(row) for row in rows]
 
     def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None:
@@ -474,6 +483,35 @@ class HttpStore(Store):
 
     def clear_iterations(self, model_id: UUID) -> None:
         self._call("DELETE", f"/models/{model_id}/iterations")
+
+    # Runs
+
+    def start_run(self, start: RunStart) -> RunRow:
+        body = wire.run_start_request(start)
+        found = self._call("POST", f"/runs/{start.id}/start", body, repeatable=True)
+        return wire.run_row(found)
+
+    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
+        body = {"at": at, "timeout": timeout}
+        return wire.run_row(self._call("POST", f"/runs/{run_id}/resume", body, repeatable=True))
+
+    def heartbeat_run(self, run_id: UUID, at: float) -> None:
+        self._call("POST", f"/runs/{run_id}/heartbeat", {"at": at}, repeatable=True)
+
+    def end_run(self, run_id: UUID, status: RunStatus, exit: str | None, at: float) -> None:
+        body = {"status": status, "exit": exit, "at": at}
+        self._call("POST", f"/runs/{run_id}/end", body, repeatable=True)
+
+    def read_run(self, run_id: UUID) -> RunRow | None:
+        found = self._found(f"/runs/{run_id}")
+        return None if found is None else wire.run_row(found)
+
+    def list_runs(self, model_id: UUID) -> builtins.list[RunRow]:
+        return [wire.run_row(row) for row in self._call("GET", f"/models/{model_id}/runs")]
+
+    def list_experiment_runs(self, experiment_id: UUID) -> builtins.list[RunRow]:
+        rows = self._call("GET", f"/experiments/{experiment_id}/runs")
+        return [wire.run_row(row) for row in rows]
 
     # Bulk
 
@@ -487,8 +525,11 @@ class HttpStore(Store):
         self._http.clear()
 
 
+_OWNER_PATHS = {"model": "models", "iteration": "iterations", "run": "runs"}
+
+
 def _owner(owner: ModuleOwner) -> str:
-    return f"/{'models' if owner.kind == 'model' else 'iterations'}/{owner.id}"
+    return f"/{_OWNER_PATHS[owner.kind]}/{owner.id}"
 
 
 def _params(where: MetricFilter) -> dict[str, Any]:
@@ -499,6 +540,8 @@ def _params(where: MetricFilter) -> dict[str, Any]:
         "after": where.after,
         "limit": where.limit,
     }
+    if where.run is not None:
+        params["run"] = str(where.run)
     if where.phase is NO_PHASE:
         params["no_phase"] = "true"
     elif where.phase is not None:

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import maintenance
 from mltracker.backends.sql.engine import uuid_from_driver
-from mltracker.backends.sql.schema import metrics, models, pk_of, series, write_batches
+from mltracker.backends.sql.runs import run_key
+from mltracker.backends.sql.schema import metrics, models, pk_of, runs, series, write_batches
 from mltracker.collector import collector_paused
 from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
@@ -47,8 +48,15 @@ def phase_out(phase: str) -> str | None:
     return None if phase == _NO_PHASE else phase
 
 
-def series_key(connection: Connection, model_pk: int, name: str, phase: str | None) -> int | None:
-    """The key of a model's series, created if absent; ``None`` if the model is gone.
+def series_key(
+    connection: Connection,
+    model_pk: int,
+    name: str,
+    phase: str | None,
+    run_pk: int | None = None,
+) -> int | None:
+    """The key of a model's series (of a run, or of none), created if absent; ``None`` if
+    the model is gone.
 
     The insert runs in a savepoint: when another writer created the series meanwhile, or
     deleted the model, the transaction goes on and the series is looked up again.
@@ -58,13 +66,14 @@ def series_key(connection: Connection, model_pk: int, name: str, phase: str | No
         series.c.model_pk == model_pk,
         series.c.name == name,
         series.c.phase == stored_phase,
+        series.c.run_pk.is_(None) if run_pk is None else series.c.run_pk == run_pk,
     )
     found = connection.execute(sa.select(series.c.pk).where(*key)).scalar()
     if found is not None:
         return int(found)
     insert = (
         sa.insert(series)
-        .values(model_pk=model_pk, name=name, phase=stored_phase)
+        .values(model_pk=model_pk, name=name, phase=stored_phase, run_pk=run_pk)
         .returning(series.c.pk)
     )
     try:
@@ -202,12 +211,16 @@ def resolve_series(connection: Connection, points: Sequence[Point]) -> list[Seri
     gone (their key stays ``None``)."""
     unresolved = {id(p[0]): p[0] for p in points if p[0].handle is None}
     missing: list[Series] = []
+    now = time.time()
     for entry in unresolved.values():
         model_pk = connection.execute(
             sa.select(models.c.pk).where(models.c.id == entry.model_id)
         ).scalar()
         if model_pk is not None:
-            entry.handle = series_key(connection, model_pk, entry.name, entry.phase)
+            run_pk = None
+            if entry.run_id is not None:
+                run_pk = run_key(connection, model_pk, entry.run_id, now)
+            entry.handle = series_key(connection, model_pk, entry.name, entry.phase, run_pk)
         if entry.handle is None:
             missing.append(entry)
     return missing
@@ -414,10 +427,11 @@ def table_queries(
 
 
 def latest_metrics_of_models(
-    connection: Connection, model_ids: Sequence[UUID]
+    connection: Connection, model_ids: Sequence[UUID], run_id: UUID | None = None
 ) -> dict[UUID, list[Metric]]:
-    """The last point of each series of each model, in logged order, in a constant number of
-    queries (two per ``_IDS_PER_QUERY`` models); a model that is not there has none."""
+    """The last point of each name and phase of each model (of whichever run logged it
+    last), in logged order, in a constant number of queries (two per ``_IDS_PER_QUERY``
+    models); a model that is not there has none. With ``run_id``, of that run only."""
     wanted = list(dict.fromkeys(model_ids))
     latest: dict[UUID, list[Metric]] = {model_id: [] for model_id in wanted}
     for start in range(0, len(wanted), _IDS_PER_QUERY):
@@ -425,13 +439,24 @@ def latest_metrics_of_models(
         found = connection.execute(
             sa.select(series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id)
             .select_from(series.join(models, models.c.pk == series.c.model_pk))
-            .where(models.c.id.in_(chunk))
+            .where(
+                models.c.id.in_(chunk),
+                *([] if run_id is None else [series.c.run_pk == pk_of(runs, run_id)]),
+            )
         ).all()
         if not found:
             continue
         names = {row[0]: (row[1], phase_out(row[2]), row[4]) for row in found}
-        query = _latest_points_query(sorted({row[3] for row in found}))
+        if run_id is None:
+            owned = series.c.model_pk.in_(sorted({row[3] for row in found}))
+        else:
+            owned = series.c.pk.in_(sorted(names))
+        query = _latest_points_query(owned)
+        # A name and phase has a series per run: its last point is the last of them all.
+        last: dict[tuple[UUID, str, str | None], Metric] = {}
         for point in build_points(engines.driver_execute(connection, query), names):
+            last[point.model_id, point.name, point.phase] = point  # in logged order
+        for point in sorted(last.values(), key=lambda point: point.ordinal):
             latest[point.model_id].append(point)
     return latest
 
@@ -445,6 +470,8 @@ def series_names(
     )
     if where.name is not None:
         query = query.where(series.c.name == where.name)
+    if where.run is not None:
+        query = query.where(series.c.run_pk == pk_of(runs, where.run))
     if where.phase is NO_PHASE:
         query = query.where(series.c.phase == _NO_PHASE)
     elif where.phase is not None:
@@ -482,8 +509,8 @@ def filtered(columns: sa.Select[Any], names: dict[int, Any], where: MetricFilter
     return query
 
 
-def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
-    """The last point of each series of some models, in logged order.
+def _latest_points_query(owned: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The last point of each series that ``owned`` selects, in logged order.
 
     A correlated ``max`` per series, which both databases answer from the index on
     ``(series_pk, seq)`` without reading the series' other points.
@@ -492,7 +519,7 @@ def _latest_points_query(model_pks: list[int]) -> sa.Select[Any]:
     last = (
         sa.select(sa.func.max(inner.c.seq)).where(inner.c.series_pk == series.c.pk)
     ).scalar_subquery()
-    seqs = sa.select(last).where(series.c.model_pk.in_(model_pks))
+    seqs = sa.select(last).where(owned)
     return POINT_COLUMNS.where(metrics.c.seq.in_(seqs)).order_by(metrics.c.seq)
 
 

@@ -27,6 +27,7 @@ import re
 import shlex
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -86,6 +87,147 @@ def _add_batch_writers(connection: Connection) -> None:
         connection.execute(sa.text(f"ALTER TABLE write_batches ADD COLUMN writer {text}"))
 
 
+def _add_runs(connection: Connection) -> None:
+    """Version 7: the runs of models; series, modules and iterations carry a run. Each model
+    that holds anything gets one run named ``before runs`` (finished, from the model's
+    creation to its last point) that everything it held belongs to."""
+    key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    meta = sa.MetaData()
+    sa.Table("models", meta, sa.Column("pk", key, primary_key=True))
+    runs = sa.Table(
+        "runs",
+        meta,
+        sa.Column("pk", key, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.Uuid, nullable=False, unique=True),
+        sa.Column("model_pk", key, sa.ForeignKey("models.pk", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.Text),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("started_at", sa.Double, nullable=False),
+        sa.Column("ended_at", sa.Double),
+        sa.Column("heartbeat_at", sa.Double),
+        sa.Column("timeout", sa.Double),
+        sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("context", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("exit", sa.Text),
+        sa.Index("ix_runs_model", "model_pk", "pk"),
+        sqlite_autoincrement=True,
+    )
+    runs.create(connection, checkfirst=True)
+    reference = sa.Integer() if connection.dialect.name == "sqlite" else sa.BigInteger()
+    column_type = reference.compile(dialect=connection.dialect)
+    for table in ("modules", "iterations"):
+        if not _has_column(connection, table, "run_pk"):
+            connection.execute(
+                sa.text(
+                    f"ALTER TABLE {table} ADD COLUMN run_pk {column_type} "
+                    "REFERENCES runs (pk) ON DELETE CASCADE"
+                )
+            )
+    if not _has_column(connection, "series", "run_pk"):
+        _series_with_runs(connection, meta, key)
+    _runs_before_runs(connection, runs)
+    for index in schema.iterations.indexes | schema.modules.indexes | schema.series.indexes:
+        if "run" in (index.name or "") or index.name == "ux_series_model":
+            index.create(connection, checkfirst=True)
+
+
+def _has_column(connection: Connection, table: str, column: str) -> bool:
+    return column in {found["name"] for found in sa.inspect(connection).get_columns(table)}
+
+
+def _series_with_runs(
+    connection: Connection, meta: sa.MetaData, key: sa.types.TypeEngine[int]
+) -> None:
+    """``series.run_pk``, and a series unique per model, name and phase only without a run:
+    SQLite cannot drop a table's unique constraint, so its table is made again."""
+    if connection.dialect.name != "sqlite":
+        unique = sa.inspect(connection).get_unique_constraints("series")
+        connection.execute(
+            sa.text(
+                "ALTER TABLE series ADD COLUMN run_pk BIGINT REFERENCES runs (pk) ON DELETE CASCADE"
+            )
+        )
+        for constraint in unique:
+            connection.execute(
+                sa.text(f'ALTER TABLE series DROP CONSTRAINT "{constraint["name"]}"')
+            )
+        return
+    rebuilt = sa.Table(
+        "series_v7",
+        meta,
+        sa.Column("pk", key, primary_key=True, autoincrement=True),
+        sa.Column("model_pk", key, sa.ForeignKey("models.pk", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("phase", sa.Text, nullable=False),
+        sa.Column("run_pk", key, sa.ForeignKey("runs.pk", ondelete="CASCADE")),
+        sqlite_autoincrement=True,
+    )
+    rebuilt.create(connection)
+    connection.execute(
+        sa.text(
+            "INSERT INTO series_v7 (pk, model_pk, name, phase) "
+            "SELECT pk, model_pk, name, phase FROM series"
+        )
+    )
+    connection.execute(sa.text("DROP TABLE series"))
+    connection.execute(sa.text("ALTER TABLE series_v7 RENAME TO series"))
+
+
+def _runs_before_runs(connection: Connection, runs: sa.Table) -> None:
+    """Give each model that holds series, modules or iterations its ``before runs`` run."""
+    no_run = sa.column("run_pk").is_(None)
+    owners = sa.union(
+        sa.select(sa.column("model_pk")).select_from(sa.table("series")).where(no_run),
+        sa.select(sa.column("model_pk"))
+        .select_from(sa.table("modules"))
+        .where(sa.column("model_pk").is_not(None), no_run),
+        sa.select(sa.column("model_pk")).select_from(sa.table("iterations")).where(no_run),
+    ).subquery()
+    found: list[Any] = connection.execute(
+        sa.select(sa.column("pk"), sa.column("created_at"))
+        .select_from(sa.table("models"))
+        .where(sa.column("pk").in_(sa.select(owners.c.model_pk)))
+    ).all()  # type: ignore[assignment]
+    if not found:
+        return
+    last: dict[int, float] = dict(
+        connection.execute(
+            sa.text(
+                "SELECT series.model_pk, MAX(metrics.timestamp) FROM series JOIN metrics "
+                "ON metrics.seq = (SELECT MAX(later.seq) FROM metrics AS later "
+                "WHERE later.series_pk = series.pk) GROUP BY series.model_pk"
+            )
+        ).all()
+    )
+    connection.execute(
+        sa.insert(runs),
+        [
+            {
+                "id": uuid.uuid4(),
+                "model_pk": model_pk,
+                "name": BEFORE_RUNS,
+                "status": "finished",
+                "started_at": created_at,
+                "ended_at": max(created_at, last.get(model_pk) or created_at),
+                "params": "{}",
+                "context": "{}",
+            }
+            for model_pk, created_at in found
+        ],
+    )
+    for table in ("series", "modules", "iterations"):
+        connection.execute(
+            sa.text(
+                f"UPDATE {table} SET run_pk = (SELECT runs.pk FROM runs "
+                f"WHERE runs.model_pk = {table}.model_pk AND runs.name = :name) "
+                f"WHERE {table}.model_pk IS NOT NULL AND {table}.run_pk IS NULL"
+            ).bindparams(name=BEFORE_RUNS)
+        )
+
+
+#: The name of the run that an upgrade to version 7 gives each model's earlier data.
+BEFORE_RUNS = "before runs"
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _add_write_batches,
@@ -93,6 +235,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     3: _add_step_operations,
     4: _add_store_identity,
     5: _add_batch_writers,
+    6: _add_runs,
 }
 
 #: The oldest schema version whose tables this code reads as they are. Reads of a store that

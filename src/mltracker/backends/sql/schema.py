@@ -30,11 +30,12 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     select,
+    text,
 )
 from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -95,6 +96,36 @@ models = Table(
     sqlite_autoincrement=True,
 )
 
+#: The runs of models (since version 7): one training process's part of a model (see
+#: ``mltracker.runs``). ``status`` is what was last written (``running``, ``finished``,
+#: ``failed``, ``killed``); a ``running`` run whose heartbeat is older than its ``timeout``
+#: reads as ``crashed``. ``params``, ``context`` (host, pid, command, git, environment) are
+#: JSON text; ``exit`` says how it ended (a signal's name, an exception's type and message).
+runs = Table(
+    "runs",
+    metadata,
+    _pk(),
+    Column("id", Uuid, nullable=False, unique=True),
+    _owner("models", "model_pk"),
+    Column("name", Text),
+    Column("status", Text, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("ended_at", Double),
+    Column("heartbeat_at", Double),
+    Column("timeout", Double),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("context", Text, nullable=False, server_default="{}"),
+    Column("exit", Text),
+    Index("ix_runs_model", "model_pk", "pk"),
+    sqlite_autoincrement=True,
+)
+
+
+def _run_column() -> Column[int]:
+    """The run a row belongs to (since version 7); NULL for a row written without one."""
+    return _owner("runs", "run_pk", nullable=True)
+
+
 series = Table(
     "series",
     metadata,
@@ -102,7 +133,27 @@ series = Table(
     _owner("models", "model_pk"),
     Column("name", Text, nullable=False),
     Column("phase", Text, nullable=False),
-    UniqueConstraint("model_pk", "name", "phase"),
+    _run_column(),
+    # One series per model, name and phase without a run, and per run, name and phase with
+    # one (two partial indexes: a unique constraint takes NULLs as all different).
+    Index(
+        "ux_series_model",
+        "model_pk",
+        "name",
+        "phase",
+        unique=True,
+        sqlite_where=text("run_pk IS NULL"),
+        postgresql_where=text("run_pk IS NULL"),
+    ),
+    Index(
+        "ux_series_run",
+        "run_pk",
+        "name",
+        "phase",
+        unique=True,
+        sqlite_where=text("run_pk IS NOT NULL"),
+        postgresql_where=text("run_pk IS NOT NULL"),
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -135,7 +186,9 @@ iterations = Table(
     Column("step", BigInteger, nullable=False),
     # Since version 3; NULL for the rows of older stores. Filled in by SQLAlchemy on insert.
     Column("created_at", Double, default=time.time),
+    _run_column(),
     Index("ix_iterations_model_step", "model_pk", "step"),
+    Index("ix_iterations_run", "run_pk"),
     sqlite_autoincrement=True,
 )
 
@@ -150,9 +203,12 @@ modules = Table(
     Column("attributes", Text, nullable=False),
     # Since version 3; NULL for the rows of older stores. Filled in by SQLAlchemy on insert.
     Column("created_at", Double, default=time.time),
+    # The run a model's module was logged in; NULL for an iteration's (its iteration has it).
+    _run_column(),
     CheckConstraint("(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"),
     Index("ix_modules_model", "model_pk"),
     Index("ix_modules_iteration", "iteration_pk"),
+    Index("ix_modules_run", "run_pk"),
     sqlite_autoincrement=True,
 )
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from mltracker import columnar, deadlines
 from mltracker.backends.sql import buckets, maintenance, metrics, migrations, schema
 from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import runs as sql_runs
 from mltracker.backends.sql.arrow import ArrowReader
 from mltracker.backends.sql.restore import restore_records
 from mltracker.backends.sql.schema import (
@@ -34,6 +35,7 @@ from mltracker.backends.sql.schema import (
     models,
     modules,
     pk_of,
+    runs,
     step_operations,
 )
 from mltracker.entities import Metric, Module
@@ -57,6 +59,9 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     RestoreReport,
+    RunRow,
+    RunStart,
+    RunStatus,
     Store,
 )
 from mltracker.schemes import sqlite_path
@@ -71,6 +76,8 @@ T = TypeVar("T")
 def _owner_column(owner: ModuleOwner) -> tuple[sa.Column[Any], Any]:
     if owner.kind == "model":
         return modules.c.model_pk, pk_of(models, owner.id)
+    if owner.kind == "run":
+        return modules.c.run_pk, pk_of(runs, owner.id)
     return modules.c.iteration_pk, pk_of(iterations, owner.id)
 
 
@@ -682,8 +689,12 @@ class SqlStore(Store):
             lambda connection: buckets.metric_buckets(connection, model_id, where, budget)
         )
 
-    def latest_metrics(self, model_id: UUID) -> list[Metric]:
-        return self.latest_metrics_of_models([model_id])[model_id]
+    def latest_metrics(self, model_id: UUID, *, run_id: UUID | None = None) -> list[Metric]:
+        if run_id is None:
+            return self.latest_metrics_of_models([model_id])[model_id]
+        return self._read(
+            lambda connection: metrics.latest_metrics_of_models(connection, [model_id], run_id)
+        )[model_id]
 
     def latest_metrics_of_models(self, model_ids: Sequence[UUID]) -> dict[UUID, list[Metric]]:
         return self._read(
@@ -706,6 +717,11 @@ class SqlStore(Store):
 
         def log(connection: Connection) -> Module:
             pk = _require(connection, sa.select(owner_pk), f"{owner.kind} {owner.id}")
+            owners = {column.name: pk}
+            if owner.kind == "run":  # a module of the run's model, logged in the run
+                owners["model_pk"] = connection.execute(
+                    sa.select(runs.c.model_pk).where(runs.c.pk == pk)
+                ).scalar_one()
             if chosen:
                 found = connection.execute(
                     sa.select(modules).where(modules.c.id == module.id)
@@ -724,7 +740,7 @@ class SqlStore(Store):
                 connection,
                 sa.insert(modules).values(
                     {
-                        column.name: pk,
+                        **owners,
                         "id": module.id,
                         "name": name,
                         "attributes": attributes_json,
@@ -766,19 +782,47 @@ class SqlStore(Store):
         statement = sa.delete(modules).where(column == owner_pk)
         self._write(lambda connection: connection.execute(statement))
 
+    # Runs --------------------------------------------------------------------------
+    def start_run(self, start: RunStart) -> RunRow:
+        return self._write(lambda connection: sql_runs.start_run(connection, start))
+
+    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
+        return self._write(lambda connection: sql_runs.resume_run(connection, run_id, at, timeout))
+
+    def heartbeat_run(self, run_id: UUID, at: float) -> None:
+        self._write(lambda connection: sql_runs.heartbeat_run(connection, run_id, at))
+
+    def end_run(self, run_id: UUID, status: RunStatus, exit: str | None, at: float) -> None:
+        self._write(lambda connection: sql_runs.end_run(connection, run_id, status, exit, at))
+
+    def read_run(self, run_id: UUID) -> RunRow | None:
+        return self._read(lambda connection: sql_runs.read_run(connection, run_id))
+
+    def list_runs(self, model_id: UUID) -> list[RunRow]:
+        return self._read(lambda connection: sql_runs.list_runs(connection, model_id))
+
+    def list_experiment_runs(self, experiment_id: UUID) -> list[RunRow]:
+        experiment_pk = pk_of(experiments, experiment_id)
+        return self._read(
+            lambda connection: sql_runs.list_experiment_runs(connection, experiment_pk)
+        )
+
     # Bulk --------------------------------------------------------------------------
     def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
         return self._write(lambda connection: restore_records(connection, experiments))
 
     # Iterations ----------------------------------------------------------------------
     def create_iteration(
-        self, model_id: UUID, step: int, *, id: UUID | None = None
+        self, model_id: UUID, step: int, *, id: UUID | None = None, run_id: UUID | None = None
     ) -> IterationRow:
         chosen = id is not None
-        row = IterationRow(id or uuid.uuid4(), model_id, step, time.time())
+        row = IterationRow(id or uuid.uuid4(), model_id, step, time.time(), run_id)
 
         def create(connection: Connection) -> IterationRow:
             model_pk = _require(connection, sa.select(pk_of(models, model_id)), f"model {model_id}")
+            run_pk = None
+            if run_id is not None:
+                run_pk = sql_runs.run_key(connection, model_pk, run_id, row.created_at or 0.0)
             if chosen:
                 found = connection.execute(
                     sa.select(iterations).where(iterations.c.id == row.id)
@@ -788,11 +832,15 @@ class SqlStore(Store):
                         raise AlreadyExistsError(
                             f"an iteration of id {row.id} exists already, of another model or step"
                         )
-                    return IterationRow(found.id, model_id, found.step, found.created_at)
+                    return IterationRow(found.id, model_id, found.step, found.created_at, run_id)
             (_insert_once if chosen else _execute_owned)(
                 connection,
                 sa.insert(iterations).values(
-                    id=row.id, model_pk=model_pk, step=step, created_at=row.created_at
+                    id=row.id,
+                    model_pk=model_pk,
+                    step=step,
+                    created_at=row.created_at,
+                    run_pk=run_pk,
                 ),
                 f"model {model_id}",
             )
@@ -814,18 +862,24 @@ class SqlStore(Store):
 
         return self._read(get)
 
-    def list_iterations(self, model_id: UUID) -> list[IterationRow]:
+    def list_iterations(self, model_id: UUID, *, run_id: UUID | None = None) -> list[IterationRow]:
         statement = (
             sa.select(iterations.c.id, iterations.c.step, iterations.c.created_at)
             .where(iterations.c.model_pk == pk_of(models, model_id))
             .order_by(iterations.c.pk)
         )
-        return self._read(
-            lambda connection: [
-                IterationRow(row.id, model_id, row.step, row.created_at)
+        if run_id is not None:
+            statement = statement.where(iterations.c.run_pk == pk_of(runs, run_id))
+
+        def read(connection: Connection) -> list[IterationRow]:
+            if run_id is not None and not sql_runs.has_runs(connection):
+                return []
+            return [
+                IterationRow(row.id, model_id, row.step, row.created_at, run_id)
                 for row in connection.execute(statement)
             ]
-        )
+
+        return self._read(read)
 
     def remove_iteration(self, model_id: UUID, iteration_id: UUID) -> None:
         statement = sa.delete(iterations).where(

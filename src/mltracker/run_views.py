@@ -1,0 +1,320 @@
+"""``model.runs`` and the :class:`Run` it hands out (see ``mltracker.runs``).
+
+A :class:`Run` is a snapshot of a run as stored (``status`` as a reader judges it, see
+``mltracker.runs.status``; :meth:`Run.reload` reads it again) with live views of its metrics,
+modules and iterations. A run this process writes (``current``, ``start()``) also takes
+writes: its metrics, modules and iterations are logged into it, and it ends with its ``with``
+block or :meth:`Run.finish`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, cast
+from uuid import UUID
+
+from mltracker import values
+from mltracker.errors import InvalidArgumentError, InvalidTypeError, NotFoundError
+from mltracker.ports.store import ModuleOwner, RunRow, RunStatus
+from mltracker.runs import status as run_status
+from mltracker.runs.lifecycle import RunHandle, outcome_of
+from mltracker.session import Session, session_store
+from mltracker.views import IterationsView, MetricsView, ModulesView, run_id_of
+
+_list = builtins.list
+
+#: The statuses ``Run.finish`` takes.
+_ENDS: frozenset[str] = frozenset({"finished", "failed", "killed"})
+
+
+class Run:
+    """A run of a model: one training process's part of it.
+
+    Attributes (a snapshot; :meth:`reload` reads them again): ``id``, ``name``, ``status``
+    (``running``, ``finished``, ``failed``, ``killed``, ``crashed``), ``started_at``,
+    ``ended_at``, ``heartbeat_at`` (seconds since the epoch), ``params`` (a dict), ``host``,
+    ``pid``, ``command`` (argv), ``git`` (``commit``, ``branch``, ``dirty``; or ``None``),
+    ``environment`` (versions), ``exit`` (a signal's name, or an exception's type and
+    message). ``metrics``, ``modules`` and ``iterations`` are live views of the run's own.
+    """
+
+    def __init__(
+        self, session: Session, row: RunRow, handle: RunHandle | None, model_id: UUID
+    ) -> None:
+        self._session = session
+        self._row = row
+        self._handle = handle
+        self._model_id = model_id
+        self._metrics = MetricsView(session, model_id, run=handle, run_id=row.id)
+        self._modules = ModulesView(session, ModuleOwner("run", row.id), handle)
+        self._iterations = IterationsView(session, model_id, run=handle, run_id=row.id)
+
+    # The snapshot
+
+    @property
+    def id(self) -> UUID:
+        return self._row.id
+
+    @property
+    def model_id(self) -> UUID:
+        return self._row.model_id
+
+    @property
+    def name(self) -> str | None:
+        return self._row.name
+
+    @property
+    def status(self) -> run_status.Status:
+        if self._handle is not None and self._handle.ours():
+            ended = self._handle.ended
+            return "running" if ended is None else ended
+        return run_status.status_of(self._row)
+
+    @property
+    def started_at(self) -> float:
+        return self._row.started_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._row.ended_at
+
+    @property
+    def heartbeat_at(self) -> float | None:
+        return self._row.heartbeat_at
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._row.params)
+
+    @property
+    def host(self) -> str | None:
+        return cast(str | None, self._row.context.get("host"))
+
+    @property
+    def pid(self) -> int | None:
+        return cast(int | None, self._row.context.get("pid"))
+
+    @property
+    def command(self) -> _list[str] | None:
+        return cast(_list[str] | None, self._row.context.get("command"))
+
+    @property
+    def git(self) -> dict[str, Any] | None:
+        return cast(dict[str, Any] | None, self._row.context.get("git"))
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return cast(dict[str, str], self._row.context.get("environment") or {})
+
+    @property
+    def exit(self) -> str | None:
+        return self._row.exit
+
+    @property
+    def duration(self) -> float:
+        """Seconds from its start to its end (to its last heartbeat, or now, if it did not
+        end)."""
+        end = self._row.ended_at
+        if end is None:
+            if self.status == "running":
+                end = time.time()
+            else:
+                end = self._row.heartbeat_at or self._row.started_at
+        return max(0.0, end - self._row.started_at)
+
+    # Its parts
+
+    @property
+    def metrics(self) -> MetricsView:
+        return self._metrics
+
+    @property
+    def modules(self) -> ModulesView:
+        return self._modules
+
+    @property
+    def iterations(self) -> IterationsView:
+        return self._iterations
+
+    # Its life
+
+    def finish(self, status: RunStatus = "finished", exit: str | None = None) -> None:
+        """End the run (``finished``, ``failed`` or ``killed``), for code that manages its
+        own loop; queued like its points. Finishing it again does nothing.
+
+        Raises:
+            InvalidArgumentError: Another status, or a run this process does not write.
+        """
+        if status not in _ENDS:
+            raise InvalidArgumentError(f"a run finishes finished, failed or killed, not {status!r}")
+        exit = values.check_text(exit, "run exit")
+        handle = self._handle
+        if handle is None or not handle.ours():
+            raise InvalidArgumentError(
+                f"run {self.id} is not written by this process: only the process that started "
+                "(or resumed) a run ends it"
+            )
+        if handle.book.end(handle, status, exit):
+            self._metrics._series.clear()
+            self._row = _ended_row(self._row, status, exit)
+
+    def reload(self) -> Run:
+        """The run as stored now.
+
+        Raises:
+            NotFoundError: The run is not there (any more).
+        """
+        row = session_store(self._session).read_run(self.id)
+        if row is None:
+            raise NotFoundError(f"run {self.id} not found")
+        return Run(self._session, row, self._handle, self._model_id)
+
+    def summary(self) -> dict[str, Any]:
+        """The last value of each metric of the run (``name`` or ``phase/name``)."""
+        found: dict[str, Any] = {}
+        for point in self._metrics.latest():
+            key = point.name if point.phase is None else f"{point.phase}/{point.name}"
+            found[key] = point.value
+        return found
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        handle = self._handle
+        if handle is not None and handle.ended is None and handle.ours():
+            status, exit = outcome_of(error)
+            self.finish(status, exit)
+
+    def __repr__(self) -> str:
+        name = "" if self.name is None else f" {self.name!r}"
+        return f"<Run {self.id}{name} {self.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def _ended_row(row: RunRow, status: str, exit: str | None) -> RunRow:
+    now = time.time()
+    return RunRow(
+        row.id,
+        row.model_id,
+        row.name,
+        status,
+        row.started_at,
+        now,
+        now,
+        row.timeout,
+        row.params,
+        row.context,
+        exit,
+    )
+
+
+def _handle_row(handle: RunHandle) -> RunRow:
+    """What this process knows of a run it writes, before reading the store."""
+    start = handle.start
+    return RunRow(
+        start.id,
+        start.model_id,
+        start.name,
+        "running",
+        start.started_at,
+        None,
+        start.started_at,
+        start.timeout,
+        values.loads_json(start.params_json),
+        values.loads_json(start.context_json),
+        None,
+    )
+
+
+class RunsView:
+    """``model.runs``: the model's runs, and this process's."""
+
+    def __init__(self, session: Session, model_id: UUID) -> None:
+        self._session = session
+        self._model_id = model_id
+
+    @property
+    def current(self) -> Run:
+        """This process's run of the model: the one its own writes go to, started now if
+        there is none yet."""
+        handle = self._session.runs.slot(self._model_id).current_run()
+        return Run(self._session, _handle_row(handle), handle, self._model_id)
+
+    def start(
+        self,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        resume: object = None,
+    ) -> Run:
+        """Start a run of the model and make it this process's current one (the model's own
+        writes go to it); a ``with`` block ends it (``finished``, or ``failed`` or
+        ``killed`` when an exception leaves it). ``resume``: a run, its id, or ``"last"``
+        (the model's last run) to continue it instead (``running`` again).
+
+        Raises:
+            InvalidTypeError: ``params`` is not a mapping.
+            InvalidArgumentError: A name, parameter or ``resume`` that is not valid.
+            NotFoundError: ``resume`` names no run of this model.
+        """
+        if resume is not None:
+            if name is not None or params is not None:
+                raise InvalidArgumentError("resume a run, or start one with a name and params")
+            return self._resume(resume)
+        name = values.check_optional_name(name, "run name")
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
+        handle = self._session.runs.start(self._model_id, name, params)
+        return Run(self._session, _handle_row(handle), handle, self._model_id)
+
+    def _resume(self, resume: object) -> Run:
+        store = session_store(self._session)
+        model_id = self._session.resolve(self._model_id)
+        if resume == "last":
+            found = store.list_runs(model_id)
+            if not found:
+                raise NotFoundError(f"model {model_id} has no run to resume")
+            row = found[-1]
+        else:
+            run_id = run_id_of(resume)
+            read = store.read_run(run_id)
+            if read is None or read.model_id != model_id:
+                raise NotFoundError(f"run {run_id} is not a run of model {model_id}")
+            row = read
+        handle = self._session.runs.resume(self._model_id, row.id)
+        return Run(self._session, row, handle, self._model_id).reload()
+
+    def list(self) -> _list[Run]:
+        """The model's runs, oldest first."""
+        store = session_store(self._session)
+        rows = store.list_runs(self._session.resolve(self._model_id))
+        return [self._entity(row) for row in rows]
+
+    def read(self, run_id: object) -> Run | None:
+        """One run of the model, by its id; ``None`` if it has none of that id."""
+        chosen = run_id_of(run_id)
+        row = session_store(self._session).read_run(chosen)
+        if row is None or row.model_id != self._session.resolve(self._model_id):
+            return None
+        return self._entity(row)
+
+    def _entity(self, row: RunRow) -> Run:
+        handle = None
+        for live in self._session.runs.live():
+            if live.id == row.id:
+                handle = live
+        return Run(self._session, row, handle, self._model_id)
