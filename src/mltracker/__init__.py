@@ -39,6 +39,7 @@ from mltracker.ports import (
     Modules,
 )
 from mltracker.ports.metrics import NO_PHASE
+from mltracker.run_views import Run, RunsView
 from mltracker.views import ExperimentsView as _ExperimentsView
 
 #: The installed distribution's version (one source: ``version`` in pyproject.toml).
@@ -69,6 +70,8 @@ __all__ = [
     "PayloadTooLargeError",
     "ReadOnlyStoreError",
     "RemoteError",
+    "Run",
+    "RunsView",
     "SchemaVersionError",
     "__version__",
     "connect",

@@ -250,10 +250,11 @@ def loads_json(text: str) -> Any:
     return json.loads(text)
 
 
-def encode_attributes(attributes: object) -> str:
-    """Validate module attributes (``None`` means ``{}``) and return their JSON text."""
+def encode_attributes(attributes: object, what: str = "attributes") -> str:
+    """Validate module attributes, or a run's params or context (``what``; ``None`` means
+    ``{}``), and return their JSON text."""
     if attributes is None:
         return "{}"
     if not isinstance(attributes, Mapping):
-        raise InvalidTypeError(f"attributes must be a dict, not {type(attributes).__name__}")
-    return dumps_json(attributes, "attributes")
+        raise InvalidTypeError(f"{what} must be a dict, not {type(attributes).__name__}")
+    return dumps_json(attributes, what)

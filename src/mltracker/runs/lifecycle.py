@@ -8,8 +8,9 @@ and getting or creating experiments and models, start none.
 
 Starts, heartbeats and ends are operations of the writer's log (``mltracker.operations``),
 queued and spooled like points, so a run's status is right after an outage too. The start
-waits for the store like any write of a training loop; heartbeats and ends never wait (the
-writer's thread, the exit flush or the spool delivers them).
+of ``model.runs.start()`` waits for the store like any write of a training loop, that of an
+implicit run is queued with the write that starts it; heartbeats are written by the heartbeat's
+own thread; ends never wait (the writer's thread, the exit flush or the spool delivers them).
 
 A run ends:
 
@@ -129,14 +130,14 @@ class RunBook:
         """Start a run of the model (and make it the model's current one). With ``wait``,
         the start is written at once if the store takes it (as ``model.runs.start()`` does);
         else it is queued (as the start of an implicit run is: a first write never waits)."""
-        params_json = values.encode_attributes(dict(params) if params is not None else None)
+        params_json = values.encode_attributes(params, "params")
         timeout = status.run_timeout()
         start = RunStart(
             uuid4(),
             model_id,
             name,
             params_json,
-            values.encode_attributes(context.capture()),
+            values.encode_attributes(context.capture(), "run context"),
             time.time(),
             timeout,
         )
@@ -203,7 +204,10 @@ class RunBook:
             if last is not None and not last.done:
                 continue
             handle.beat = BeatRun(new_id(), handle.id, time.time())
-            self._session.writer.submit(handle.beat, wait=False)
+            # From the heartbeat's thread, never a training loop's: it may wait for the store
+            # (a bounded write-wait), so that the beat arrives now and not a writer's interval
+            # later.
+            self._session.writer.submit(handle.beat)
 
 
 #: Every book with runs, for the heartbeat and for the end of the process.
@@ -348,8 +352,9 @@ class _Heartbeat:
         self._lock = threading.Lock()
 
     def ensure(self, timeout: float | None) -> None:
-        if timeout is not None:
-            self._interval = min(self._interval, timeout / 10)
+        if timeout is not None and timeout / 10 < self._interval:
+            self._interval = timeout / 10
+            self._wake.set()  # wake it to take the shorter interval at once
         if self._thread is not None and self._pid == os.getpid():
             return
         with self._lock:
@@ -368,15 +373,22 @@ class _Heartbeat:
         self._lock = threading.Lock()
 
     def _loop(self) -> None:
-        wake = self._wake
-        while not wake.wait(self._interval):
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
             if self._pid != os.getpid():
                 return
+            timeouts = []
             for book in list(_books):
                 try:
                     book.beat()
                 except Exception:  # noqa: BLE001 - a heartbeat is never worth a crash
                     pass
+                timeouts.extend(
+                    handle.start.timeout for handle in book.live() if handle.start.timeout
+                )
+            # A tenth of the shortest timeout of the runs still live.
+            self._interval = min(timeouts, default=status.DEFAULT_TIMEOUT) / 10
 
 
 _heartbeat = _Heartbeat()
