@@ -379,7 +379,7 @@ class _Heartbeat:
             self._wake.clear()
             if self._pid != os.getpid():
                 return
-            timeouts = []
+            timeouts: list[float] = []
             for book in list(_books):
                 try:
                     book.beat()
