@@ -32,11 +32,14 @@ from mltracker import columnar, values
 from mltracker.entities import Experiment, Iteration, Metric, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.operations import (
+    IF_CHANGED,
+    IF_EMPTY,
     AddStep,
     CreateIteration,
     GetExperiment,
     GetModel,
     LogModule,
+    LogModulesIf,
     WriteStep,
     new_id,
 )
@@ -65,6 +68,7 @@ _INT64_MIN = values.INT64_MIN
 _INT64_MAX = values.INT64_MAX
 _FLOAT = values.FLOAT
 _now = time.time
+_ModuleList = _list[modules.Module]
 
 
 class _Steps:
@@ -355,6 +359,29 @@ class ModulesView(modules.Modules):
         if self._session.writer.submit(operation):
             return cast(Module, operation.result)
         return Module(operation.id, name, values.loads_json(attributes_json), _now())
+
+    def log_if_empty(
+        self, modules: Iterable[tuple[str, dict[str, Any] | None]]
+    ) -> _ModuleList | None:
+        checked = [
+            (values.check_name(name, "module name"), values.encode_attributes(attributes))
+            for name, attributes in modules
+        ]
+        return self._log_if(IF_EMPTY, checked)
+
+    def log_if_changed(
+        self, name: str, attributes: dict[str, Any] | None = None
+    ) -> _ModuleList | None:
+        checked = [(values.check_name(name, "module name"), values.encode_attributes(attributes))]
+        return self._log_if(IF_CHANGED, checked)
+
+    def _log_if(self, condition: str, checked: _list[tuple[str, str]]) -> _ModuleList | None:
+        if not checked:
+            return []
+        operation = LogModulesIf(new_id(), self._owner, condition, checked)
+        if self._session.writer.submit(operation):
+            return cast(_ModuleList, operation.result)
+        return None
 
     @property
     def _stored_owner(self) -> ModuleOwner:
