@@ -6,12 +6,14 @@ session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` 
 of what was logged.
 
 The writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log``,
-``iterations.create``, ``get_or_create`` of an experiment or a model) are operations of the
-writer's log (``mltracker.operations``), each with an id made here (a fresh UUID per call,
-kept across retries and replays), so that none ever applies twice. They are written at once
-when the store takes them within ``$MLTRACKER_WRITE_WAIT_SECONDS``, else queued after the
-points logged before them, and the call returns what the client knows: the module or
-iteration with its id, an experiment or model handle with a client-made id (the store's own
+``modules.log_if_empty`` and ``log_if_changed``, ``iterations.create``, ``get_or_create`` of
+an experiment or a model) are operations of the writer's log (``mltracker.operations``), each
+with an id made here (a fresh UUID per call, kept across retries and replays), so that none
+ever applies twice. They are written at once when the store takes them within
+``$MLTRACKER_WRITE_WAIT_SECONDS``, else queued after the points logged before them, and the
+call returns what the client knows: the module or iteration with its id (``None`` for a
+conditional log of modules, which the store decides when it applies it), an experiment or
+model handle with a client-made id (the store's own
 id is used from the moment the store answers, if it held them already). ``model.step`` then
 answers the step this process knows: the last one read from the store, moved by the step
 writes made since (0 for a model first got while the store was away). Other calls (reads,
