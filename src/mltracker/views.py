@@ -365,10 +365,20 @@ class ModulesView(modules.Modules):
     def log_if_empty(
         self, modules: Iterable[tuple[str, dict[str, Any] | None]]
     ) -> _ModuleList | None:
-        checked = [
-            (values.check_name(name, "module name"), values.encode_attributes(attributes))
-            for name, attributes in modules
-        ]
+        if not isinstance(modules, Iterable) or isinstance(modules, str | bytes | Mapping):
+            raise InvalidTypeError(
+                f"modules must be (name, attributes) pairs, not {type(modules).__name__}"
+            )
+        checked = []
+        for pair in modules:
+            if not isinstance(pair, tuple | _list) or len(pair) != 2:
+                raise InvalidTypeError(
+                    f"a module must be a (name, attributes) pair, not {pair!r:.80}"
+                )
+            name, attributes = pair
+            checked.append(
+                (values.check_name(name, "module name"), values.encode_attributes(attributes))
+            )
         return self._log_if(IF_EMPTY, checked)
 
     def log_if_changed(

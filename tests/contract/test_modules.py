@@ -327,6 +327,10 @@ def test_log_if_changed_looks_at_modules_of_its_name_only(modules: Modules) -> N
         pytest.param(lambda m: m.log_if_empty([("ok", {}), ("t", {"x": (1,)})]), id="tuple"),
         pytest.param(lambda m: m.log_if_changed("config", {"x": {1, 2}}), id="set"),
         pytest.param(lambda m: m.log_if_changed(3, {}), id="name-type"),
+        pytest.param(lambda m: m.log_if_empty([("ok", {}), ("no-attributes",)]), id="single"),
+        pytest.param(lambda m: m.log_if_empty(None), id="none"),
+        pytest.param(lambda m: m.log_if_empty({"a": {}}), id="dict"),
+        pytest.param(lambda m: m.log_if_empty("ab"), id="str"),
     ],
 )
 def test_bad_modules_of_a_conditional_log_are_refused_before_any_is_logged(

@@ -28,10 +28,11 @@ What is recorded, on rank zero only (the other ranks do nothing and open no stor
   an epoch, so the logger adds a small callback to the trainer when ``fit`` begins.
 - :meth:`finalize` writes the step and flushes every queued point.
 
-While the store is away (a tracking server that is down), training goes on and ends as
-usual: nothing here reads the store, every write is queued, and :meth:`finalize` waits no
-longer than a write of a training loop before it leaves what is queued in a spool file,
-written when the store is back (or by ``mltracker sync``).
+While the store is away (a tracking server that is down), training starts, runs and ends
+as usual: nothing here reads the store, and every write is queued with the points.
+:meth:`finalize` waits for the store within the bound of the flush at exit (within
+``$MLTRACKER_WRITE_WAIT_SECONDS`` for a store known to be away), then leaves what is queued
+in a spool file, written when the store is back (or by ``mltracker sync``).
 
 The logger holds only the experiment's name and the store's URI until it is used, so a
 ``Trainer`` that is pickled (``ddp_spawn``) takes it along. Requires

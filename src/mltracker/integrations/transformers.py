@@ -27,10 +27,11 @@ What is recorded, on the world's process zero only (the others do nothing and op
   after each epoch with the optimizer's and scheduler's settings
   (:func:`~mltracker.integrations.torch.log_optimizer`).
 
-While the store is away (a tracking server that is down), training goes on and ends as
-usual: nothing here reads the store, every write is queued, and ``on_train_end`` waits no
-longer than a write of a training loop before it leaves what is queued in a spool file,
-written when the store is back (or by ``mltracker sync``).
+While the store is away (a tracking server that is down), training starts, runs and ends
+as usual: nothing here reads the store, and every write is queued with the points. ``on_train_end``
+waits for the store within the bound of the flush at exit (within
+``$MLTRACKER_WRITE_WAIT_SECONDS`` for a store known to be away), then leaves what is queued
+in a spool file, written when the store is back (or by ``mltracker sync``).
 
 The values that the Trainer hands to ``on_log`` are Python numbers already (it reads its
 tensors once per logging step). Requires ``pip install 'mltracker[transformers]'``.
