@@ -18,12 +18,15 @@ import mltracker
 from mltracker import operations
 from mltracker.backends.sql import engine as engines
 from mltracker.operations import (
+    IF_CHANGED,
+    IF_EMPTY,
     AddStep,
     CreateIteration,
     GetExperiment,
     GetModel,
     IdMap,
     LogModule,
+    LogModulesIf,
     Operation,
     WriteStep,
 )
@@ -46,11 +49,21 @@ KINDS = [
         id="module.log",
     ),
     pytest.param(CreateIteration(uuid.uuid4(), MODEL_ID, 7), id="iteration.create"),
+    pytest.param(
+        LogModulesIf(
+            uuid.uuid4(), ModuleOwner("model", MODEL_ID), IF_EMPTY, [("a", "{}"), ("b", "[1]")]
+        ),
+        id="modules.log_if-empty",
+    ),
+    pytest.param(
+        LogModulesIf(uuid.uuid4(), ModuleOwner("iteration", MODEL_ID), IF_CHANGED, [("c", "{}")]),
+        id="modules.log_if-changed",
+    ),
 ]
 
 
 def test_every_kind_is_registered_with_its_name() -> None:
-    assert sorted(operations.KINDS) == sorted(p.values[0].kind for p in KINDS)
+    assert sorted(operations.KINDS) == sorted({p.values[0].kind for p in KINDS})
     with pytest.raises(ValueError, match="registered already"):
         operations.kind("step.add")(AddStep)
 
