@@ -55,7 +55,7 @@ def test_the_end_of_training_leaves_what_the_store_does_not_take_in_the_spool(
 
         writer.flush_at_end()
 
-        assert writer.pending == 100 + known_away
+        assert writer.pending == 1 + 100 + known_away  # the run's start, points, the step
         assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
         err = capfd.readouterr().err
         assert "100 metric points" in err and "mltracker sync" in err, err
