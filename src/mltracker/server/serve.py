@@ -21,12 +21,14 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
+from mltracker.server import goodbye
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
 from mltracker.server.tls import check_tls_files
@@ -200,8 +202,7 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
             app,
             log_level="warning",
             timeout_graceful_shutdown=30,
-            ssl_certfile=settings.ssl_certfile,
-            ssl_keyfile=settings.ssl_keyfile,
+            **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
         )
         server = uvicorn.Server(config)
         announce(url_of(settings.host, sock.getsockname()[1], tls=settings.tls))
@@ -231,9 +232,16 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         workers=settings.workers,
         log_level="warning",
         timeout_graceful_shutdown=30,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
+        **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
     )
+
+
+def _tls_options(certfile: str | None, keyfile: str | None) -> dict[str, Any]:
+    """uvicorn's options for HTTPS with these files (none without them): the files, and the
+    protocol whose idle connections let a shutdown end at once (``mltracker.server.goodbye``)."""
+    if certfile is None or keyfile is None:
+        return {}
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "http": goodbye.PROTOCOL}
 
 
 def app_from_environment() -> object:
@@ -298,9 +306,7 @@ class ServerThread:
         self._socket = _bind(DEFAULT_HOST, 0)
         port = self._socket.getsockname()[1]
         self.url = url_of(DEFAULT_HOST, port, tls=certfile is not None)
-        config = uvicorn.Config(
-            app, log_level="warning", ssl_certfile=certfile, ssl_keyfile=keyfile
-        )
+        config = uvicorn.Config(app, log_level="warning", **_tls_options(certfile, keyfile))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

@@ -46,15 +46,15 @@ def ca_bundle(uri: str) -> str | None:
         with open(path, "rb"):
             pass
         ssl.create_default_context(cafile=path)
-    except OSError as error:
-        raise InvalidArgumentError(
-            f"cannot read ${CA_BUNDLE_VARIABLE} {path}: {error.strerror or error}"
-        ) from None
-    except ssl.SSLError:
+    except ssl.SSLError:  # an OSError too: first
         raise InvalidArgumentError(
             f"${CA_BUNDLE_VARIABLE} {path} holds no PEM certificate "
             "(-----BEGIN CERTIFICATE-----): give the certificate of the authority that signed "
             "the server's, or the server's own if it is self-signed"
+        ) from None
+    except OSError as error:
+        raise InvalidArgumentError(
+            f"cannot read ${CA_BUNDLE_VARIABLE} {path}: {error.strerror or error}"
         ) from None
     return path
 
