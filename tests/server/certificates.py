@@ -1,5 +1,5 @@
-"""Self-signed certificates for the TLS tests, made by the system's ``openssl`` (the test
-skips where there is none, and fails under ``CI=true``)."""
+"""Self-signed certificates for the TLS tests, made by the system's ``openssl``, and the
+programs those tests need (a test skips where one is missing, and fails under ``CI=true``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Certificate:
 
 def require(tool: str) -> str:
     """The path of the program ``tool``; the test skips without it (fails under CI)."""
-    found = shutil.which(tool)
+    found = shutil.which(tool) or shutil.which(tool, path="/usr/local/sbin:/usr/sbin:/sbin")
     if found is None:
         message = f"{tool} is not installed (apt-get install -y {tool})"
         if IN_CI:

@@ -25,7 +25,7 @@ import pytest
 import urllib3
 
 import mltracker
-from mltracker.errors import CertificateError, InvalidArgumentError
+from mltracker.errors import BackendUnavailableError, CertificateError, InvalidArgumentError
 from mltracker.server.serve import ServerThread, prepared_store
 
 from .certificates import Certificate, encrypted_key, self_signed
@@ -235,6 +235,14 @@ def test_a_ca_bundle_that_is_no_certificate_file_is_refused_at_connect(
     with pytest.raises(InvalidArgumentError, match=message.replace("$", r"\$")):
         mltracker.connect("https://127.0.0.1:9")  # nothing listens there: never asked
     mltracker.connect("http://127.0.0.1:9").close()  # read for https:// only
+
+
+def test_plain_http_to_a_tls_server_says_use_https(serve: Serve, certificate: Certificate) -> None:
+    served = serve(ssl_certfile=certificate.cert, ssl_keyfile=certificate.key)
+    plain = served.url.replace("https://", "http://")
+    with mltracker.connect(plain) as tracker:
+        with pytest.raises(BackendUnavailableError, match="if it serves HTTPS, use https://"):
+            tracker.experiments.list()
 
 
 # Real processes ---------------------------------------------------------------------------------
