@@ -18,7 +18,7 @@ import logging
 import socket
 import ssl
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -55,7 +55,7 @@ class Fault:
     reached: bool
     fatal: str | None = None
     dropped: bool = False
-    fatal_class: type[BackendError] = field(default=BackendUnavailableError)
+    fatal_class: type[BackendError] = BackendUnavailableError
 
 
 def say(message: str) -> None:
