@@ -318,3 +318,55 @@ class RunsView:
             if live.id == row.id:
                 handle = live
         return Run(self._session, row, handle, self._model_id)
+
+
+# For the integrations (``mltracker.integrations``): a run per trainer call, started and
+# resumed without a read of the store (a training loop never waits for it).
+
+
+def start_run(
+    runs: RunsView, name: str | None, params: Mapping[str, Any] | None, run_id: UUID
+) -> Run:
+    """``runs.start(name, params)``, with the new run's id made by the caller beforehand (the
+    Lightning logger names the run's checkpoint folder after it before the run starts).
+
+    Raises:
+        InvalidTypeError: ``params`` is not a mapping.
+        InvalidArgumentError: A name or parameter that is not valid.
+    """
+    name = values.check_optional_name(name, "run name")
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
+    handle = runs._session.runs.start(runs._model_id, name, params, run_id=run_id)
+    return Run(runs._session, _handle_row(handle), handle, runs._model_id)
+
+
+def resume_run(runs: RunsView, run_id: UUID) -> Run:
+    """``runs.start(resume=run_id)`` without reading the run first: the resumption is a write
+    of the training loop (queued and spooled like its points while the store is away), and
+    the snapshot is what this process knows (no name, no params). The caller vouches that
+    the run is one of this model's (a checkpoint names it).
+
+    Raises:
+        NotFoundError: The store took the resumption at once and has no run of that id.
+    """
+    book = runs._session.runs
+    for live in book.live():  # still running here: made current again, not resumed
+        if live.id == run_id:
+            book.slot(runs._model_id).switch(live)
+            return Run(runs._session, _handle_row(live), live, runs._model_id)
+    handle = book.resume(runs._model_id, run_id)
+    return Run(runs._session, _handle_row(handle), handle, runs._model_id)
+
+
+def last_logged_step(runs: RunsView) -> int | None:
+    """The largest step among the last points of the model's series (whichever run logged
+    them), as the store holds them: where the model's runs got to, a run that crashed before
+    it wrote the model's ``step`` included. ``None`` for a model without points with a step,
+    or while the store is away (within ``$MLTRACKER_WRITE_WAIT_SECONDS``)."""
+    session = runs._session
+    model_id = runs._model_id
+    latest = session.writer.read_now(lambda store: store.latest_metrics(session.resolve(model_id)))
+    if latest is None:
+        return None
+    return max((point.step for point in latest if point.step is not None), default=None)

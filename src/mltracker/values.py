@@ -142,7 +142,10 @@ def _scalar(value: Any, what: str) -> Any:
     """
     if getattr(value, "ndim", None) != 0 or not hasattr(value, "item"):
         return value
-    item = value.item()
+    try:
+        item = value.item()
+    except Exception as error:  # noqa: BLE001 - a meta tensor, say: it holds no value
+        raise InvalidArgumentError(f"{what} has no value to read: {error}") from None
     if item is value or type(item) is type(value):
         return _exact_float(item, what)
     return item

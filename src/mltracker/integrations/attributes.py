@@ -16,8 +16,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-#: Arrays and tensors up to this many elements are kept as (nested) lists; larger ones as a
-#: short description, e.g. ``"Tensor(shape=[1000, 10], dtype=torch.float32)"``.
+#: Arrays and tensors up to this many elements are kept as (nested) lists; larger ones (and
+#: those without values, like meta tensors) as a short description, e.g.
+#: ``"Tensor(shape=[1000, 10], dtype=torch.float32)"``.
 MAX_ARRAY_ELEMENTS: Final = 64
 _MAX_DEPTH: Final = 32
 
@@ -89,7 +90,12 @@ def _array(value: object, depth: int) -> Any:
         size = math.prod(int(n) for n in shape)
     except TypeError:
         return _NOT_AN_ARRAY
+    dims = [int(n) for n in shape]
+    description = f"{type(value).__name__}(shape={dims}, dtype={getattr(value, 'dtype', '?')})"
     if size > MAX_ARRAY_ELEMENTS:
-        dims = [int(n) for n in shape]
-        return f"{type(value).__name__}(shape={dims}, dtype={getattr(value, 'dtype', '?')})"
-    return to_json(tolist(), depth + 1)
+        return description
+    try:
+        listed = tolist()
+    except Exception:  # noqa: BLE001 - a meta tensor, say: a shape without values
+        return description
+    return to_json(listed, depth + 1)

@@ -2,7 +2,7 @@
 
 >>> from mltracker import get_experiment                               # doctest: +SKIP
 >>> from mltracker.integrations.torch import track, log_optimizer, log_metrics
->>> model = track(get_experiment("mnist"), net)                         # doctest: +SKIP
+>>> model = track(get_experiment("mnist"), net)  # a new run of it      # doctest: +SKIP
 >>> log_optimizer(model, optimizer, step=model.step)                    # doctest: +SKIP
 >>> log_metrics(model, {"loss": loss, "accuracy": accuracy}, step=10, phase="train")
 
@@ -24,11 +24,14 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
+from uuid import UUID
 
 from mltracker.errors import InvalidArgumentError, InvalidTypeError
+from mltracker.integrations import runs
 from mltracker.integrations._extras import missing_extra
 from mltracker.integrations.attributes import to_attributes, to_json
 from mltracker.ports import Experiment, Iteration, Model
+from mltracker.run_views import Run
 
 try:
     import torch
@@ -38,6 +41,7 @@ except ModuleNotFoundError as error:
 
 __all__ = [
     "HASH_VERSION",
+    "ROOT_MODULE",
     "log_metrics",
     "log_optimizer",
     "model_hash",
@@ -54,6 +58,9 @@ HASH_VERSION: Final = 1
 _HEX_DIGITS: Final = 16
 #: Instance attributes that are state, not settings.
 _NOT_SETTINGS: Final = frozenset({"training"})
+#: The name of the module that holds the parameters and buffers the root module registers
+#: itself (``modules_of``); a module's name is never empty.
+ROOT_MODULE: Final = "(root)"
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -153,11 +160,29 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
 
 
 def modules_of(module: nn.Module) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each descendant of ``module`` (not ``module`` itself) as its dotted name
-    (``encoder.layers.0``) and :func:`module_attributes`, in ``named_modules()`` order."""
+    """Each descendant of ``module`` as its dotted name (``encoder.layers.0``) and
+    :func:`module_attributes`, in ``named_modules()`` order; first ``module`` itself, named
+    :data:`ROOT_MODULE`, when it registers parameters or buffers of its own (those of a
+    ``LightningModule`` with ``self.scale = nn.Parameter(...)``, say)."""
     for name, child in unwrap(module).named_modules():
         if name:
             yield name, module_attributes(child)
+        elif _owns_tensors(child):
+            attributes = module_attributes(child)
+            root: dict[str, Any] = {
+                key: attributes[key]
+                for key in ("type", "parameters", "buffers")
+                if key in attributes
+            }
+            yield ROOT_MODULE, root
+
+
+def _owns_tensors(module: nn.Module) -> bool:
+    for _ in module.named_parameters(recurse=False):
+        return True
+    for _ in module.named_buffers(recurse=False):
+        return True
+    return False
 
 
 def track(
@@ -167,18 +192,33 @@ def track(
     name: str | None = None,
     description: str | None = None,
     hash: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Model:
-    """The model of ``module`` in ``experiment``: read by its hash, or created with its
-    modules.
+    """The model of ``module`` in ``experiment`` (read by its hash, or created with its
+    modules), with a new run of it: each call is a run (``model.runs.current``), which the
+    model's writes in this process go to.
 
-    A model that exists (the same script run again) is returned as it is, ``step``
-    included, so that training continues it. A new model (or one without modules) gets a
-    module per descendant of ``module`` (:func:`modules_of`).
+    A model that exists (the same script run again, another run of a sweep over one
+    architecture) is returned as it is, ``step`` included, so that training continues it.
+    A new model (or one without modules) gets a module per descendant of ``module``
+    (:func:`modules_of`). The run that the previous ``track`` of the same model in this
+    process started ends here (``finished``) if it still runs; the last one ends with the
+    process (``finished``; ``failed`` after an uncaught exception, ``killed`` by a signal),
+    or with ``model.runs.current.finish()``.
 
-    It reads nothing that needs the store: while the store is away the model is got and its
-    modules logged as writes of the training loop (queued, then spooled, and written in
-    order when the store is back), and ``step`` is the one this process knows (0 for a model
-    first got while the store is away).
+    **Steps.** A point's step is the caller's; ``model.step`` is where the run starts. When
+    the model's runs logged points beyond the model's ``step`` (a run killed before it wrote
+    its step), ``step`` is moved up to the last step they logged: a loop that, like
+    ``examples/torch_mlp.py``, counts a step when it is done (``step += 1``, then
+    ``log_metrics(..., step=step)``) never logs a step twice (see
+    :mod:`mltracker.integrations.runs`).
+
+    It reads only what training needs and waits for nothing: while the store is away the
+    model is got, its run started and its modules logged as writes of the training loop
+    (queued, then spooled, and written in order when the store is back), and ``step`` is the
+    one this process knows (0 for a model first got while the store is away).
 
     Args:
         experiment: Where the model lives.
@@ -186,8 +226,51 @@ def track(
         name: The model's name if it is created; by default the module's class name.
         description: The model's description if it is created; by default the number of
             parameters.
-        hash: The model's hash; by default :func:`model_hash` of ``module``.
+        hash: The model's hash; by default :func:`model_hash` of ``module`` and ``extra``.
+        extra: Settings hashed with the architecture (``model_hash``): runs with other
+            ``extra`` are other models. They are the run's params unless ``params`` is given.
+        run_name: The run's name.
+        params: The run's params (hyper-parameters: JSON values), by default ``extra``.
+
+    Raises:
+        InvalidTypeError: ``module`` is not an ``nn.Module``, or ``params`` not a mapping.
+        InvalidArgumentError: A run name or parameter that is not valid.
     """
+    model = model_of(experiment, module, name=name, description=description, hash=hash, extra=extra)
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
+    settings = extra if params is None else params
+    previous = _tracked_runs.pop(model.id, None)
+    if previous is not None and previous.status == "running":
+        try:
+            previous.finish()
+        except InvalidArgumentError:  # a forked child's parent's run: not ours to end
+            pass
+    step = int(model.step)
+    start = runs.start_step(model, first=1, step=step)
+    run = runs.begin(model, run_name, None if settings is None else to_attributes(settings))
+    _tracked_runs[model.id] = run
+    if start > step:
+        model.step = start
+    return model
+
+
+#: The run that the last ``track`` of each model (by its id) started in this process.
+_tracked_runs: dict[UUID, Run] = {}
+
+
+def model_of(
+    experiment: Experiment,
+    module: nn.Module,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    hash: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Model:
+    """The model of ``module`` in ``experiment``, read by its hash or created, with a module
+    per descendant if it has none (as :func:`track`, without starting a run: the Lightning
+    logger and the Hugging Face callback start theirs)."""
     if not isinstance(module, nn.Module):
         raise InvalidTypeError(f"track needs an nn.Module, not {type(module).__name__}")
     inner = unwrap(module)
@@ -195,7 +278,7 @@ def track(
         count = sum(p.numel() for p in inner.parameters() if not _is_lazy(p))
         description = f"{type(inner).__name__} with {count:,} parameters"
     model = experiment.models.get_or_create(
-        model_hash(inner) if hash is None else hash,
+        model_hash(inner, extra) if hash is None else hash,
         name=type(inner).__name__ if name is None else name,
         description=description,
     )
@@ -260,15 +343,16 @@ def scheduler_attributes(scheduler: Any) -> dict[str, Any]:
 
 
 def log_optimizer(
-    model: Model,
+    model: Model | Run,
     optimizer: torch.optim.Optimizer | Sequence[torch.optim.Optimizer],
     step: int,
     *,
     scheduler: Any = None,
 ) -> Iteration:
-    """Create an iteration of ``model`` at ``step`` that holds the optimizer's settings
-    (module ``optimizer``; ``optimizer.1``, ... for further ones) and the learning-rate
-    scheduler's (``lr_scheduler``; ``lr_scheduler.1``, ...), as they are now."""
+    """Create an iteration of ``model`` (in its current run; or of a run) at ``step`` that
+    holds the optimizer's settings (module ``optimizer``; ``optimizer.1``, ... for further
+    ones) and the learning-rate scheduler's (``lr_scheduler``; ``lr_scheduler.1``, ...), as
+    they are now."""
     optimizers = [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else list(optimizer)
     schedulers = [] if scheduler is None else _as_list(scheduler)
     iteration = model.iterations.create(step)
@@ -288,13 +372,16 @@ def _indexed(name: str, index: int) -> str:
 
 
 def scalars(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with its 0-d tensors as Python numbers, read in one transfer per device
-    and dtype rather than one ``.item()`` (one device synchronisation) per tensor.
+    """``values`` with its 0-d tensors as Python numbers.
 
-    Other values (floats, NumPy scalars, ...) are kept as they are.
+    A CPU tensor is read with ``.item()`` (no transfer to wait for: the fastest way). The
+    tensors of an accelerator are read in one transfer per device and dtype rather than one
+    ``.item()`` (one device synchronisation) per tensor. Other values (floats, NumPy
+    scalars, ...) are kept as they are.
 
     Raises:
-        InvalidArgumentError: A tensor with more than one element.
+        InvalidArgumentError: A tensor with more than one element, or a meta tensor (it has
+            no value).
     """
     groups: dict[tuple[torch.device, torch.dtype], list[tuple[str, torch.Tensor]]] = {}
     result = dict(values)
@@ -304,7 +391,15 @@ def scalars(values: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidArgumentError(
                     f"metric {key!r} is a tensor of shape {list(value.shape)}: one number needed"
                 )
-            groups.setdefault((value.device, value.dtype), []).append((key, value))
+            device = value.device
+            if device.type == "cpu":
+                result[key] = value.item()
+            elif device.type == "meta":
+                raise InvalidArgumentError(
+                    f"metric {key!r} is a meta tensor: it has a shape but no value"
+                )
+            else:
+                groups.setdefault((device, value.dtype), []).append((key, value))
     for members in groups.values():
         if len(members) == 1:
             key, tensor = members[0]
@@ -317,11 +412,17 @@ def scalars(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def log_metrics(
-    model: Model,
+    model: Model | Run,
     values: Mapping[str, Any],
     step: int | None = None,
     phase: str | None = None,
 ) -> None:
     """Log one point per entry of ``values`` (0-d tensors included, see :func:`scalars`) at
-    ``step`` and ``phase``, like ``model.metrics.log_many``."""
+    ``step`` and ``phase``, like ``model.metrics.log_many`` (into the model's current run,
+    or into a run).
+
+    Raises:
+        InvalidArgumentError: A value that cannot be stored (a tensor of many numbers, a
+            meta tensor, ...); nothing is logged.
+    """
     model.metrics.log_many(scalars(values), step=step, phase=phase)

@@ -126,14 +126,16 @@ class RunBook:
         *,
         make_current: bool = True,
         wait: bool = True,
+        run_id: UUID | None = None,
     ) -> RunHandle:
         """Start a run of the model (and make it the model's current one). With ``wait``,
         the start is written at once if the store takes it (as ``model.runs.start()`` does);
-        else it is queued (as the start of an implicit run is: a first write never waits)."""
+        else it is queued (as the start of an implicit run is: a first write never waits).
+        ``run_id``: the run's id, made by the caller before the start (a new one by default)."""
         params_json = values.encode_attributes(params, "params")
         timeout = status.run_timeout()
         start = RunStart(
-            uuid4(),
+            uuid4() if run_id is None else run_id,
             model_id,
             name,
             params_json,
