@@ -360,13 +360,23 @@ def resume_run(runs: RunsView, run_id: UUID) -> Run:
 
 
 def last_logged_step(runs: RunsView) -> int | None:
-    """The largest step among the last points of the model's series (whichever run logged
-    them), as the store holds them: where the model's runs got to, a run that crashed before
-    it wrote the model's ``step`` included. ``None`` for a model without points with a step,
-    or while the store is away (within ``$MLTRACKER_WRITE_WAIT_SECONDS``)."""
+    """The largest step that the model's runs that did not finish logged (the last point of
+    each of their series), among the runs started since its last finished run: where a run
+    that crashed, was killed or failed got to (perhaps beyond the model's ``step``, which
+    a finished run of an integration writes at its end). ``None`` if there is none, or while
+    the store is away (within ``$MLTRACKER_WRITE_WAIT_SECONDS``)."""
     session = runs._session
     model_id = runs._model_id
-    latest = session.writer.read_now(lambda store: store.latest_metrics(session.resolve(model_id)))
-    if latest is None:
-        return None
-    return max((point.step for point in latest if point.step is not None), default=None)
+
+    def read(store: Any) -> int | None:
+        stored_id = session.resolve(model_id)
+        found: int | None = None
+        for row in reversed(store.list_runs(stored_id)):
+            if row.status == "finished":
+                break
+            for point in store.latest_metrics(stored_id, run_id=row.id):
+                if point.step is not None and (found is None or point.step > found):
+                    found = point.step
+        return found
+
+    return cast(int | None, session.writer.read_now(read))

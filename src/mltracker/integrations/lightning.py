@@ -61,6 +61,7 @@ Requires ``pip install 'mltracker[lightning]'``.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from argparse import Namespace
@@ -84,6 +85,7 @@ try:
     import torch
     from lightning.fabric.loggers.logger import rank_zero_experiment
     from lightning.pytorch import Callback, LightningModule, Trainer
+    from lightning.pytorch.callbacks import Checkpoint
     from lightning.pytorch.loggers.logger import Logger
     from lightning.pytorch.utilities import rank_zero_only
     from torch import nn
@@ -201,12 +203,19 @@ class MLTrackerLogger(Logger):
 
     @property
     def version(self) -> str:
-        """The id of the run: of the ``fit``/``validate``/``test`` in progress; outside them,
-        the id that the next run will take (made now, so that the checkpoint folder is named
-        before the run starts)."""
+        """The id of the run: of the ``fit``/``validate``/``test`` in progress; before one
+        begins, of the run it will write, made now if it is a new one (``ModelCheckpoint``
+        asks for it to name its folder before the run starts). A call that resumes a run
+        from a checkpoint learns which when Lightning loads the checkpoint: the logger then
+        points ``ModelCheckpoint`` at that run's folder, before it reads its own state."""
         if self._stage is not None and self._run is not None:
             return str(self._run.id)
-        version = str(self._next_id())
+        trainer = _asking_trainer(self)
+        if trainer is not None and getattr(rank_zero_only, "rank", 0) == 0:
+            self._watch(trainer, first=False)  # in time to see the checkpoint loaded
+            version = str(self._planned_run(trainer))
+        else:
+            version = str(self._next_id())
         self._given.add(version)
         return version
 
@@ -318,7 +327,7 @@ class MLTrackerLogger(Logger):
         assert self._trainer is not None
         trainer = self._trainer
         tracked = self._model_for(module)
-        checkpoint = self._checkpoint(trainer, tracked)
+        checkpoint = self._checkpoint(trainer, tracked.hash)
         # The trainer's step when the call logs its first point: a fit's is restored from
         # its checkpoint after this hook; an evaluation's is the trainer's as it is.
         trainer_step = int(trainer.global_step)
@@ -331,13 +340,12 @@ class MLTrackerLogger(Logger):
                 self._offset = checkpoint.offset
             elif run is not None:  # an evaluation logs at the checkpoint's step
                 self._offset = checkpoint.step - trainer_step
-        last = self._run
-        if run is None and checkpoint is None and last is not None and last.model_id == tracked.id:
-            if stage in _EVALUATING or self._adoptable:
-                run = runs.resume(tracked, last.id)
-                if run is not None:  # where its last call left it
-                    position = self._offset if self._position is None else self._position
-                    self._offset = position - trainer_step
+        last = self._continued_run(stage, checkpoint, tracked.hash)
+        if run is None and last is not None:
+            run = runs.resume(tracked, last)
+            if run is not None:  # where its last call left it
+                position = self._offset if self._position is None else self._position
+                self._offset = position - trainer_step
         step = int(tracked.step)
         if run is None:
             start = runs.start_step(tracked, first=0, step=step)
@@ -361,7 +369,7 @@ class MLTrackerLogger(Logger):
 
     def _model_for(self, module: nn.Module) -> Model:
         """The model of ``module``: the one of the last call if the hash is the same."""
-        hash = self._hash if self._hash is not None else model_hash(module, self._extra)
+        hash = self._hash_of(module)
         tracked = self._tracked
         if tracked is None or tracked.hash != hash:
             tracked = model_of(
@@ -375,24 +383,47 @@ class MLTrackerLogger(Logger):
             self._keys.clear()
         return tracked
 
-    def _checkpoint(self, trainer: Trainer, tracked: Model) -> _Checkpoint | None:
-        """What the checkpoint the call loads says of its run; ``None`` without one."""
+    def _checkpoint(self, trainer: Trainer, hash: str) -> _Checkpoint | None:
+        """What the checkpoint the call loads says of its run (a run of the model of
+        ``hash``); ``None`` without a checkpoint."""
         path = trainer.ckpt_path
         if path is None:
             return None
-        loaded = _loaded_checkpoint(trainer, path)
-        global_step = loaded.get("global_step")
-        global_step = global_step if type(global_step) is int else 0
-        entries = loaded.get(CHECKPOINT_KEY)
-        entry = entries.get(self._experiment_name) if isinstance(entries, dict) else None
-        if not isinstance(entry, dict) or entry.get("hash") != tracked.hash:
-            return _Checkpoint(None, 0, global_step, global_step)
-        try:
-            run_id = UUID(str(entry["run"]))
-            offset, step = int(entry["offset"]), int(entry["step"])
-        except (KeyError, TypeError, ValueError):
-            return _Checkpoint(None, 0, global_step, global_step)
-        return _Checkpoint(run_id, offset, step, global_step)
+        return _checkpoint_of(_loaded_checkpoint(trainer, path), self._experiment_name, hash)
+
+    def _continued_run(self, stage: str, checkpoint: _Checkpoint | None, hash: str) -> UUID | None:
+        """The logger's last run, if the call that begins goes on with it: a ``validate`` or
+        ``test`` without a checkpoint, or a ``fit`` after a ``validate`` or ``test`` that
+        started it (with the model of ``hash``)."""
+        last, tracked = self._run, self._tracked
+        if last is None or tracked is None or tracked.hash != hash or checkpoint is not None:
+            return None
+        if stage in _EVALUATING or (stage == _FIT and self._adoptable):
+            return last.id
+        return None
+
+    def _planned_run(self, trainer: Trainer) -> UUID:
+        """The id of the run that the call of ``trainer`` about to begin will write, as far
+        as it is known before a checkpoint is loaded: the logger's last run if the call goes
+        on with it, else a new run's."""
+        function = trainer.state.fn
+        module = trainer.lightning_module
+        if function is None or not isinstance(module, nn.Module):
+            return self._next_id()
+        stage = str(function.value)
+        return self._continued_run(stage, None, self._hash_of(module)) or self._next_id()
+
+    def _restoring(
+        self, trainer: Trainer, module: nn.Module, checkpoint: Mapping[str, Any]
+    ) -> None:
+        """When a fit loads a checkpoint, before the callbacks read their state from it:
+        point the checkpoint callbacks at the folder of the run that wrote it."""
+        run = _checkpoint_of(checkpoint, self._experiment_name, self._hash_of(module)).run
+        if run is not None:
+            self._point_checkpoints_at(trainer, str(run))
+
+    def _hash_of(self, module: nn.Module) -> str:
+        return self._hash if self._hash is not None else model_hash(module, self._extra)
 
     def _point_checkpoints_at(self, trainer: Trainer, version: str) -> None:
         """Point the ``ModelCheckpoint`` callbacks whose folder is that of another version
@@ -411,13 +442,30 @@ class MLTrackerLogger(Logger):
             if isinstance(dirpath, str) and os.path.normpath(dirpath) in others:
                 callback.dirpath = folder  # type: ignore[attr-defined]
 
-    def _watch(self, trainer: Trainer) -> None:
+    def _prepare(self, trainer: Trainer) -> None:
+        """Before a call of a trainer that the logger's callback watches already begins (and
+        before a checkpoint is restored): point its checkpoint callbacks at the folder of
+        the run the call will write (they keep the folder of the first call otherwise)."""
+        if self._stage is None:
+            self._point_checkpoints_at(trainer, str(self._planned_run(trainer)))
+
+    def _watch(self, trainer: Trainer, *, first: bool = True) -> None:
         """Add the logger's callback to the trainer (a logger has no hook for epochs,
-        exceptions or checkpoints); once per trainer."""
+        exceptions or checkpoints); once per trainer. ``first``: before the checkpoint
+        callbacks, so that its ``setup`` comes before theirs (not while Lightning goes
+        through the callbacks: it is added at their end, and moved at the next call)."""
         # Set by Lightning's callback connector, hence unknown to type checkers.
         callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
-        if not any(isinstance(c, _RunCallback) and c.logger is self for c in callbacks):
-            callbacks.append(_RunCallback(self))
+        ours = [c for c in callbacks if isinstance(c, _RunCallback) and c.logger is self]
+        if not first:
+            if not ours:
+                callbacks.append(_RunCallback(self))
+            return
+        callback = ours[0] if ours else _RunCallback(self)
+        if ours:
+            callbacks.remove(callback)
+        checkpoints = [i for i, c in enumerate(callbacks) if isinstance(c, Checkpoint)]
+        callbacks.insert(checkpoints[0] if checkpoints else len(callbacks), callback)
 
     def _run_by_hand(self) -> Any:
         """The run of metrics logged outside a Trainer call: the last run again, else (with
@@ -522,6 +570,12 @@ class _RunCallback(Callback):
     def __init__(self, logger: MLTrackerLogger) -> None:
         self.logger = logger
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Before the checkpoint callbacks' (the logger puts it before them): a call after
+        # the first on this trainer names their folder here.
+        if trainer.is_global_zero:
+            self.logger._prepare(trainer)
+
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero:
             self.logger._epoch_boundary()
@@ -530,6 +584,12 @@ class _RunCallback(Callback):
         self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
     ) -> None:
         self.logger._exception = exception
+
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.is_global_zero:
+            self.logger._restoring(trainer, pl_module, checkpoint)
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
@@ -540,17 +600,58 @@ class _RunCallback(Callback):
             entries[self.logger.name] = entry
 
 
+#: How many callers up the stack ``_asking_trainer`` looks.
+_CALLERS: Final = 3
+
+
+def _asking_trainer(logger: MLTrackerLogger) -> Trainer | None:
+    """The trainer whose callback asks the logger something now, if any: a caller's local
+    ``trainer`` (a ``Trainer`` of this logger), at most a few frames up.
+
+    A logger is handed its trainer only once a call has begun, after the checkpoint folder
+    is chosen and the checkpoint loaded; but ``ModelCheckpoint`` asks for ``version`` with
+    the trainer in hand (``__resolve_ckpt_dir(trainer)``), early enough for the logger to
+    add its callback, which then sees the checkpoint being loaded.
+    """
+    frame = inspect.currentframe()
+    for _ in range(_CALLERS + 1):
+        frame = None if frame is None else frame.f_back
+        if frame is None:
+            return None
+        candidate = frame.f_locals.get("trainer")
+        if isinstance(candidate, Trainer) and any(each is logger for each in candidate.loggers):
+            return candidate
+    return None
+
+
+def _checkpoint_of(loaded: Mapping[str, Any], experiment: str, hash: str) -> _Checkpoint:
+    """What a checkpoint says of the run of the model of ``hash`` in ``experiment`` that
+    wrote it (``run`` is ``None`` if it was written by no such run)."""
+    global_step = loaded.get("global_step")
+    global_step = global_step if type(global_step) is int else 0
+    entries = loaded.get(CHECKPOINT_KEY)
+    entry = entries.get(experiment) if isinstance(entries, dict) else None
+    if not isinstance(entry, dict) or entry.get("hash") != hash:
+        return _Checkpoint(None, 0, global_step, global_step)
+    try:
+        run_id = UUID(str(entry["run"]))
+        offset, step = int(entry["offset"]), int(entry["step"])
+    except (KeyError, TypeError, ValueError):
+        return _Checkpoint(None, 0, global_step, global_step)
+    return _Checkpoint(run_id, offset, step, global_step)
+
+
 def _loaded_checkpoint(trainer: Trainer, path: Any) -> dict[str, Any]:
     """The checkpoint the trainer loads: the dict Lightning read already (it keeps it while
-    the call begins), else the file, read without its tensors' data (``mmap``); ``{}`` if
-    neither can be had."""
+    a call begins), else (a strategy that restores it later) the file, read without its
+    tensors' data (``mmap``); ``{}`` if neither can be had."""
     connector = getattr(trainer, "_checkpoint_connector", None)
     loaded = getattr(connector, "_loaded_checkpoint", None)
     if isinstance(loaded, dict) and loaded:
         return loaded
-    if not os.path.isfile(path):
-        return {}
     try:
+        if not os.path.isfile(path):  # a URL, a folder of shards, ...: not read here
+            return {}
         read = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except Exception:  # noqa: BLE001 - not a checkpoint this logger can read: no run in it
         return {}

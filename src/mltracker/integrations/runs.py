@@ -2,12 +2,13 @@
 
 Each ``track(...)``, Lightning ``fit`` and Hugging Face ``train`` is a run of its model
 (``model.runs``). The model's ``step`` stays the seed's persisted counter, written by the
-integrations as training goes on; a run starts from it, unless the model's runs logged points
-further on (a run that crashed, or was killed, before it wrote the step): then it starts after
-the last of them, so that steps never repeat by accident. "The last of them" is the largest
-step among the last points of the model's series (``store.latest_metrics``: one query, at the
-start of a run), as the store holds them; while the store is away it is not known and the
-model's step as this process knows it is used.
+integrations as training goes on and when a run ends; a run starts from it, unless a run that
+did not finish (it crashed, was killed or failed before it wrote the step) logged points
+further on: then it starts after the last of them, so that steps never repeat by accident.
+"The last of them" is the largest step among the last points of the series of the runs that
+did not finish, started since the model's last finished run (the runs are read once at the
+start of a run, and the last points of each unfinished one: ``run.metrics.latest()``); while
+the store is away it is not known and the model's step as this process knows it is used.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ __all__ = ["begin", "resume", "start_step"]
 
 
 def start_step(model: Model, *, first: int, step: int | None = None) -> int:
-    """The step a new run of ``model`` starts from: the model's ``step``, or later if its
-    runs logged points beyond it.
+    """The step a new run of ``model`` starts from: the model's ``step``, or later if a run
+    that did not finish logged points beyond it (see the module docstring).
 
     Args:
         model: The model.
