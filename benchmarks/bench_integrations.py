@@ -4,6 +4,7 @@ logger, with MLflow's Lightning logger and with trackio, in one run.
     bash benchmarks/peers/setup.sh --lightning          # once: the peers' venv (see README)
     .venv/bin/python benchmarks/bench_integrations.py   # about 5 minutes on 2 cores
     .venv/bin/python benchmarks/bench_integrations.py --quick   # ours and none, seconds
+    .venv/bin/python benchmarks/bench_integrations.py --tensors # reading 0-d tensors only
 
 Every configuration trains the same MLP (32 -> 64 -> 64 -> 2, batches of 64, SGD, one torch
 thread) for ``--steps`` steps, logging 4 metrics per step (``log_every_n_steps=1``; Lightning
@@ -19,8 +20,11 @@ adds ``epoch``), in rounds whose order rotates, all in one process of one venv
   before).
 
 The report gives, per logger, the medians over the rounds and the ratios to the fits without
-a logger of the same rounds. On a busy machine steps/s varies by more than a logger costs;
-the time inside the logger is the steadier measure of the overhead.
+a logger of the same rounds, then the time ``log_metrics`` takes to read 20 CPU tensors
+(``scalars``) against a loop of ``.item()`` and against one stacked transfer (what it did for
+CPU tensors before: worth it on a GPU, where each ``.item()`` waits for the device). On a
+busy machine steps/s varies by more than a logger costs; the time inside the logger is the
+steadier measure of the overhead.
 
 With the ``lightning`` peer venv (``bash benchmarks/peers/setup.sh --lightning``: torch,
 lightning, mlflow, trackio), everything runs there, with this checkout installed into it
@@ -163,6 +167,41 @@ def report(results: list[dict[str, Any]], python: str, args: argparse.Namespace)
     return "\n".join(lines)
 
 
+def tensor_reads(count: int = 20, repeats: int = 2000, rounds: int = 7) -> str:
+    """Microseconds per reading of ``count`` 0-d CPU tensors (best of ``rounds``): by
+    ``scalars`` (what ``log_metrics`` calls), by a loop of ``.item()``, by one stack."""
+    import timeit
+
+    import torch
+
+    from mltracker.integrations.torch import scalars
+
+    torch.set_num_threads(1)
+    values = {f"metric_{i}": torch.tensor(float(i)) for i in range(count)}
+
+    def items() -> dict[str, float]:
+        return {key: value.item() for key, value in values.items()}
+
+    def stacked() -> dict[str, float]:
+        numbers = torch.stack([value.detach().reshape(()) for value in values.values()]).tolist()
+        return dict(zip(values, numbers, strict=True))
+
+    assert scalars(values) == items() == stacked()
+    timings = {}
+    for label, read in (
+        ("scalars (log_metrics)", lambda: scalars(values)),
+        (".item() loop", items),
+        ("one stacked transfer", stacked),
+    ):
+        best = min(timeit.repeat(read, number=repeats, repeat=rounds)) / repeats * 1e6
+        timings[label] = best
+    base = timings[".item() loop"]
+    lines = [f"Reading {count} 0-d CPU tensors (best of {rounds} x {repeats} calls, 1 thread)"]
+    for label, micros in timings.items():
+        lines.append(f"  {label:24} {micros:7.1f} us   {micros / base:5.2f}x the .item() loop")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
@@ -193,8 +232,14 @@ def main() -> None:
         "--workdir", type=Path, help="keep the stores here (default: a temporary folder)"
     )
     parser.add_argument("--json", type=Path, help="also save the raw results here")
+    parser.add_argument(
+        "--tensors", action="store_true", help="only time the reading of 0-d CPU tensors"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the worker's stderr")
     args = parser.parse_args()
+    if args.tensors:
+        print(tensor_reads())
+        return
     loggers = args.loggers.split(",")
     python = args.python
     if args.quick:
@@ -233,6 +278,9 @@ def main() -> None:
     print(report(results, python, args))
     for logger in missing:
         print(f"(skipped {logger}: {IMPORTS[logger]} is not importable by {python})")
+    if importable(sys.executable, "torch"):
+        print()
+        print(tensor_reads())
 
 
 if __name__ == "__main__":

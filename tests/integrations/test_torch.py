@@ -20,8 +20,10 @@ import numpy  # noqa: E402
 from torch import nn  # noqa: E402
 
 import mltracker  # noqa: E402
-from mltracker import InvalidArgumentError, MLTrackerError  # noqa: E402
+from mltracker import InvalidArgumentError, InvalidTypeError, MLTrackerError  # noqa: E402
+from mltracker.integrations.attributes import to_attributes  # noqa: E402
 from mltracker.integrations.torch import (  # noqa: E402
+    ROOT_MODULE,
     log_metrics,
     log_optimizer,
     model_hash,
@@ -172,6 +174,24 @@ def test_module_attributes_of_lazy_and_buffered_modules() -> None:
     assert model_hash(nn.LazyLinear(3)) == model_hash(nn.LazyLinear(3))
 
 
+def test_modules_of_records_the_root_own_tensors() -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+            self.register_buffer("shift", torch.zeros(3))
+            self.inner = nn.Linear(3, 3)
+
+    modules = dict(modules_of(Scaled()))
+    assert list(modules) == [ROOT_MODULE, "inner"]
+    assert modules[ROOT_MODULE] == {
+        "type": "Scaled",
+        "parameters": {"scale": [3]},
+        "buffers": {"shift": [3]},
+    }
+    assert ROOT_MODULE not in dict(modules_of(mlp()))  # a root without tensors of its own
+
+
 def test_modules_of_names_every_descendant() -> None:
     net = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))
     assert [name for name, _ in modules_of(net)] == ["0", "0.0", "0.1", "1"]
@@ -211,6 +231,78 @@ def test_track_again_continues_the_model(uri: str) -> None:
 def test_track_with_a_given_hash(uri: str) -> None:
     model = track(mltracker.get_experiment("torch", uri), mlp(), hash="run-1", description="")
     assert model.hash == "run-1" and model.description == ""
+
+
+def test_each_track_is_a_run_and_ends_the_last(uri: str) -> None:
+    experiment = mltracker.get_experiment("torch", uri)
+    first = track(experiment, mlp(), run_name="lr=0.1", params={"lr": 0.1, "seed": None})
+    first_run = first.runs.current
+    log_metrics(first, {"loss": torch.tensor(1.0)}, step=1)
+    first.step = 1
+    again = track(experiment, mlp(), extra=None, run_name="lr=0.2", params={"lr": 0.2})
+    log_metrics(again, {"loss": torch.tensor(0.5)}, step=again.step + 1)
+    ran = again.runs.list()
+    assert [(r.name, r.params, r.status) for r in ran] == [
+        ("lr=0.1", {"lr": 0.1, "seed": None}, "finished"),
+        ("lr=0.2", {"lr": 0.2}, "running"),
+    ]
+    assert ran[0].id == first_run.id and again.runs.current.id == ran[1].id
+    assert [[p.step for p in again.metrics.list("loss", run=r)] for r in ran] == [[1], [2]]
+
+
+def test_a_sweep_over_one_architecture_is_one_model(uri: str) -> None:
+    experiment = mltracker.get_experiment("torch", uri)
+    for lr in (0.1, 0.2, 0.3):
+        track(experiment, mlp(), params={"lr": lr})
+    (model,) = experiment.models.list()
+    assert [r.params["lr"] for r in model.runs.list()] == [0.1, 0.2, 0.3]
+
+
+def test_a_sweep_with_extra_settings_is_a_model_per_setting(uri: str) -> None:
+    experiment = mltracker.get_experiment("torch", uri)
+    tracked = [track(experiment, mlp(), extra={"lr": lr}) for lr in (0.1, 0.2)]
+    assert [m.hash for m in tracked] == [model_hash(mlp(), {"lr": lr}) for lr in (0.1, 0.2)]
+    models = experiment.models.list()
+    assert [[r.params for r in m.runs.list()] for m in models] == [[{"lr": 0.1}], [{"lr": 0.2}]]
+
+
+def test_track_refuses_params_that_are_not_a_mapping(sqlite_uri: str) -> None:
+    with pytest.raises(InvalidTypeError, match="params must be a mapping"):
+        track(mltracker.get_experiment("torch", sqlite_uri), mlp(), params=[0.1])  # type: ignore[arg-type]
+
+
+#: A loop that logs steps 1 to 5 of a model whose step stays 2, then dies (no exit hooks).
+_KILLED_LOOP = """
+import os, sys, torch
+import mltracker
+from mltracker.integrations.torch import log_metrics, track
+from tests.integrations.nets import mlp
+uri = sys.argv[1]
+model = track(mltracker.get_experiment("torch", uri), mlp())
+model.step = 2
+for step in range(1, 6):
+    log_metrics(model, {"loss": torch.tensor(1.0 / step)}, step=step)
+mltracker.connect(uri).flush()
+os._exit(1)
+"""
+
+
+def test_track_after_a_crash_moves_the_step_to_the_last_one_logged(sqlite_uri: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_LOOP, sqlite_uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    experiment = mltracker.get_experiment("torch", sqlite_uri)
+    crashed = experiment.models.read(model_hash(mlp()))
+    assert crashed is not None and crashed.step == 2
+    model = track(experiment, mlp())
+    assert model.step == 5  # a loop that logs at step + 1 repeats no step
+    assert model.runs.list()[0].status != "finished"
 
 
 # -- optimizer and scheduler -----------------------------------------------------------------
@@ -297,6 +389,21 @@ def test_scalars_read_tensors_as_python_numbers() -> None:
 def test_scalars_refuse_a_tensor_of_many_numbers() -> None:
     with pytest.raises(InvalidArgumentError, match="'acc'.*one number"):
         scalars({"acc": torch.zeros(3)})
+
+
+def test_meta_tensors_are_refused_with_a_typed_error(sqlite_uri: str) -> None:
+    meta = torch.tensor(1.0, device="meta")
+    with pytest.raises(InvalidArgumentError, match="'loss' is a meta tensor"):
+        scalars({"loss": meta, "acc": torch.tensor(0.5)})
+    model = track(mltracker.get_experiment("torch", sqlite_uri), mlp())
+    with pytest.raises(InvalidArgumentError, match="meta tensor"):
+        log_metrics(model, {"loss": meta}, step=1)
+    with pytest.raises(InvalidArgumentError, match="metric value has no value to read"):
+        model.metrics.log("loss", meta, step=1)
+    assert model.metrics.list() == []
+    assert to_attributes({"w": torch.zeros(2, device="meta")}) == {
+        "w": "Tensor(shape=[2], dtype=torch.float32)"
+    }
 
 
 def test_tensor_and_numpy_values_round_trip(uri: str) -> None:

@@ -386,20 +386,23 @@ def scalars(values: Mapping[str, Any]) -> dict[str, Any]:
     groups: dict[tuple[torch.device, torch.dtype], list[tuple[str, torch.Tensor]]] = {}
     result = dict(values)
     for key, value in values.items():
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                raise InvalidArgumentError(
-                    f"metric {key!r} is a tensor of shape {list(value.shape)}: one number needed"
-                )
-            device = value.device
-            if device.type == "cpu":
+        if not isinstance(value, torch.Tensor):
+            continue
+        if value.is_cpu:
+            try:
                 result[key] = value.item()
-            elif device.type == "meta":
-                raise InvalidArgumentError(
-                    f"metric {key!r} is a meta tensor: it has a shape but no value"
-                )
-            else:
-                groups.setdefault((device, value.dtype), []).append((key, value))
+                continue
+            except RuntimeError:  # many numbers: said below
+                pass
+        if value.numel() != 1:
+            raise InvalidArgumentError(
+                f"metric {key!r} is a tensor of shape {list(value.shape)}: one number needed"
+            )
+        if value.is_meta:
+            raise InvalidArgumentError(
+                f"metric {key!r} is a meta tensor: it has a shape but no value"
+            )
+        groups.setdefault((value.device, value.dtype), []).append((key, value))
     for members in groups.values():
         if len(members) == 1:
             key, tensor = members[0]
