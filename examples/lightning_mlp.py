@@ -4,7 +4,8 @@
     python examples/lightning_mlp.py --epochs 2 --uri runs.db
     mltracker experiments show examples-lightning
 
-The two lines that track the run are marked below.
+The two lines that track the run are marked below. Each run of the script is a run of the
+model (``logger.run``), whose steps go on from the last one's.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class SpiralClassifier(L.LightningModule):
         loss = nn.functional.cross_entropy(logits, y)
         accuracy = (logits.argmax(dim=1) == y).float().mean()
         on_step = phase == "train"
-        self.log(f"{phase}_loss", loss, on_step=on_step, on_epoch=True)  # loss in phase train...
+        # train_loss: "loss" in phase train per step and in train_epoch per epoch (Lightning's
+        # train_loss_step and train_loss_epoch), val_loss: in validation; one chart of "loss".
+        self.log(f"{phase}_loss", loss, on_step=on_step, on_epoch=True)
         self.log(f"{phase}/accuracy", accuracy, on_step=on_step, on_epoch=True)
         return loss
 
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> MLTrackerLogger:
     logger = trainer.logger
     assert isinstance(logger, MLTrackerLogger) and logger.model is not None
     model = logger.model
-    print(f"model {model.hash} ({model.name}): step {model.step}")
+    assert logger.run is not None
+    print(f"model {model.hash} ({model.name}): step {model.step}, run {logger.run.id}")
     return logger
 
 

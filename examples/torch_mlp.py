@@ -4,8 +4,8 @@
     python examples/torch_mlp.py --epochs 2 --uri runs.db
     mltracker experiments show examples-torch
 
-Run it again: the model is found by its hash and its steps go on. Change ``--hidden`` and it
-is another model.
+Run it again: the model is found by its hash, and the run (``track`` starts one) goes on
+from its steps. Change ``--hidden`` and it is another model.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> mltracker.Model:
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
 
     experiment = mltracker.get_experiment("examples-torch", args.uri)
-    model = track(experiment, net)  # found by its hash, else created with its modules
+    # Found by its hash, else created with its modules; a new run of it, with its settings.
+    model = track(experiment, net, params={"lr": 0.1, "momentum": 0.9, "hidden": args.hidden})
     step = model.step  # a rerun goes on from here
     for _ in range(args.epochs):
         log_optimizer(model, optimizer, step, scheduler=scheduler)
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> mltracker.Model:
         scheduler.step()
         model.step = step  # once an epoch: one round trip to the store
     print(
-        f"model {model.hash} ({model.name}): step {model.step}, "
+        f"model {model.hash} ({model.name}): step {model.step}, run {model.runs.current.id}, "
         f"validation accuracy {float(accuracy):.3f}"
     )
     return model

@@ -5,7 +5,9 @@
     mltracker experiments show examples-transformers
 
 The model is built from a small ``BertConfig``: nothing is downloaded. The two lines that
-track the run are marked below.
+track the run are marked below (or, after ``import mltracker.integrations.transformers``,
+``TrainingArguments(..., report_to="mltracker")`` with ``$MLTRACKER_EXPERIMENT``). Each
+``train()`` is a run of the model (``tracker.run``).
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def main(argv: list[str] | None = None) -> MLTrackerCallback:
             callbacks=[tracker],  # 2. give it to the Trainer
         )
         trainer.train()
-    model = tracker.model
-    assert model is not None
-    print(f"model {model.hash} ({model.name}): step {model.step}")
+    model, run = tracker.model, tracker.run
+    assert model is not None and run is not None
+    print(f"model {model.hash} ({model.name}): step {model.step}, run {run.id}")
     return tracker
 
 
