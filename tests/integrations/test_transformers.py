@@ -296,3 +296,9 @@ def test_a_training_that_raises_fails_its_run(sqlite_uri: str, tmp_path: Path) -
     assert (failed.status, failed.exit) == ("failed", "training stopped before its end")
     assert steps(model, "loss", failed, "train") == [2]
     assert finished.status == "finished"
+
+
+def test_checkpoints_keep_no_credentials_of_the_store() -> None:
+    secret = MLTrackerCallback(uri="postgresql://user:secret@db.example/runs")
+    assert secret.state()["args"]["uri"] is None
+    assert MLTrackerCallback(uri="runs.db").state()["args"]["uri"] == "runs.db"

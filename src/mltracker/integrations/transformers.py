@@ -62,6 +62,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import mltracker
@@ -183,7 +184,7 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         saved: dict[str, Any] = {
             "args": {
                 "experiment": self._experiment_name,
-                "uri": self._uri,
+                "uri": _without_secrets(self._uri),
                 "hash": self._hash,
                 "extra": to_json(self._extra),
                 "name": self._model_name,
@@ -433,6 +434,18 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         return log_optimizer(
             self._run, optimizer, self._step(state), scheduler=kwargs.get("lr_scheduler")
         )
+
+
+def _without_secrets(uri: str | None) -> str | None:
+    """``uri`` as a checkpoint may keep it (a checkpoint is shared, pushed to a hub): ``None``
+    for one that holds a user or password (the callback made again from the checkpoint then
+    uses ``$MLTRACKER_URI``)."""
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    if "@" in parts.netloc or "password" in parts.query.lower():
+        return None
+    return uri
 
 
 def training_arguments(args: TrainingArguments) -> dict[str, Any]:
