@@ -284,6 +284,18 @@ def test_validate_then_fit_is_one_run(sqlite_uri: str, tmp_path: Path) -> None:
     assert steps(model, "loss", run) == list(range(STEPS))
 
 
+def test_a_test_of_another_model_is_a_run_of_that_model(sqlite_uri: str, tmp_path: Path) -> None:
+    logger = MLTrackerLogger(EXPERIMENT, uri=sqlite_uri)
+    trainer(sqlite_uri, str(tmp_path), logger=logger).fit(Classifier(), loader(), loader())
+    other = Classifier(hidden=12)
+    trainer(sqlite_uri, str(tmp_path), logger=logger).test(other, loader(), verbose=False)
+    (fitted,) = stored(sqlite_uri).runs.list()
+    assert steps(stored(sqlite_uri), "acc", fitted, "test") == []
+    tested = stored(sqlite_uri, model_hash(other))
+    (run,) = tested.runs.list()
+    assert steps(tested, "acc", run, "test") == [0]
+
+
 def job(*arguments: str) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,

@@ -174,6 +174,7 @@ class MLTrackerLogger(Logger):
         self._connection: mltracker.Connection | None = None
         self._tracked: Model | None = None
         self._run: Run | None = None
+        self._run_hash: str | None = None  # of the run's model
         self._log: Any = None  # the run's metrics.log while a call (or by-hand logging) is on
         self._stage: str | None = None  # the Trainer call in progress
         self._adoptable = False  # the last run was started by validate/test: a fit takes it
@@ -347,6 +348,8 @@ class MLTrackerLogger(Logger):
                 position = self._offset if self._position is None else self._position
                 self._offset = position - trainer_step
         step = int(tracked.step)
+        # A run that a validate or test starts is taken over by a fit that follows.
+        self._adoptable = run is None and stage in _EVALUATING
         if run is None:
             start = runs.start_step(tracked, first=0, step=step)
             if checkpoint is not None:  # of no run of this model: after both
@@ -354,10 +357,8 @@ class MLTrackerLogger(Logger):
             self._offset = start - trainer_step
             run = runs.begin(tracked, self._run_name, self._hyperparameters, self._next_id())
             self._pending = None
-            self._adoptable = stage in _EVALUATING
-        elif stage == _FIT:
-            self._adoptable = False
         self._run = run
+        self._run_hash = tracked.hash
         self._stage = stage
         self._log = run.metrics.log
         self._written_step = step
@@ -395,8 +396,8 @@ class MLTrackerLogger(Logger):
         """The logger's last run, if the call that begins goes on with it: a ``validate`` or
         ``test`` without a checkpoint, or a ``fit`` after a ``validate`` or ``test`` that
         started it (with the model of ``hash``)."""
-        last, tracked = self._run, self._tracked
-        if last is None or tracked is None or tracked.hash != hash or checkpoint is not None:
+        last = self._run
+        if last is None or self._run_hash != hash or checkpoint is not None:
             return None
         if stage in _EVALUATING or (stage == _FIT and self._adoptable):
             return last.id
@@ -490,6 +491,7 @@ class MLTrackerLogger(Logger):
         run = runs.begin(tracked, self._run_name, self._hyperparameters, self._next_id())
         self._pending = None
         self._run = run
+        self._run_hash = tracked.hash
         self._log = run.metrics.log
         self._write_hyperparameters()
         return self._log
