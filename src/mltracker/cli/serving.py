@@ -119,6 +119,37 @@ def server_log_on_stderr() -> Iterator[None]:
     help="Allow an address other than loopback without a token.",
 )
 @allowed_host_option
+@click.option(
+    "--max-body-mb",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="MIB",
+    help="Refuse a request body larger than this many MiB with 413 (clients cut their "
+    "batches at 16 MiB, and split a batch refused as too large).",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 and close the connection when a request's line and headers take longer.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 and close the connection when a request body stalls this long between "
+    "two of its chunks. Clients send a request answered 408 again.",
+)
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Print a line per request on stderr (time, client, request line, status).",
+)
 @pass_state
 def server_command(
     state: State,
@@ -130,6 +161,10 @@ def server_command(
     workers: int,
     insecure: bool,
     allowed_hosts: tuple[str, ...],
+    max_body_mb: int,
+    header_timeout: float,
+    body_timeout: float,
+    access_log: bool,
 ) -> None:
     """Serve the store over HTTP: the REST API that training jobs log to.
 
@@ -138,8 +173,9 @@ def server_command(
     or postgresql://..., not another server's URL) is created or upgraded first, as
     `mltracker db upgrade` does; with --read-only it is served as it is. The API and its
     documentation are under /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs); the
-    URL itself is the dashboard (see `mltracker ui`). SIGTERM or Ctrl-C stops the server
-    after the requests in progress are answered.
+    URL itself is the dashboard (see `mltracker ui`); /metrics is what it did, for
+    Prometheus (with a token of either scope). SIGTERM or Ctrl-C stops the server after the
+    requests in progress are answered.
     """
     try:
         from mltracker.server.serve import ServerSettings, listening_on, serve
@@ -159,6 +195,10 @@ def server_command(
         workers=workers,
         insecure=insecure,
         allowed_hosts=allowed_hosts,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        access_log=access_log,
     )
 
     def announce(url: str) -> None:

@@ -11,6 +11,7 @@ orjson in one pass, not as an object per point.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from mltracker.errors import (
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
 from mltracker.server.bodies import loads_object, read_body
+from mltracker.server.monitoring import Monitor
 from mltracker.server.turns import Turns
 from mltracker.tokens import WRITER_KEY
 from mltracker.wire import SeriesCache
@@ -321,7 +323,8 @@ async def write_points(request: Request) -> Response:
     store: Store = request.app.state.store
     cache: SeriesCache = request.app.state.series
     writer = request.scope.get(WRITER_KEY)
-    count = await run_in_threadpool(_write_points, store, cache, body, writer)
+    monitor: Monitor = request.app.state.monitor
+    count = await run_in_threadpool(_write_points, store, cache, body, writer, monitor)
     return _json({"written": count})
 
 
@@ -346,10 +349,11 @@ _TURN_SECONDS = 10.0
 
 
 def _write_points(
-    store: Store, cache: SeriesCache, body: bytearray, writer: str | None
+    store: Store, cache: SeriesCache, body: bytearray, writer: str | None, monitor: Monitor
 ) -> int:
     """Parse and write a batch; ``body`` is emptied once parsed, and the parsed document
-    let go once it is points, so that at most two of the three are held at once."""
+    let go once it is points, so that at most two of the three are held at once. The batch
+    is counted by ``monitor``."""
     # A tuple per point, freed when the batch is written: no work for the cyclic collector.
     with collector_paused:
         try:
@@ -360,8 +364,12 @@ def _write_points(
             body.clear()
         points, batch_id = wire.points_from_document(document, cache)
         del document
+        again = monitor.was_written(batch_id)
+        waiting = time.perf_counter()
         with _batch_turns.turn(_TURN_SECONDS):
+            monitor.turn_wait.observe(time.perf_counter() - waiting)
             store.write_points(points, batch_id, writer=writer)
+        monitor.batch_written(batch_id, len(points), again=again)
         return len(points)
 
 

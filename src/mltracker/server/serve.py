@@ -7,16 +7,22 @@ writes each batch before it answers), create or upgrade it as ``mltracker db upg
 refused (a server of itself would wait on its own answers). uvicorn ends on SIGTERM
 and SIGINT after the requests in progress are answered, so a batch being written is
 written.
+
+uvicorn's HTTP protocol gets a deadline for each request's headers (``header_timeout``:
+``mltracker.server.timeouts``). Its access log (a line per request, on stderr) is off unless
+``access_log``.
 """
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +31,7 @@ from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.server.timeouts import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, http_protocol
 from mltracker.tokens import check_secret, read_tokens
 
 DEFAULT_HOST = "127.0.0.1"
@@ -36,6 +43,8 @@ _SETTINGS_VARIABLES = (
     "MLTRACKER_SERVER_TOKENS",
     "MLTRACKER_SERVER_READ_ONLY",
     "MLTRACKER_SERVER_ALLOWED_HOSTS",
+    "MLTRACKER_SERVER_MAX_BODY_BYTES",
+    "MLTRACKER_SERVER_BODY_TIMEOUT",
 )
 #: The addresses that stand for every address of the machine.
 _EVERY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]"})
@@ -61,6 +70,12 @@ class ServerSettings:
     #: The host names answered besides the loopback ones and the server's own (``--allowed-host``:
     #: ``*`` for any). None given: any with a token, else those only (DNS rebinding).
     allowed_hosts: tuple[str, ...] = ()
+    #: Seconds for a request's line and headers (``--header-timeout``), and that a body may
+    #: stall (``--body-timeout``): then 408 (see ``mltracker.server.timeouts``).
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    #: Print a line per request on stderr (``--access-log``).
+    access_log: bool = False
 
 
 def check_settings(settings: ServerSettings) -> None:
@@ -70,8 +85,9 @@ def check_settings(settings: ServerSettings) -> None:
         InvalidArgumentError: A host that is not loopback without a token (unless
             ``insecure``), an empty token, a token shorter than 16 characters or not
             printable ASCII, both a token and a tokens file, a tokens file that is not one
-            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, or a store
-            that is a tracking server (an ``http(s)://`` URI).
+            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, a body limit
+            or a timeout that is not positive, or a store that is a tracking server (an
+            ``http(s)://`` URI).
     """
     uri = resolve_uri(settings.uri)
     if uri.startswith(("http://", "https://")):
@@ -90,6 +106,14 @@ def check_settings(settings: ServerSettings) -> None:
         read_tokens(settings.tokens_file)
     if settings.workers < 1:
         raise InvalidArgumentError("--workers must be at least 1")
+    if settings.max_body_bytes < 1:
+        raise InvalidArgumentError("--max-body-mb must be positive")
+    for flag, seconds in (
+        ("--header-timeout", settings.header_timeout),
+        ("--body-timeout", settings.body_timeout),
+    ):
+        if not seconds > 0:
+            raise InvalidArgumentError(f"{flag} must be a positive number of seconds")
     if not has_tokens(settings) and not settings.insecure and not is_loopback(settings.host):
         raise InvalidArgumentError(
             f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
@@ -178,9 +202,11 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
             read_only=settings.read_only,
             max_body_bytes=settings.max_body_bytes,
             allowed_hosts=allowed_hosts(settings),
+            body_timeout=settings.body_timeout,
         )
         sock = _bind(settings.host, settings.port)
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        options = uvicorn_options(settings.header_timeout, settings.access_log)
+        config = uvicorn.Config(app, **options)
         server = uvicorn.Server(config)
         announce(url_of(settings.host, sock.getsockname()[1]))
         server.run(sockets=[sock])
@@ -200,6 +226,8 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
     # An empty list and None mean the same (see ``allowed_hosts``): the loopback names only
     # without a token, any with one.
     os.environ["MLTRACKER_SERVER_ALLOWED_HOSTS"] = "\n".join(allowed_hosts(settings) or ())
+    os.environ["MLTRACKER_SERVER_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    os.environ["MLTRACKER_SERVER_BODY_TIMEOUT"] = repr(settings.body_timeout)
     announce(url_of(settings.host, settings.port))
     uvicorn.run(
         "mltracker.server.serve:app_from_environment",
@@ -207,14 +235,13 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
+        **uvicorn_options(settings.header_timeout, settings.access_log),
     )
 
 
 def app_from_environment() -> object:
     """The application of one worker process of ``--workers N``."""
-    uri, token, tokens_file, read_only, hosts = (
+    uri, token, tokens_file, read_only, hosts, max_body, body_timeout = (
         os.environ.get(name) for name in _SETTINGS_VARIABLES
     )
     store = open_store(uri or None)
@@ -224,7 +251,34 @@ def app_from_environment() -> object:
         tokens_file=tokens_file or None,
         read_only=bool(read_only),
         allowed_hosts=hosts.split("\n") if hosts else None,
+        max_body_bytes=int(max_body) if max_body else DEFAULT_MAX_BODY_BYTES,
+        body_timeout=float(body_timeout) if body_timeout else DEFAULT_BODY_TIMEOUT,
     )
+
+
+def uvicorn_options(header_timeout: float, access_log: bool) -> dict[str, Any]:
+    """uvicorn's options (besides the application and where it listens) of a server with
+    ``header_timeout`` seconds per request's headers, and its access log or none."""
+    return {
+        "http": http_protocol(header_timeout),
+        "log_config": log_config(access_log),
+        "log_level": None,  # the levels are log_config's
+        "access_log": access_log,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging: its warnings and errors, and with ``access_log`` a line per
+    request (time, client, request line, status), all on stderr: stdout is the URL's."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["formatters"]["access"]["fmt"] = (
+        '%(asctime)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+    )
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    return config
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -252,6 +306,8 @@ class ServerThread:
         tokens_file: str | os.PathLike[str] | None = None,
         read_only: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         app = create_app(
             store,
@@ -259,10 +315,13 @@ class ServerThread:
             tokens_file=tokens_file,
             read_only=read_only,
             max_body_bytes=max_body_bytes,
+            body_timeout=body_timeout,
         )
         self._socket = _bind(DEFAULT_HOST, 0)
         self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        options = uvicorn_options(header_timeout, access_log=False)
+        del options["timeout_graceful_shutdown"]  # stop() waits for what is in progress
+        self._server = uvicorn.Server(uvicorn.Config(app, **options))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():
