@@ -143,7 +143,8 @@ def server_log_on_stderr() -> Iterator[None]:
     type=click.FloatRange(0, min_open=True),
     metavar="SECONDS",
     help="Answer 408 and close the connection when a request body stalls this long between "
-    "two of its chunks. Clients send a request answered 408 again.",
+    "two of its chunks, or comes slower than 16 KiB/s (it may take this long, and a second "
+    "more per 16 KiB). Clients send a request answered 408 again.",
 )
 @click.option(
     "--access-log",

@@ -11,7 +11,9 @@ as it liked (1,200 such connections were held 20-30 s, and longer had they kept 
   seconds from the connection, or from the first byte of a request after the previous
   answer. Past it the server answers 408 and closes the connection.
 - :class:`BodyTimeout`: ASGI middleware that answers 408 (and uvicorn then closes the
-  connection) when the body stalls ``body_timeout`` seconds between two of its chunks.
+  connection) when the body stalls ``body_timeout`` seconds between two of its chunks, or
+  trickles in slower than :data:`MIN_BODY_RATE` (16 KiB/s: a 32 MiB body may take
+  ``body_timeout`` + 2,048 s, a byte a second is cut after ``body_timeout``).
 
 A 408 carries the error envelope of code ``backend.unavailable``: the server did nothing
 with the request, and the client sends it again (``mltracker.backends.http``); a client that
@@ -41,6 +43,7 @@ from mltracker.server.guards import (
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_HEADER_TIMEOUT",
+    "MIN_BODY_RATE",
     "BodyTimeout",
     "TimedOut",
     "http_protocol",
@@ -50,6 +53,9 @@ __all__ = [
 DEFAULT_HEADER_TIMEOUT = 10.0
 #: Seconds a body may stall between two chunks (``--body-timeout``).
 DEFAULT_BODY_TIMEOUT = 30.0
+#: Bytes a second below which a body is too slow: it may take the body timeout, and a
+#: second more per this many bytes.
+MIN_BODY_RATE = 16 * 1024
 
 
 class TimedOut(Refusal):
@@ -58,7 +64,8 @@ class TimedOut(Refusal):
     def __init__(self, seconds: float) -> None:
         super().__init__(
             408,
-            f"the request body stalled for {seconds:g} s; send it again",
+            f"the request body stalled for {seconds:g} s, or came slower than "
+            f"{MIN_BODY_RATE // 1024} KiB/s; send it again",
             errors.BackendUnavailableError.code,
             headers={"connection": "close"},
         )
@@ -160,8 +167,10 @@ def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
 
 
 class BodyTimeout:
-    """Answer 408 when a request's body stalls ``seconds`` between two chunks (or before the
-    first), before the application has answered; the connection is then closed."""
+    """Answer 408, before the application has answered, when a request's body stalls
+    ``seconds`` between two chunks (or before the first), or comes slower than
+    :data:`MIN_BODY_RATE` (it may take ``seconds`` plus a second per that many bytes); the
+    connection is then closed."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self._app = app
@@ -172,18 +181,27 @@ class BodyTimeout:
             await self._app(scope, receive, send)
             return
         seconds = self._seconds
+        clock = asyncio.get_running_loop().time
+        first: float | None = None  # when the application first asked for the body
+        received = 0
         ended = False
         started = False
 
         async def timed() -> Message:
-            nonlocal ended
+            nonlocal first, received, ended
             if ended:  # after the body: waiting for the client to go is no stall
                 return await receive()
+            now = clock()
+            first = now if first is None else first
+            wait = min(seconds, first + seconds + received / MIN_BODY_RATE - now)
             try:
-                async with asyncio.timeout(seconds):
+                if wait <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(wait):
                     message = await receive()
             except TimeoutError:
                 raise TimedOut(seconds) from None
+            received += len(message.get("body", b""))
             ended = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
