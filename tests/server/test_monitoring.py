@@ -63,9 +63,7 @@ def test_a_read_token_reads_the_metrics_and_no_token_is_refused(team: ServerProc
     assert scrape(team.url, BOB)  # a read token
     assert scrape(team.url, ALICE)  # a write token reads too
     assert_envelope(call("GET", team.url + "/metrics"), 401, "backend.access_denied")
-    assert_envelope(
-        call("GET", team.url + "/metrics", token="not-a-token-of-the-file-0123"), 401
-    )
+    assert_envelope(call("GET", team.url + "/metrics", token="not-a-token-of-the-file-0123"), 401)
     # A browser without its cookie is sent to the login form, as for any page.
     browser = call("GET", team.url + "/metrics", headers={"accept": "text/html"})
     assert browser.status == 303 and browser.headers["location"].startswith("/login")
@@ -73,13 +71,14 @@ def test_a_read_token_reads_the_metrics_and_no_token_is_refused(team: ServerProc
 
 def test_requests_are_counted_by_route_template_and_status(team: ServerProcess) -> None:
     ids = fill(team.url, ALICE)
+    api = team.url + "/api/v1"
     for _ in range(3):
-        answer = call("GET", team.url + "/api/v1" + f"/models/{ids['m']}/metrics", token=BOB)
+        answer = call("GET", api + f"/models/{ids['m']}/metrics", token=BOB)
         assert answer.status == 200
-    call("GET", team.url + "/api/v1" + f"/models/{uuid.uuid4()}/metrics", token=BOB)  # another model
-    refused = call("GET", team.url + "/api/v1" + f"/models/{ids['m']}/metrics")  # no token: 401
+    call("GET", api + f"/models/{uuid.uuid4()}/metrics", token=BOB)  # another model
+    refused = call("GET", api + f"/models/{ids['m']}/metrics")  # no token: 401
     assert refused.status == 401
-    assert call("POST", team.url + "/api/v1" + "/experiments", {"name": "x"}, token=BOB).status == 403
+    assert call("POST", api + "/experiments", {"name": "x"}, token=BOB).status == 403
     assert call("GET", team.url + "/no/such/page", token=BOB).status == 404
 
     found = scrape(team.url, BOB)
@@ -124,7 +123,9 @@ def test_a_batch_sent_again_after_it_was_written_counts_as_replayed(serve: Serve
 def test_the_wait_of_every_batch_is_observed_when_they_come_together(serve: Serve) -> None:
     served = serve()
     ids = fill(served.url)
-    bodies = [orjson.dumps(point_batch(ids["m"], range(n * 5_000, (n + 1) * 5_000))) for n in range(8)]
+    bodies = [
+        orjson.dumps(point_batch(ids["m"], range(n * 5_000, (n + 1) * 5_000))) for n in range(8)
+    ]
     start = threading.Barrier(len(bodies))
 
     def post(body: bytes) -> None:

@@ -135,9 +135,7 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off(quick: Served) -> None:
 def test_a_body_sent_in_pieces_within_the_timeout_is_taken(serve: Serve) -> None:
     served = serve()  # the default timeouts: far longer than the pauses
     experiment = call("POST", served.api + "/experiments", {"name": "e"}).json
-    model = call(
-        "POST", served.api + f"/experiments/{experiment['id']}/models", {"hash": "m"}
-    ).json
+    model = call("POST", served.api + f"/experiments/{experiment['id']}/models", {"hash": "m"}).json
     body = orjson.dumps(
         {
             "batch_id": None,
