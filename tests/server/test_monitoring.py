@@ -80,6 +80,8 @@ def test_requests_are_counted_by_route_template_and_status(team: ServerProcess) 
     assert refused.status == 401
     assert call("POST", api + "/experiments", {"name": "x"}, token=BOB).status == 403
     assert call("GET", team.url + "/no/such/page", token=BOB).status == 404
+    for word in ("BREW", "WHEN"):  # any word is a method to HTTP: none is a series of its own
+        assert call(word, api + "/experiments", token=BOB).status == 403
 
     found = scrape(team.url, BOB)
     route = "/api/v1/models/{model_id}/metrics"
@@ -88,6 +90,7 @@ def test_requests_are_counted_by_route_template_and_status(team: ServerProcess) 
     assert requests_of(found, "POST", "/api/v1/experiments", 403) == 1
     assert requests_of(found, "POST", "/api/v1/experiments", 201) == 1  # fill's
     assert requests_of(found, "GET", "other", 404) == 1
+    assert requests_of(found, "other", "/api/v1/experiments", 403) == 2
     routes = {dict(labels)["route"] for (name, labels) in found if name.endswith("requests_total")}
     assert not any(ids["m"] in route for route in routes), routes  # no id, only templates
 

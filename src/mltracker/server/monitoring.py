@@ -5,7 +5,8 @@ not mix their counts):
 
 - ``mltracker_http_requests_total{method, route, status}``: every answer, by the route's
   template (``/api/v1/models/{model_id}/metrics``, not each model's path; ``other`` for a
-  path of no route), refusals of the guards included;
+  path of no route, and for a method that HTTP does not name), refusals of the guards
+  included;
 - ``mltracker_points_written_total``: the metric points of the batches written;
 - ``mltracker_batch_turn_wait_seconds``: how long each batch waited for its turn to be
   written (``mltracker.server.turns``), a histogram;
@@ -50,8 +51,11 @@ __all__ = [
 METRICS_PATH = "/metrics"
 #: How many batch ids a server process remembers to recognise a batch sent again.
 REMEMBERED_BATCHES = 65_536
-#: The label of a request whose path is no route's.
-OTHER_ROUTE = "other"
+#: The label of a request whose path is no route's, or whose method is none of :data:`METHODS`.
+OTHER_ROUTE = OTHER_METHOD = "other"
+#: The methods counted by name (a client may send any word as a method: each would be a
+#: series of its own).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Seconds: a batch mostly waits for the one or few ahead of it; the turn ends at 10 s.
 _TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -187,4 +191,5 @@ class RequestCounter:
         finally:
             if status:  # no answer: the client went away, or the server failed to answer
                 route = self._templates.of(scope.get("route"), path)
-                self._monitor.requests.labels(scope["method"], route, str(status)).inc()
+                method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
+                self._monitor.requests.labels(method, route, str(status)).inc()

@@ -296,7 +296,8 @@ def _bind(host: str, port: int) -> socket.socket:
 class ServerThread:
     """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
     notebooks, benchmarks and tests). ``url`` is where it listens; :meth:`stop` ends it
-    after the requests in progress."""
+    after the requests in progress. The options are :func:`create_app`'s, and
+    ``header_timeout`` (see :class:`ServerSettings`); no access log."""
 
     def __init__(
         self,
