@@ -3,8 +3,9 @@ uvicorn on a free port of 127.0.0.1) over a fresh SQLite store.
 
 ``serve(**options)`` starts one (``token``, ``read_only``, ``max_body_bytes``,
 ``header_timeout``, ``body_timeout``; the SQLite ``path`` of its store, or a ``store`` of the
-test's own) and returns a :class:`Served`; ``server`` is one with no options. Client sessions are closed before the servers stop, so
-that no queued point waits for a server that is gone.
+test's own) and returns a :class:`Served`; ``server`` is one with no options. Client
+sessions are closed before the servers stop, so that no queued point waits for a server that
+is gone.
 """
 
 from __future__ import annotations
