@@ -274,8 +274,14 @@ def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
 # Metric points: writes
 
 
+#: The keys of a batch write's body, in the order :func:`points_document` gives them (a
+#: server parses such a body a key at a time: see ``mltracker.server.bodies``).
+POINTS_KEYS = ("batch_id", "series", "s", "step", "value", "timestamp", "exact")
+
+
 def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str, Any]:
-    """The body of a batch write: ``points`` in their order, with the batch's id."""
+    """The body of a batch write: ``points`` in their order, with the batch's id (its keys
+    are :data:`POINTS_KEYS`, in that order)."""
     series_index: dict[int, int] = {}
     series: list[list[Any]] = []
     s: list[int] = []

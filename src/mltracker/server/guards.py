@@ -402,17 +402,36 @@ class BodyLimit:
                 await answer(send, 413, error.body)
 
 
-class TooLarge(StarletteHTTPException):
-    """A body without a content-length outgrew the limit while the application read it.
+class Refusal(StarletteHTTPException):
+    """A request refused while the application reads its body (too large, too slow).
 
-    An HTTP exception, so that the application answers it with its handler (413) wherever
-    the body is read: FastAPI turns any other exception met while parsing a body into a 400.
+    An HTTP exception, so that the application answers it with its handler wherever the body
+    is read (``status_code``, the error envelope ``body``, ``headers``): FastAPI turns any
+    other exception met while parsing a body into a 400. The guard that raised it answers it
+    too when it reaches the guard before an answer started.
     """
 
+    def __init__(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status, message, headers)
+        self.body = envelope(code, message)
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers`` as ASGI gives them."""
+        return [(name.encode(), value.encode()) for name, value in (self.headers or {}).items()]
+
+
+class TooLarge(Refusal):
+    """A body without a content-length outgrew the limit while the application read it."""
+
     def __init__(self, limit: int) -> None:
-        message = f"the request body is larger than {limit} bytes; send smaller batches"
-        super().__init__(413, message)
-        self.body = envelope(errors.PayloadTooLargeError.code, message)
+        message = (
+            f"the request body is larger than {limit} bytes (the server's --max-body-mb); "
+            "send smaller batches"
+        )
+        super().__init__(413, message, errors.PayloadTooLargeError.code)
 
 
 # Crashes ----------------------------------------------------------------------------------
@@ -444,8 +463,8 @@ class Contained:
 
         try:
             await self._app(scope, receive, sending)
-        except TooLarge:
-            raise  # the body limit's own answer
+        except Refusal:
+            raise  # the answer of the guard that refused it
         except Exception:
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if not started:

@@ -151,10 +151,7 @@ class PointWriter:
         missing = resolve_series(connection, points)
         if missing:
             points = [point for point in points if point[0].handle is not None]
-        rows = [
-            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
-        ]
-        handles = {row[0] for row in rows}
+        handles = {point[0].handle for point in points}
         # The series must exist until we commit: PostgreSQL locks them against a concurrent
         # delete (which deletes series before points); SQLite's write lock already does.
         check = sa.select(sa.func.count()).select_from(
@@ -162,8 +159,13 @@ class PointWriter:
                 sa.select(series.c.pk).where(series.c.pk.in_(handles))
             ).subquery()
         )
-        if rows and connection.execute(check).scalar_one() != len(handles):
+        if handles and connection.execute(check).scalar_one() != len(handles):
             raise _StaleSeries("a series of the batch was deleted")
+        # The rows are made as the driver takes them: a list of them would hold a second
+        # tuple per point while the batch is written.
+        rows = (
+            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
+        )
         engines.bulk_insert(connection, _METRIC_INSERT, rows)
         return missing
 
