@@ -21,8 +21,10 @@ writes (403). The dashboard's login sets a cookie
 the server's; a browser asking for a page without it is sent to the login form. The name of
 the token of each metric batch is kept with it (``GET /api/v1/batches``).
 
-The dashboard (``mltracker.server.dashboard``: its pages and files) and its API routes
-(``mltracker.server.overview``) are part of every application.
+The dashboard (``mltracker.server.dashboard``: its pages and files), its API routes
+(``mltracker.server.overview``) and the API's documentation page (``mltracker.server.apidocs``)
+are part of every application. Behind a reverse proxy that serves it under a path, the server
+that runs it sets the root path of each request (``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
 from mltracker.ports.store import Store
-from mltracker.server import dashboard, overview, routes
+from mltracker.server import apidocs, dashboard, overview, routes
 from mltracker.server.guards import (
     CRASHED,
     HEALTH_PATH,
@@ -82,6 +84,7 @@ STATUS_OF_ERROR: dict[type[errors.MLTrackerError], int] = {
 }
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def status_of(error: errors.MLTrackerError) -> int:
@@ -126,9 +129,9 @@ def create_app(
         title="MLTracker",
         version=__version__,
         summary="Experiments, models, metrics, modules and iterations of one store.",
-        docs_url="/api/docs",
+        docs_url=None,  # apidocs: Swagger UI of the package, not of a CDN
         redoc_url=None,
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=OPENAPI_PATH,
     )
     app.state.store = store
     app.state.read_only = read_only
@@ -137,6 +140,7 @@ def create_app(
     app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(overview.router, prefix=API_PREFIX)
     dashboard.install(app, tokens)
+    apidocs.install(app, OPENAPI_PATH)
 
     @app.exception_handler(errors.MLTrackerError)
     async def on_error(request: Request, error: errors.MLTrackerError) -> Response:

@@ -6,7 +6,8 @@ writes each batch before it answers), create or upgrade it as ``mltracker db upg
 ``mltracker.server.app`` with uvicorn. The store is a database: a tracking server's URL is
 refused (a server of itself would wait on its own answers). uvicorn ends on SIGTERM
 and SIGINT after the requests in progress are answered, so a batch being written is
-written.
+written. Behind a reverse proxy that serves it under a path and strips that path from each
+request, ``root_path`` names it (uvicorn's root path: see ``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.server.rootpath import check_root_path
 from mltracker.tokens import check_secret, read_tokens
 
 DEFAULT_HOST = "127.0.0.1"
@@ -61,6 +63,9 @@ class ServerSettings:
     #: The host names answered besides the loopback ones and the server's own (``--allowed-host``:
     #: ``*`` for any). None given: any with a token, else those only (DNS rebinding).
     allowed_hosts: tuple[str, ...] = ()
+    #: The path prefix under which a reverse proxy serves the server, which the proxy strips
+    #: from each request (``--root-path``: see ``mltracker.server.rootpath``); "" for none.
+    root_path: str = ""
 
 
 def check_settings(settings: ServerSettings) -> None:
@@ -70,8 +75,9 @@ def check_settings(settings: ServerSettings) -> None:
         InvalidArgumentError: A host that is not loopback without a token (unless
             ``insecure``), an empty token, a token shorter than 16 characters or not
             printable ASCII, both a token and a tokens file, a tokens file that is not one
-            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, or a store
-            that is a tracking server (an ``http(s)://`` URI).
+            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, a root path
+            that is not one (see :func:`mltracker.server.rootpath.check_root_path`), or a
+            store that is a tracking server (an ``http(s)://`` URI).
     """
     uri = resolve_uri(settings.uri)
     if uri.startswith(("http://", "https://")):
@@ -90,6 +96,7 @@ def check_settings(settings: ServerSettings) -> None:
         read_tokens(settings.tokens_file)
     if settings.workers < 1:
         raise InvalidArgumentError("--workers must be at least 1")
+    check_root_path(settings.root_path)
     if not has_tokens(settings) and not settings.insecure and not is_loopback(settings.host):
         raise InvalidArgumentError(
             f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
@@ -180,7 +187,12 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
             allowed_hosts=allowed_hosts(settings),
         )
         sock = _bind(settings.host, settings.port)
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+            root_path=check_root_path(settings.root_path),
+        )
         server = uvicorn.Server(config)
         announce(url_of(settings.host, sock.getsockname()[1]))
         server.run(sockets=[sock])
@@ -209,6 +221,7 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         workers=settings.workers,
         log_level="warning",
         timeout_graceful_shutdown=30,
+        root_path=check_root_path(settings.root_path),
     )
 
 
@@ -242,7 +255,12 @@ def _bind(host: str, port: int) -> socket.socket:
 class ServerThread:
     """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
     notebooks, benchmarks and tests). ``url`` is where it listens; :meth:`stop` ends it
-    after the requests in progress."""
+    after the requests in progress. ``root_path``: see :class:`ServerSettings`.
+
+    Raises:
+        InvalidArgumentError: See :func:`mltracker.server.app.create_app`, and a root path
+            that is not one.
+    """
 
     def __init__(
         self,
@@ -252,7 +270,9 @@ class ServerThread:
         tokens_file: str | os.PathLike[str] | None = None,
         read_only: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        root_path: str = "",
     ) -> None:
+        root = check_root_path(root_path)
         app = create_app(
             store,
             token=token,
@@ -262,7 +282,7 @@ class ServerThread:
         )
         self._socket = _bind(DEFAULT_HOST, 0)
         self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", root_path=root))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():
