@@ -23,14 +23,16 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def check_root_path(text: str) -> str:
-    """The root path ``text`` as the server uses it: ``""`` (none) or ``/a`` or ``/a/b``,
-    without the final slash.
+    """The root path ``text`` as the server uses it: ``""`` (none, for ``""`` and ``/``) or
+    ``/a`` or ``/a/b``, without the final slash.
 
     Raises:
         InvalidArgumentError: ``text`` does not start with ``/``, has an empty segment
             (``//``), a ``.`` or ``..`` segment, or a character other than letters, digits
             and ``-._~``.
     """
+    if not text:
+        return ""
     if not text.startswith("/"):
         raise InvalidArgumentError(
             f"the root path {text!r} must start with '/': the path prefix under which the "
