@@ -56,6 +56,11 @@ def ui_command(
             f"the dashboard needs the server extra ({error.name} is missing): "
             "pip install 'mltracker[server]'"
         ) from None
+    if open_browser and root_path.strip("/"):
+        raise CliError(
+            "--open opens the server's own URL, where the pages of --root-path do not load: "
+            "open the reverse proxy's URL instead (its path is the root path)"
+        )
     require_existing_store(state.uri)
     settings = ServerSettings(
         uri=state.uri,
