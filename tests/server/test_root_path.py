@@ -5,18 +5,22 @@ back starts with it; the guards see the path within the server."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from mltracker.errors import InvalidArgumentError
 from mltracker.server.dashboard import COOKIE_NAME, session_cookie
 from mltracker.server.rootpath import check_root_path, route_path
 
 from .conftest import Serve
-from .helpers import assert_envelope, call
+from .helpers import ServerProcess, assert_envelope, call
+from .test_serving import free_port
 
 TOKEN = "s3cret-token-of-the-root-path"
 ROOT = "/team/mltracker"
@@ -126,3 +130,27 @@ def test_the_server_command_refuses_a_root_path_that_is_not_one(tmp_path: Path) 
     )
     assert done.returncode != 0
     assert "must start with '/'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_each_worker_process_serves_under_the_root(tmp_path: Path) -> None:
+    port = free_port()
+    options = ("--workers", "2", "--root-path", ROOT)
+    with ServerProcess(str(tmp_path / "s.db"), *options, port=port, log=tmp_path / "log") as server:
+        try:
+            while True:  # the URL is announced before the workers listen
+                try:
+                    if call("GET", server.url + "/api/v1/health").status == 200:
+                        break
+                except urllib3.exceptions.HTTPError:
+                    pass
+                assert server.popen.poll() is None, server.stderr()
+                time.sleep(0.1)
+            for _ in range(8):  # new connections, spread over the workers
+                page = call("GET", server.url + "/", headers={"connection": "close"})
+                assert page.status == 200 and f'data-root="{ROOT}"'.encode() in page.body
+        finally:
+            # SIGTERM: the workers end with the server (a SIGKILL would leave them holding
+            # its stdout).
+            code = server.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM), server.stderr()
+    assert "through the reverse proxy, at its path" in server.stderr()
