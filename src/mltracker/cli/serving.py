@@ -40,6 +40,30 @@ def allowed_host_option(function: F) -> F:
     )(function)
 
 
+def root_path_option(function: F) -> F:
+    """``--root-path PATH``, of ``mltracker server`` and ``mltracker ui``."""
+    return click.option(
+        "--root-path",
+        "root_path",
+        metavar="PATH",
+        default="",
+        help="Behind a reverse proxy that serves the server under PATH (e.g. /mltracker) and "
+        "strips it from each request: the dashboard's links, scripts, API calls, redirects "
+        "and login cookie start with PATH. Jobs may still log to the server's own URL.",
+    )(function)
+
+
+def behind_proxy_notice(root_path: str) -> None:
+    """Say on stderr where the dashboard is, with a root path (checked by then)."""
+    root = root_path.rstrip("/")
+    if root:
+        click.echo(
+            f"The dashboard is for browsers through the reverse proxy, at its path {root}/ "
+            "(the proxy strips it); the API answers at this URL too.",
+            err=True,
+        )
+
+
 def tokens_option(function: F) -> F:
     """``--tokens FILE``, of ``mltracker server`` and ``mltracker ui``."""
     return click.option(
@@ -167,6 +191,7 @@ def server_log_on_stderr() -> Iterator[None]:
     is_flag=True,
     help="Print a line per request on stderr (time, client, request line, status).",
 )
+@root_path_option
 @pass_state
 def server_command(
     state: State,
@@ -184,6 +209,7 @@ def server_command(
     header_timeout: float,
     body_timeout: float,
     access_log: bool,
+    root_path: str,
 ) -> None:
     """Serve the store over HTTP: the REST API that training jobs log to.
 
@@ -227,6 +253,7 @@ def server_command(
         header_timeout=header_timeout,
         body_timeout=body_timeout,
         access_log=access_log,
+        root_path=root_path,
     )
 
     def announce(url: str) -> None:
@@ -234,6 +261,7 @@ def server_command(
         listening = "" if where == host else f" (listening on {where})"
         store = display_uri(_store_uri(state))
         click.echo(f"MLTracker server of {store} at {url}{listening}", err=True)
+        behind_proxy_notice(root_path)
         click.echo(url)
 
     try:

@@ -22,9 +22,12 @@ writes (403). The dashboard's login sets a cookie
 the server's; a browser asking for a page without it is sent to the login form. The name of
 the token of each metric batch is kept with it (``GET /api/v1/batches``).
 
-The dashboard (``mltracker.server.dashboard``: its pages and files) and its API routes
-(``mltracker.server.overview``) are part of every application, and so is ``GET /metrics``,
-what it did in Prometheus's format (``mltracker.server.monitoring``), guarded as the API.
+The dashboard (``mltracker.server.dashboard``: its pages and files), its API routes
+(``mltracker.server.overview``) and the API's documentation page (``mltracker.server.apidocs``)
+are part of every application, and so is ``GET /metrics``, what it did in Prometheus's format
+(``mltracker.server.monitoring``), guarded as the API. Behind a reverse proxy that serves it
+under a path, the server that runs it sets the root path of each request
+(``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
 from mltracker.ports.store import Store
-from mltracker.server import dashboard, monitoring, overview, routes, run_routes
+from mltracker.server import apidocs, dashboard, monitoring, overview, routes, run_routes
 from mltracker.server.guards import (
     CRASHED,
     HEALTH_PATH,
@@ -88,6 +91,7 @@ STATUS_OF_ERROR: dict[type[errors.MLTrackerError], int] = {
 #: The largest request body taken (``--max-body-mb``): twice the size at which the client
 #: cuts its batches (``mltracker.writer.batches``).
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def status_of(error: errors.MLTrackerError) -> int:
@@ -134,9 +138,9 @@ def create_app(
         title="MLTracker",
         version=__version__,
         summary="Experiments, models, metrics, modules and iterations of one store.",
-        docs_url="/api/docs",
+        docs_url=None,  # apidocs: Swagger UI of the package, not of a CDN
         redoc_url=None,
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=OPENAPI_PATH,
     )
     app.state.store = store
     app.state.read_only = read_only
@@ -148,6 +152,7 @@ def create_app(
     app.include_router(overview.router, prefix=API_PREFIX)
     dashboard.install(app, tokens)
     monitoring.install(app, monitor)
+    apidocs.install(app, OPENAPI_PATH)
 
     @app.exception_handler(errors.MLTrackerError)
     async def on_error(request: Request, error: errors.MLTrackerError) -> Response:

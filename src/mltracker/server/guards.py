@@ -11,7 +11,9 @@ routes when it must not reach them.
   is not JSON gets 415 (what a web page can send without the browser asking first);
 - :class:`Contained`: an unexpected exception gets 500, its traceback in the log.
 
-Each refusal carries the error envelope of ``mltracker.server.app``.
+Each refusal carries the error envelope of ``mltracker.server.app``. The paths they look at
+are paths within the server, without the root path of a reverse proxy
+(``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mltracker import errors
 from mltracker.credentials import is_token_text
 from mltracker.server import dashboard
+from mltracker.server.rootpath import route_path
 from mltracker.tokens import WRITER_KEY, TokenSource
 from mltracker.wire import API_PREFIX
 
@@ -238,7 +241,7 @@ class RequestShape:
                 await answer(send, 403, envelope(errors.AccessDeniedError.code, message))
                 return
         if (
-            scope["path"].startswith(API_PREFIX + "/")
+            route_path(scope).startswith(API_PREFIX + "/")
             and (method in BODY_METHODS or _has_body(scope))
             and not is_json(_header(scope, b"content-type"))
         ):
@@ -266,7 +269,11 @@ class TokenGuard:
         self._tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path = route_path(scope)
+        if path in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
         given: bytes | None = None
@@ -299,7 +306,7 @@ class TokenGuard:
             scope[WRITER_KEY] = token.name
             await self._app(scope, receive, send)
             return
-        if reading and not given and b"text/html" in accept and _is_page(scope["path"]):
+        if reading and not given and b"text/html" in accept and _is_page(path):
             await _answer_redirect(send, dashboard.login_location(scope))
             return
         await answer(

@@ -15,6 +15,9 @@ are checked before the store is opened (``mltracker.server.tls``).
 uvicorn's HTTP protocol gets a deadline for each request's headers (``header_timeout``:
 ``mltracker.server.timeouts``). Its access log (a line per request, on stderr) is off unless
 ``access_log``.
+
+Behind a reverse proxy that serves it under a path and strips that path from each request,
+``root_path`` names it (uvicorn's root path: see ``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.server.rootpath import check_root_path
 from mltracker.server.timeouts import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, http_protocol
 from mltracker.server.tls import check_tls_files
 from mltracker.tokens import check_secret, read_tokens
@@ -92,6 +96,10 @@ class ServerSettings:
     #: Print a line per request on stderr (``--access-log``).
     access_log: bool = False
 
+    #: The path prefix under which a reverse proxy serves the server, which the proxy strips
+    #: from each request (``--root-path``: see ``mltracker.server.rootpath``); "" for none.
+    root_path: str = ""
+
 
 def check_settings(settings: ServerSettings) -> None:
     """Refuse settings that would expose a store by mistake.
@@ -101,8 +109,9 @@ def check_settings(settings: ServerSettings) -> None:
             ``insecure``), an empty token, a token shorter than 16 characters or not
             printable ASCII, both a token and a tokens file, a tokens file that is not one
             (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, a body limit
-            or a timeout that is not positive, a store that is a tracking server (an
-            ``http(s)://`` URI), or TLS files that cannot serve (see
+            or a timeout that is not positive, a root path that is not one (see
+            :func:`mltracker.server.rootpath.check_root_path`), a store that is a tracking
+            server (an ``http(s)://`` URI), or TLS files that cannot serve (see
             :func:`mltracker.server.tls.check_tls_files`).
     """
     check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)
@@ -131,6 +140,7 @@ def check_settings(settings: ServerSettings) -> None:
     ):
         if not seconds > 0:
             raise InvalidArgumentError(f"{flag} must be a positive number of seconds")
+    check_root_path(settings.root_path)
     if not has_tokens(settings) and not settings.insecure and not is_loopback(settings.host):
         raise InvalidArgumentError(
             f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
@@ -224,7 +234,7 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
         sock = _bind(settings.host, settings.port)
         options = uvicorn_options(settings.header_timeout, settings.access_log, tls=settings.tls)
         options.update(_tls_files(settings.ssl_certfile, settings.ssl_keyfile))
-        config = uvicorn.Config(app, **options)
+        config = uvicorn.Config(app, root_path=check_root_path(settings.root_path), **options)
         server = uvicorn.Server(config)
         announce(url_of(settings.host, sock.getsockname()[1], tls=settings.tls))
         server.run(sockets=[sock])
@@ -255,6 +265,7 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         workers=settings.workers,
         **uvicorn_options(settings.header_timeout, settings.access_log, tls=settings.tls),
         **_tls_files(settings.ssl_certfile, settings.ssl_keyfile),
+        root_path=check_root_path(settings.root_path),
     )
 
 
@@ -326,12 +337,13 @@ class ServerThread:
     """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
     notebooks, benchmarks and tests). ``url`` is where it listens (``https://`` with
     ``ssl_certfile`` and ``ssl_keyfile``); :meth:`stop` ends it after the requests in
-    progress. The options are :func:`create_app`'s, and ``header_timeout`` (see
-    :class:`ServerSettings`); no access log.
+    progress. The options are :func:`create_app`'s, ``header_timeout`` and ``root_path``
+    (see :class:`ServerSettings`); no access log.
 
     Raises (when made):
-        InvalidArgumentError: TLS files that cannot serve (see
-            :func:`mltracker.server.tls.check_tls_files`).
+        InvalidArgumentError: See :func:`mltracker.server.app.create_app`; TLS files that
+            cannot serve (see :func:`mltracker.server.tls.check_tls_files`), and a root path
+            that is not one.
     """
 
     def __init__(
@@ -346,7 +358,9 @@ class ServerThread:
         ssl_keyfile: str | os.PathLike[str] | None = None,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        root_path: str = "",
     ) -> None:
+        root = check_root_path(root_path)
         certfile = None if ssl_certfile is None else os.fspath(ssl_certfile)
         keyfile = None if ssl_keyfile is None else os.fspath(ssl_keyfile)
         check_tls_files(certfile, keyfile)
@@ -364,7 +378,7 @@ class ServerThread:
         options = uvicorn_options(header_timeout, access_log=False, tls=certfile is not None)
         del options["timeout_graceful_shutdown"]  # stop() waits for what is in progress
         options.update(_tls_files(certfile, keyfile))
-        self._server = uvicorn.Server(uvicorn.Config(app, **options))
+        self._server = uvicorn.Server(uvicorn.Config(app, root_path=root, **options))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():
