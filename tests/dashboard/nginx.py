@@ -45,7 +45,9 @@ http {{
 
 def readme_location(upstream_port: int) -> str:
     """The README's nginx ``location`` block, passing on to the server on ``upstream_port``."""
-    [block] = re.findall(r"```nginx\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    blocks = re.findall(r"```nginx\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    # The one of "Behind a reverse proxy" (the TLS section has a whole ``server`` of its own).
+    [block] = [found for found in blocks if found.startswith("location /mltracker/")]
     assert "127.0.0.1:8765" in block, block
     return block.replace("127.0.0.1:8765", f"127.0.0.1:{upstream_port}")
 
