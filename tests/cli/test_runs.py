@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
+from conftest import serving
 
 import mltracker
-from conftest import serving
 from mltracker.ports.store import RunStart, Series
 from mltracker.values import FLOAT
 
@@ -149,15 +149,11 @@ def test_list_json_has_every_field_in_iso_times(run: Run, stored: Stored) -> Non
     assert documents[2]["ended_at"] is None
 
 
-def test_show_prints_every_field_and_the_runs_own_latest_metrics(
-    run: Run, stored: Stored
-) -> None:
+def test_show_prints_every_field_and_the_runs_own_latest_metrics(run: Run, stored: Stored) -> None:
     result = run("runs", "show", str(BASELINE))
 
     assert result.exit_code == 0, result.output
-    details = dict(
-        (line.split(None, 1) + [""])[:2] for line in result.stdout.splitlines()[:15]
-    )
+    details = dict((line.split(None, 1) + [""])[:2] for line in result.stdout.splitlines()[:15])
     assert details == {
         "id": str(BASELINE),
         "experiment": "mnist",

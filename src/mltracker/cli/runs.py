@@ -66,9 +66,7 @@ def list_runs(state: State, experiment: str, hash: str | None) -> None:
     now = time.time()
     documents = [_document(row, hashes.get(row.model_id), now) for row in rows]
     titles = ["run", *(["model"] if hash is None else []), "name", "status"]
-    output = table(
-        *titles, "started (UTC)", "duration", "host", "params", right=["duration"]
-    )
+    output = table(*titles, "started (UTC)", "duration", "host", "params", right=["duration"])
     for row, document in zip(rows, documents, strict=True):
         output.add_row(
             str(document["id"])[:SHORT_ID],
