@@ -9,8 +9,8 @@ and getting or creating experiments and models, start none.
 Starts, heartbeats and ends are operations of the writer's log (``mltracker.operations``),
 queued and spooled like points, so a run's status is right after an outage too. The start
 of ``model.runs.start()`` waits for the store like any write of a training loop, that of an
-implicit run is queued with the write that starts it; heartbeats are written by the heartbeat's
-own thread; ends never wait (the writer's thread, the exit flush or the spool delivers them).
+implicit run is queued with the write that starts it; heartbeats and ends never wait (the
+writer's thread, the exit flush or the spool delivers them).
 
 A run ends:
 
@@ -198,16 +198,17 @@ class RunBook:
             return [handle for handle in self._live.values() if handle.ours()]
 
     def beat(self) -> None:
-        """Queue a heartbeat of each live run (one at a time: not while the last waits)."""
+        """Queue a heartbeat of each live run: one at a time (a beat still queued is moved
+        to now), written by the writer's thread with the points, at most its interval (1 s)
+        later, or spooled with them."""
         for handle in self.live():
+            now = time.time()
             last = handle.beat
             if last is not None and not last.done:
+                last.at = now
                 continue
-            handle.beat = BeatRun(new_id(), handle.id, time.time())
-            # From the heartbeat's thread, never a training loop's: it may wait for the store
-            # (a bounded write-wait), so that the beat arrives now and not a writer's interval
-            # later.
-            self._session.writer.submit(handle.beat)
+            handle.beat = BeatRun(new_id(), handle.id, now)
+            self._session.writer.submit(handle.beat, wait=False)
 
 
 #: Every book with runs, for the heartbeat and for the end of the process.
@@ -378,7 +379,7 @@ class _Heartbeat:
             self._wake.clear()
             if self._pid != os.getpid():
                 return
-            timeouts = []
+            timeouts: list[float] = []
             for book in list(_books):
                 try:
                     book.beat()

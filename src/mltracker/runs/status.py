@@ -27,7 +27,9 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def run_timeout() -> float:
-    """``$MLTRACKER_RUN_TIMEOUT`` in seconds (default 60); the heartbeat comes every tenth.
+    """``$MLTRACKER_RUN_TIMEOUT`` in seconds (default 60); the heartbeat comes every tenth,
+    and reaches the store with the points, up to the writer's interval (1 s) later, so the
+    timeout should be a few seconds at least.
 
     Raises:
         InvalidArgumentError: The variable is not a positive number.
