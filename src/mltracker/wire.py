@@ -11,8 +11,11 @@ objects; metric points travel as columns, in logged order:
 when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); anything else
 (NaN, infinities, -0.0, big ints, strings and JSON values) is ``null`` in ``value`` and
 ``[kind, text]`` in ``exact`` under the point's index, in the storage encoding of
-``mltracker.values``. A read adds ``"ordinal": [...]`` and, for points imported with ids of
-their own, ``"ids": {"i": uuid}``.
+``mltracker.values``. A read adds ``"ordinal": [...]``, for points imported with ids of
+their own ``"ids": {"i": uuid}``, and where some point belongs to a run
+``"runs": [run_id or null, ...]``: the run of each series, in the order of ``series``
+(whose entries a read keeps at three, so that a client that predates runs reads them; a
+name and phase logged by several runs is a series each).
 
 A write that creates something or moves a model's step carries the id that makes it
 idempotent, chosen by the client: ``{"name", "attributes_json", "id"}`` for a module,
@@ -482,10 +485,11 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     points = metrics if isinstance(metrics, list) else list(metrics)
     # Each column is gathered in one pass; the values that JSON cannot hold exactly and
     # the imported ids are then mended point by point.
-    series_index: dict[tuple[UUID, str, str | None], int] = {}
+    series_index: dict[tuple[UUID, str, str | None, UUID | None], int] = {}
     series: list[list[Any]] = []
+    runs: list[str | None] = []
     s: list[int] = []
-    last: tuple[UUID, str, str | None] | None = None
+    last: tuple[UUID, str, str | None, UUID | None] | None = None
     index = 0
     for key in map(_series_of, points):
         if key != last:  # points of one series mostly follow each other
@@ -493,6 +497,7 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
             if found is None:
                 found = series_index[key] = len(series)
                 series.append([str(key[0]), key[1], key[2]])
+                runs.append(None if key[3] is None else str(key[3]))
             index, last = found, key
         s.append(index)
     wire_values = list(map(_value_of, points))
@@ -513,7 +518,7 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
         for i, explicit in enumerate(map(_explicit_id_of, points))
         if explicit is not None
     }
-    return {
+    document = {
         "series": series,
         "s": s,
         "ordinal": list(map(_ordinal_of, points)),
@@ -523,9 +528,12 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
         "exact": exact,
         "ids": ids,
     }
+    if runs.count(None) != len(runs):
+        document["runs"] = runs
+    return document
 
 
-_series_of = attrgetter("model_id", "name", "phase")
+_series_of = attrgetter("model_id", "name", "phase", "run_id")
 _value_of = attrgetter("value")
 _ordinal_of = attrgetter("ordinal")
 _step_of = attrgetter("step")
@@ -535,7 +543,11 @@ _explicit_id_of = attrgetter("explicit_id")
 
 def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     """Invert :func:`metrics_document` (on the client, trusting its server)."""
-    series = [(UUID(model_id), name, phase) for model_id, name, phase in document["series"]]
+    runs: list[str | None] = document.get("runs") or [None] * len(document["series"])
+    series = [
+        (UUID(entry[0]), entry[1], entry[2], None if run is None else UUID(run))
+        for entry, run in zip(document["series"], runs, strict=True)
+    ]
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
     with collector_paused:  # many objects that live on: see ``mltracker.collector``
@@ -544,7 +556,7 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
 
 def _metrics_from_columns(
     document: Mapping[str, Any],
-    series: list[tuple[UUID, str, str | None]],
+    series: list[tuple[UUID, str, str | None, UUID | None]],
     exact: dict[str, list[Any]],
     ids: dict[str, str],
 ) -> list[Metric]:
@@ -561,7 +573,7 @@ def _metrics_from_columns(
             strict=True,
         )
     ):
-        model_id, name, phase = series[index]
+        model_id, name, phase, run_id = series[index]
         if value is None:
             kind, text = exact[str(i)]
             value = decode(kind, None, text)
@@ -578,6 +590,7 @@ def _metrics_from_columns(
                 ordinal,
                 model_id,
                 None if explicit is None else UUID(explicit),
+                run_id,
             )
         )
     return built

@@ -481,7 +481,8 @@ class Store(ABC):
 
     @abstractmethod
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]:
-        """The model's points that match ``where``, in logged order."""
+        """The model's points that match ``where``, in logged order, each naming the run that
+        logged it (``Metric.run_id``; ``None`` for a point of no run)."""
 
     @abstractmethod
     def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns:
@@ -502,8 +503,8 @@ class Store(ABC):
     def metric_buckets(
         self, model_id: UUID, where: MetricFilter, budget: int
     ) -> builtins.list[Metric]:
-        """The points of :meth:`list_metrics` thinned to at most ``budget`` per series (name
-        and phase), in logged order, computed by the database: for a chart.
+        """The points of :meth:`list_metrics` thinned to at most ``budget`` per series (name,
+        phase and run), in logged order, computed by the database: for a chart.
 
         A series of at most ``budget`` points comes back whole. A longer one is cut into
         buckets of equal width over its step range (over its logged order if some of its
@@ -521,14 +522,16 @@ class Store(ABC):
 
     @abstractmethod
     def latest_metrics(
-        self, model_id: UUID, *, run_id: UUID | None = None
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
     ) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model, whichever run
-        logged it; with ``run_id``, of that run's series."""
+        logged it; with ``run_id``, of that run's series; with ``by_run``, of each run's
+        series (and of those of no run), each point naming its run (``Metric.run_id``): what
+        a page that draws a line per run polls."""
 
     @abstractmethod
     def latest_metrics_of_models(
-        self, model_ids: Sequence[UUID]
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
     ) -> dict[UUID, builtins.list[Metric]]:
         """:meth:`latest_metrics` of many models at once, in a constant number of queries
         (one per few thousand models): every id given maps to its model's latest points, in
