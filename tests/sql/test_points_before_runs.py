@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+from contract.rowcounts import execute
+
 import mltracker
 from mltracker.connect import close_all
 from mltracker.ports.store import MetricFilter, Series, Store
-
-from contract.rowcounts import execute
 from sql.test_reading_never_writes import raw_version
 
 
