@@ -309,7 +309,17 @@ async def export(
     stem = f"{row.name}-{found.hash}".replace("/", "_").replace('"', "_")
     points = await run_in_threadpool(store.list_metrics, found.id, MetricFilter())
     rows = [
-        Row(row.name, found.hash, found.name, p.name, p.phase, p.step, p.value, p.timestamp)
+        Row(
+            row.name,
+            found.hash,
+            found.name,
+            p.name,
+            p.phase,
+            p.step,
+            p.value,
+            p.timestamp,
+            p.run_id,
+        )
         for p in points
     ]
     if format == "parquet":
