@@ -56,6 +56,7 @@ from mltracker.ports.store import (
     ModuleRecord,
     Point,
     RestoreReport,
+    RunRecord,
     RunRow,
     RunStart,
     Series,
@@ -600,13 +601,30 @@ def _metrics_from_columns(
 
 
 def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, Any]]:
-    """Experiment records (a whole tree, with ids) for a restore over the wire."""
+    """Experiment records (a whole tree, with ids) for a restore over the wire. A model has
+    its ``runs`` (``params_json`` and ``context_json`` as text, as a run's start has them);
+    a point, a module and an iteration name their ``run`` (an id, or ``null``)."""
 
     def module(record: ModuleRecord) -> dict[str, Any]:
         return {
             "id": str(record.id),
             "name": record.name,
             "attributes_json": values.dumps_json(record.attributes, "module attributes"),
+            "run": _id_text(record.run),
+        }
+
+    def run(record: RunRecord) -> dict[str, Any]:
+        return {
+            "id": str(record.id),
+            "name": record.name,
+            "status": record.status,
+            "started_at": record.started_at,
+            "ended_at": record.ended_at,
+            "heartbeat_at": record.heartbeat_at,
+            "timeout": record.timeout,
+            "params_json": values.dumps_json(record.params, "run params"),
+            "context_json": values.dumps_json(record.context, "run context"),
+            "exit": record.exit,
         }
 
     def metric(record: MetricRecord) -> dict[str, Any]:
@@ -620,6 +638,7 @@ def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, 
             "phase": record.phase,
             "timestamp": record.timestamp,
             "id": None if record.id is None else str(record.id),
+            "run": _id_text(record.run),
         }
 
     return [
@@ -640,9 +659,11 @@ def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, 
                             "id": str(iteration.id),
                             "step": iteration.step,
                             "modules": [module(part) for part in iteration.modules],
+                            "run": _id_text(iteration.run),
                         }
                         for iteration in model.iterations
                     ],
+                    "runs": [run(record) for record in model.runs],
                 }
                 for model in experiment.models
             ],
@@ -686,10 +707,53 @@ def _model_record(entry: Mapping[str, Any]) -> ModelRecord:
                 _uuid(iteration["id"], "iteration id"),
                 values.check_int(iteration["step"], "iteration step"),
                 [_module_record(part) for part in _list(iteration["modules"], "modules")],
+                _optional_uuid(iteration.get("run"), "iteration run"),
             )
             for iteration in _list(entry["iterations"], "iterations")
         ],
+        [_run_record(run) for run in _list(entry.get("runs", []), "runs")],
     )
+
+
+#: The statuses a run record may have (``crashed`` is a reader's judgement, never stored).
+_RUN_STATUSES = ("running", "finished", "failed", "killed")
+
+
+def _run_record(entry: Mapping[str, Any]) -> RunRecord:
+    status = entry["status"]
+    if status not in _RUN_STATUSES:
+        raise InvalidArgumentError(
+            f"run status must be one of {', '.join(_RUN_STATUSES)}, not {status!r}"
+        )
+    return RunRecord(
+        _uuid(entry["id"], "run id"),
+        values.check_optional_name(entry["name"], "run name"),
+        status,
+        values.check_timestamp(entry["started_at"], "run start"),
+        _optional_time(entry.get("ended_at"), "run end"),
+        _optional_time(entry.get("heartbeat_at"), "run heartbeat"),
+        _optional_time(entry.get("timeout"), "run timeout"),
+        _json_object(entry.get("params_json", "{}"), "params_json") or {},
+        _json_object(entry.get("context_json", "{}"), "context_json") or {},
+        values.check_text(entry.get("exit"), "run exit"),
+    )
+
+
+def _optional_time(value: Any, what: str) -> float | None:
+    return None if value is None else values.check_timestamp(value, what)
+
+
+def _json_object(text: Any, what: str, value: str | None = None) -> dict[str, Any]:
+    """A JSON object sent as text (module attributes, a run's params or context), checked as
+    the library checks the ``value`` it stands for (by default: ``what``)."""
+    try:
+        found = values.loads_json(_text(text, what))
+    except ValueError as error:
+        raise InvalidArgumentError(f"{what} is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgumentError(f"{what} is nested too deeply") from None
+    values.encode_attributes(found, value or what)
+    return found  # type: ignore[no-any-return]
 
 
 def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
@@ -701,21 +765,16 @@ def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
         values.check_optional_name(entry["phase"], "metric phase"),
         values.check_timestamp(entry["timestamp"]),
         _optional_uuid(entry.get("id"), "metric id"),
+        _optional_uuid(entry.get("run"), "metric run"),
     )
 
 
 def _module_record(entry: Mapping[str, Any]) -> ModuleRecord:
-    try:
-        attributes = values.loads_json(_text(entry["attributes_json"], "attributes_json"))
-    except ValueError as error:
-        raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
-    except RecursionError:
-        raise InvalidArgumentError("attributes_json is nested too deeply") from None
-    values.encode_attributes(attributes)
     return ModuleRecord(
         _uuid(entry["id"], "module id"),
         values.check_name(entry["name"], "module name"),
-        attributes,
+        _json_object(entry["attributes_json"], "attributes_json", "attributes"),
+        _optional_uuid(entry.get("run"), "module run"),
     )
 
 
