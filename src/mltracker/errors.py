@@ -26,8 +26,10 @@ Every error the public API raises is an :class:`MLTrackerError`. Each class carr
         │     the store cannot be reached or stays locked
         ├── RemoteError               backend.remote
         │     a tracking server answered with an error
-        └── AccessDeniedError         backend.access_denied
-              a tracking server refused the token (none, or a wrong one)
+        ├── AccessDeniedError         backend.access_denied
+        │     a tracking server refused the token (none, or a wrong one)
+        └── CertificateError          backend.certificate
+              an https:// server's certificate does not verify (no outage: never retried)
 
 A code is its parent's code (if the parent is not :class:`MLTrackerError`) followed by a dot
 and one more word, and no two classes share one. Codes never change once released: a client
@@ -53,6 +55,7 @@ __all__ = [
     "AlreadyExistsError",
     "BackendError",
     "BackendUnavailableError",
+    "CertificateError",
     "ForeignStoreError",
     "InvalidArgumentError",
     "InvalidTypeError",
@@ -216,3 +219,18 @@ class AccessDeniedError(BackendError):
     Give it with ``connect(url, token=...)`` or ``$MLTRACKER_TOKEN``."""
 
     code = "backend.access_denied"
+
+
+class CertificateError(BackendError):
+    """The TLS certificate of an ``https://`` tracking server does not verify: signed by an
+    authority this client does not trust, made for another host name, or out of date. Trust
+    a private authority (or a self-signed certificate) with ``$MLTRACKER_CA_BUNDLE``.
+
+    This is no outage: asking again gets the same certificate, so the request is not retried
+    and nothing was sent. The writes of a training loop that wait for the store raise it
+    (like :class:`AccessDeniedError`); metric points already logged are kept, then spooled,
+    as for an outage, and delivered by the next process that reaches the server (or
+    ``mltracker sync``).
+    """
+
+    code = "backend.certificate"

@@ -14,6 +14,8 @@ kind                  what the training loop called              what applies it
 ``step.write``        ``model.step = value``                     ``write_step(op_id=)``
 ``step.add``          ``model.step += delta``                    ``add_step(op_id=)``
 ``module.log``        ``modules.log(name, attributes)``          ``log_module(id=)``
+``modules.log_if``    ``modules.log_if_empty(modules)``,         ``list_modules``, then
+                      ``modules.log_if_changed(name, ...)``      ``log_module(id=)``
 ``iteration.create``  ``iterations.create(step)``                ``create_iteration(id=)``
 ``run.start``         a run's start (``model.runs.start``, or    ``start_run``
                       the first write of a process's run)
@@ -365,26 +367,117 @@ class LogModule(Operation):
 
     @classmethod
     def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
-        owner = arguments.get("owner")
-        if owner not in ("model", "iteration", "run"):
-            raise UnreadableEntry(
-                f"a module's owner is a model, an iteration or a run, not {owner!r}"
-            )
         attributes = arguments.get("attributes")
         if type(attributes) is not str:
             raise UnreadableEntry("the attributes must be JSON text")
-        return cls(
-            id,
-            ModuleOwner(owner, _uuid(arguments, "owner_id")),
-            _name(arguments, "name"),
-            attributes,
-        )
+        return cls(id, _owner(arguments), _name(arguments, "name"), attributes)
 
     def models_needed(self) -> set[UUID]:
         return {self.owner.id} if self.owner.kind == "model" else set()
 
     def describe(self) -> str:
         return f"module {self.name!r} of {self.owner.kind} {self.owner.id}"
+
+
+#: :class:`LogModulesIf`: log the modules unless the owner holds any module (but theirs).
+IF_EMPTY = "empty"
+#: :class:`LogModulesIf`: log each module unless the last module of its name that the owner
+#: holds (but those it logs) has the same attributes.
+IF_CHANGED = "changed"
+_CONDITIONS = frozenset({IF_EMPTY, IF_CHANGED})
+
+
+@kind("modules.log_if")
+class LogModulesIf(Operation):
+    """``modules.log_if_empty(modules)`` (``condition`` :data:`IF_EMPTY`) or
+    ``modules.log_if_changed(name, attributes)`` (:data:`IF_CHANGED`) of a model or an
+    iteration: modules logged, in order, unless the store holds what makes them needless.
+
+    The condition is decided when the operation is applied, in its place among the writes
+    of its process (after those made before it), so it holds for a write queued while the
+    store was away as for one written at once. Module ``index`` gets the id
+    ``uuid5(id, str(index))``: an application that is repeated (a retry after a lost answer,
+    a replay) finds the modules it logged by their ids, and logs only those still missing.
+    """
+
+    __slots__ = ("condition", "modules", "owner")
+
+    def __init__(
+        self,
+        id: UUID,
+        owner: ModuleOwner,
+        condition: str,
+        modules: Sequence[tuple[str, str]],
+    ) -> None:
+        super().__init__(id)
+        if condition not in _CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r}")
+        self.owner = owner
+        self.condition = condition
+        #: ``(name, attributes as JSON text)`` of each module, in order.
+        self.modules = list(modules)
+
+    def module_ids(self) -> list[UUID]:
+        """The id of each module, in order."""
+        return [uuid.uuid5(self.id, str(index)) for index in range(len(self.modules))]
+
+    def apply(self, store: Store, ids: IdMap) -> Any:
+        """The modules logged (those of an earlier application of this one included): none
+        if the condition found them needless."""
+        owner = ModuleOwner(self.owner.kind, ids(self.owner.id))
+        module_ids = self.module_ids()
+        mine = set(module_ids)
+        held = store.list_modules(owner)
+        if self.condition == IF_EMPTY and any(module.id not in mine for module in held):
+            return []
+        by_id = {module.id: module for module in held if module.id in mine}
+        last = {module.name: module for module in held if module.id not in mine}
+        logged = []
+        for module_id, (name, attributes_json) in zip(module_ids, self.modules, strict=True):
+            module = by_id.get(module_id)
+            if module is None:
+                earlier = last.get(name)
+                if (
+                    self.condition == IF_CHANGED
+                    and earlier is not None
+                    and earlier.attributes == values.loads_json(attributes_json)
+                ):
+                    continue
+                module = store.log_module(owner, name, attributes_json, id=module_id)
+            last[name] = module
+            logged.append(module)
+        return logged
+
+    def arguments(self, ids: IdMap) -> dict[str, Any]:
+        return {
+            "owner": self.owner.kind,
+            "owner_id": ids(self.owner.id).hex,
+            "condition": self.condition,
+            "modules": [[name, attributes] for name, attributes in self.modules],
+        }
+
+    @classmethod
+    def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        condition = arguments.get("condition")
+        if condition not in _CONDITIONS:
+            raise UnreadableEntry(f"a condition is 'empty' or 'changed', not {condition!r}")
+        modules = arguments.get("modules")
+        if not isinstance(modules, list):
+            raise UnreadableEntry("modules must be a list")
+        decoded = []
+        for index, module in enumerate(modules):
+            if type(module) is not list or len(module) != 2 or type(module[1]) is not str:
+                raise UnreadableEntry(f"module {index} is not [name, attributes as JSON text]")
+            decoded.append((_checked_name(module[0], f"module {index}'s name"), module[1]))
+        return cls(id, _owner(arguments), condition, decoded)
+
+    def models_needed(self) -> set[UUID]:
+        return {self.owner.id} if self.owner.kind == "model" else set()
+
+    def describe(self) -> str:
+        names = ", ".join(repr(name) for name, _ in self.modules[:3])
+        more = f" and {len(self.modules) - 3} more" if len(self.modules) > 3 else ""
+        return f"modules {names}{more} of {self.owner.kind} {self.owner.id}, if {self.condition}"
 
 
 @kind("iteration.create")
@@ -745,6 +838,13 @@ def _uuid(arguments: Mapping[str, Any], key: str) -> UUID:
         raise UnreadableEntry(f"{key} {text[:40]!r} is not a UUID") from None
 
 
+def _owner(arguments: Mapping[str, Any]) -> ModuleOwner:
+    owner = arguments.get("owner")
+    if owner not in ("model", "iteration", "run"):
+        raise UnreadableEntry(f"a module's owner is a model, an iteration or a run, not {owner!r}")
+    return ModuleOwner(owner, _uuid(arguments, "owner_id"))
+
+
 def _int(arguments: Mapping[str, Any], key: str) -> int:
     number = arguments.get(key)
     if type(number) is not int or not values.INT64_MIN <= number <= values.INT64_MAX:
@@ -769,7 +869,11 @@ def _name(arguments: Mapping[str, Any], key: str, *, optional: bool = False) -> 
     text = arguments.get(key)
     if text is None and optional:
         return None
+    return _checked_name(text, key)
+
+
+def _checked_name(text: object, what: str) -> str:
     try:
-        return values.check_name(text, key)
+        return values.check_name(text, what)
     except InvalidArgumentError as error:
         raise UnreadableEntry(str(error)) from None

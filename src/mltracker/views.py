@@ -6,12 +6,14 @@ session's :class:`~mltracker.ports.store.Store`. Every call but ``metrics.log`` 
 of what was logged.
 
 The writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log``,
-``iterations.create``, ``get_or_create`` of an experiment or a model) are operations of the
-writer's log (``mltracker.operations``), each with an id made here (a fresh UUID per call,
-kept across retries and replays), so that none ever applies twice. They are written at once
-when the store takes them within ``$MLTRACKER_WRITE_WAIT_SECONDS``, else queued after the
-points logged before them, and the call returns what the client knows: the module or
-iteration with its id, an experiment or model handle with a client-made id (the store's own
+``modules.log_if_empty`` and ``log_if_changed``, ``iterations.create``, ``get_or_create`` of
+an experiment or a model) are operations of the writer's log (``mltracker.operations``), each
+with an id made here (a fresh UUID per call, kept across retries and replays), so that none
+ever applies twice. They are written at once when the store takes them within
+``$MLTRACKER_WRITE_WAIT_SECONDS``, else queued after the points logged before them, and the
+call returns what the client knows: the module or iteration with its id (``None`` for a
+conditional log of modules, which the store decides when it applies it), an experiment or
+model handle with a client-made id (the store's own
 id is used from the moment the store answers, if it held them already). ``model.step`` then
 answers the step this process knows: the last one read from the store, moved by the step
 writes made since (0 for a model first got while the store was away). Other calls (reads,
@@ -32,11 +34,14 @@ from mltracker import columnar, values
 from mltracker.entities import Experiment, Iteration, Metric, Model, Module
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, MLTrackerError, NotFoundError
 from mltracker.operations import (
+    IF_CHANGED,
+    IF_EMPTY,
     AddStep,
     CreateIteration,
     GetExperiment,
     GetModel,
     LogModule,
+    LogModulesIf,
     WriteStep,
     new_id,
 )
@@ -66,6 +71,7 @@ _INT64_MIN = values.INT64_MIN
 _INT64_MAX = values.INT64_MAX
 _FLOAT = values.FLOAT
 _now = time.time
+_ModuleList = _list[modules.Module]
 
 
 class _Steps:
@@ -405,6 +411,46 @@ class ModulesView(modules.Modules):
         if self._session.writer.submit(operation):
             return cast(Module, operation.result)
         return Module(operation.id, name, values.loads_json(attributes_json), _now())
+
+    def log_if_empty(
+        self, modules: Iterable[tuple[str, dict[str, Any] | None]]
+    ) -> _ModuleList | None:
+        if not isinstance(modules, Iterable) or isinstance(modules, str | bytes | Mapping):
+            raise InvalidTypeError(
+                f"modules must be (name, attributes) pairs, not {type(modules).__name__}"
+            )
+        checked = []
+        for pair in modules:
+            if not isinstance(pair, tuple | _list) or len(pair) != 2:
+                raise InvalidTypeError(
+                    f"a module must be a (name, attributes) pair, not {pair!r:.80}"
+                )
+            name, attributes = pair
+            checked.append(
+                (values.check_name(name, "module name"), values.encode_attributes(attributes))
+            )
+        return self._log_if(IF_EMPTY, checked)
+
+    def log_if_changed(
+        self, name: str, attributes: dict[str, Any] | None = None
+    ) -> _ModuleList | None:
+        checked = [(values.check_name(name, "module name"), values.encode_attributes(attributes))]
+        return self._log_if(IF_CHANGED, checked)
+
+    def _log_if(self, condition: str, checked: _list[tuple[str, str]]) -> _ModuleList | None:
+        if not checked:
+            return []
+        owner = self._owner
+        if owner.kind == "model" and condition == IF_CHANGED:
+            # Settings that change between runs (hyper-parameters): the run's, compared
+            # with the run's own; a model's architecture (``log_if_empty``) is the model's.
+            owner = ModuleOwner("run", self._session.runs.slot(owner.id).current_run().id)
+        elif owner.kind == "run":
+            writable_run(self._run, owner.id)
+        operation = LogModulesIf(new_id(), owner, condition, checked)
+        if self._session.writer.submit(operation):
+            return cast(_ModuleList, operation.result)
+        return None
 
     @property
     def _stored_owner(self) -> ModuleOwner:

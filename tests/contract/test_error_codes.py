@@ -36,6 +36,7 @@ RELEASED_CODES = {
     "BackendUnavailableError": "backend.unavailable",
     "RemoteError": "backend.remote",
     "AccessDeniedError": "backend.access_denied",
+    "CertificateError": "backend.certificate",
 }
 
 TREE = [

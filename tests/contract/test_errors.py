@@ -52,6 +52,7 @@ INT64_MIN = -(2**63)
         pytest.param(BackendUnavailableError, (BackendError,), id="BackendUnavailableError"),
         pytest.param(mltracker.RemoteError, (BackendError,), id="RemoteError"),
         pytest.param(mltracker.AccessDeniedError, (BackendError,), id="AccessDeniedError"),
+        pytest.param(mltracker.CertificateError, (BackendError,), id="CertificateError"),
     ],
 )
 def test_error_tree_has_documented_bases(error: type, bases: tuple[type, ...]) -> None:

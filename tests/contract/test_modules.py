@@ -253,3 +253,99 @@ def test_log_on_removed_iteration_raises_not_found(model: Model) -> None:
 
     with pytest.raises(NotFoundError, match="not found"):
         iteration.modules.log("adam")
+
+
+def _names(modules: Modules) -> list[tuple[str, dict[str, Any]]]:
+    return [(m.name, m.attributes) for m in modules.list()]
+
+
+def test_log_if_empty_logs_every_module_in_order_into_an_empty_collection(
+    modules: Modules,
+) -> None:
+    logged = modules.log_if_empty([("0", {"in": 4}), ("1", None), ("0", {"in": 8})])
+
+    assert logged is not None
+    assert [(m.name, m.attributes) for m in logged] == [
+        ("0", {"in": 4}),
+        ("1", {}),
+        ("0", {"in": 8}),
+    ]
+    assert modules.list() == logged
+
+
+def test_log_if_empty_logs_nothing_where_a_module_is(modules: Modules) -> None:
+    modules.log("hyperparameters", {"lr": 0.1})
+
+    assert modules.log_if_empty([("0", {"in": 4})]) == []
+    assert _names(modules) == [("hyperparameters", {"lr": 0.1})]
+
+
+def test_log_if_empty_again_logs_nothing(modules: Modules) -> None:
+    modules.log_if_empty([("0", {"in": 4}), ("1", {})])
+
+    assert modules.log_if_empty([("0", {"in": 4}), ("1", {})]) == []
+    assert _names(modules) == [("0", {"in": 4}), ("1", {})]
+
+
+def test_log_if_empty_of_no_modules_logs_nothing(modules: Modules) -> None:
+    assert modules.log_if_empty([]) == []
+    assert modules.list() == []
+
+
+def test_log_if_changed_logs_a_name_again_only_when_its_last_attributes_differ(
+    modules: Modules,
+) -> None:
+    first = modules.log_if_changed("config", {"lr": 0.1})
+    assert first is not None and [(m.name, m.attributes) for m in first] == [
+        ("config", {"lr": 0.1})
+    ]
+    assert modules.log_if_changed("config", {"lr": 0.1}) == []
+    assert modules.log_if_changed("config", {"lr": 0.05}) != []
+    assert modules.log_if_changed("config", {"lr": 0.1}) != []  # the last one differs
+    assert modules.log_if_changed("config", {"lr": 0.1}) == []
+
+    assert _names(modules) == [
+        ("config", {"lr": 0.1}),
+        ("config", {"lr": 0.05}),
+        ("config", {"lr": 0.1}),
+    ]
+
+
+def test_log_if_changed_looks_at_modules_of_its_name_only(modules: Modules) -> None:
+    modules.log("other", {"lr": 0.1})
+
+    assert modules.log_if_changed("config", {"lr": 0.1}) != []
+    assert modules.log_if_changed("config", None) != []
+    assert modules.log_if_changed("config") == []
+    assert _names(modules) == [("other", {"lr": 0.1}), ("config", {"lr": 0.1}), ("config", {})]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda m: m.log_if_empty([("ok", {}), ("", {})]), id="empty-name"),
+        pytest.param(lambda m: m.log_if_empty([("ok", {}), ("t", {"x": (1,)})]), id="tuple"),
+        pytest.param(lambda m: m.log_if_changed("config", {"x": {1, 2}}), id="set"),
+        pytest.param(lambda m: m.log_if_changed(3, {}), id="name-type"),
+        pytest.param(lambda m: m.log_if_empty([("ok", {}), ("no-attributes",)]), id="single"),
+        pytest.param(lambda m: m.log_if_empty(None), id="none"),
+        pytest.param(lambda m: m.log_if_empty({"a": {}}), id="dict"),
+        pytest.param(lambda m: m.log_if_empty("ab"), id="str"),
+    ],
+)
+def test_bad_modules_of_a_conditional_log_are_refused_before_any_is_logged(
+    modules: Modules, call: Any
+) -> None:
+    with pytest.raises(mltracker.InvalidArgumentError):
+        call(modules)
+    assert modules.list() == []
+
+
+def test_conditional_log_on_deleted_model_raises_not_found(experiment: Experiment) -> None:
+    model = experiment.models.create("h")
+    experiment.models.delete(model.id)
+
+    with pytest.raises(NotFoundError, match="not found"):
+        model.modules.log_if_empty([("linear", {})])
+    with pytest.raises(NotFoundError, match="not found"):
+        model.modules.log_if_changed("linear", {})

@@ -31,6 +31,7 @@ DOCUMENTED = {
     "ReadOnlyStoreError",
     "BackendUnavailableError",
     "RemoteError",
+    "CertificateError",
     "NO_PHASE",
     "Experiment",
     "Experiments",

@@ -88,8 +88,13 @@ def test_damaged_schema_page_is_refused_at_open_with_a_typed_error(
 ) -> None:
     source, page_size, _ = pristine
     for fill in (b"\xff", b"\x00"):
+        # The last eighth of page 1: the cells of the schema's b-tree (its content area
+        # grows from the page's end), whether the schema fits on the page or spans more.
         path = damaged_copy(
-            source, tmp_path / f"schema-{fill.hex()}.db", page_size // 2, fill * (page_size // 8)
+            source,
+            tmp_path / f"schema-{fill.hex()}.db",
+            page_size - page_size // 8,
+            fill * (page_size // 8),
         )
         outcome = open_read_write(path, tmp_path)
         assert_typed(outcome, f"page 1 filled with {fill!r}")

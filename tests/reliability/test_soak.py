@@ -677,7 +677,9 @@ class Soak:
         spooled = counters[client.SPOOLED_AT_END]
         said = 0
         if one.log.exists():
-            pattern = r"mltracker: (\d+) metric points could not be written"
+            pattern = (
+                r"mltracker: (\d+) metric points (?:and \d+ other writes? )?could not be written"
+            )
             said = sum(int(n) for n in re.findall(pattern, one.log.read_text(errors="replace")))
         if one.kind == "pool":
             return  # a worker's log holds several tasks: see the stored points instead

@@ -151,9 +151,11 @@ def test_sync_tells_each_notice_once(tmp_path: Path) -> None:
         done = mltracker("--uri", server.url, "sync")
         server.stop()
     assert done.returncode == 0, done.stderr
-    notice = f"writing {2 * POINTS} metric points spooled by an earlier process"
+    notice = f"writing {2 * POINTS} metric points and 2 other writes spooled by an earlier process"
     assert done.stderr.count(notice) == 1, done.stderr
-    assert f"{2 * POINTS} spooled metric points written" in done.stdout, done.stdout
+    assert f"{2 * POINTS} spooled metric points and 2 other writes written" in done.stdout, (
+        done.stdout
+    )
 
 
 class BrokenStore(SqlStore):

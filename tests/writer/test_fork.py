@@ -66,6 +66,8 @@ def test_a_fork_waits_for_the_write_in_progress(sqlite_uri: str) -> None:
 
     with mltracker.connect(sqlite_uri) as tracker:
         model = tracker.experiments.create("e").models.create("m")
+    _ = model.runs.current  # its run is started first: the write in progress is the points'
+    tracker.flush()
     tracker.writer.interval = 0.02
     blocker = sqlite3.connect(sqlite_uri, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")

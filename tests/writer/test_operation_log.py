@@ -18,16 +18,23 @@ import mltracker
 from mltracker import operations
 from mltracker.backends.sql import engine as engines
 from mltracker.operations import (
+    IF_CHANGED,
+    IF_EMPTY,
     AddStep,
+    BeatRun,
     CreateIteration,
+    EndRun,
     GetExperiment,
     GetModel,
     IdMap,
     LogModule,
+    LogModulesIf,
     Operation,
+    ResumeRun,
+    StartRun,
     WriteStep,
 )
-from mltracker.ports.store import ModuleOwner, Series
+from mltracker.ports.store import ModuleOwner, RunStart, Series
 from mltracker.spool import Spool, store_key
 
 
@@ -46,11 +53,41 @@ KINDS = [
         id="module.log",
     ),
     pytest.param(CreateIteration(uuid.uuid4(), MODEL_ID, 7), id="iteration.create"),
+    pytest.param(
+        CreateIteration(uuid.uuid4(), MODEL_ID, 8, uuid.uuid4()), id="iteration.create-run"
+    ),
+    pytest.param(
+        LogModule(uuid.uuid4(), ModuleOwner("run", uuid.uuid4()), "opt", '{"lr": 0.1}'),
+        id="module.log-run",
+    ),
+    pytest.param(
+        StartRun(
+            RunStart(uuid.uuid4(), MODEL_ID, "lr=0.1", '{"lr": 0.1}', '{"host": "h"}', 1.5, 60.0)
+        ),
+        id="run.start",
+    ),
+    pytest.param(
+        StartRun(RunStart(uuid.uuid4(), MODEL_ID, None, "{}", "{}", 0.1, None)),
+        id="run.start-bare",
+    ),
+    pytest.param(ResumeRun(uuid.uuid4(), uuid.uuid4(), 2.25, 30.0), id="run.resume"),
+    pytest.param(BeatRun(uuid.uuid4(), uuid.uuid4(), 1e9 + 0.1), id="run.beat"),
+    pytest.param(EndRun(uuid.uuid4(), uuid.uuid4(), "killed", "SIGTERM", 1e9 + 0.3), id="run.end"),
+    pytest.param(
+        LogModulesIf(
+            uuid.uuid4(), ModuleOwner("model", MODEL_ID), IF_EMPTY, [("a", "{}"), ("b", "[1]")]
+        ),
+        id="modules.log_if-empty",
+    ),
+    pytest.param(
+        LogModulesIf(uuid.uuid4(), ModuleOwner("iteration", MODEL_ID), IF_CHANGED, [("c", "{}")]),
+        id="modules.log_if-changed",
+    ),
 ]
 
 
 def test_every_kind_is_registered_with_its_name() -> None:
-    assert sorted(operations.KINDS) == sorted(p.values[0].kind for p in KINDS)
+    assert sorted(operations.KINDS) == sorted({p.values[0].kind for p in KINDS})
     with pytest.raises(ValueError, match="registered already"):
         operations.kind("step.add")(AddStep)
 
@@ -197,9 +234,11 @@ def test_a_queued_write_whose_model_was_deleted_meanwhile_is_reported_and_the_re
             break
         except mltracker.NotFoundError as error:
             reports.append(str(error))
+    run = tracker._session.runs.slot(model_id).current
+    assert run is not None  # the module went into the process's run of the model
     assert [report.split(":")[0] for report in reports] == [
         f"the write of step += 1 of model {model_id} was dropped",
-        f"the write of module 'lost' of model {model_id} was dropped",
+        f"the write of module 'lost' of run {run.id} was dropped",
     ]
     assert tracker.writer.pending == 0
     assert [m.name for m in other_model.modules.list()] == ["kept"]

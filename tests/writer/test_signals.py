@@ -144,7 +144,7 @@ def test_signal_flush_gives_up_in_time_when_the_store_stays_locked(tmp_path: Pat
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        assert "100 metric points could not be written" in (
+        assert "100 metric points and 2 other writes could not be written" in (
             child.stderr.read() if child.stderr else ""
         )
     assert stored_steps(path) == []

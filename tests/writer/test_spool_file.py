@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import mltracker
+from mltracker.connect import close_all
 from mltracker.ports.store import Point
 from mltracker.spool import Spool, set_aside, store_key
 
@@ -41,13 +42,15 @@ def _batches(sqlite_uri: str, steps: list[range]) -> list[tuple[uuid.UUID, list[
         assert model is not None
         for step in range(steps[-1].stop):
             model.metrics.log("loss", float(step), step=step)
-        points = list(tracker.writer._queue)
+        # The points only (the start of the process's run is queued before them).
+        points = [item for item in tracker.writer._queue if type(item) is tuple]
         tracker.writer._queue.clear()
     return [(uuid.uuid4(), points[r.start : r.stop]) for r in steps]
 
 
 def _next_process_writes(sqlite_uri: str, step: int) -> None:
     """What a later process does: log one point, which first writes what was spooled."""
+    close_all()  # a session of its own, as in a new process (this one's writer looked already)
     with mltracker.connect(sqlite_uri) as tracker:
         experiment = tracker.experiments.read("e")
         assert experiment is not None
@@ -126,7 +129,7 @@ def test_a_spill_that_fails_half_way_leaves_whole_lines_and_the_next_process_get
         outcome = json.loads(child.stdout)
         assert outcome["after"] == outcome["before"], "the torn line is cut off"
         assert outcome["whole"]
-        assert outcome["pending"] == 3_000
+        assert outcome["pending"] == 3_001  # the points and the start of their run
         blocker.execute("ROLLBACK")
     finally:
         blocker.close()

@@ -119,6 +119,22 @@ def server_log_on_stderr() -> Iterator[None]:
     help="Allow an address other than loopback without a token.",
 )
 @allowed_host_option
+@click.option(
+    "--ssl-certfile",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Speak HTTPS with the certificate of this PEM file (followed by its chain, if any); "
+    "with --ssl-keyfile. Clients of a certificate their system does not trust set "
+    "MLTRACKER_CA_BUNDLE.",
+)
+@click.option(
+    "--ssl-keyfile",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The certificate's private key (PEM, unencrypted); with --ssl-certfile.",
+)
 @pass_state
 def server_command(
     state: State,
@@ -130,10 +146,13 @@ def server_command(
     workers: int,
     insecure: bool,
     allowed_hosts: tuple[str, ...],
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
 ) -> None:
     """Serve the store over HTTP: the REST API that training jobs log to.
 
     Jobs on other machines log with MLTRACKER_URI=http://HOST:PORT (and MLTRACKER_TOKEN);
+    with --ssl-certfile and --ssl-keyfile it serves HTTPS (https://HOST:PORT) itself;
     they need neither database credentials nor a database driver. The store (a SQLite path
     or postgresql://..., not another server's URL) is created or upgraded first, as
     `mltracker db upgrade` does; with --read-only it is served as it is. The API and its
@@ -147,6 +166,12 @@ def server_command(
         raise CliError(
             f"the server needs its extra ({error.name} is missing): pip install 'mltracker[server]'"
         ) from None
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        given, missing = ("certfile", "keyfile") if ssl_keyfile is None else ("keyfile", "certfile")
+        raise click.UsageError(
+            f"--ssl-{given} needs --ssl-{missing}: give both (the server's certificate and "
+            "its private key) or neither"
+        )
     if read_only:
         require_existing_store(state.uri)
     settings = ServerSettings(
@@ -159,6 +184,8 @@ def server_command(
         workers=workers,
         insecure=insecure,
         allowed_hosts=allowed_hosts,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
 
     def announce(url: str) -> None:

@@ -28,6 +28,12 @@ What is recorded, on rank zero only (the other ranks do nothing and open no stor
   an epoch, so the logger adds a small callback to the trainer when ``fit`` begins.
 - :meth:`finalize` writes the step and flushes every queued point.
 
+While the store is away (a tracking server that is down), training starts, runs and ends
+as usual: nothing here reads the store, and every write is queued with the points.
+:meth:`finalize` waits for the store within the bound of the flush at exit (within
+``$MLTRACKER_WRITE_WAIT_SECONDS`` for a store known to be away), then leaves what is queued
+in a spool file, written when the store is back (or by ``mltracker sync``).
+
 The logger holds only the experiment's name and the store's URI until it is used, so a
 ``Trainer`` that is pickled (``ddp_spawn``) takes it along. Requires
 ``pip install 'mltracker[lightning]'``.
@@ -188,13 +194,15 @@ class MLTrackerLogger(Logger):
     @rank_zero_only
     def finalize(self, status: str) -> None:
         """Write the model's step, the optimizers' settings if an epoch ended since they
-        were logged, and every queued point (also when the run failed)."""
+        were logged, and every queued point (also when the run failed), bounded: what a
+        store that is away does not take goes to the spool (see
+        ``MetricWriter.flush_at_end``)."""
         if self._tracked is None:
             return
         self._epoch_boundary()
         self._write_step()
         if self._connection is not None:
-            self._connection.flush()
+            self._connection.writer.flush_at_end()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -249,9 +257,9 @@ class MLTrackerLogger(Logger):
         self._hyperparameters = None
         if attributes is None:
             return
-        earlier = [m for m in tracked.modules.list() if m.name == HYPERPARAMETERS_MODULE]
-        if not earlier or earlier[-1].attributes != attributes:
-            tracked.modules.log(HYPERPARAMETERS_MODULE, attributes)
+        # Compared with the last ones logged by the store, when it applies the write (a
+        # read here would need it up): see ``track``.
+        tracked.modules.log_if_changed(HYPERPARAMETERS_MODULE, attributes)
 
     def _fitting(self) -> bool:
         trainer = self._trainer

@@ -175,6 +175,11 @@ def track(
     included, so that training continues it. A new model (or one without modules) gets a
     module per descendant of ``module`` (:func:`modules_of`).
 
+    It reads nothing that needs the store: while the store is away the model is got and its
+    modules logged as writes of the training loop (queued, then spooled, and written in
+    order when the store is back), and ``step`` is the one this process knows (0 for a model
+    first got while the store is away).
+
     Args:
         experiment: Where the model lives.
         module: The model being trained.
@@ -194,9 +199,12 @@ def track(
         name=type(inner).__name__ if name is None else name,
         description=description,
     )
-    if not model.modules.list():
-        for module_name, attributes in modules_of(inner):
-            model.modules.log(module_name, attributes)
+    # Whether the model has modules already (the same script run again) is decided by the
+    # store when it applies this write, in its place after the model's get_or_create: not
+    # by a read here, which would need the store to be up. While the store is away the
+    # write waits in the queue (then the spool) like the others, and a run again logs no
+    # second copy of the modules, while a new model gets them all.
+    model.modules.log_if_empty(modules_of(inner))
     return model
 
 

@@ -27,6 +27,12 @@ What is recorded, on the world's process zero only (the others do nothing and op
   after each epoch with the optimizer's and scheduler's settings
   (:func:`~mltracker.integrations.torch.log_optimizer`).
 
+While the store is away (a tracking server that is down), training starts, runs and ends
+as usual: nothing here reads the store, and every write is queued with the points. ``on_train_end``
+waits for the store within the bound of the flush at exit (within
+``$MLTRACKER_WRITE_WAIT_SECONDS`` for a store known to be away), then leaves what is queued
+in a spool file, written when the store is back (or by ``mltracker sync``).
+
 The values that the Trainer hands to ``on_log`` are Python numbers already (it reads its
 tensors once per logging step). Requires ``pip install 'mltracker[transformers]'``.
 """
@@ -149,11 +155,13 @@ class MLTrackerCallback(TrainerCallback):
         control: TrainerControl,
         **kwargs: Any,
     ) -> None:
-        """Write the model's step and every queued point."""
+        """Write the model's step and every queued point, bounded: what a store that is
+        away does not take goes to the spool (see ``MetricWriter.flush_at_end``)."""
         if not state.is_world_process_zero or self._tracked is None:
             return
         self._write_step(state)
-        self._flush()
+        if self._connection is not None:
+            self._connection.writer.flush_at_end()
 
     def on_log(
         self,
@@ -218,9 +226,9 @@ class MLTrackerCallback(TrainerCallback):
         config = getattr(module, "config", None)
         if config is not None:
             attributes = to_attributes(config)
-            earlier = [m for m in tracked.modules.list() if m.name == CONFIG_MODULE]
-            if not earlier or earlier[-1].attributes != attributes:
-                tracked.modules.log(CONFIG_MODULE, attributes)
+            # Compared with the last one logged by the store, when it applies the write (a
+            # read here would need it up): see ``track``.
+            tracked.modules.log_if_changed(CONFIG_MODULE, attributes)
         return tracked
 
     def _split(self, key: str) -> tuple[str, str | None]:
@@ -249,7 +257,3 @@ class MLTrackerCallback(TrainerCallback):
         return log_optimizer(
             self._tracked, optimizer, self._step(state), scheduler=kwargs.get("lr_scheduler")
         )
-
-    def _flush(self) -> None:
-        if self._connection is not None:
-            self._connection.flush()

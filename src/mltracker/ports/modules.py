@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -55,6 +56,47 @@ class Modules(ABC):
     def add(self, name: str, attributes: dict[str, Any] | None = None) -> Module:
         """An alias of :meth:`log`."""
         return self.log(name, attributes)
+
+    @abstractmethod
+    def log_if_empty(
+        self, modules: Iterable[tuple[str, dict[str, Any] | None]]
+    ) -> builtins.list[Module] | None:
+        """Add these modules, in order, unless the collection holds a module already: e.g.
+        the modules of a model's architecture, logged by the first run that trains it.
+
+        The store decides, in the place of this call among the writes of the process, so
+        the call is a write of a training loop like :meth:`log`: while the store is away it
+        is queued (then spooled) and decided when the store takes it, and a repeat of it
+        (a retry, a replay) adds nothing twice.
+
+        Args:
+            modules: ``(name, attributes)`` of each module.
+
+        Returns:
+            The modules added (none if the collection held one), or ``None`` if the store
+            has not decided yet (the call is queued).
+
+        Raises:
+            InvalidArgumentError: A bad name or attributes (as for :meth:`log`); nothing is
+                added.
+        """
+
+    @abstractmethod
+    def log_if_changed(
+        self, name: str, attributes: dict[str, Any] | None = None
+    ) -> builtins.list[Module] | None:
+        """Add a module unless the last module of this name in the collection has these
+        attributes: e.g. settings that are logged again only when they changed. Decided
+        by the store in the place of this call among the writes of the process, as
+        :meth:`log_if_empty` is.
+
+        Returns:
+            The module added in a list (empty if it was not needed), or ``None`` if the
+            store has not decided yet (the call is queued).
+
+        Raises:
+            InvalidArgumentError: A bad name or attributes (as for :meth:`log`).
+        """
 
     @abstractmethod
     def list(self) -> builtins.list[Module]:

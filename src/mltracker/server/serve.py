@@ -7,6 +7,10 @@ writes each batch before it answers), create or upgrade it as ``mltracker db upg
 refused (a server of itself would wait on its own answers). uvicorn ends on SIGTERM
 and SIGINT after the requests in progress are answered, so a batch being written is
 written.
+
+With ``ssl_certfile`` and ``ssl_keyfile`` (``--ssl-certfile``/``--ssl-keyfile``) uvicorn
+speaks HTTPS itself, with that certificate, and the announced URL is ``https://``; the files
+are checked before the store is opened (``mltracker.server.tls``).
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
+from mltracker.server import goodbye
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.server.tls import check_tls_files
 from mltracker.tokens import check_secret, read_tokens
 
 DEFAULT_HOST = "127.0.0.1"
@@ -61,6 +68,15 @@ class ServerSettings:
     #: The host names answered besides the loopback ones and the server's own (``--allowed-host``:
     #: ``*`` for any). None given: any with a token, else those only (DNS rebinding).
     allowed_hosts: tuple[str, ...] = ()
+    #: The PEM files of the server's certificate (its chain) and private key: HTTPS. Both or
+    #: neither.
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.ssl_certfile is not None
 
 
 def check_settings(settings: ServerSettings) -> None:
@@ -71,8 +87,10 @@ def check_settings(settings: ServerSettings) -> None:
             ``insecure``), an empty token, a token shorter than 16 characters or not
             printable ASCII, both a token and a tokens file, a tokens file that is not one
             (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, or a store
-            that is a tracking server (an ``http(s)://`` URI).
+            that is a tracking server (an ``http(s)://`` URI); TLS files that cannot serve
+            (see :func:`mltracker.server.tls.check_tls_files`).
     """
+    check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)
     uri = resolve_uri(settings.uri)
     if uri.startswith(("http://", "https://")):
         raise InvalidArgumentError(
@@ -148,12 +166,12 @@ def prepared_store(uri: str | None) -> Store:
     return store
 
 
-def url_of(host: str, port: int) -> str:
+def url_of(host: str, port: int, *, tls: bool = False) -> str:
     """The URL of a server listening on ``host`` and ``port`` (on every address: the
-    machine's name)."""
+    machine's name); ``https://`` with ``tls``."""
     host = announced_host(host)
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{port}"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> None:
@@ -180,9 +198,14 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
             allowed_hosts=allowed_hosts(settings),
         )
         sock = _bind(settings.host, settings.port)
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+            **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
+        )
         server = uvicorn.Server(config)
-        announce(url_of(settings.host, sock.getsockname()[1]))
+        announce(url_of(settings.host, sock.getsockname()[1], tls=settings.tls))
         server.run(sockets=[sock])
     finally:
         store.close()
@@ -200,7 +223,7 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
     # An empty list and None mean the same (see ``allowed_hosts``): the loopback names only
     # without a token, any with one.
     os.environ["MLTRACKER_SERVER_ALLOWED_HOSTS"] = "\n".join(allowed_hosts(settings) or ())
-    announce(url_of(settings.host, settings.port))
+    announce(url_of(settings.host, settings.port, tls=settings.tls))
     uvicorn.run(
         "mltracker.server.serve:app_from_environment",
         factory=True,
@@ -209,7 +232,16 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         workers=settings.workers,
         log_level="warning",
         timeout_graceful_shutdown=30,
+        **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
     )
+
+
+def _tls_options(certfile: str | None, keyfile: str | None) -> dict[str, Any]:
+    """uvicorn's options for HTTPS with these files (none without them): the files, and the
+    protocol whose idle connections let a shutdown end at once (``mltracker.server.goodbye``)."""
+    if certfile is None or keyfile is None:
+        return {}
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "http": goodbye.PROTOCOL}
 
 
 def app_from_environment() -> object:
@@ -241,8 +273,14 @@ def _bind(host: str, port: int) -> socket.socket:
 
 class ServerThread:
     """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
-    notebooks, benchmarks and tests). ``url`` is where it listens; :meth:`stop` ends it
-    after the requests in progress."""
+    notebooks, benchmarks and tests). ``url`` is where it listens (``https://`` with
+    ``ssl_certfile`` and ``ssl_keyfile``); :meth:`stop` ends it after the requests in
+    progress.
+
+    Raises (when made):
+        InvalidArgumentError: TLS files that cannot serve (see
+            :func:`mltracker.server.tls.check_tls_files`).
+    """
 
     def __init__(
         self,
@@ -252,7 +290,12 @@ class ServerThread:
         tokens_file: str | os.PathLike[str] | None = None,
         read_only: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        ssl_certfile: str | os.PathLike[str] | None = None,
+        ssl_keyfile: str | os.PathLike[str] | None = None,
     ) -> None:
+        certfile = None if ssl_certfile is None else os.fspath(ssl_certfile)
+        keyfile = None if ssl_keyfile is None else os.fspath(ssl_keyfile)
+        check_tls_files(certfile, keyfile)
         app = create_app(
             store,
             token=token,
@@ -261,8 +304,10 @@ class ServerThread:
             max_body_bytes=max_body_bytes,
         )
         self._socket = _bind(DEFAULT_HOST, 0)
-        self.url = url_of(DEFAULT_HOST, self._socket.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        port = self._socket.getsockname()[1]
+        self.url = url_of(DEFAULT_HOST, port, tls=certfile is not None)
+        config = uvicorn.Config(app, log_level="warning", **_tls_options(certfile, keyfile))
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():

@@ -32,8 +32,9 @@ spool, stderr says where, and it returns.
 Points of a model deleted meanwhile cannot be stored: they are dropped and reported with
 ``NotFoundError`` by the next call.
 
-The other writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log``,
-``iterations.create``, ``get_or_create`` of an experiment or a model) go into the same queue as
+The other writes of a training loop (``model.step = ...`` and ``+= 1``, ``modules.log`` and
+its conditional forms, ``iterations.create``, ``get_or_create`` of an experiment or a model)
+go into the same queue as
 operations (``mltracker.operations``: one kind each, with its encoding for the spool and the
 one call that applies it), so the store gets everything in the order it was made.
 :meth:`MetricWriter.submit` queues one and writes the queue up to it at once, waiting for the
@@ -42,7 +43,10 @@ back to the caller, with its error if it refused it. When the store is known to 
 (:attr:`MetricWriter.away`), or does not answer in time, the operation stays queued and is
 written, spooled and replayed like points (idempotent by the id it carries); the caller goes
 on with what it knows. Reads wait for a store known to be away no longer than that either
-(:meth:`MetricWriter.flush_for_read`), then raise, saying that reads need the store.
+(:meth:`MetricWriter.flush_for_read`), then raise, saying that reads need the store. When
+training ends, :meth:`MetricWriter.flush_at_end` writes what is queued within the bound of
+the flush at exit (no longer than that wait, for a store known to be away), leaving the rest
+in the spool.
 
 The parts: ``metric_writer`` (the queue and its thread), ``batches`` (cutting and splitting),
 ``spools`` (the spool files of one writer), ``hooks`` (exit, fork, signals and pools,

@@ -4,7 +4,7 @@ an operation (``mltracker.operations``) queued after the points logged before it
 once when the store takes it within ``$MLTRACKER_WRITE_WAIT_SECONDS``, else left in the queue
 for the writer's thread, the spool and the next process. Also the reads a training loop
 makes (``model.step``) and the flush before any read, which wait no longer for a store known
-to be away.
+to be away, and the flush when training ends (:meth:`LoopWrites.flush_at_end`), bounded.
 
 :class:`LoopWrites` is a base of :class:`~mltracker.writer.metric_writer.MetricWriter`; it
 takes the writer's locks in the writer's order (see ``mltracker.writer``).
@@ -65,6 +65,7 @@ class LoopWrites:
         def _name(self) -> str: ...
         def pending_counts(self) -> tuple[int, int]: ...
         def flush(self, *, within: float | None = None) -> None: ...
+        def flush_or_spool(self, within: float | None) -> None: ...
         def _write_all(
             self,
             within: float | None,
@@ -218,6 +219,21 @@ class LoopWrites:
             ) from None
         if self._error is not None:
             self._raise_error()
+
+    def flush_at_end(self) -> None:
+        """Write what is queued when a training loop ends (what the integrations call when
+        training ends), bounded like the flush at exit and never raising: within
+        ``$MLTRACKER_CLOSE_SECONDS`` (default 10 s), what the store does not take going to
+        the spool (stderr says where), to be written when the store is back, by this process
+        or the next one that writes to the store, or by ``mltracker sync``.
+
+        When the store is known to be away it waits no longer than any write of a training
+        loop, ``$MLTRACKER_WRITE_WAIT_SECONDS``: a framework ends training more than once in
+        a process (after ``fit``, then ``test``), and the flush at exit tries again within its
+        own bound. (``flush()`` waits out the whole retry budget, and raises.)
+        """
+        within = deadlines.write_wait_seconds() if self.away else deadlines.close_seconds()
+        self.flush_or_spool(within)
 
     # Applying one (the flush lock held)
 

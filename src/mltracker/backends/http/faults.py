@@ -6,7 +6,9 @@ cannot be the address of a tracking server is reported at once instead (:func:`c
 gives the message): a host name that does not resolve, ``https://`` to a server of plain HTTP
 (or any other TLS failure), a port that answers something that is not HTTP. A host name that
 resolved before, or a server that answered before, is taken for an outage when it stops
-doing so (see ``spoken``).
+doing so (see ``spoken``). A server certificate that does not verify is not about the URL
+alone, and never an outage: it is a :class:`~mltracker.errors.CertificateError` at once
+(``mltracker.backends.http.tls``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from mltracker.backends.http import tls
+from mltracker.errors import BackendError, BackendUnavailableError, CertificateError
+
 logger = logging.getLogger(__name__)
 
 #: What to check when the URL is wrong.
@@ -41,14 +46,16 @@ class Fault:
 
     ``problem`` says what happened, in a few words; ``reached``: the request may have reached
     the server (then only a repeatable one is sent again); ``fatal``: the message of the
-    error to raise at once, when no retry can help; ``dropped``: a connection was made and
-    closed without an answer, which a port that does not speak HTTP does too.
+    error to raise at once, when no retry can help, and ``fatal_class`` its class;
+    ``dropped``: a connection was made and closed without an answer, which a port that does
+    not speak HTTP does too.
     """
 
     problem: str
     reached: bool
     fatal: str | None = None
     dropped: bool = False
+    fatal_class: type[BackendError] = BackendUnavailableError
 
 
 def say(message: str) -> None:
@@ -60,11 +67,13 @@ def say(message: str) -> None:
     logger.debug(message)
 
 
-def classify(error: HTTPError, uri: str, *, spoken: bool) -> Fault:
+def classify(error: HTTPError, uri: str, *, spoken: bool, ca_bundle: str | None = None) -> Fault:
     """What ``error`` (of one attempt to reach the server at ``uri``) means.
 
     ``spoken`` tells that the server answered this client before: a name that stops
     resolving, or garbage where an answer was, is then an outage rather than a wrong URL.
+    ``ca_bundle`` is the file of ``$MLTRACKER_CA_BUNDLE`` the client verifies the server's
+    certificate with, if any (for the message of a certificate that does not verify).
     """
     if isinstance(error, MaxRetryError) and isinstance(error.reason, HTTPError):
         error = error.reason
@@ -79,7 +88,7 @@ def classify(error: HTTPError, uri: str, *, spoken: bool) -> Fault:
     if isinstance(error, ReadTimeoutError):
         return Fault("no answer within the timeout", reached=True)
     if isinstance(error, SSLError):
-        return _tls(cause or error, uri)
+        return _tls(cause or error, uri, ca_bundle)
     if isinstance(error, ProtocolError):
         if _garbage(cause) and not spoken:
             return Fault(
@@ -121,8 +130,15 @@ def _unresolved(error: NameResolutionError, uri: str, *, spoken: bool) -> Fault:
     )
 
 
-def _tls(cause: BaseException, uri: str) -> Fault:
+def _tls(cause: BaseException, uri: str, ca_bundle: str | None) -> Fault:
     text = _text(cause)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return Fault(
+            f"the certificate does not verify: {cause.verify_message or text}",
+            reached=False,
+            fatal=tls.untrusted(cause, uri, ca_bundle),
+            fatal_class=CertificateError,
+        )
     if isinstance(cause, (ssl.SSLEOFError, ConnectionResetError)) or "EOF" in text:
         return Fault(f"the TLS handshake was cut: {text}", reached=False, dropped=True)
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text.lower():

@@ -20,6 +20,10 @@ A URL that cannot be a tracking server's raises at once, saying what is wrong
 (``mltracker.backends.http.faults``): a host name that does not resolve, ``https://`` to a
 server of plain HTTP, a port that does not speak HTTP, answers that are not MLTracker's. The
 message of every error a request raises starts with its method and URL.
+
+An ``https://`` server's certificate is verified against the system's authorities, or those
+of ``$MLTRACKER_CA_BUNDLE`` (``mltracker.backends.http.tls``); one that does not verify
+raises :class:`~mltracker.errors.CertificateError` at once, never retried.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from mltracker import columnar, deadlines, wire
-from mltracker.backends.http import faults
+from mltracker.backends.http import faults, tls
 from mltracker.collector import collector_paused
 from mltracker.credentials import check_token_text
 from mltracker.entities import Metric, Module
@@ -95,7 +99,9 @@ class HttpStore(Store):
 
     Raises (when made):
         InvalidArgumentError: A token (given, or of ``$MLTRACKER_TOKEN``) that is not
-            printable ASCII without spaces (see ``mltracker.credentials``).
+            printable ASCII without spaces (see ``mltracker.credentials``); for an
+            ``https://`` URI, a ``$MLTRACKER_CA_BUNDLE`` that is not a readable PEM file of
+            certificates (see ``mltracker.backends.http.tls``).
     """
 
     def __init__(self, uri: str, token: str | None = None) -> None:
@@ -111,7 +117,10 @@ class HttpStore(Store):
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
         self._headers = headers
-        self._http = _pool()
+        #: The PEM file of the certificates that an https:// server's must verify against
+        #: (``$MLTRACKER_CA_BUNDLE``); ``None``: the system's.
+        self.ca_bundle = tls.ca_bundle(self.uri)
+        self._http = _pool(self.ca_bundle)
         _open_stores.add(self)
         #: The server answered this store once: a failure is then an outage, not a wrong URL.
         self._spoken = False
@@ -153,9 +162,11 @@ class HttpStore(Store):
             try:
                 response = self._request(method, url, data, deadline)
             except HTTPError as error:
-                fault = faults.classify(error, self.uri, spoken=self._spoken)
+                fault = faults.classify(
+                    error, self.uri, spoken=self._spoken, ca_bundle=self.ca_bundle
+                )
                 if fault.fatal is not None:
-                    raise BackendUnavailableError(fault.fatal) from None
+                    raise fault.fatal_class(fault.fatal) from None
                 if fault.dropped and not self._spoken:
                     self._check_speaks_http(deadline)
                 if fault.reached and not repeatable:
@@ -209,7 +220,7 @@ class HttpStore(Store):
         try:
             self._request("GET", self._base + _HEALTH, None, min(deadline, time.monotonic() + 5))
         except HTTPError as error:
-            if faults.classify(error, self.uri, spoken=False).dropped:
+            if faults.classify(error, self.uri, spoken=False, ca_bundle=self.ca_bundle).dropped:
                 raise BackendUnavailableError(faults.not_speaking_http(self.uri, error)) from None
             return  # refused, or slow: the server is away, which is an outage
         self._spoken = True
@@ -600,8 +611,10 @@ def _content_type(response: urllib3.BaseHTTPResponse) -> str:
     return kind or "a body without a type"
 
 
-def _pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=2, maxsize=8, retries=False)
+def _pool(ca_bundle: str | None = None) -> urllib3.PoolManager:
+    """Connections kept alive; an https:// server's certificate verified against
+    ``ca_bundle`` (a PEM file), or the system's authorities."""
+    return urllib3.PoolManager(num_pools=2, maxsize=8, retries=False, ca_certs=ca_bundle)
 
 
 _open_stores: weakref.WeakSet[HttpStore] = weakref.WeakSet()
@@ -611,7 +624,7 @@ def _new_connections_after_fork() -> None:
     # A forked child must not read answers from its parent's kept-alive sockets (both would
     # read the same stream): it lets them go unclosed and connects anew.
     for store in list(_open_stores):
-        store._http = _pool()
+        store._http = _pool(store.ca_bundle)
 
 
 os.register_at_fork(after_in_child=_new_connections_after_fork)
