@@ -146,6 +146,7 @@ class IterationBody(BaseModel):
 
 class ModelIds(BaseModel):
     model_ids: list[UUID]
+    by_run: bool = Field(False, description="The latest point of each run's series apart.")
 
 
 # Health
@@ -449,14 +450,18 @@ def latest_metrics(
     model_id: UUID,
     store: StoreDependency,
     run: Annotated[UUID | None, Query(description="The latest of this run's series.")] = None,
+    by_run: Annotated[
+        bool, Query(description="The latest point of each run's series apart.")
+    ] = False,
 ) -> Response:
-    return _json(wire.metrics_document(store.latest_metrics(model_id, run_id=run)))
+    latest = store.latest_metrics(model_id, run_id=run, by_run=by_run)
+    return _json(wire.metrics_document(latest))
 
 
 @router.post("/metrics/latest", tags=["metrics"])
 def latest_metrics_of_models(body: ModelIds, store: StoreDependency) -> Response:
     """The latest point of each series of many models: ``{model_id: columns}``."""
-    latest = store.latest_metrics_of_models(body.model_ids)
+    latest = store.latest_metrics_of_models(body.model_ids, by_run=body.by_run)
     return _json({str(key): wire.metrics_document(found) for key, found in latest.items()})
 
 

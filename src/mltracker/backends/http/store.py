@@ -428,21 +428,35 @@ class HttpStore(Store):
         self, model_id: UUID, where: MetricFilter, budget: int
     ) -> builtins.list[Metric]:
         params = _params(
-            MetricFilter(where.name, where.phase, where.start_step, where.stop_step, where.after)
+            MetricFilter(
+                where.name,
+                where.phase,
+                where.start_step,
+                where.stop_step,
+                where.after,
+                None,
+                where.run,
+            )
         )
         params["budget"] = budget
         return self._metrics(f"/models/{model_id}/metrics", params)
 
     def latest_metrics(
-        self, model_id: UUID, *, run_id: UUID | None = None
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
     ) -> builtins.list[Metric]:
-        params = None if run_id is None else {"run": str(run_id)}
-        return self._metrics(f"/models/{model_id}/metrics/latest", params)
+        params: dict[str, Any] = {}
+        if run_id is not None:
+            params["run"] = str(run_id)
+        if by_run:
+            params["by_run"] = "true"
+        return self._metrics(f"/models/{model_id}/metrics/latest", params or None)
 
     def latest_metrics_of_models(
-        self, model_ids: Sequence[UUID]
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
     ) -> dict[UUID, builtins.list[Metric]]:
-        body = {"model_ids": [str(model_id) for model_id in model_ids]}
+        body: dict[str, Any] = {"model_ids": [str(model_id) for model_id in model_ids]}
+        if by_run:
+            body["by_run"] = True
         found = self._call("POST", "/metrics/latest", body, repeatable=True)
         return {UUID(key): wire.metrics_from_document(document) for key, document in found.items()}
 

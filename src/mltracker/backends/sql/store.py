@@ -689,16 +689,22 @@ class SqlStore(Store):
             lambda connection: buckets.metric_buckets(connection, model_id, where, budget)
         )
 
-    def latest_metrics(self, model_id: UUID, *, run_id: UUID | None = None) -> list[Metric]:
+    def latest_metrics(
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
+    ) -> list[Metric]:
         if run_id is None:
-            return self.latest_metrics_of_models([model_id])[model_id]
+            return self.latest_metrics_of_models([model_id], by_run=by_run)[model_id]
         return self._read(
             lambda connection: metrics.latest_metrics_of_models(connection, [model_id], run_id)
         )[model_id]
 
-    def latest_metrics_of_models(self, model_ids: Sequence[UUID]) -> dict[UUID, list[Metric]]:
+    def latest_metrics_of_models(
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
+    ) -> dict[UUID, list[Metric]]:
         return self._read(
-            lambda connection: metrics.latest_metrics_of_models(connection, model_ids)
+            lambda connection: metrics.latest_metrics_of_models(
+                connection, model_ids, by_run=by_run
+            )
         )
 
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:
