@@ -128,6 +128,8 @@ def iteration_row(document: Mapping[str, Any]) -> IterationRow:
 
 
 def run_document(row: RunRow) -> dict[str, Any]:
+    """A run; ``params_json`` keeps its parameters exact (NaN and infinities, which JSON's
+    ``params`` shows as null)."""
     return {
         "id": str(row.id),
         "model_id": str(row.model_id),
@@ -138,6 +140,7 @@ def run_document(row: RunRow) -> dict[str, Any]:
         "heartbeat_at": row.heartbeat_at,
         "timeout": row.timeout,
         "params": row.params,
+        "params_json": values.encode_attributes(row.params, "params"),
         "context": row.context,
         "exit": row.exit,
     }
@@ -153,7 +156,9 @@ def run_row(document: Mapping[str, Any]) -> RunRow:
         document["ended_at"],
         document["heartbeat_at"],
         document["timeout"],
-        document["params"],
+        values.loads_json(document["params_json"])
+        if "params_json" in document
+        else document["params"],
         document["context"],
         document["exit"],
     )
