@@ -68,12 +68,15 @@ function wireValue(document, i) {
 }
 
 /** The series of a wire document (mltracker.wire: columns in logged order), each with its
- * points in order: {model, name, phase, step[], value[], timestamp[], ordinal[]}. */
+ * points in order: {model, name, phase, run, step[], value[], timestamp[], ordinal[]}; run
+ * is the id of the run that logged them, or null (points of no run). */
 export function decodePoints(document) {
-  const series = document.series.map(([model, name, phase]) => ({
+  const runs = document.runs || [];
+  const series = document.series.map(([model, name, phase], index) => ({
     model,
     name,
     phase,
+    run: runs[index] ?? null,
     step: [],
     value: [],
     timestamp: [],

@@ -1,0 +1,66 @@
+// The runs of a model, above its charts: a table (name, status, started, duration, host, a
+// column per param, exit) whose rows show or hide their run's lines on every chart.
+
+import { el, plural } from "../dom.js";
+import { NO_RUN, runColumns } from "../runs.js";
+import { DataTable } from "../table.js";
+
+/**
+ * The runs card of a model page. book: the page's RunBook; hidden: the Set of hidden run
+ * keys; onToggle(key): show or hide a run's lines. refresh() draws it again (statuses,
+ * durations, new runs).
+ */
+export function runsPanel(book, hidden, onToggle) {
+  const count = el("span.muted.runs-count");
+  const table = new DataTable([], {
+    sort: { key: "started_at", desc: false },
+    rowKey: (run) => (run.noRun ? "none" : run.id),
+    rowClass: (run) => (hidden.has(run.noRun ? NO_RUN : run.id) ? "hidden-run" : ""),
+    onRow: (run) => onToggle(run.noRun ? NO_RUN : run.id),
+    empty: "No runs.",
+  });
+  const element = el("section.card.runs-card", { "aria-label": "Runs" },
+    el("div.card-head", {}, el("h2", {}, "Runs"), count,
+      el("span.muted.hint-inline", {}, "Click a run to hide or show its lines.")),
+    table.element);
+
+  const shown = (key) => el("span.run-toggle", {},
+    el("input", {
+      type: "checkbox",
+      checked: !hidden.has(key),
+      title: "Show its lines",
+      "aria-label": `Show the lines of ${book.label(key)}`,
+      onchange: () => onToggle(key),
+    }),
+    el("i.swatch", { style: `background:${book.color(key)}` }));
+
+  const columns = () => [
+    {
+      key: "shown", label: "", className: "select",
+      header: () => el("span.visually-hidden", {}, "Shown"),
+      cell: (run) => shown(run.noRun ? NO_RUN : run.id),
+    },
+    {
+      key: "name", label: "Run", className: "name",
+      value: (run) => book.label(run.noRun ? NO_RUN : run.id),
+      cell: (run) => book.label(run.noRun ? NO_RUN : run.id),
+    },
+    ...runColumns(book.rows().filter((run) => !run.noRun), () => book.now),
+  ];
+
+  let keys = "";
+  const refresh = () => {
+    const rows = book.rows();
+    const now = rows.map((run) => run.id).join(",") + JSON.stringify(rows.map((run) => Object.keys(run.params || {})));
+    if (now !== keys) {
+      keys = now;
+      table.setColumns(columns());
+    }
+    table.setRows(rows);
+    const runs = rows.filter((run) => !run.noRun).length;
+    count.textContent = plural(runs, "run") + (hidden.size ? ` · ${hidden.size} hidden` : "");
+    element.hidden = rows.length === 0;
+  };
+  refresh();
+  return { element, refresh };
+}
