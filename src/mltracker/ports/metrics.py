@@ -68,7 +68,7 @@ class Metric(Protocol):
     @property
     def run_id(self) -> UUID | None:
         """The id of the run that logged the point (see ``model.runs``); ``None`` for a
-        point of no run."""
+        point of no run (stored before runs, or by a writer that predates them)."""
 
 
 class Metrics(ABC):
