@@ -86,9 +86,9 @@ export async function experimentPage(ctx) {
     { key: "name", label: "Name", cell: (row) => row.name ?? el("span.muted", {}, "—") },
     { key: "step", label: "Step", numeric: true, cell: (row) => formatCount(row.step) },
     { key: "description", label: "Description", className: "description", cell: (row) => row.description ?? "" },
-    latestRunColumn(latestOf),
     { key: "points", label: "Points", numeric: true, cell: (row) => formatCount(row.points) },
     { key: "last_activity", label: "Last activity", numeric: true, cell: (row) => timeCell(row.last_activity) },
+    latestRunColumn(latestOf),
   ];
 
   const table = new DataTable(baseColumns, {
@@ -185,19 +185,20 @@ export async function experimentPage(ctx) {
   }, label, el("span.tab-count")));
   const modelsPanel = el("div.panel");
   const runsPanel = el("div.panel", {}, runs.element);
-  function show(key) {
+  function show(key, write = true) {
     state.view = key;
     for (const button of viewButtons) button.setAttribute("aria-selected", String(button.dataset.view === key));
     modelsPanel.hidden = key !== "models";
     runsPanel.hidden = key !== "runs";
-    save();
+    if (key === "runs") runs.update(document.runs || [], document.models, document.now);
+    if (write) save();
   }
   const draw = () => {
     const built = rows();
     runsOf = runsByModel(document.runs || []);
     table.setColumns([...baseColumns, ...seriesColumns()]);
     table.setRows(built);
-    runs.update(document.runs || [], document.models, document.now);
+    if (state.view === "runs") runs.update(document.runs || [], document.models, document.now);
     heading.replaceChildren(
       `${plural(document.models.length, "model")} · ${plural((document.runs || []).length, "run")} · `,
       `${formatCount(series.length)} series · created `,
@@ -219,7 +220,7 @@ export async function experimentPage(ctx) {
     modelsPanel,
     runsPanel,
   );
-  show(state.view);
+  show(state.view, false);
 
   // Counting points reads every point: the polls count them one time in five.
   let polls = 0;
