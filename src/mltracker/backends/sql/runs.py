@@ -63,9 +63,19 @@ def has_runs(connection: Connection) -> bool:
     return sa.inspect(connection).has_table(runs.name)
 
 
+#: The schema version that added runs.
+RUNS_VERSION = 7
+
 #: The engines whose store was seen with runs: a schema is never downgraded, so that it
-#: is not looked up again (a look-up costs about 0.3 ms).
+#: is not looked up again (a look-up costs about 0.3 ms, and a statement).
 _WITH_RUNS: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def note_version(engine: Engine, version: int | None) -> None:
+    """What a store knows of its schema version: from :data:`RUNS_VERSION` on, its reads of
+    points take each one's run without looking the table up."""
+    if version is not None and version >= RUNS_VERSION:
+        _WITH_RUNS.add(engine)
 
 
 def keeps_runs(connection: Connection) -> bool:

@@ -179,6 +179,7 @@ class SqlStore(Store):
             version = migrations.inspect_store(self.engine)
         self._version = version
         self._readable = version is not None and version >= migrations.OLDEST_READABLE_VERSION
+        sql_runs.note_version(self.engine, version)
 
     def _read(self, operation: Callable[[Connection], T]) -> T:
         if not self._readable:
@@ -208,6 +209,7 @@ class SqlStore(Store):
             migrations.ensure_schema(self.engine)
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
+        sql_runs.note_version(self.engine, self._version)
         if engines.is_sqlite(self.engine):
             _checkpoint_at_exit.register()
 

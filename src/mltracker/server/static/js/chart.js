@@ -493,6 +493,13 @@ export class MetricChart {
     ctx.restore();
   }
 
+  /** Write the legend again, at the cursor if it is over the plot. */
+  refreshLegend() {
+    if (!this.plot) return;
+    const left = this.plot.cursor.left;
+    this.renderLegend(left >= 0 ? this.plot.posToVal(left, "x") : null);
+  }
+
   /** The legend: each line's value nearest to the cursor (its last value otherwise); the
    * hidden lines after them, struck out. */
   renderLegend(atX) {

@@ -129,7 +129,7 @@ export class ChartGrid {
 
   /** Write every legend again (a badge changed). */
   relegend() {
-    for (const chart of this.charts.values()) if (chart.plot) chart.renderLegend(null);
+    for (const chart of this.charts.values()) chart.refreshLegend();
   }
 
   setXMode(mode) {

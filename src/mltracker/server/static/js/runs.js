@@ -122,19 +122,21 @@ export class RunBook {
     return this.order.length;
   }
 
-  /** Take the runs of a document (oldest first) read at the server's `now`; true when a run
-   * was new (the lines' labels and colours change). */
+  /** Take the runs of a document (oldest first) read at the server's `now`. Returns
+   * {added: a run is new or renamed (the lines' labels and colours change), changed: a
+   * status changed (the badges do)}. */
   update(runs, now) {
     if (now !== undefined) this.now = now;
     let added = false;
+    let changed = false;
     for (const run of runs) {
-      if (!this.byKey.has(run.id)) {
-        this.order.push(run.id);
-        added = true;
-      }
+      const known = this.byKey.get(run.id);
+      if (known === undefined) this.order.push(run.id);
+      if (known === undefined || known.name !== run.name) added = true;
+      if (known === undefined || known.status !== run.status) changed = true;
       this.byKey.set(run.id, run);
     }
-    return added;
+    return { added, changed };
   }
 
   /** Learn the runs of decoded series (a run that started after the runs were read, or points

@@ -200,10 +200,11 @@ export async function modelPage(ctx) {
     stepCell.textContent = formatCount(live.step);
     const latest = decodePoints(live.latest);
     for (const one of latest) colorOf(one.phase);
-    const added = book.update(live.runs, live.now) | book.learn(latest);
+    const { added, changed } = book.update(live.runs, live.now);
+    const learned = book.learn(latest);
     runs.refresh();
-    if (added) grid.restyle();
-    else grid.relegend();
+    if (added || learned) grid.restyle();
+    else if (changed) grid.relegend();
     if (latest.length) {
       const last = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
       if (last > model.last_activity) {

@@ -49,14 +49,23 @@ export function runsPanel(book, hidden, onToggle) {
   ];
 
   let keys = "";
+  let drawn = "";
   const refresh = () => {
     const rows = book.rows();
-    const now = rows.map((run) => run.id).join(",") + JSON.stringify(rows.map((run) => Object.keys(run.params || {})));
-    if (now !== keys) {
-      keys = now;
+    const columnsKey = JSON.stringify(rows.map((run) => [run.id, Object.keys(run.params || {})]));
+    if (columnsKey !== keys) {
+      keys = columnsKey;
+      drawn = "";
       table.setColumns(columns());
     }
-    table.setRows(rows);
+    // Drawn again only when something shown changed (a running run's duration does).
+    const shownKey = JSON.stringify([[...hidden], rows.map((run) => [
+      run.id, run.name, run.status, run.ended_at, run.exit, run.status === "running" ? book.now : null,
+    ])]);
+    if (shownKey !== drawn) {
+      drawn = shownKey;
+      table.setRows(rows);
+    }
     const runs = rows.filter((run) => !run.noRun).length;
     count.textContent = plural(runs, "run") + (hidden.size ? ` · ${hidden.size} hidden` : "");
     element.hidden = rows.length === 0;
