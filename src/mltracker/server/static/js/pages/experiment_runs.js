@@ -31,8 +31,10 @@ export function latestRunColumn(latestOf) {
       if (!run) return el("span.muted", {}, "—");
       return el("span.run-cell", { dataset: { status: run.status } },
         statusBadge(run.status, `${runName(run)}: ${run.status}`),
-        el("span.run-count", { title: `${runName(run)} is its latest of ${plural(count, "run")}` },
-          count > 1 ? `${runName(run)} · ${count} runs` : runName(run)));
+        count > 1 || run.name !== null
+          ? el("span.run-count", { title: `${runName(run)}: its latest of ${plural(count, "run")}` },
+            count > 1 ? `${runName(run)} · ${count} runs` : runName(run))
+          : null);
     },
   };
 }

@@ -6,9 +6,9 @@ import { NO_RUN, runColumns } from "../runs.js";
 import { DataTable } from "../table.js";
 
 /**
- * The runs card of a model page. book: the page's RunBook; hidden: the Set of hidden run
- * keys; onToggle(key): show or hide a run's lines. refresh() draws it again (statuses,
- * durations, new runs).
+ * The runs card of a model page (each run's colour beside it once there are several).
+ * book: the page's RunBook; hidden: the Set of hidden run keys; onToggle(key): show or
+ * hide a run's lines. refresh() draws it again (statuses, durations, new runs).
  */
 export function runsPanel(book, hidden, onToggle) {
   const count = el("span.muted.runs-count");
@@ -32,7 +32,7 @@ export function runsPanel(book, hidden, onToggle) {
       "aria-label": `Show the lines of ${book.label(key)}`,
       onchange: () => onToggle(key),
     }),
-    el("i.swatch", { style: `background:${book.color(key)}` }));
+    book.size > 1 ? el("i.swatch", { style: `background:${book.color(key)}` }) : null);
 
   const columns = () => [
     {
