@@ -178,7 +178,7 @@ def test_the_export_links_download_the_model_s_points(
         browser.page.click(".exports a:text('CSV')")
     lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert download.value.suggested_filename == "spirals-a1.csv"
-    assert lines[0].startswith("experiment,model_hash,model_name,name,phase,step")
+    assert lines[0].startswith("experiment,model_hash,model_name,run,name,phase,step")
     assert len(lines) == 1 + EPOCHS * 4
 
 
