@@ -1,7 +1,8 @@
 """The build step of the dashboard's third-party files.
 
-The dashboard draws its charts with uPlot, an npm package pinned by
-``frontend/package-lock.json``. No third-party file is committed: building the wheel (``pip
+The dashboard draws its charts with uPlot, and ``/api/docs`` is Swagger UI
+(``swagger-ui-dist``): npm packages pinned by ``frontend/package-lock.json``. No third-party
+file is committed: building the wheel (``pip
 install .``, ``pip wheel .``) and the editable install (``pip install -e .``) run ``npm ci`` in
 ``frontend/`` and copy the files the dashboard loads into
 ``src/mltracker/server/static/vendor/`` (ignored by git), which the wheel ships.
@@ -27,6 +28,10 @@ FILES = {
     "uplot/dist/uPlot.iife.min.js": "uPlot.iife.min.js",
     "uplot/dist/uPlot.min.css": "uPlot.min.css",
     "uplot/LICENSE": "uPlot.LICENSE.txt",
+    "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
+    "swagger-ui-dist/LICENSE": "swagger-ui.LICENSE.txt",
+    "swagger-ui-dist/NOTICE": "swagger-ui.NOTICE.txt",
 }
 STAMP = ".lockfile-sha256"
 
@@ -60,15 +65,18 @@ class DashboardFilesHook(BuildHookInterface):
         if npm is None:
             raise RuntimeError(
                 "building mltracker needs npm (Node.js) to fetch the dashboard's chart "
-                "library (uPlot, pinned by frontend/package-lock.json): install Node.js "
-                "and npm, then build again"
+                "library and the API docs' Swagger UI (uPlot and swagger-ui-dist, pinned by "
+                "frontend/package-lock.json): install Node.js and npm, then build again"
             )
-        self.app.display_info("npm ci (the dashboard's uPlot, from frontend/package-lock.json)")
+        self.app.display_info(
+            "npm ci (the dashboard's uPlot and Swagger UI, from frontend/package-lock.json)"
+        )
         command = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
         try:
             subprocess.run(command, cwd=frontend, check=True)
         except subprocess.CalledProcessError as error:
             raise RuntimeError(
                 f"`npm ci` failed in {frontend} (exit code {error.returncode}); the dashboard "
-                "needs its chart library: check that the npm registry is reachable"
+                "needs its chart library and Swagger UI: check that the npm registry is "
+                "reachable"
             ) from None

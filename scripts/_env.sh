@@ -9,7 +9,8 @@ ensure_venv() {  # ensure_venv EXTRAS
     if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON_BIN" -m venv "$VENV"
     fi
-    stamp="$VENV/.mltracker-$extras-$(cat "$ROOT/pyproject.toml" | sha1sum | cut -c1-12)"
+    # A new pyproject.toml or npm lockfile installs again (the build copies the npm files).
+    stamp="$VENV/.mltracker-$extras-$(cat "$ROOT/pyproject.toml" "$ROOT/frontend/package-lock.json" | sha1sum | cut -c1-12)"
     if [ ! -f "$stamp" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
         "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]"

@@ -68,9 +68,9 @@ def shoot(url: str, out: Path) -> list[Path]:
         save("experiments")
 
         page.click("a:text-is('spirals')")
-        page.wait_for_selector("table.data tbody tr")
+        page.wait_for_selector("table.data tbody tr[data-key]")
         hashes = page.eval_on_selector_all(
-            "table.data tbody tr", "rows => rows.map(row => row.dataset.key)"
+            "table.data tbody tr[data-key]", "rows => rows.map(row => row.dataset.key)"
         )
         for key in hashes:
             page.check(f"tr[data-key='{key}'] input[type=checkbox]")

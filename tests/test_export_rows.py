@@ -55,7 +55,9 @@ def same(left: Any, right: Any) -> bool:
     return type(left) is type(right) and left == right
 
 
-def test_export_rows_are_the_points_model_by_model_in_logged_order(rows: list[Row]) -> None:
+def test_export_rows_are_the_points_model_by_model_in_logged_order(
+    tracker: mltracker.Connection, rows: list[Row]
+) -> None:
     assert [(row.model_hash, row.name, row.step) for row in rows] == [
         *(("a", "loss", step) for step in range(len(VALUES))),
         ("b", "acc", None),
@@ -63,6 +65,12 @@ def test_export_rows_are_the_points_model_by_model_in_logged_order(rows: list[Ro
     assert {row.experiment for row in rows} == {"mnist"}
     assert [row.model_name for row in rows] == ["mlp"] * len(VALUES) + [None]
     assert [row.phase for row in rows[:2]] == [None, "train"]
+    # Each point names the run that logged it: here each model's implicit run.
+    experiment = tracker.experiments.read("mnist")
+    assert experiment is not None
+    runs = {model.hash: model.runs.list() for model in experiment.models.list()}
+    assert [len(found) for found in runs.values()] == [1, 1]
+    assert [row.run for row in rows] == [runs["a"][0].id] * len(VALUES) + [runs["b"][0].id]
     assert all(same(row.value, value) for row, value in zip(rows, VALUES, strict=False))
 
 
@@ -94,7 +102,7 @@ def test_csv_lines_start_with_the_header_and_quote_what_needs_it(rows: list[Row]
 
     assert len(lines) == len(rows) + 1
     assert records[0] == list(COLUMNS)
-    assert [record[6:8] for record in records[1 : len(VALUES) + 1]] == [
+    assert [record[7:9] for record in records[1 : len(VALUES) + 1]] == [
         ["float", "nan"],
         ["float", "-inf"],
         ["float", "-0.0"],
@@ -104,7 +112,19 @@ def test_csv_lines_start_with_the_header_and_quote_what_needs_it(rows: list[Row]
         ["str", "NaN"],
         ["json", '[1, {"a": 2}]'],
     ]
-    assert records[-1][:6] == ["mnist", "b", "", "acc", "", ""]
+    assert records[-1][:7] == ["mnist", "b", "", str(rows[-1].run), "acc", "", ""]
+
+
+def test_a_point_of_no_run_has_an_empty_run_in_every_format(tmp_path: Path) -> None:
+    row = Row("mnist", "a", None, "loss", None, 1, 0.5, 0.0)  # run: None
+
+    [jsonl_line] = export_lines([row], "jsonl")
+
+    assert next(csv.DictReader(io.StringIO("".join(export_lines([row], "csv")))))["run"] == ""
+    assert json.loads(jsonl_line)["run"] is None
+    pq = pytest.importorskip("pyarrow.parquet")
+    write_rows([row], "parquet", tmp_path / "out.parquet")
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist()[0]["run"] is None
 
 
 def test_export_lines_refuses_parquet() -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mltracker.ports.metrics import Metric
     from mltracker.ports.models import Model
     from mltracker.ports.modules import Module
-    from mltracker.ports.store import ModelRow
+    from mltracker.ports.store import ModelRow, RunRow
 
 __all__ = [
     "INFINITY",
@@ -45,6 +45,7 @@ __all__ = [
     "metric_value",
     "model_document",
     "module_document",
+    "run_document",
     "value_kind",
 ]
 
@@ -171,6 +172,34 @@ def metric_document(metric: Metric) -> dict[str, Any]:
         "kind": value_kind(metric.value),
         "value": metric.value,
         "timestamp": iso_time(metric.timestamp),
+    }
+
+
+def run_document(run: RunRow, now: float | None = None) -> dict[str, Any]:
+    """A run: ``id``, ``model_id``, ``name``, ``status`` (as a reader judges it at ``now``,
+    default the current time: see ``mltracker.runs.status``), ``started_at``, ``ended_at``
+    and ``heartbeat_at`` (:func:`iso_time`, or ``None``), ``duration`` (seconds), ``host``,
+    ``pid``, ``command``, ``git``, ``environment``, ``params`` and ``exit``."""
+    from mltracker.runs.status import duration_of, status_of
+
+    status = status_of(run, now)
+    context = run.context
+    return {
+        "id": run.id,
+        "model_id": run.model_id,
+        "name": run.name,
+        "status": status,
+        "started_at": iso_time(run.started_at),
+        "ended_at": None if run.ended_at is None else iso_time(run.ended_at),
+        "heartbeat_at": None if run.heartbeat_at is None else iso_time(run.heartbeat_at),
+        "duration": duration_of(run, status, now),
+        "host": context.get("host"),
+        "pid": context.get("pid"),
+        "command": context.get("command"),
+        "git": context.get("git"),
+        "environment": context.get("environment") or {},
+        "params": run.params,
+        "exit": run.exit,
     }
 
 

@@ -66,7 +66,17 @@ class Metric:
     API, and only stores build ``Metric`` objects.
     """
 
-    __slots__ = ("_id", "_model_id", "_ordinal", "name", "phase", "step", "timestamp", "value")
+    __slots__ = (
+        "_id",
+        "_model_id",
+        "_ordinal",
+        "_run_id",
+        "name",
+        "phase",
+        "step",
+        "timestamp",
+        "value",
+    )
 
     name: str
     value: Any
@@ -84,6 +94,7 @@ class Metric:
         ordinal: int,
         model_id: UUID,
         id: UUID | None = None,
+        run_id: UUID | None = None,
     ) -> None:
         self.name = name
         self.value = value
@@ -93,6 +104,7 @@ class Metric:
         self._ordinal = ordinal
         self._model_id = model_id
         self._id = id
+        self._run_id = run_id
 
     @property
     def id(self) -> UUID:
@@ -108,6 +120,12 @@ class Metric:
     def model_id(self) -> UUID:
         """The id of the model that owns the point."""
         return self._model_id
+
+    @property
+    def run_id(self) -> UUID | None:
+        """The id of the run that logged the point; ``None`` for a point of no run (logged
+        before runs, or read from a store older than them)."""
+        return self._run_id
 
     @property
     def ordinal(self) -> int:

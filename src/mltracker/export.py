@@ -1,7 +1,8 @@
 """Metric points as rows of a table, written as CSV, JSON Lines or Parquet.
 
 Every format has the same columns (:data:`COLUMNS`): experiment, model_hash, model_name,
-name, phase, step, kind, value, timestamp (ISO 8601 in UTC; a real UTC timestamp in Parquet).
+run (the id of the run that logged the point; empty, or null, for a point of no run), name,
+phase, step, kind, value, timestamp (ISO 8601 in UTC; a real UTC timestamp in Parquet).
 ``kind`` says what the value is (``float``, ``int``, ``bool``, ``str`` or ``json``; see
 :func:`mltracker.codec.value_kind`), so that nothing is lost: the float NaN and the string
 ``"NaN"``, ``True`` and ``1.0``, an int beyond 2**53 and its nearest float all stay apart.
@@ -31,6 +32,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
+from uuid import UUID
 
 from mltracker.codec import dumps, iso_time, json_safe, value_kind
 from mltracker.errors import InvalidArgumentError, MLTrackerError
@@ -56,6 +58,7 @@ COLUMNS = (
     "experiment",
     "model_hash",
     "model_name",
+    "run",
     "name",
     "phase",
     "step",
@@ -89,6 +92,8 @@ class Row:
     value: Any
     #: Seconds since the epoch.
     timestamp: float
+    #: The run that logged the point (``None``: no run).
+    run: UUID | None = None
 
 
 def export_rows(experiment: Experiment, models: Iterable[Model]) -> Iterator[Row]:
@@ -106,6 +111,7 @@ def export_rows(experiment: Experiment, models: Iterable[Model]) -> Iterator[Row
                 point.step,
                 point.value,
                 point.timestamp,
+                point.run_id,
             )
 
 
@@ -196,6 +202,7 @@ def _csv_records(rows: Iterable[Row]) -> Iterator[tuple[Any, ...]]:
             row.experiment,
             row.model_hash,
             row.model_name or "",
+            "" if row.run is None else str(row.run),
             row.name,
             row.phase or "",
             "" if row.step is None else row.step,
@@ -226,6 +233,7 @@ def _jsonl_document(row: Row) -> dict[str, Any]:
         "experiment": row.experiment,
         "model_hash": row.model_hash,
         "model_name": row.model_name,
+        "run": None if row.run is None else str(row.run),
         "name": row.name,
         "phase": row.phase,
         "step": row.step,
@@ -268,6 +276,7 @@ def _write_parquet(rows: Iterable[Row], destination: str | IO[str] | IO[bytes]) 
             ("experiment", pa.string()),
             ("model_hash", pa.string()),
             ("model_name", pa.string()),
+            ("run", pa.string()),
             ("name", pa.string()),
             ("phase", pa.string()),
             ("step", pa.int64()),
@@ -299,6 +308,7 @@ def _parquet_table(pa: Any, schema: Any, rows: list[Row]) -> Any:
         columns["experiment"].append(row.experiment)
         columns["model_hash"].append(row.model_hash)
         columns["model_name"].append(row.model_name)
+        columns["run"].append(None if row.run is None else str(row.run))
         columns["name"].append(row.name)
         columns["phase"].append(row.phase)
         columns["step"].append(row.step)

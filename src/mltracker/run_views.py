@@ -117,13 +117,7 @@ class Run:
     def duration(self) -> float:
         """Seconds from its start to its end (to its last heartbeat, or now, if it did not
         end)."""
-        end = self._row.ended_at
-        if end is None:
-            if self.status == "running":
-                end = time.time()
-            else:
-                end = self._row.heartbeat_at or self._row.started_at
-        return max(0.0, end - self._row.started_at)
+        return run_status.duration_of(self._row, self.status)
 
     # Its parts
 

@@ -11,8 +11,11 @@ objects; metric points travel as columns, in logged order:
 when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); anything else
 (NaN, infinities, -0.0, big ints, strings and JSON values) is ``null`` in ``value`` and
 ``[kind, text]`` in ``exact`` under the point's index, in the storage encoding of
-``mltracker.values``. A read adds ``"ordinal": [...]`` and, for points imported with ids of
-their own, ``"ids": {"i": uuid}``.
+``mltracker.values``. A read adds ``"ordinal": [...]``, for points imported with ids of
+their own ``"ids": {"i": uuid}``, and where some point belongs to a run
+``"runs": [run_id or null, ...]``: the run of each series, in the order of ``series``
+(whose entries a read keeps at three, so that a client that predates runs reads them; a
+name and phase logged by several runs is a series each).
 
 A write that creates something or moves a model's step carries the id that makes it
 idempotent, chosen by the client: ``{"name", "attributes_json", "id"}`` for a module,
@@ -53,6 +56,7 @@ from mltracker.ports.store import (
     ModuleRecord,
     Point,
     RestoreReport,
+    RunRecord,
     RunRow,
     RunStart,
     Series,
@@ -124,6 +128,8 @@ def iteration_row(document: Mapping[str, Any]) -> IterationRow:
 
 
 def run_document(row: RunRow) -> dict[str, Any]:
+    """A run; ``params_json`` keeps its parameters exact (NaN and infinities, which JSON's
+    ``params`` shows as null)."""
     return {
         "id": str(row.id),
         "model_id": str(row.model_id),
@@ -134,6 +140,7 @@ def run_document(row: RunRow) -> dict[str, Any]:
         "heartbeat_at": row.heartbeat_at,
         "timeout": row.timeout,
         "params": row.params,
+        "params_json": values.encode_attributes(row.params, "params"),
         "context": row.context,
         "exit": row.exit,
     }
@@ -149,7 +156,9 @@ def run_row(document: Mapping[str, Any]) -> RunRow:
         document["ended_at"],
         document["heartbeat_at"],
         document["timeout"],
-        document["params"],
+        values.loads_json(document["params_json"])
+        if "params_json" in document
+        else document["params"],
         document["context"],
         document["exit"],
     )
@@ -274,8 +283,14 @@ def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
 # Metric points: writes
 
 
+#: The keys of a batch write's body, in the order :func:`points_document` gives them (a
+#: server parses such a body a key at a time: see ``mltracker.server.bodies``).
+POINTS_KEYS = ("batch_id", "series", "s", "step", "value", "timestamp", "exact")
+
+
 def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str, Any]:
-    """The body of a batch write: ``points`` in their order, with the batch's id."""
+    """The body of a batch write: ``points`` in their order, with the batch's id (its keys
+    are :data:`POINTS_KEYS`, in that order)."""
     series_index: dict[int, int] = {}
     series: list[list[Any]] = []
     s: list[int] = []
@@ -482,10 +497,11 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     points = metrics if isinstance(metrics, list) else list(metrics)
     # Each column is gathered in one pass; the values that JSON cannot hold exactly and
     # the imported ids are then mended point by point.
-    series_index: dict[tuple[UUID, str, str | None], int] = {}
+    series_index: dict[tuple[UUID, str, str | None, UUID | None], int] = {}
     series: list[list[Any]] = []
+    runs: list[str | None] = []
     s: list[int] = []
-    last: tuple[UUID, str, str | None] | None = None
+    last: tuple[UUID, str, str | None, UUID | None] | None = None
     index = 0
     for key in map(_series_of, points):
         if key != last:  # points of one series mostly follow each other
@@ -493,6 +509,7 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
             if found is None:
                 found = series_index[key] = len(series)
                 series.append([str(key[0]), key[1], key[2]])
+                runs.append(None if key[3] is None else str(key[3]))
             index, last = found, key
         s.append(index)
     wire_values = list(map(_value_of, points))
@@ -513,7 +530,7 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
         for i, explicit in enumerate(map(_explicit_id_of, points))
         if explicit is not None
     }
-    return {
+    document = {
         "series": series,
         "s": s,
         "ordinal": list(map(_ordinal_of, points)),
@@ -523,9 +540,12 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
         "exact": exact,
         "ids": ids,
     }
+    if runs.count(None) != len(runs):
+        document["runs"] = runs
+    return document
 
 
-_series_of = attrgetter("model_id", "name", "phase")
+_series_of = attrgetter("model_id", "name", "phase", "run_id")
 _value_of = attrgetter("value")
 _ordinal_of = attrgetter("ordinal")
 _step_of = attrgetter("step")
@@ -535,7 +555,11 @@ _explicit_id_of = attrgetter("explicit_id")
 
 def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     """Invert :func:`metrics_document` (on the client, trusting its server)."""
-    series = [(UUID(model_id), name, phase) for model_id, name, phase in document["series"]]
+    runs: list[str | None] = document.get("runs") or [None] * len(document["series"])
+    series = [
+        (UUID(entry[0]), entry[1], entry[2], None if run is None else UUID(run))
+        for entry, run in zip(document["series"], runs, strict=True)
+    ]
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
     with collector_paused:  # many objects that live on: see ``mltracker.collector``
@@ -544,7 +568,7 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
 
 def _metrics_from_columns(
     document: Mapping[str, Any],
-    series: list[tuple[UUID, str, str | None]],
+    series: list[tuple[UUID, str, str | None, UUID | None]],
     exact: dict[str, list[Any]],
     ids: dict[str, str],
 ) -> list[Metric]:
@@ -561,7 +585,7 @@ def _metrics_from_columns(
             strict=True,
         )
     ):
-        model_id, name, phase = series[index]
+        model_id, name, phase, run_id = series[index]
         if value is None:
             kind, text = exact[str(i)]
             value = decode(kind, None, text)
@@ -578,6 +602,7 @@ def _metrics_from_columns(
                 ordinal,
                 model_id,
                 None if explicit is None else UUID(explicit),
+                run_id,
             )
         )
     return built
@@ -587,13 +612,30 @@ def _metrics_from_columns(
 
 
 def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, Any]]:
-    """Experiment records (a whole tree, with ids) for a restore over the wire."""
+    """Experiment records (a whole tree, with ids) for a restore over the wire. A model has
+    its ``runs`` (``params_json`` and ``context_json`` as text, as a run's start has them);
+    a point, a module and an iteration name their ``run`` (an id, or ``null``)."""
 
     def module(record: ModuleRecord) -> dict[str, Any]:
         return {
             "id": str(record.id),
             "name": record.name,
             "attributes_json": values.dumps_json(record.attributes, "module attributes"),
+            "run": _id_text(record.run),
+        }
+
+    def run(record: RunRecord) -> dict[str, Any]:
+        return {
+            "id": str(record.id),
+            "name": record.name,
+            "status": record.status,
+            "started_at": record.started_at,
+            "ended_at": record.ended_at,
+            "heartbeat_at": record.heartbeat_at,
+            "timeout": record.timeout,
+            "params_json": values.dumps_json(record.params, "run params"),
+            "context_json": values.dumps_json(record.context, "run context"),
+            "exit": record.exit,
         }
 
     def metric(record: MetricRecord) -> dict[str, Any]:
@@ -607,6 +649,7 @@ def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, 
             "phase": record.phase,
             "timestamp": record.timestamp,
             "id": None if record.id is None else str(record.id),
+            "run": _id_text(record.run),
         }
 
     return [
@@ -627,9 +670,11 @@ def records_document(experiments: Sequence[ExperimentRecord]) -> list[dict[str, 
                             "id": str(iteration.id),
                             "step": iteration.step,
                             "modules": [module(part) for part in iteration.modules],
+                            "run": _id_text(iteration.run),
                         }
                         for iteration in model.iterations
                     ],
+                    "runs": [run(record) for record in model.runs],
                 }
                 for model in experiment.models
             ],
@@ -673,10 +718,53 @@ def _model_record(entry: Mapping[str, Any]) -> ModelRecord:
                 _uuid(iteration["id"], "iteration id"),
                 values.check_int(iteration["step"], "iteration step"),
                 [_module_record(part) for part in _list(iteration["modules"], "modules")],
+                _optional_uuid(iteration.get("run"), "iteration run"),
             )
             for iteration in _list(entry["iterations"], "iterations")
         ],
+        [_run_record(run) for run in _list(entry.get("runs", []), "runs")],
     )
+
+
+#: The statuses a run record may have (``crashed`` is a reader's judgement, never stored).
+_RUN_STATUSES = ("running", "finished", "failed", "killed")
+
+
+def _run_record(entry: Mapping[str, Any]) -> RunRecord:
+    status = entry["status"]
+    if status not in _RUN_STATUSES:
+        raise InvalidArgumentError(
+            f"run status must be one of {', '.join(_RUN_STATUSES)}, not {status!r}"
+        )
+    return RunRecord(
+        _uuid(entry["id"], "run id"),
+        values.check_optional_name(entry["name"], "run name"),
+        status,
+        values.check_timestamp(entry["started_at"], "run start"),
+        _optional_time(entry.get("ended_at"), "run end"),
+        _optional_time(entry.get("heartbeat_at"), "run heartbeat"),
+        _optional_time(entry.get("timeout"), "run timeout"),
+        _json_object(entry.get("params_json", "{}"), "params_json") or {},
+        _json_object(entry.get("context_json", "{}"), "context_json") or {},
+        values.check_text(entry.get("exit"), "run exit"),
+    )
+
+
+def _optional_time(value: Any, what: str) -> float | None:
+    return None if value is None else values.check_timestamp(value, what)
+
+
+def _json_object(text: Any, what: str, value: str | None = None) -> dict[str, Any]:
+    """A JSON object sent as text (module attributes, a run's params or context), checked as
+    the library checks the ``value`` it stands for (by default: ``what``)."""
+    try:
+        found = values.loads_json(_text(text, what))
+    except ValueError as error:
+        raise InvalidArgumentError(f"{what} is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgumentError(f"{what} is nested too deeply") from None
+    values.encode_attributes(found, value or what)
+    return found  # type: ignore[no-any-return]
 
 
 def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
@@ -688,21 +776,16 @@ def _metric_record(entry: Mapping[str, Any]) -> MetricRecord:
         values.check_optional_name(entry["phase"], "metric phase"),
         values.check_timestamp(entry["timestamp"]),
         _optional_uuid(entry.get("id"), "metric id"),
+        _optional_uuid(entry.get("run"), "metric run"),
     )
 
 
 def _module_record(entry: Mapping[str, Any]) -> ModuleRecord:
-    try:
-        attributes = values.loads_json(_text(entry["attributes_json"], "attributes_json"))
-    except ValueError as error:
-        raise InvalidArgumentError(f"attributes_json is not JSON: {error}") from None
-    except RecursionError:
-        raise InvalidArgumentError("attributes_json is nested too deeply") from None
-    values.encode_attributes(attributes)
     return ModuleRecord(
         _uuid(entry["id"], "module id"),
         values.check_name(entry["name"], "module name"),
-        attributes,
+        _json_object(entry["attributes_json"], "attributes_json", "attributes"),
+        _optional_uuid(entry.get("run"), "module run"),
     )
 
 

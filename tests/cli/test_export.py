@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import mltracker
+
 from .helpers import (
     FIRST_HASH,
     SECOND_HASH,
@@ -25,6 +27,7 @@ COLUMNS = [
     "experiment",
     "model_hash",
     "model_name",
+    "run",
     "name",
     "phase",
     "step",
@@ -40,16 +43,17 @@ def test_csv_of_one_model_to_stdout(run: Run, filled: Contents) -> None:
     assert result.exit_code == 0
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == COLUMNS
-    assert rows[1][:8] == ["mnist", FIRST_HASH, "mlp", "loss", "train", "1", "float", "1.0"]
-    assert [row[6:8] for row in rows[7:]] == [
+    assert rows[1][:3] == ["mnist", FIRST_HASH, "mlp"]
+    assert rows[1][4:9] == ["loss", "train", "1", "float", "1.0"]
+    assert [row[7:9] for row in rows[7:]] == [
         ["float", "nan"],
         ["float", "inf"],
         ["float", "-inf"],
         ["int", "7"],
         ["json", '{"depth": 2, "tags": ["a", "b"]}'],
     ]
-    assert rows[-1][4:6] == ["", ""]
-    assert datetime.fromisoformat(rows[1][8]).tzinfo == UTC
+    assert rows[-1][5:7] == ["", ""]
+    assert datetime.fromisoformat(rows[1][9]).tzinfo == UTC
     assert len(rows) == 1 + 11
 
 
@@ -107,11 +111,33 @@ def test_output_file_json_summary(run_sqlite: Run, filled_sqlite: Contents, tmp_
         "output": str(target),
         "rows": 1,
     }
+    with mltracker.connect(filled_sqlite.uri) as tracker:
+        model = tracker.experiments.read("mnist").models.read(SECOND_HASH)  # type: ignore[union-attr]
+        assert model is not None
+        [run] = model.runs.list()
     assert (
         target.read_text()
         .splitlines()[1]
-        .startswith(f"mnist,{SECOND_HASH},cnn,loss,train,1,float,0.5,")
+        .startswith(f"mnist,{SECOND_HASH},cnn,{run.id},loss,train,1,float,0.5,")
     )
+
+
+def test_each_point_names_its_run(run: Run, filled: Contents) -> None:
+    with mltracker.connect(filled.uri) as tracker:
+        model = tracker.experiments.read("mnist").models.read(SECOND_HASH)  # type: ignore[union-attr]
+        assert model is not None
+        with model.runs.start("again") as again:
+            model.metrics.log("loss", 0.25, step=2, phase="train")
+        first, second = model.runs.list()
+        assert second == again
+
+    result = run("export", "mnist", SECOND_HASH, "--format", "jsonl")
+
+    points = [parse_json(line) for line in result.stdout.splitlines()]
+    assert [(point["run"], point["value"]) for point in points] == [
+        (str(first.id), 0.5),
+        (str(again.id), 0.25),
+    ]
 
 
 def test_parquet_has_typed_columns(run: Run, filled: Contents, tmp_path: Path) -> None:

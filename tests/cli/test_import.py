@@ -33,6 +33,7 @@ def test_import_twice_adds_nothing_and_says_so(run: Run) -> None:
     assert document["unchanged"] == {
         "experiments": 2,
         "models": 3,
+        "runs": 3,
         "metrics": 12,
         "modules": 6,
         "iterations": 3,

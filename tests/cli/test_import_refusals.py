@@ -32,7 +32,7 @@ def test_refused_documents_are_listed_and_exit_code_is_1(run: Run) -> None:
         f"Error: 8 documents of {QUIRKS} not imported (listed above); the rest was"
     )
     assert len(lines) == 10
-    assert table_rows(result.stdout)[0] == ["added", "2", "3", "7", "1", "1"]
+    assert table_rows(result.stdout)[0] == ["added", "2", "3", "3", "7", "1", "1"]
 
 
 def test_refused_documents_in_json(run: Run) -> None:
@@ -58,9 +58,9 @@ def test_second_import_of_a_grown_file_shows_updates(run: Run) -> None:
 
     assert result.exit_code == 0, result.output
     assert table_rows(result.stdout) == [
-        ["added", "0", "1", "3", "2", "1"],
-        ["updated", "0", "1", "0", "0", "0"],
-        ["unchanged", "1", "0", "3", "2", "1"],
+        ["added", "0", "1", "1", "3", "2", "1"],
+        ["updated", "0", "1", "0", "0", "0", "0"],
+        ["unchanged", "1", "0", "1", "3", "2", "1"],
     ]
 
 

@@ -38,6 +38,8 @@ DOCUMENTED = {
     "Model",
     "Models",
     "Module",
+    "Run",
+    "RunsView",
     "Modules",
     "Iteration",
     "Iterations",

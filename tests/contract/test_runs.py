@@ -146,11 +146,12 @@ def test_resume_continues_a_run(experiment: Experiment) -> None:
 
 def test_run_context_is_recorded(experiment: Experiment) -> None:
     model = experiment.models.get_or_create("context")
-    with model.runs.start(name="ctx", params={"nested": {"a": [1, 2]}}) as run:
+    params = {"nested": {"a": [1, 2]}, "inf": float("inf"), "none": None}
+    with model.runs.start(name="ctx", params=params) as run:
         pass
     stored = run.reload()
 
-    assert stored.params == {"nested": {"a": [1, 2]}}
+    assert stored.params == params
     assert stored.pid is not None and stored.host
     assert isinstance(stored.command, list)
     assert stored.environment["python"]

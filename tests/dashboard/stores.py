@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
+import uuid
 from dataclasses import dataclass
 
 import mltracker
+from mltracker.ports.store import RunStart, Series, Store
+from mltracker.values import FLOAT
 
 #: The models of :func:`fill`: hash -> (name, description, hidden units, learning rate).
 MODELS = {
@@ -73,3 +78,63 @@ def fill_long(uri: str, count: int, spike_at: int, *, experiment: str = "long") 
         for step in range(count):
             value = 100.0 if step == spike_at else 0.5 + 0.5 * math.sin(step / (count / 20))
             log("loss", value, step=step, phase="train")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What :func:`fill_sweep` stored: the runs of model "mlp", oldest first."""
+
+    uri: str
+    runs: tuple[uuid.UUID, ...]
+    running: uuid.UUID
+    other: uuid.UUID
+
+
+#: The runs of :func:`fill_sweep`'s model "mlp": name -> params (the last stays running).
+SWEEP = {
+    "lr=0.1": {"lr": 0.1, "batch": 32},
+    "lr=0.05": {"lr": 0.05, "batch": 64, "optimizer": {"momentum": 0.9}},
+    "lr=0.01": {"lr": 0.01, "batch": 32},
+}
+
+
+def sweep_loss(index: int, step: int) -> float:
+    return 1.0 / (step + 1) + 0.1 * index
+
+
+def fill_sweep(uri: str) -> Sweep:
+    """Experiment "sweep": model "mlp" with three runs of "loss" (no phase, 10 steps each):
+    "lr=0.1" finished, "lr=0.05" failed (a ValueError), "lr=0.01" running (started through
+    the store, without a heartbeat timeout, so that it stays running); model "cnn" with one
+    finished run "baseline"."""
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.create("sweep")
+        model = experiment.models.create("mlp", name="mlp-64")
+        ids = []
+        names = list(SWEEP)
+        with model.runs.start(name=names[0], params=SWEEP[names[0]]) as run:
+            for step in range(10):
+                run.metrics.log("loss", sweep_loss(0, step), step=step)
+        ids.append(run.id)
+        try:
+            with model.runs.start(name=names[1], params=SWEEP[names[1]]) as run:
+                for step in range(10):
+                    run.metrics.log("loss", sweep_loss(1, step), step=step)
+                raise ValueError("diverged")
+        except ValueError:
+            pass
+        ids.append(run.id)
+        tracker.flush()
+        store: Store = tracker.store
+        running = uuid.uuid4()
+        params = json.dumps(SWEEP[names[2]])
+        context = json.dumps({"host": "gpu-7"})
+        store.start_run(RunStart(running, model.id, names[2], params, context, time.time(), None))
+        series = Series(model.id, "loss", None, running)
+        store.write_points(
+            [(series, step, FLOAT, sweep_loss(2, step), None, time.time()) for step in range(10)]
+        )
+        ids.append(running)
+        with experiment.models.create("cnn").runs.start(name="baseline") as baseline:
+            baseline.metrics.log("loss", 0.5, step=0)
+    return Sweep(uri, tuple(ids), running, baseline.id)

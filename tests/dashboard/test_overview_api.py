@@ -153,10 +153,16 @@ def test_the_export_is_the_model_s_points_as_csv_or_parquet(serve: Serve, filled
         "a1",
         "loss",
     )
+    with mltracker.connect(filled.uri) as tracker:
+        model = tracker.experiments.read("spirals").models.read("a1")  # type: ignore[union-attr]
+        assert model is not None
+        runs = [str(run.id) for run in model.runs.list()]
+    assert len(runs) == 1 and {row["run"] for row in rows} == set(runs)
     pyarrow = pytest.importorskip("pyarrow.parquet")
     parquet = get(url, "/export", experiment="spirals", hash="a1", format="parquet")
     table = pyarrow.read_table(io.BytesIO(parquet.data))
     assert table.num_rows == EPOCHS * 4
+    assert set(table.column("run").to_pylist()) == set(runs)
 
 
 def test_a_read_only_server_serves_the_dashboard(serve: Serve, filled: Filled) -> None:

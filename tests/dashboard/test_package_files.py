@@ -23,12 +23,13 @@ def test_the_installed_package_holds_the_chart_library() -> None:
     assert "MIT" in (vendor / "uPlot.LICENSE.txt").read_text(encoding="utf-8")
 
 
-def test_the_lockfile_pins_the_chart_library() -> None:
+@pytest.mark.parametrize("name", ["uplot", "swagger-ui-dist"])
+def test_the_lockfile_pins_the_dashboards_packages(name: str) -> None:
     package = json.loads((ROOT / "frontend" / "package.json").read_text(encoding="utf-8"))
     lock = json.loads((ROOT / "frontend" / "package-lock.json").read_text(encoding="utf-8"))
-    version = package["dependencies"]["uplot"]
+    version = package["dependencies"][name]
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), "an exact version, not a range"
-    locked = lock["packages"]["node_modules/uplot"]
+    locked = lock["packages"][f"node_modules/{name}"]
     assert locked["version"] == version and locked["integrity"].startswith("sha512-")
 
 
@@ -41,6 +42,7 @@ def test_no_third_party_file_is_committed() -> None:
         pytest.skip("not a git checkout")
     assert not [name for name in tracked if "vendor/" in name or "node_modules/" in name]
     assert not [name for name in tracked if "uplot" in name.lower()]
+    assert not [name for name in tracked if "swagger-ui" in name.lower()]
 
 
 def test_every_page_loads_only_files_of_the_server() -> None:

@@ -49,12 +49,20 @@ def test_the_experiment_page_shows_each_model_with_its_latest_values(
     headers = browser.page.eval_on_selector_all(
         "table.data thead th", "cells => cells.map(cell => cell.innerText.trim().toLowerCase())"
     )
-    assert headers[1:7] == ["hash", "name", "step", "description", "points", "last activity"]
-    assert headers[7:] == ["accuracy/train", "loss/train", "loss/validation", "lr"]
+    assert headers[1:8] == [
+        "hash",
+        "name",
+        "step",
+        "description",
+        "points",
+        "last activity",
+        "latest run",
+    ]
+    assert headers[8:12] == ["accuracy/train", "loss/train", "loss/validation", "lr"]
     table = {row[1]: row for row in rows(browser)}
     assert table["a1"][2:5] == ["mlp-16", str(EPOCHS), "one hidden layer"]
-    assert table["a1"][8] == "0.0833333"  # loss/train at the last epoch: 1/12
-    assert table["c3"][10] == f"{0.05 * 0.9 ** (EPOCHS - 1):.6g}"
+    assert table["a1"][9] == "0.0833333"  # loss/train at the last epoch: 1/12
+    assert table["c3"][11] == f"{0.05 * 0.9 ** (EPOCHS - 1):.6g}"
 
 
 def test_the_experiment_page_filters_and_sorts_and_keeps_both_in_its_url(
@@ -170,7 +178,7 @@ def test_the_export_links_download_the_model_s_points(
         browser.page.click(".exports a:text('CSV')")
     lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert download.value.suggested_filename == "spirals-a1.csv"
-    assert lines[0].startswith("experiment,model_hash,model_name,name,phase,step")
+    assert lines[0].startswith("experiment,model_hash,model_name,run,name,phase,step")
     assert len(lines) == 1 + EPOCHS * 4
 
 

@@ -57,3 +57,29 @@ def test_ui_refuses_a_store_that_is_not_there(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "no store at" in stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_ui_refuses_to_open_its_own_url_behind_a_proxy(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    fill(str(path))
+    process = start(
+        tmp_path, "--uri", str(path), "ui", "--port", "0", "--root-path", "/m", "--open"
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "--open" in stderr and "reverse proxy" in stderr and "Traceback" not in stderr
+
+
+def test_ui_serves_under_a_root_path(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    fill(str(path))
+    process = start(tmp_path, "--uri", str(path), "ui", "--port", "0", "--root-path", "/m/")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        page = urllib3.request("GET", url + "/experiments/spirals")
+        assert page.status == 200 and b'src="/m/static/js/app.js"' in page.data
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert "through the reverse proxy, at its path /m/" in stderr, stderr

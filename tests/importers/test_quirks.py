@@ -120,6 +120,7 @@ def test_documents_that_cannot_be_kept_are_listed_and_the_rest_is_imported(
         "metrics": 7,
         "modules": 1,
         "iterations": 1,
+        "runs": 3,
     }
 
 

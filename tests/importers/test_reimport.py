@@ -53,9 +53,15 @@ def test_second_import_of_an_extended_file_brings_it_all(tracker: mltracker.Conn
     assert [i.step for i in model.iterations.list()] == [1, 4]
     assert [m.attributes for m in model.iterations.get(4).modules.list()] == [{"lr": 0.01}]  # type: ignore[union-attr]
     report = result.report
-    assert report.added == {"models": 1, "metrics": 3, "modules": 2, "iterations": 1}
+    assert report.added == {"models": 1, "metrics": 3, "modules": 2, "iterations": 1, "runs": 1}
     assert report.updated == {"models": 1}
-    assert report.skipped == {"experiments": 1, "metrics": 3, "modules": 2, "iterations": 1}
+    assert report.skipped == {
+        "experiments": 1,
+        "metrics": 3,
+        "modules": 2,
+        "iterations": 1,
+        "runs": 1,  # it keeps the times of the first import, as the points do
+    }
 
 
 def test_importing_the_same_file_again_changes_nothing(tracker: mltracker.Connection) -> None:

@@ -1,10 +1,11 @@
 """Fixtures of the server tests: a tracking server in a thread of the test process (a real
 uvicorn on a free port of 127.0.0.1) over a fresh SQLite store.
 
-``serve(**options)`` starts one (``token``, ``read_only``, ``max_body_bytes``; the SQLite
-``path`` of its store, or a ``store`` of the test's own) and returns a :class:`Served`;
-``server`` is one with no options. Client sessions are closed before the servers stop, so
-that no queued point waits for a server that is gone.
+``serve(**options)`` starts one (``token``, ``read_only``, ``max_body_bytes``,
+``header_timeout``, ``body_timeout``; the SQLite ``path`` of its store, or a ``store`` of the
+test's own) and returns a :class:`Served`; ``server`` is one with no options. Client
+sessions are closed before the servers stop, so that no queued point waits for a server that
+is gone.
 """
 
 from __future__ import annotations

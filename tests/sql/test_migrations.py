@@ -15,7 +15,7 @@ from mltracker.backends.sql import migrations, schema
 from mltracker.backends.sql.store import SqlStore
 from mltracker.connect import close_all, resolve_uri
 from mltracker.ports.store import Series
-from mltracker.values import FLOAT
+from mltracker.values import FLOAT, encode_value
 
 
 @pytest.fixture
@@ -220,3 +220,210 @@ def test_an_older_store_gets_its_id_on_upgrade_and_reads_without_one(
         assert version_rows(engine) == [schema.SCHEMA_VERSION]
     finally:
         store.close()
+
+
+def _version_6_tables() -> sa.MetaData:
+    """The tables of a store of version 6, the last without runs: the current ones, but for
+    ``series``, ``iterations`` and ``modules`` as they were (no ``run_pk``; a series unique
+    per model, name and phase) and no ``runs``."""
+    meta = sa.MetaData()
+    for table in schema.metadata.sorted_tables:
+        if table.name not in ("runs", "series", "iterations", "modules"):
+            table.to_metadata(meta)
+    key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+    def owner(table: str, column: str, nullable: bool = False) -> sa.Column[int]:
+        reference = sa.ForeignKey(f"{table}.pk", ondelete="CASCADE")
+        return sa.Column(column, key, reference, nullable=nullable)
+
+    sa.Table(
+        "series",
+        meta,
+        sa.Column("pk", key, primary_key=True, autoincrement=True),
+        owner("models", "model_pk"),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("phase", sa.Text, nullable=False),
+        sa.UniqueConstraint("model_pk", "name", "phase"),
+        sqlite_autoincrement=True,
+    )
+    sa.Table(
+        "iterations",
+        meta,
+        sa.Column("pk", key, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.Uuid, nullable=False, unique=True),
+        owner("models", "model_pk"),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.Double),
+        sa.Index("ix_iterations_model_step", "model_pk", "step"),
+        sqlite_autoincrement=True,
+    )
+    sa.Table(
+        "modules",
+        meta,
+        sa.Column("pk", key, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.Uuid, nullable=False, unique=True),
+        owner("models", "model_pk", nullable=True),
+        owner("iterations", "iteration_pk", nullable=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("attributes", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Double),
+        sa.CheckConstraint(
+            "(model_pk IS NULL) <> (iteration_pk IS NULL)", name="ck_modules_one_owner"
+        ),
+        sa.Index("ix_modules_model", "model_pk"),
+        sa.Index("ix_modules_iteration", "iteration_pk"),
+        sqlite_autoincrement=True,
+    )
+    return meta
+
+
+#: What the version 6 store of :func:`_fill_version_6` holds: per model hash, its points
+#: (name, phase, step, value, timestamp), its own modules and its iterations' steps (each
+#: with a module).
+_BEFORE_RUNS = {
+    "a": (
+        [
+            ("loss", "train", 1, 0.5, 1_000.0),
+            ("acc", None, 1, 7, 1_001.0),
+            ("loss", "train", 2, float("nan"), 1_002.0),
+            ("loss", "validation", 2, 0.25, 1_003.0),
+        ],
+        ["encoder", "decoder"],
+        [1, 2],
+    ),
+    "b": ([("loss", "train", None, -0.0, 2_000.0)], ["head"], [5]),
+    "c": ([], [], []),
+}
+
+
+def _fill_version_6(engine: sa.Engine) -> None:
+    """A store of version 6, made as that version made them, holding :data:`_BEFORE_RUNS`
+    in experiment "old" (models created at 900.0, 1900.0 and 2900.0)."""
+    meta = _version_6_tables()
+    tables = meta.tables
+    engines.prepare_for_writing(engine)  # a SQLite file may be created
+    with engine.begin() as connection:
+        meta.create_all(connection)
+        connection.execute(sa.insert(tables["mltracker_schema"]).values(version=6))
+        connection.execute(sa.insert(tables["mltracker_store"]).values(id=str(uuid.uuid4())))
+        experiment_pk = connection.execute(
+            sa.insert(tables["experiments"])
+            .values(id=uuid.uuid4(), name="old", created_at=800.0)
+            .returning(tables["experiments"].c.pk)
+        ).scalar_one()
+        for number, (hash, (points, own_modules, steps)) in enumerate(_BEFORE_RUNS.items()):
+            created = 900.0 + 1_000 * number
+            model_pk = connection.execute(
+                sa.insert(tables["models"])
+                .values(id=uuid.uuid4(), experiment_pk=experiment_pk, hash=hash, created_at=created)
+                .returning(tables["models"].c.pk)
+            ).scalar_one()
+            series_pks: dict[tuple[str, str | None], int] = {}
+            for name, phase, step, value, timestamp in points:
+                if (name, phase) not in series_pks:
+                    series_pks[name, phase] = connection.execute(
+                        sa.insert(tables["series"])
+                        .values(model_pk=model_pk, name=name, phase=phase or "")
+                        .returning(tables["series"].c.pk)
+                    ).scalar_one()
+                kind, number_value, extra = encode_value(value)
+                connection.execute(
+                    sa.insert(tables["metrics"]).values(
+                        series_pk=series_pks[name, phase],
+                        step=step,
+                        kind=kind,
+                        value=number_value,
+                        extra=extra,
+                        timestamp=timestamp,
+                    )
+                )
+            for name in own_modules:
+                connection.execute(
+                    sa.insert(tables["modules"]).values(
+                        id=uuid.uuid4(),
+                        model_pk=model_pk,
+                        name=name,
+                        attributes='{"units": 8}',
+                        created_at=created,
+                    )
+                )
+            for step in steps:
+                iteration_pk = connection.execute(
+                    sa.insert(tables["iterations"])
+                    .values(id=uuid.uuid4(), model_pk=model_pk, step=step, created_at=created)
+                    .returning(tables["iterations"].c.pk)
+                ).scalar_one()
+                connection.execute(
+                    sa.insert(tables["modules"]).values(
+                        id=uuid.uuid4(),
+                        iteration_pk=iteration_pk,
+                        name="optimizer",
+                        attributes='{"lr": 0.1}',
+                        created_at=created,
+                    )
+                )
+
+
+def _contents(uri: str) -> dict[str, tuple[list[tuple[object, ...]], list[str], list[int]]]:
+    """Per model hash of experiment "old": its points (id, name, phase, step, value as
+    text, timestamp), its own modules' names and its iterations' steps, as read."""
+    found = {}
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        for model in experiment.models.list():
+            points = [
+                (p.id, p.name, p.phase, p.step, repr(p.value), p.timestamp)
+                for p in model.metrics.list()
+            ]
+            modules = [module.name for module in model.modules.list()]
+            steps = [iteration.step for iteration in model.iterations.list()]
+            found[model.hash] = (points, modules, steps)
+    return found
+
+
+def test_a_store_before_runs_gives_each_model_that_holds_anything_one_finished_run(
+    uri: str, engine: sa.Engine
+) -> None:
+    _fill_version_6(engine)
+    before = _contents(uri)  # read as it is
+    assert version_rows(engine) == [6]  # reading upgraded nothing
+    assert {
+        hash: ([(p[1], p[2], p[3], p[4], p[5]) for p in points], modules, steps)
+        for hash, (points, modules, steps) in before.items()
+    } == {
+        hash: ([(n, ph, s, repr(v), t) for n, ph, s, v, t in points], modules, steps)
+        for hash, (points, modules, steps) in _BEFORE_RUNS.items()
+    }
+
+    assert migrations.ensure_schema(engine) == 6
+    close_all()
+
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    assert _contents(uri) == before  # the same points, ids and order; modules; iterations
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        models = {model.hash: model for model in experiment.models.list()}
+        assert models["c"].runs.list() == []  # it held nothing
+        for hash, created, last in (("a", 900.0, 1_003.0), ("b", 1_900.0, 2_000.0)):
+            [run] = models[hash].runs.list()
+            assert (run.name, run.status, run.exit) == ("before runs", "finished", None)
+            assert (run.started_at, run.ended_at) == (created, last)
+            points, modules, steps = before[hash]
+            # Everything the model held belongs to its run.
+            assert [p.id for p in run.metrics.list()] == [point[0] for point in points]
+            assert [module.name for module in run.modules.list()] == modules
+            assert [iteration.step for iteration in run.iterations.list()] == steps
+            for iteration in run.iterations.list():
+                assert [module.name for module in iteration.modules.list()] == ["optimizer"]
+    with engine.connect() as connection:
+        for table in ("series", "iterations"):
+            orphans = connection.execute(
+                sa.text(f"SELECT count(*) FROM {table} WHERE run_pk IS NULL")
+            ).scalar()
+            assert orphans == 0, table
+        model_modules_without_run = connection.execute(
+            sa.text("SELECT count(*) FROM modules WHERE model_pk IS NOT NULL AND run_pk IS NULL")
+        ).scalar()
+        assert model_modules_without_run == 0

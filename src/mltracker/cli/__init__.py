@@ -52,6 +52,11 @@ COMMANDS: dict[str, Where] = {
         "The iterations of a model (e.g. epochs) and their modules.",
     ),
     "metrics": Where("mltracker.cli.parts", "metrics", "The metric points of a model."),
+    "runs": Where(
+        "mltracker.cli.runs",
+        "runs",
+        "The runs of the models of an experiment (each training process is one).",
+    ),
     "export": Where(
         "mltracker.cli.export", "export", "Export metric points as CSV, JSON Lines or Parquet."
     ),

@@ -53,13 +53,14 @@ def export(
     """Export metric points as CSV, JSON Lines or Parquet.
 
     The points of the model HASH of EXPERIMENT, or of all its models. Columns:
-    experiment, model_hash, model_name, name, phase, step, kind, value, timestamp
-    (ISO 8601, UTC). kind is float, int, bool, str or json and says how to read value:
-    in CSV floats are written as Python writes them (nan, inf, -inf, -0.0), ints exactly,
-    bools as true/false, strings as they are and JSON values as strict JSON; JSON Lines
-    writes NaN and infinities as "NaN", "Infinity", "-Infinity". In Parquet, value is a
-    float64 column (null for str and json) and value_text holds the exact text where the
-    float cannot hold the value (str, json, ints beyond 2**53); it needs pyarrow
+    experiment, model_hash, model_name, run (the id of the run that logged the point, empty
+    for a point of no run), name, phase, step, kind, value, timestamp (ISO 8601, UTC).
+    kind is float, int, bool, str or json and says how to read value: in CSV floats are
+    written as Python writes them (nan, inf, -inf, -0.0), ints exactly, bools as
+    true/false, strings as they are and JSON values as strict JSON; JSON Lines writes NaN
+    and infinities as "NaN", "Infinity", "-Infinity". In Parquet, value is a float64 column
+    (null for str and json) and value_text holds the exact text where the float cannot hold
+    the value (str, json, ints beyond 2**53); it needs pyarrow
     (pip install 'mltracker[parquet]') and --output.
 
     With --json, the format defaults to jsonl and the summary of an export to a file is

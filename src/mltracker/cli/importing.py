@@ -11,7 +11,7 @@ from mltracker.cli.context import CliError, State, json_option, pass_state
 from mltracker.cli.output import display_uri, shows_progress, table
 from mltracker.importers.original import import_original
 
-ENTITIES = ("experiments", "models", "metrics", "modules", "iterations")
+ENTITIES = ("experiments", "models", "runs", "metrics", "modules", "iterations")
 
 
 @click.command("import")
@@ -25,7 +25,8 @@ def import_command(state: State, path: Path) -> None:
     module and iteration arrives with its id, in one transaction, and the store is made to
     match the file for those ids: importing the file again after the original logged more
     adds the new entities, updates a model's step, name and description, and keeps the
-    file's order of points. Nothing that is not in the file is deleted.
+    file's order of points. Nothing that is not in the file is deleted. Each model's data
+    belongs to one run named "imported" (the original had none).
 
     A document MLTracker cannot keep (an empty experiment name or hash, a step of 0.5, ...)
     is left out and listed, everything else is imported, and the exit code is 1. An

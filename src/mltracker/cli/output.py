@@ -53,6 +53,21 @@ def table_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def format_duration(seconds: float) -> str:
+    """A duration for a table: ``42.5s``, ``4m 05s``, ``2h 03m 04s``, ``3d 02h 10m``."""
+    if seconds < 60:
+        return f"{math.floor(seconds * 10) / 10:.1f}s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
 def format_value(value: Any) -> str:
     """A metric value for a table: floats to 6 significant digits, other values exactly."""
     if isinstance(value, bool):

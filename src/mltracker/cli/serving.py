@@ -40,6 +40,30 @@ def allowed_host_option(function: F) -> F:
     )(function)
 
 
+def root_path_option(function: F) -> F:
+    """``--root-path PATH``, of ``mltracker server`` and ``mltracker ui``."""
+    return click.option(
+        "--root-path",
+        "root_path",
+        metavar="PATH",
+        default="",
+        help="Behind a reverse proxy that serves the server under PATH (e.g. /mltracker) and "
+        "strips it from each request: the dashboard's links, scripts, API calls, redirects "
+        "and login cookie start with PATH. Jobs may still log to the server's own URL.",
+    )(function)
+
+
+def behind_proxy_notice(root_path: str) -> None:
+    """Say on stderr where the dashboard is, with a root path (checked by then)."""
+    root = root_path.rstrip("/")
+    if root:
+        click.echo(
+            f"The dashboard is for browsers through the reverse proxy, at its path {root}/ "
+            "(the proxy strips it); the API answers at this URL too.",
+            err=True,
+        )
+
+
 def tokens_option(function: F) -> F:
     """``--tokens FILE``, of ``mltracker server`` and ``mltracker ui``."""
     return click.option(
@@ -135,6 +159,39 @@ def server_log_on_stderr() -> Iterator[None]:
     default=None,
     help="The certificate's private key (PEM, unencrypted); with --ssl-certfile.",
 )
+@click.option(
+    "--max-body-mb",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="MIB",
+    help="Refuse a request body larger than this many MiB with 413 (clients cut their "
+    "batches at 16 MiB, and split a batch refused as too large).",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 and close the connection when a request's line and headers take longer.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 and close the connection when a request body stalls this long between "
+    "two of its chunks, or comes slower than 16 KiB/s (it may take this long, and a second "
+    "more per 16 KiB). Clients send a request answered 408 again.",
+)
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Print a line per request on stderr (time, client, request line, status).",
+)
+@root_path_option
 @pass_state
 def server_command(
     state: State,
@@ -148,6 +205,11 @@ def server_command(
     allowed_hosts: tuple[str, ...],
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    max_body_mb: int,
+    header_timeout: float,
+    body_timeout: float,
+    access_log: bool,
+    root_path: str,
 ) -> None:
     """Serve the store over HTTP: the REST API that training jobs log to.
 
@@ -157,8 +219,9 @@ def server_command(
     or postgresql://..., not another server's URL) is created or upgraded first, as
     `mltracker db upgrade` does; with --read-only it is served as it is. The API and its
     documentation are under /api (OpenAPI at /api/v1/openapi.json, docs at /api/docs); the
-    URL itself is the dashboard (see `mltracker ui`). SIGTERM or Ctrl-C stops the server
-    after the requests in progress are answered.
+    URL itself is the dashboard (see `mltracker ui`); /metrics is what it did, for
+    Prometheus (with a token of either scope). SIGTERM or Ctrl-C stops the server after the
+    requests in progress are answered.
     """
     try:
         from mltracker.server.serve import ServerSettings, listening_on, serve
@@ -186,6 +249,11 @@ def server_command(
         allowed_hosts=allowed_hosts,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        access_log=access_log,
+        root_path=root_path,
     )
 
     def announce(url: str) -> None:
@@ -193,6 +261,7 @@ def server_command(
         listening = "" if where == host else f" (listening on {where})"
         store = display_uri(_store_uri(state))
         click.echo(f"MLTracker server of {store} at {url}{listening}", err=True)
+        behind_proxy_notice(root_path)
         click.echo(url)
 
     try:

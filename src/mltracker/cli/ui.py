@@ -10,7 +10,9 @@ from mltracker.cli.context import CliError, State, pass_state, require_existing_
 from mltracker.cli.output import display_uri
 from mltracker.cli.serving import (
     allowed_host_option,
+    behind_proxy_notice,
     chosen_token,
+    root_path_option,
     server_log_on_stderr,
     tokens_option,
 )
@@ -28,6 +30,7 @@ from mltracker.connect import resolve_uri
 )
 @tokens_option
 @allowed_host_option
+@root_path_option
 @pass_state
 def ui_command(
     state: State,
@@ -36,6 +39,7 @@ def ui_command(
     token: str | None,
     tokens_file: str | None,
     allowed_hosts: tuple[str, ...],
+    root_path: str,
 ) -> None:
     """Serve the dashboard of the store (read-only) and print its URL.
 
@@ -52,6 +56,11 @@ def ui_command(
             f"the dashboard needs the server extra ({error.name} is missing): "
             "pip install 'mltracker[server]'"
         ) from None
+    if open_browser and root_path.strip("/"):
+        raise CliError(
+            "--open opens the server's own URL, where the pages of --root-path do not load: "
+            "open the reverse proxy's URL instead (its path is the root path)"
+        )
     require_existing_store(state.uri)
     settings = ServerSettings(
         uri=state.uri,
@@ -61,10 +70,12 @@ def ui_command(
         read_only=True,
         prepare=False,
         allowed_hosts=allowed_hosts,
+        root_path=root_path,
     )
 
     def announce(url: str) -> None:
         click.echo(f"MLTracker dashboard of {display_uri(resolve_uri(state.uri))}", err=True)
+        behind_proxy_notice(root_path)
         click.echo(url)
         if open_browser:
             webbrowser.open(url)

@@ -35,12 +35,20 @@ an empty metric or module name     refused: that point or module
 =================================  ===================================================
 
 The original recorded no timestamps: new points get the file's modification time.
+
+The original had no runs: each model's points, modules and iterations belong to one run,
+named ``imported`` (:data:`IMPORTED_RUN`), finished, which starts at the model's first point
+(the file's modification time), or at the import for a model without points. Its id is made
+from the model's, so that importing the file again finds it (and, as the points, it keeps
+the times of its first import).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -57,6 +65,7 @@ from mltracker.ports.store import (
     ModelRecord,
     ModuleRecord,
     RestoreReport,
+    RunRecord,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +73,15 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int], None]
 Tables = Mapping[str, Mapping[str, Any]]
+
+
+#: The name of the run that an import gives each model.
+IMPORTED_RUN = "imported"
+
+
+def imported_run_id(model_id: UUID) -> UUID:
+    """The id of the run that an import gives the model of this id (the same every time)."""
+    return uuid.uuid5(model_id, IMPORTED_RUN)
 
 
 class OriginalFormatError(InvalidArgumentError):
@@ -280,9 +298,13 @@ class _Reader:
                 self.refused.append(
                     Refusal(step_where, f"{refusal}: the model's step was not imported")
                 )
-        metrics = list(self.each(f"/models/{model_id}/metrics", self.metric))
+        run_id = imported_run_id(model_id)
+        metrics = list(
+            self.each(f"/models/{model_id}/metrics", lambda w, d: self.metric(w, d, run_id))
+        )
         if self.progress is not None:
             self.progress(hash, len(metrics))
+        started = min((point.timestamp for point in metrics), default=time.time())
         return ModelRecord(
             model_id,
             hash,
@@ -290,11 +312,20 @@ class _Reader:
             description,
             step,
             metrics=metrics,
-            modules=list(self.each(f"/models/{model_id}/modules", self.module)),
-            iterations=list(self.each(f"/models/{model_id}/iterations", self.iteration)),
+            modules=list(
+                self.each(f"/models/{model_id}/modules", lambda w, d: self.module(w, d, run_id))
+            ),
+            iterations=list(
+                self.each(
+                    f"/models/{model_id}/iterations", lambda w, d: self.iteration(w, d, run_id)
+                )
+            ),
+            runs=[RunRecord(run_id, IMPORTED_RUN, "finished", started, ended_at=started)],
         )
 
-    def metric(self, _where: str, document: dict[str, Any]) -> MetricRecord:
+    def metric(
+        self, _where: str, document: dict[str, Any], run: UUID | None = None
+    ) -> MetricRecord:
         metric_id = self.uuid(document)
         phase = document.get("phase")
         return MetricRecord(
@@ -304,16 +335,19 @@ class _Reader:
             phase=_checked(values.check_optional_name, None if phase == "" else phase, "phase"),
             timestamp=self.timestamp,
             id=metric_id,
+            run=run,
         )
 
-    def module(self, _where: str, document: dict[str, Any]) -> ModuleRecord:
+    def module(
+        self, _where: str, document: dict[str, Any], run: UUID | None = None
+    ) -> ModuleRecord:
         module_id = self.uuid(document)
         name = _checked(values.check_name, self.field(document, "name"), "module name")
         attributes = document.get("attributes") or {}
         _checked(lambda value, _what: values.encode_attributes(value), attributes, "attributes")
-        return ModuleRecord(module_id, name, attributes)
+        return ModuleRecord(module_id, name, attributes, run)
 
-    def iteration(self, _where: str, document: dict[str, Any]) -> IterationRecord:
+    def iteration(self, _where: str, document: dict[str, Any], run: UUID) -> IterationRecord:
         iteration_id = self.uuid(document)
         table = f"/iterations/{iteration_id}/modules"
         try:
@@ -323,7 +357,7 @@ class _Reader:
         except _Refused as refusal:
             left_out = Counter(modules=len(self.documents(table)))
             raise _Refused(f"{refusal}{_counted(left_out)}") from None
-        return IterationRecord(iteration_id, step, list(self.each(table, self.module)))
+        return IterationRecord(iteration_id, step, list(self.each(table, self.module)), run)
 
 
 def read_original(

@@ -65,6 +65,11 @@ class Metric(Protocol):
     def timestamp(self) -> float:
         """When the point was logged, in seconds since the Unix epoch."""
 
+    @property
+    def run_id(self) -> UUID | None:
+        """The id of the run that logged the point (see ``model.runs``); ``None`` for a
+        point of no run (stored before runs, or by a writer that predates them)."""
+
 
 class Metrics(ABC):
     """The metrics a model owns: a live view of the store.

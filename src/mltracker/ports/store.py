@@ -210,7 +210,9 @@ class MetricColumns:
     timestamp: list[float]
 
 
-# A whole tree of entities with their ids, for imports and copies between stores.
+# A whole tree of entities with their ids, for imports and copies between stores. A point,
+# a model's own module and an iteration name the run they belong to (``run``, the id of one
+# of their model's ``runs``; ``None``: no run); an iteration's modules belong to its run.
 @dataclass(frozen=True, slots=True)
 class MetricRecord:
     name: str
@@ -219,6 +221,7 @@ class MetricRecord:
     phase: str | None
     timestamp: float
     id: UUID | None = None
+    run: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,7 @@ class ModuleRecord:
     id: UUID
     name: str
     attributes: dict[str, Any]
+    run: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +237,23 @@ class IterationRecord:
     id: UUID
     step: int
     modules: list[ModuleRecord]
+    run: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run of a model, as :class:`RunRow` has it (its model is the record's)."""
+
+    id: UUID
+    name: str | None
+    status: RunStatus
+    started_at: float
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    timeout: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    exit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +266,7 @@ class ModelRecord:
     metrics: list[MetricRecord]
     modules: list[ModuleRecord]
     iterations: list[IterationRecord]
+    runs: list[RunRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +481,8 @@ class Store(ABC):
 
     @abstractmethod
     def list_metrics(self, model_id: UUID, where: MetricFilter) -> builtins.list[Metric]:
-        """The model's points that match ``where``, in logged order."""
+        """The model's points that match ``where``, in logged order, each naming the run that
+        logged it (``Metric.run_id``; ``None`` for a point of no run)."""
 
     @abstractmethod
     def metric_columns(self, model_id: UUID, where: MetricFilter) -> MetricColumns:
@@ -480,8 +503,8 @@ class Store(ABC):
     def metric_buckets(
         self, model_id: UUID, where: MetricFilter, budget: int
     ) -> builtins.list[Metric]:
-        """The points of :meth:`list_metrics` thinned to at most ``budget`` per series (name
-        and phase), in logged order, computed by the database: for a chart.
+        """The points of :meth:`list_metrics` thinned to at most ``budget`` per series (name,
+        phase and run), in logged order, computed by the database: for a chart.
 
         A series of at most ``budget`` points comes back whole. A longer one is cut into
         buckets of equal width over its step range (over its logged order if some of its
@@ -499,14 +522,16 @@ class Store(ABC):
 
     @abstractmethod
     def latest_metrics(
-        self, model_id: UUID, *, run_id: UUID | None = None
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
     ) -> builtins.list[Metric]:
         """The last point logged of each series (name and phase) of the model, whichever run
-        logged it; with ``run_id``, of that run's series."""
+        logged it; with ``run_id``, of that run's series; with ``by_run``, of each run's
+        series (and of those of no run), each point naming its run (``Metric.run_id``): what
+        a page that draws a line per run polls."""
 
     @abstractmethod
     def latest_metrics_of_models(
-        self, model_ids: Sequence[UUID]
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
     ) -> dict[UUID, builtins.list[Metric]]:
         """:meth:`latest_metrics` of many models at once, in a constant number of queries
         (one per few thousand models): every id given maps to its model's latest points, in
@@ -659,13 +684,21 @@ class Store(ABC):
         never duplicated, so restoring twice changes nothing the second time: names, a
         model's hash, description and step are set from the record; a model's metric
         points, modules and iterations that are in the record come in the record's order
-        (the first that differs from the stored order, and those after it, are written
-        again, keeping their ids and timestamps). Entities the records do not mention are
-        left alone, where they are: restore never deletes.
+        (the first that differs from the stored order, its run included, and those after
+        it, are written again, keeping their ids and timestamps). A model's runs come
+        first: a run that exists takes the record's name, status, parameters, context, exit
+        and timeout, and keeps its times as points keep theirs: its start, its end (the
+        record's if it has none; none if the record's run is ``running``) and the later of
+        the two heartbeats.
+        Entities the records do not mention are left alone, where they are: restore never
+        deletes.
 
         Raises:
             AlreadyExistsError: An experiment of a record's name (or a model of a record's
-                hash) exists with another id. Nothing is added.
+                hash) exists with another id, or a run of a record's id belongs to another
+                model. Nothing is added.
+            NotFoundError: A point, module or iteration names a run that is neither in its
+                model's record nor stored with its model. Nothing is added.
         """
 
     def list_batches(

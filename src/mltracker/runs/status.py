@@ -58,3 +58,16 @@ def status_of(row: RunRow, now: float | None = None) -> Status:
     if (time.time() if now is None else now) - last > row.timeout:
         return "crashed"
     return "running"
+
+
+def duration_of(row: RunRow, status: Status, now: float | None = None) -> float:
+    """Seconds from a run's start to its end; a run that did not end lasts until ``now``
+    (default: the current time) while ``running``, else (``crashed``) until its last
+    heartbeat."""
+    end = row.ended_at
+    if end is None:
+        if status == "running":
+            end = time.time() if now is None else now
+        else:
+            end = row.heartbeat_at or row.started_at
+    return max(0.0, end - row.started_at)

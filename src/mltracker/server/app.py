@@ -9,7 +9,8 @@ format is ``mltracker.wire``'s. Every error answers with one envelope,
 traceback to the server's log (the logger ``mltracker.server``).
 
 The application guards itself (``mltracker.server.guards``, outermost first): a ``Host`` it
-does not answer to is refused (400: DNS rebinding); a body larger than ``max_body_bytes`` is
+does not answer to is refused (400: DNS rebinding); a body that stalls ``body_timeout``
+seconds gets 408 (``mltracker.server.timeouts``); a body larger than ``max_body_bytes`` is
 refused (413); with tokens (``token``, or the tokens file ``tokens_file``: see
 ``mltracker.tokens``), every route but ``/api/v1/health`` and the dashboard's ``/login``
 needs ``Authorization: Bearer <token>`` (401, compared in constant time), and a token of
@@ -21,8 +22,12 @@ writes (403). The dashboard's login sets a cookie
 the server's; a browser asking for a page without it is sent to the login form. The name of
 the token of each metric batch is kept with it (``GET /api/v1/batches``).
 
-The dashboard (``mltracker.server.dashboard``: its pages and files) and its API routes
-(``mltracker.server.overview``) are part of every application.
+The dashboard (``mltracker.server.dashboard``: its pages and files), its API routes
+(``mltracker.server.overview``) and the API's documentation page (``mltracker.server.apidocs``)
+are part of every application, and so is ``GET /metrics``, what it did in Prometheus's format
+(``mltracker.server.monitoring``), guarded as the API. Behind a reverse proxy that serves it
+under a path, the server that runs it sets the root path of each request
+(``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mltracker import errors
 from mltracker.ports.store import Store
-from mltracker.server import dashboard, overview, routes, run_routes
+from mltracker.server import apidocs, dashboard, monitoring, overview, routes, run_routes
 from mltracker.server.guards import (
     CRASHED,
     HEALTH_PATH,
@@ -48,11 +53,13 @@ from mltracker.server.guards import (
     BodyLimit,
     Contained,
     HostGuard,
+    Refusal,
     RequestShape,
     TokenGuard,
-    TooLarge,
     envelope,
 )
+from mltracker.server.monitoring import Monitor, RequestCounter, RouteTemplates
+from mltracker.server.timeouts import DEFAULT_BODY_TIMEOUT, BodyTimeout
 from mltracker.tokens import OneToken, TokensFile, TokenSource
 from mltracker.wire import API_PREFIX
 
@@ -81,7 +88,10 @@ STATUS_OF_ERROR: dict[type[errors.MLTrackerError], int] = {
     errors.MLTrackerError: 500,
 }
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The largest request body taken (``--max-body-mb``): twice the size at which the client
+#: cuts its batches (``mltracker.writer.batches``).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def status_of(error: errors.MLTrackerError) -> int:
@@ -105,13 +115,15 @@ def create_app(
     read_only: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Sequence[str] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> FastAPI:
     """The REST API of ``store`` as an ASGI application, guarded (the caller closes the store).
 
     ``token``: the one token (scope ``write``, named ``default``); ``tokens_file``: the
     tokens file, read again when it changes; at most one of them. ``allowed_hosts``: the
     host names it answers to besides the loopback ones (``*`` for any, ``*.domain`` for a
-    domain's); ``None``: any with tokens, the loopback ones only without.
+    domain's); ``None``: any with tokens, the loopback ones only without. ``body_timeout``:
+    the seconds a body may stall (see ``mltracker.server.timeouts``).
 
     Raises:
         InvalidArgumentError: Both ``token`` and ``tokens_file``; a token shorter than 16
@@ -126,18 +138,21 @@ def create_app(
         title="MLTracker",
         version=__version__,
         summary="Experiments, models, metrics, modules and iterations of one store.",
-        docs_url="/api/docs",
+        docs_url=None,  # apidocs: Swagger UI of the package, not of a CDN
         redoc_url=None,
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=OPENAPI_PATH,
     )
     app.state.store = store
     app.state.read_only = read_only
     app.state.tokens = tokens
     app.state.series = routes.SeriesCache()
+    app.state.monitor = monitor = Monitor()
     app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(run_routes.router, prefix=API_PREFIX)
     app.include_router(overview.router, prefix=API_PREFIX)
     dashboard.install(app, tokens)
+    monitoring.install(app, monitor)
+    apidocs.install(app, OPENAPI_PATH)
 
     @app.exception_handler(errors.MLTrackerError)
     async def on_error(request: Request, error: errors.MLTrackerError) -> Response:
@@ -160,9 +175,11 @@ def create_app(
             media_type=JSON,
         )
 
-    @app.exception_handler(TooLarge)
-    async def on_too_large(request: Request, error: TooLarge) -> Response:
-        return Response(error.body, status_code=413, media_type=JSON)
+    @app.exception_handler(Refusal)
+    async def on_refusal(request: Request, error: Refusal) -> Response:
+        return Response(
+            error.body, status_code=error.status_code, media_type=JSON, headers=error.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
@@ -186,7 +203,16 @@ def create_app(
     if tokens is not None:
         app.add_middleware(TokenGuard, tokens=tokens)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyTimeout, seconds=body_timeout)
     app.add_middleware(HostGuard, allowed=AllowedHosts(allowed_hosts, token=tokens is not None))
+    templates = RouteTemplates(
+        [
+            *(("", route) for route in app.router.routes),
+            *((API_PREFIX, route) for route in routes.router.routes),
+            *((API_PREFIX, route) for route in overview.router.routes),
+        ]
+    )
+    app.add_middleware(RequestCounter, monitor=monitor, templates=templates)
     return app
 
 

@@ -51,8 +51,8 @@ def points_per_experiment(store: Store) -> dict[UUID, int] | None:
 def points_per_series(
     store: Store, model_ids: Sequence[UUID]
 ) -> dict[tuple[UUID, str, str | None], int] | None:
-    """The number of points of each series (model id, name, phase) of some models, or
-    ``None`` when the store cannot count them."""
+    """The number of points of each series (model id, name, phase: of every run) of some
+    models, or ``None`` when the store cannot count them."""
     sql = _sql(store)
     if sql is None:
         return None
@@ -78,7 +78,8 @@ def points_per_series(
                 .where(models.c.id.in_(wanted[start : start + _IDS_PER_QUERY]))
             )
             for model_id, name, phase, number in connection.execute(query):
-                found[(model_id, name, phase_out(phase))] = number
+                key = (model_id, name, phase_out(phase))  # a series of each run, summed
+                found[key] = found.get(key, 0) + number
         return found
 
     return engines.run(sql, count, write=False)

@@ -20,6 +20,12 @@ holds :func:`session_cookie` of it, the token's key (see ``mltracker.tokens``: t
 of ``mltracker.server.app`` accepts it for reading, while the token is in the server's list);
 ``/logout`` removes it. Failed logins are limited per client address
 (``mltracker.server.attempts``): past the limit, 429 with ``Retry-After``.
+
+Behind a reverse proxy that serves the server under a path (``--root-path``: see
+``mltracker.server.rootpath``), every URL the pages, the login and the redirects give the
+browser starts with the request's root path: the shell's ``{{root}}`` and its ``data-root``,
+which the scripts prefix to their links and API calls; the login cookie's path is the root
+path.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from mltracker.server.attempts import FailedLogins
+from mltracker.server.rootpath import root_of, route_path
 from mltracker.tokens import TokenSource, session_key
 
 __all__ = [
@@ -64,19 +71,25 @@ def session_cookie(token: str) -> str:
 
 
 def login_location(scope: Scope) -> str:
-    """Where a browser without the cookie is sent: the login form, then back here."""
-    target = scope["path"]
+    """Where a browser without the cookie is sent: the login form, then back here (``next``:
+    the path within the server, without the root path)."""
+    target = route_path(scope)
     query = scope.get("query_string", b"")
     if query:
         target += "?" + query.decode("latin-1")
-    return f"{LOGIN_PATH}?next={quote(target, safe='')}"
+    return f"{root_of(scope)}{LOGIN_PATH}?next={quote(target, safe='')}"
 
 
 def _safe_next(target: str) -> str:
-    """A path of this server to go back to after the login (never another site)."""
+    """A path within this server to go back to after the login (never another site)."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def _cookie_path(root: str) -> str:
+    """The path of the login cookie: the server's, and nothing else of the proxy's site."""
+    return root or "/"
 
 
 class _StaticFiles(StaticFiles):
@@ -97,32 +110,34 @@ def install(app: FastAPI, tokens: TokenSource | None) -> None:
 
     def page(request: Request) -> HTMLResponse:
         login = "yes" if tokens is not None else "no"
-        return HTMLResponse(
-            shell.replace("{{login}}", login), headers={"cache-control": "no-cache"}
-        )
+        root = html.escape(root_of(request.scope), quote=True)
+        text = shell.replace("{{login}}", login).replace("{{root}}", root)
+        return HTMLResponse(text, headers={"cache-control": "no-cache"})
 
     for path in ("/", "/experiments/{rest:path}"):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
 
     @app.get(LOGIN_PATH, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:
+        root = root_of(request.scope)
         if tokens is None:
-            return RedirectResponse(_safe_next(next), status_code=303)
-        return HTMLResponse(_login_page(_safe_next(next), None))
+            return RedirectResponse(root + _safe_next(next), status_code=303)
+        return HTMLResponse(_login_page(root, _safe_next(next), None))
 
     @app.post(LOGIN_PATH, include_in_schema=False)
     async def login(request: Request) -> Response:
         fields = parse_qs((await request.body()).decode("utf-8", "replace"))
         target = _safe_next(fields.get("next", ["/"])[0])
+        root = root_of(request.scope)
         if tokens is None:
-            return RedirectResponse(target, status_code=303)
+            return RedirectResponse(root + target, status_code=303)
         address = request.client.host if request.client is not None else ""
         wait = failures.wait(address)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             problem = f"Too many wrong tokens from your address: try again in {seconds} s."
             return HTMLResponse(
-                _login_page(target, problem),
+                _login_page(root, target, problem),
                 status_code=429,
                 headers={"retry-after": str(seconds)},
             )
@@ -130,14 +145,15 @@ def install(app: FastAPI, tokens: TokenSource | None) -> None:
         token = tokens.current().by_secret(given.encode("utf-8", "replace"))
         if token is None:
             failures.failed(address)
-            return HTMLResponse(_login_page(target, "That is not the token."), status_code=401)
+            page = _login_page(root, target, "That is not the token.")
+            return HTMLResponse(page, status_code=401)
         failures.succeeded(address)
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(root + target, status_code=303)
         response.set_cookie(
             COOKIE_NAME,
             session_cookie(given),
             max_age=COOKIE_MAX_AGE,
-            path="/",
+            path=_cookie_path(root),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -145,15 +161,20 @@ def install(app: FastAPI, tokens: TokenSource | None) -> None:
         return response
 
     @app.get(LOGOUT_PATH, include_in_schema=False)
-    def logout() -> Response:
-        response = RedirectResponse(LOGIN_PATH, status_code=303)
-        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    def logout(request: Request) -> Response:
+        root = root_of(request.scope)
+        response = RedirectResponse(root + LOGIN_PATH, status_code=303)
+        response.delete_cookie(
+            COOKIE_NAME, path=_cookie_path(root), httponly=True, samesite="strict"
+        )
         return response
 
 
-def _login_page(target: str, error: str | None) -> str:
+def _login_page(root: str, target: str, error: str | None) -> str:
+    """The login form; ``target``: where to go once logged in, within the server."""
     problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
-    return _LOGIN.format(next=html.escape(target, quote=True), problem=problem)
+    action = html.escape(root + LOGIN_PATH, quote=True)
+    return _LOGIN.format(action=action, next=html.escape(target, quote=True), problem=problem)
 
 
 _LOGIN = """<!doctype html>
@@ -176,7 +197,7 @@ button {{ margin-top: 1rem; width: 100%; padding: .6rem; font: inherit; font-wei
 .error {{ color: #b42318; font-weight: 600; }}
 </style></head>
 <body>
-<form method="post" action="/login">
+<form method="post" action="{action}">
 <h1>MLTracker</h1>
 <p>This server needs one of its tokens.</p>
 {problem}

@@ -16,30 +16,25 @@ from __future__ import annotations
 
 import asyncio
 
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-__all__ = ["PROTOCOL", "TlsHttpProtocol"]
-
-#: The import string of :class:`TlsHttpProtocol`, for ``uvicorn.Config(http=...)`` (the
-#: worker processes of ``--workers`` import it).
-PROTOCOL = "mltracker.server.goodbye:TlsHttpProtocol"
+__all__ = ["TlsGoodbye"]
 #: How often a closed connection looks whether its last bytes are sent.
 _POLL_SECONDS = 0.05
 
 
-class TlsHttpProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
-    """uvicorn's HTTP protocol, whose connections closed by a shutdown do not wait for the
-    client's TLS goodbye."""
+class TlsGoodbye:
+    """A base, before uvicorn's HTTP protocol, whose connections closed by a shutdown do not
+    wait for the client's TLS goodbye (``mltracker.server.timeouts.http_protocol`` puts it
+    there)."""
 
     transport: asyncio.Transport
     _lost = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def shutdown(self) -> None:
-        super().shutdown()
+        super().shutdown()  # type: ignore[misc]
         if self.transport is not None and self.transport.is_closing():  # it was idle
             self._cut_when_sent()
 

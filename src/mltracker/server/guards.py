@@ -11,7 +11,9 @@ routes when it must not reach them.
   is not JSON gets 415 (what a web page can send without the browser asking first);
 - :class:`Contained`: an unexpected exception gets 500, its traceback in the log.
 
-Each refusal carries the error envelope of ``mltracker.server.app``.
+Each refusal carries the error envelope of ``mltracker.server.app``. The paths they look at
+are paths within the server, without the root path of a reverse proxy
+(``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mltracker import errors
 from mltracker.credentials import is_token_text
 from mltracker.server import dashboard
+from mltracker.server.rootpath import route_path
 from mltracker.tokens import WRITER_KEY, TokenSource
 from mltracker.wire import API_PREFIX
 
@@ -238,7 +241,7 @@ class RequestShape:
                 await answer(send, 403, envelope(errors.AccessDeniedError.code, message))
                 return
         if (
-            scope["path"].startswith(API_PREFIX + "/")
+            route_path(scope).startswith(API_PREFIX + "/")
             and (method in BODY_METHODS or _has_body(scope))
             and not is_json(_header(scope, b"content-type"))
         ):
@@ -266,7 +269,11 @@ class TokenGuard:
         self._tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path = route_path(scope)
+        if path in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
         given: bytes | None = None
@@ -299,7 +306,7 @@ class TokenGuard:
             scope[WRITER_KEY] = token.name
             await self._app(scope, receive, send)
             return
-        if reading and not given and b"text/html" in accept and _is_page(scope["path"]):
+        if reading and not given and b"text/html" in accept and _is_page(path):
             await _answer_redirect(send, dashboard.login_location(scope))
             return
         await answer(
@@ -402,17 +409,36 @@ class BodyLimit:
                 await answer(send, 413, error.body)
 
 
-class TooLarge(StarletteHTTPException):
-    """A body without a content-length outgrew the limit while the application read it.
+class Refusal(StarletteHTTPException):
+    """A request refused while the application reads its body (too large, too slow).
 
-    An HTTP exception, so that the application answers it with its handler (413) wherever
-    the body is read: FastAPI turns any other exception met while parsing a body into a 400.
+    An HTTP exception, so that the application answers it with its handler wherever the body
+    is read (``status_code``, the error envelope ``body``, ``headers``): FastAPI turns any
+    other exception met while parsing a body into a 400. The guard that raised it answers it
+    too when it reaches the guard before an answer started.
     """
 
+    def __init__(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status, message, headers)
+        self.body = envelope(code, message)
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers`` as ASGI gives them."""
+        return [(name.encode(), value.encode()) for name, value in (self.headers or {}).items()]
+
+
+class TooLarge(Refusal):
+    """A body without a content-length outgrew the limit while the application read it."""
+
     def __init__(self, limit: int) -> None:
-        message = f"the request body is larger than {limit} bytes; send smaller batches"
-        super().__init__(413, message)
-        self.body = envelope(errors.PayloadTooLargeError.code, message)
+        message = (
+            f"the request body is larger than {limit} bytes (the server's --max-body-mb); "
+            "send smaller batches"
+        )
+        super().__init__(413, message, errors.PayloadTooLargeError.code)
 
 
 # Crashes ----------------------------------------------------------------------------------
@@ -444,8 +470,8 @@ class Contained:
 
         try:
             await self._app(scope, receive, sending)
-        except TooLarge:
-            raise  # the body limit's own answer
+        except Refusal:
+            raise  # the answer of the guard that refused it
         except Exception:
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if not started:

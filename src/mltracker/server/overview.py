@@ -2,11 +2,16 @@
 
 The REST API of ``mltracker.server.routes`` mirrors the store's port; a page needs some of it
 gathered: the experiments with their model counts, points and last activity; an experiment's
-models with the latest point of each series; a model's series with their lengths, its
-modules, its iterations with their modules, a page of its points, its export; the latest
-points and steps of several models (what a page polls while a run logs). Every route only
-reads, with a constant number of store calls but for two loops: the models of each
-experiment, the modules of each iteration.
+models with the latest point of each series, and its runs; a model's series with their
+lengths, its runs, its modules, its iterations with their modules, a page of its points, its
+export; what the model page polls (its step, the latest point of each series of each run,
+its runs' statuses) in one call; the latest points and steps of several models (what the
+compare page polls). Every route only reads, with a constant number of store calls but for
+three loops: the models of each experiment, the modules of each iteration, the step of each
+model compared.
+
+Runs are those of ``mltracker.server.run_documents``: each with the status shown at the
+server's clock, and ``now`` (that clock) beside them, for durations.
 
 Names and hashes travel in the query, never in the path (they may hold ``/``). Metric points
 travel in the wire format of ``mltracker.wire`` (columns); module attributes
@@ -16,6 +21,7 @@ as strict JSON, NaN and the infinities written as ``"NaN"``, ``"Infinity"``, ``"
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -32,6 +38,7 @@ from mltracker.export import Row, export_lines, require_pyarrow, write_rows
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import ExperimentRow, MetricFilter, ModelRow, ModuleOwner, Store
 from mltracker.server import counts as counting
+from mltracker.server.run_documents import run_document
 
 __all__ = ["router"]
 
@@ -101,9 +108,12 @@ def experiment(
 ) -> Response:
     """An experiment and its models, each with ``points`` (``null`` when not counted) and
     ``last_activity``; ``latest``: the last point of every series of every model, as
-    columns (``series`` names each one's model)."""
+    columns (``series`` names each one's model); ``runs``: every run of its models, oldest
+    first (a model's latest run is its last)."""
     row = _experiment(store, name)
     models = store.list_models(row.id)
+    runs = store.list_experiment_runs(row.id)
+    now = time.time()
     latest = store.latest_metrics_of_models([model.id for model in models])
     ids = [model.id for model in models]
     points = counting.points_per_series(store, ids) if counts and models else None
@@ -124,6 +134,8 @@ def experiment(
             "latest": wire.metrics_document(
                 point for model in models for point in latest[model.id]
             ),
+            "runs": [run_document(run, now) for run in runs],
+            "now": now,
         }
     )
 
@@ -132,10 +144,12 @@ def experiment(
 def model(experiment: str, hash: str, store: StoreDependency) -> Response:
     """The model of hash ``hash`` of the experiment named ``experiment``, with its series:
     for each, its ``points`` (or ``null``) and its last point (``latest``, as columns in
-    the same order)."""
+    the same order); and its ``runs``, oldest first."""
     row = _experiment(store, experiment)
     found = _model(store, row, hash)
     latest = store.latest_metrics(found.id)
+    runs = store.list_runs(found.id)
+    now = time.time()
     points = counting.points_per_series(store, [found.id])
     return _json(
         {
@@ -153,6 +167,27 @@ def model(experiment: str, hash: str, store: StoreDependency) -> Response:
                 for point in latest
             ],
             "latest": wire.metrics_document(latest),
+            "runs": [run_document(run, now) for run in runs],
+            "now": now,
+        }
+    )
+
+
+@router.get("/models/{model_id}/live")
+def live(model_id: UUID, store: StoreDependency) -> Response:
+    """What the model page polls, in one call: the model's ``step``; ``latest``, the last
+    point of each series of each run (and of the points of no run), as columns (``runs``
+    names each series' run); its ``runs`` with their statuses now."""
+    step = store.read_step(model_id)
+    latest = store.latest_metrics(model_id, by_run=True)
+    runs = store.list_runs(model_id)
+    now = time.time()
+    return _json(
+        {
+            "step": step,
+            "latest": wire.metrics_document(latest),
+            "runs": [run_document(run, now) for run in runs],
+            "now": now,
         }
     )
 
@@ -236,12 +271,16 @@ MAX_LATEST = 100
 
 
 @router.get("/latest")
-def latest(store: StoreDependency, model: Annotated[list[UUID], Query()]) -> Response:
+def latest(
+    store: StoreDependency,
+    model: Annotated[list[UUID], Query()],
+    by_run: bool = Query(False, description="The last point of each run's series apart."),
+) -> Response:
     """For each model asked for (at most 100): its ``step`` and the last point of each of its
     series (as columns). A model that is not there has neither."""
     if len(model) > MAX_LATEST:
         raise InvalidArgumentError(f"ask for at most {MAX_LATEST} models at once")
-    found = store.latest_metrics_of_models(model)
+    found = store.latest_metrics_of_models(model, by_run=by_run)
     documents: dict[str, Any] = {}
     for model_id in dict.fromkeys(model):
         try:
@@ -270,7 +309,17 @@ async def export(
     stem = f"{row.name}-{found.hash}".replace("/", "_").replace('"', "_")
     points = await run_in_threadpool(store.list_metrics, found.id, MetricFilter())
     rows = [
-        Row(row.name, found.hash, found.name, p.name, p.phase, p.step, p.value, p.timestamp)
+        Row(
+            row.name,
+            found.hash,
+            found.name,
+            p.name,
+            p.phase,
+            p.step,
+            p.value,
+            p.timestamp,
+            p.run_id,
+        )
         for p in points
     ]
     if format == "parquet":

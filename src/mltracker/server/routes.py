@@ -11,6 +11,7 @@ orjson in one pass, not as an object per point.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -30,6 +31,8 @@ from mltracker.errors import (
 )
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import MIN_BUDGET, MetricFilter, ModelField, ModuleOwner, Store
+from mltracker.server.bodies import loads_object, read_body
+from mltracker.server.monitoring import Monitor
 from mltracker.server.turns import Turns
 from mltracker.tokens import WRITER_KEY
 from mltracker.wire import SeriesCache
@@ -143,6 +146,7 @@ class IterationBody(BaseModel):
 
 class ModelIds(BaseModel):
     model_ids: list[UUID]
+    by_run: bool = Field(False, description="The latest point of each run's series apart.")
 
 
 # Health
@@ -321,11 +325,12 @@ async def write_points(request: Request) -> Response:
     """Store a batch of points in one transaction (see ``mltracker.wire``). A batch whose
     ``batch_id`` was stored already is skipped: retrying never duplicates. The name of the
     request's token is kept with the batch (see ``GET /batches``)."""
-    body = await request.body()
+    body = await read_body(request)
     store: Store = request.app.state.store
     cache: SeriesCache = request.app.state.series
     writer = request.scope.get(WRITER_KEY)
-    count = await run_in_threadpool(_write_points, store, cache, body, writer)
+    monitor: Monitor = request.app.state.monitor
+    count = await run_in_threadpool(_write_points, store, cache, body, writer, monitor)
     return _json({"written": count})
 
 
@@ -349,16 +354,28 @@ _batch_turns = Turns()
 _TURN_SECONDS = 10.0
 
 
-def _write_points(store: Store, cache: SeriesCache, body: bytes, writer: str | None) -> int:
+def _write_points(
+    store: Store, cache: SeriesCache, body: bytearray, writer: str | None, monitor: Monitor
+) -> int:
+    """Parse and write a batch; ``body`` is emptied once parsed, and the parsed document
+    let go once it is points, so that at most two of the three are held at once. The batch
+    is counted by ``monitor``."""
     # A tuple per point, freed when the batch is written: no work for the cyclic collector.
     with collector_paused:
         try:
-            document = orjson.loads(body)
+            document = loads_object(body, wire.POINTS_KEYS)
         except orjson.JSONDecodeError as error:
             raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+        finally:
+            body.clear()
         points, batch_id = wire.points_from_document(document, cache)
+        del document
+        again = monitor.was_written(batch_id)
+        waiting = time.perf_counter()
         with _batch_turns.turn(_TURN_SECONDS):
+            monitor.turn_wait.observe(time.perf_counter() - waiting)
             store.write_points(points, batch_id, writer=writer)
+        monitor.batch_written(batch_id, len(points), again=again)
         return len(points)
 
 
@@ -433,14 +450,18 @@ def latest_metrics(
     model_id: UUID,
     store: StoreDependency,
     run: Annotated[UUID | None, Query(description="The latest of this run's series.")] = None,
+    by_run: Annotated[
+        bool, Query(description="The latest point of each run's series apart.")
+    ] = False,
 ) -> Response:
-    return _json(wire.metrics_document(store.latest_metrics(model_id, run_id=run)))
+    latest = store.latest_metrics(model_id, run_id=run, by_run=by_run)
+    return _json(wire.metrics_document(latest))
 
 
 @router.post("/metrics/latest", tags=["metrics"])
 def latest_metrics_of_models(body: ModelIds, store: StoreDependency) -> Response:
     """The latest point of each series of many models: ``{model_id: columns}``."""
-    latest = store.latest_metrics_of_models(body.model_ids)
+    latest = store.latest_metrics_of_models(body.model_ids, by_run=body.by_run)
     return _json({str(key): wire.metrics_document(found) for key, found in latest.items()})
 
 
@@ -557,14 +578,16 @@ def clear_iterations(model_id: UUID, store: StoreDependency) -> Response:
 async def restore(request: Request) -> Response:
     """Make the store hold a tree of entities with their ids (what ``mltracker import``
     sends): the body is a list of experiment records (see ``mltracker.wire``)."""
-    body = await request.body()
+    body = await read_body(request)
     store: Store = request.app.state.store
     return _json(await run_in_threadpool(_restore, store, body))
 
 
-def _restore(store: Store, body: bytes) -> dict[str, Any]:
+def _restore(store: Store, body: bytearray) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise InvalidArgumentError(f"the body is not JSON: {error}") from None
+    finally:
+        body.clear()
     return wire.report_document(store.restore(wire.records_from_document(document)))

@@ -11,10 +11,18 @@ written.
 With ``ssl_certfile`` and ``ssl_keyfile`` (``--ssl-certfile``/``--ssl-keyfile``) uvicorn
 speaks HTTPS itself, with that certificate, and the announced URL is ``https://``; the files
 are checked before the store is opened (``mltracker.server.tls``).
+
+uvicorn's HTTP protocol gets a deadline for each request's headers (``header_timeout``:
+``mltracker.server.timeouts``). Its access log (a line per request, on stderr) is off unless
+``access_log``.
+
+Behind a reverse proxy that serves it under a path and strips that path from each request,
+``root_path`` names it (uvicorn's root path: see ``mltracker.server.rootpath``).
 """
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import socket
@@ -28,9 +36,10 @@ import uvicorn
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import Store
 from mltracker.schemes import open_store, resolve_uri
-from mltracker.server import goodbye
 from mltracker.server.app import DEFAULT_MAX_BODY_BYTES, create_app, token_source
 from mltracker.server.guards import split_host
+from mltracker.server.rootpath import check_root_path
+from mltracker.server.timeouts import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, http_protocol
 from mltracker.server.tls import check_tls_files
 from mltracker.tokens import check_secret, read_tokens
 
@@ -43,6 +52,8 @@ _SETTINGS_VARIABLES = (
     "MLTRACKER_SERVER_TOKENS",
     "MLTRACKER_SERVER_READ_ONLY",
     "MLTRACKER_SERVER_ALLOWED_HOSTS",
+    "MLTRACKER_SERVER_MAX_BODY_BYTES",
+    "MLTRACKER_SERVER_BODY_TIMEOUT",
 )
 #: The addresses that stand for every address of the machine.
 _EVERY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]"})
@@ -78,6 +89,17 @@ class ServerSettings:
         """Whether the server speaks HTTPS."""
         return self.ssl_certfile is not None
 
+    #: Seconds for a request's line and headers (``--header-timeout``), and that a body may
+    #: stall (``--body-timeout``): then 408 (see ``mltracker.server.timeouts``).
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    #: Print a line per request on stderr (``--access-log``).
+    access_log: bool = False
+
+    #: The path prefix under which a reverse proxy serves the server, which the proxy strips
+    #: from each request (``--root-path``: see ``mltracker.server.rootpath``); "" for none.
+    root_path: str = ""
+
 
 def check_settings(settings: ServerSettings) -> None:
     """Refuse settings that would expose a store by mistake.
@@ -86,9 +108,11 @@ def check_settings(settings: ServerSettings) -> None:
         InvalidArgumentError: A host that is not loopback without a token (unless
             ``insecure``), an empty token, a token shorter than 16 characters or not
             printable ASCII, both a token and a tokens file, a tokens file that is not one
-            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, or a store
-            that is a tracking server (an ``http(s)://`` URI); TLS files that cannot serve
-            (see :func:`mltracker.server.tls.check_tls_files`).
+            (see :func:`mltracker.tokens.read_tokens`), fewer than one worker, a body limit
+            or a timeout that is not positive, a root path that is not one (see
+            :func:`mltracker.server.rootpath.check_root_path`), a store that is a tracking
+            server (an ``http(s)://`` URI), or TLS files that cannot serve (see
+            :func:`mltracker.server.tls.check_tls_files`).
     """
     check_tls_files(settings.ssl_certfile, settings.ssl_keyfile)
     uri = resolve_uri(settings.uri)
@@ -108,6 +132,15 @@ def check_settings(settings: ServerSettings) -> None:
         read_tokens(settings.tokens_file)
     if settings.workers < 1:
         raise InvalidArgumentError("--workers must be at least 1")
+    if settings.max_body_bytes < 1:
+        raise InvalidArgumentError("--max-body-mb must be positive")
+    for flag, seconds in (
+        ("--header-timeout", settings.header_timeout),
+        ("--body-timeout", settings.body_timeout),
+    ):
+        if not seconds > 0:
+            raise InvalidArgumentError(f"{flag} must be a positive number of seconds")
+    check_root_path(settings.root_path)
     if not has_tokens(settings) and not settings.insecure and not is_loopback(settings.host):
         raise InvalidArgumentError(
             f"refusing to serve on {settings.host} without a token: anyone who reaches it could "
@@ -196,14 +229,12 @@ def serve(settings: ServerSettings, announce: Callable[[str], None] = print) -> 
             read_only=settings.read_only,
             max_body_bytes=settings.max_body_bytes,
             allowed_hosts=allowed_hosts(settings),
+            body_timeout=settings.body_timeout,
         )
         sock = _bind(settings.host, settings.port)
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            timeout_graceful_shutdown=30,
-            **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
-        )
+        options = uvicorn_options(settings.header_timeout, settings.access_log, tls=settings.tls)
+        options.update(_tls_files(settings.ssl_certfile, settings.ssl_keyfile))
+        config = uvicorn.Config(app, root_path=check_root_path(settings.root_path), **options)
         server = uvicorn.Server(config)
         announce(url_of(settings.host, sock.getsockname()[1], tls=settings.tls))
         server.run(sockets=[sock])
@@ -223,6 +254,8 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
     # An empty list and None mean the same (see ``allowed_hosts``): the loopback names only
     # without a token, any with one.
     os.environ["MLTRACKER_SERVER_ALLOWED_HOSTS"] = "\n".join(allowed_hosts(settings) or ())
+    os.environ["MLTRACKER_SERVER_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    os.environ["MLTRACKER_SERVER_BODY_TIMEOUT"] = repr(settings.body_timeout)
     announce(url_of(settings.host, settings.port, tls=settings.tls))
     uvicorn.run(
         "mltracker.server.serve:app_from_environment",
@@ -230,23 +263,22 @@ def _serve_workers(settings: ServerSettings, announce: Callable[[str], None]) ->
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
-        **_tls_options(settings.ssl_certfile, settings.ssl_keyfile),
+        **uvicorn_options(settings.header_timeout, settings.access_log, tls=settings.tls),
+        **_tls_files(settings.ssl_certfile, settings.ssl_keyfile),
+        root_path=check_root_path(settings.root_path),
     )
 
 
-def _tls_options(certfile: str | None, keyfile: str | None) -> dict[str, Any]:
-    """uvicorn's options for HTTPS with these files (none without them): the files, and the
-    protocol whose idle connections let a shutdown end at once (``mltracker.server.goodbye``)."""
+def _tls_files(certfile: str | None, keyfile: str | None) -> dict[str, Any]:
+    """uvicorn's options for HTTPS with these files (none without them)."""
     if certfile is None or keyfile is None:
         return {}
-    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "http": goodbye.PROTOCOL}
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
 
 
 def app_from_environment() -> object:
     """The application of one worker process of ``--workers N``."""
-    uri, token, tokens_file, read_only, hosts = (
+    uri, token, tokens_file, read_only, hosts, max_body, body_timeout = (
         os.environ.get(name) for name in _SETTINGS_VARIABLES
     )
     store = open_store(uri or None)
@@ -256,7 +288,37 @@ def app_from_environment() -> object:
         tokens_file=tokens_file or None,
         read_only=bool(read_only),
         allowed_hosts=hosts.split("\n") if hosts else None,
+        max_body_bytes=int(max_body) if max_body else DEFAULT_MAX_BODY_BYTES,
+        body_timeout=float(body_timeout) if body_timeout else DEFAULT_BODY_TIMEOUT,
     )
+
+
+def uvicorn_options(
+    header_timeout: float, access_log: bool, *, tls: bool = False
+) -> dict[str, Any]:
+    """uvicorn's options (besides the application, where it listens and its TLS files) of a
+    server with ``header_timeout`` seconds per request's headers, its access log or none,
+    and (``tls``) the shutdown of a server of TLS (``mltracker.server.goodbye``)."""
+    return {
+        "http": http_protocol(header_timeout, tls=tls),
+        "log_config": log_config(access_log),
+        "log_level": None,  # the levels are log_config's
+        "access_log": access_log,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging: its warnings and errors, and with ``access_log`` a line per
+    request (time, client, request line, status), all on stderr: stdout is the URL's."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["formatters"]["access"]["fmt"] = (
+        '%(asctime)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+    )
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    return config
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -275,11 +337,13 @@ class ServerThread:
     """A server of a store in a thread of this process, on a free port of 127.0.0.1 (for
     notebooks, benchmarks and tests). ``url`` is where it listens (``https://`` with
     ``ssl_certfile`` and ``ssl_keyfile``); :meth:`stop` ends it after the requests in
-    progress.
+    progress. The options are :func:`create_app`'s, ``header_timeout`` and ``root_path``
+    (see :class:`ServerSettings`); no access log.
 
     Raises (when made):
-        InvalidArgumentError: TLS files that cannot serve (see
-            :func:`mltracker.server.tls.check_tls_files`).
+        InvalidArgumentError: See :func:`mltracker.server.app.create_app`; TLS files that
+            cannot serve (see :func:`mltracker.server.tls.check_tls_files`), and a root path
+            that is not one.
     """
 
     def __init__(
@@ -292,7 +356,11 @@ class ServerThread:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         ssl_certfile: str | os.PathLike[str] | None = None,
         ssl_keyfile: str | os.PathLike[str] | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        root_path: str = "",
     ) -> None:
+        root = check_root_path(root_path)
         certfile = None if ssl_certfile is None else os.fspath(ssl_certfile)
         keyfile = None if ssl_keyfile is None else os.fspath(ssl_keyfile)
         check_tls_files(certfile, keyfile)
@@ -302,12 +370,15 @@ class ServerThread:
             tokens_file=tokens_file,
             read_only=read_only,
             max_body_bytes=max_body_bytes,
+            body_timeout=body_timeout,
         )
         self._socket = _bind(DEFAULT_HOST, 0)
         port = self._socket.getsockname()[1]
         self.url = url_of(DEFAULT_HOST, port, tls=certfile is not None)
-        config = uvicorn.Config(app, log_level="warning", **_tls_options(certfile, keyfile))
-        self._server = uvicorn.Server(config)
+        options = uvicorn_options(header_timeout, access_log=False, tls=certfile is not None)
+        del options["timeout_graceful_shutdown"]  # stop() waits for what is in progress
+        options.update(_tls_files(certfile, keyfile))
+        self._server = uvicorn.Server(uvicorn.Config(app, root_path=root, **options))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():

@@ -6,7 +6,7 @@ errors come back as the same classes of ``mltracker.errors``. Metric points go t
 session's buffered writer like any store's, in batches whose id makes a retry harmless.
 
 Connections are kept alive in a pool (urllib3). A request that fails on the way (the server
-cannot be reached, drops the connection, or answers 502/503/504) is retried with backoff for
+cannot be reached, drops the connection, or answers 408/502/503/504) is retried with backoff for
 the retry budget of ``mltracker.deadlines`` (``$MLTRACKER_RETRY_SECONDS``), each attempt's
 timeouts cut to what is left of it, and stderr says so once per outage; after that it raises
 :class:`~mltracker.errors.BackendUnavailableError`, and the writer keeps the points (memory,
@@ -82,6 +82,9 @@ TOKEN_VARIABLE = "MLTRACKER_TOKEN"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
 _RETRY_STATUSES = frozenset({502, 503, 504})
+#: The answers of a server that did nothing with the request: sent again, whatever it was
+#: (503: the store is busy or away; 408: the request came too slowly and was not read).
+_NOTHING_DONE = frozenset({408, 503})
 #: The codes of a 500 that a retry may get past: the server failed in a way it did not
 #: foresee (a crash of a route, a store error of no specific class).
 _UNEXPECTED_CODES = frozenset({BackendError.code, MLTrackerError.code})
@@ -253,7 +256,7 @@ class HttpStore(Store):
             code, message = found
             return error_from_code(code, f"{where}: {message}")
         status = f"HTTP {response.status} {response.reason or ''}".rstrip()
-        if response.status in _RETRY_STATUSES:
+        if response.status in _RETRY_STATUSES or response.status in _NOTHING_DONE:
             return BackendUnavailableError(f"{where}: the tracking server answered {status}")
         location = response.headers.get("location")
         moved = f", to {location}" if location and 300 <= response.status < 400 else ""
@@ -425,21 +428,35 @@ class HttpStore(Store):
         self, model_id: UUID, where: MetricFilter, budget: int
     ) -> builtins.list[Metric]:
         params = _params(
-            MetricFilter(where.name, where.phase, where.start_step, where.stop_step, where.after)
+            MetricFilter(
+                where.name,
+                where.phase,
+                where.start_step,
+                where.stop_step,
+                where.after,
+                None,
+                where.run,
+            )
         )
         params["budget"] = budget
         return self._metrics(f"/models/{model_id}/metrics", params)
 
     def latest_metrics(
-        self, model_id: UUID, *, run_id: UUID | None = None
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
     ) -> builtins.list[Metric]:
-        params = None if run_id is None else {"run": str(run_id)}
-        return self._metrics(f"/models/{model_id}/metrics/latest", params)
+        params: dict[str, Any] = {}
+        if run_id is not None:
+            params["run"] = str(run_id)
+        if by_run:
+            params["by_run"] = "true"
+        return self._metrics(f"/models/{model_id}/metrics/latest", params or None)
 
     def latest_metrics_of_models(
-        self, model_ids: Sequence[UUID]
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
     ) -> dict[UUID, builtins.list[Metric]]:
-        body = {"model_ids": [str(model_id) for model_id in model_ids]}
+        body: dict[str, Any] = {"model_ids": [str(model_id) for model_id in model_ids]}
+        if by_run:
+            body["by_run"] = True
         found = self._call("POST", "/metrics/latest", body, repeatable=True)
         return {UUID(key): wire.metrics_from_document(document) for key, document in found.items()}
 
@@ -561,12 +578,12 @@ def _params(where: MetricFilter) -> dict[str, Any]:
 
 
 def _retried(response: urllib3.BaseHTTPResponse, repeatable: bool) -> bool:
-    """Whether an error answer asks for the request again: 503 (the server did nothing), and
-    for a repeatable request 502/504 and a 500 that is an unexpected failure of the server
-    (the generic code of its error envelope: a retry may get past it; ``_CRASH_RETRIES``
-    times at most), never a 500 of a specific class (a store of a newer schema, or of
-    another application)."""
-    if response.status == 503:
+    """Whether an error answer asks for the request again: 503 and 408 (the server did
+    nothing), and for a repeatable request 502/504 and a 500 that is an unexpected failure
+    of the server (the generic code of its error envelope: a retry may get past it;
+    ``_CRASH_RETRIES`` times at most), never a 500 of a specific class (a store of a newer
+    schema, or of another application)."""
+    if response.status in _NOTHING_DONE:
         return True
     if not repeatable:
         return False

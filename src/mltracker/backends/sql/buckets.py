@@ -24,7 +24,7 @@ from mltracker.backends.sql.metrics import (
     filtered,
     in_range,
     in_series,
-    series_names,
+    series_of,
 )
 from mltracker.backends.sql.schema import metrics
 from mltracker.entities import Metric
@@ -40,10 +40,10 @@ def metric_buckets(
     connection: Connection, model_id: UUID, where: MetricFilter, budget: int
 ) -> list[Metric]:
     """The points of a model that ``where`` selects, at most ``budget`` per series (see
-    ``Store.metric_buckets``), in logged order."""
+    ``Store.metric_buckets``: a series of each run), in logged order."""
     if budget < MIN_BUDGET:
         raise InvalidArgumentError(f"the point budget must be at least {MIN_BUDGET}, not {budget}")
-    names = series_names(connection, model_id, where)
+    names = series_of(connection, model_id, where)
     if not names:
         return []
     where = MetricFilter(where.name, where.phase, where.start_step, where.stop_step, where.after)
@@ -92,6 +92,7 @@ def metric_buckets(
             seq,
             model_id,
             engines.uuid_from_driver(id_),
+            names[series_pk][2],
         )
         for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows
     ]

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -309,9 +309,11 @@ class BulkInsert:
         self.postgres_types = list(postgres_types)
 
 
-def bulk_insert(connection: Connection, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` (tuples in the order of the insert's columns) in the connection's
-    transaction, through the driver."""
+def bulk_insert(
+    connection: Connection, insert: BulkInsert, rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (tuples in the order of the insert's columns, taken once, as the
+    driver goes) in the connection's transaction, through the driver."""
     driver: Any = connection.connection.driver_connection
     if is_sqlite(connection):
         driver.executemany(insert.sqlite_insert, rows)

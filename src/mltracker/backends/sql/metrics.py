@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import maintenance
 from mltracker.backends.sql.engine import uuid_from_driver
-from mltracker.backends.sql.runs import run_key
+from mltracker.backends.sql.runs import keeps_runs, run_key
 from mltracker.backends.sql.schema import metrics, models, pk_of, runs, series, write_batches
 from mltracker.collector import collector_paused
 from mltracker.columnar import EXTRA_FLAG
@@ -36,6 +36,9 @@ WriteTransaction = Callable[[Callable[[Connection], list[Series]]], list[Series]
 
 #: A missing phase, as ``series.phase`` holds it (see ``schema``).
 _NO_PHASE = ""
+
+#: What a read knows of a series: its name, phase and run (``None``: of no run).
+SeriesKey = tuple[str, str | None, UUID | None]
 
 
 def phase_in(phase: str | None) -> str:
@@ -151,10 +154,7 @@ class PointWriter:
         missing = resolve_series(connection, points)
         if missing:
             points = [point for point in points if point[0].handle is not None]
-        rows = [
-            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
-        ]
-        handles = {row[0] for row in rows}
+        handles = {point[0].handle for point in points}
         # The series must exist until we commit: PostgreSQL locks them against a concurrent
         # delete (which deletes series before points); SQLite's write lock already does.
         check = sa.select(sa.func.count()).select_from(
@@ -162,8 +162,13 @@ class PointWriter:
                 sa.select(series.c.pk).where(series.c.pk.in_(handles))
             ).subquery()
         )
-        if rows and connection.execute(check).scalar_one() != len(handles):
+        if handles and connection.execute(check).scalar_one() != len(handles):
             raise _StaleSeries("a series of the batch was deleted")
+        # The rows are made as the driver takes them: a list of them would hold a second
+        # tuple per point while the batch is written.
+        rows = (
+            (s.handle, step, kind, value, extra, ts) for s, step, kind, value, extra, ts in points
+        )
         engines.bulk_insert(connection, _METRIC_INSERT, rows)
         return missing
 
@@ -315,7 +320,7 @@ def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) ->
     series if there are several) and flags the few that need more, which a second query
     completes.
     """
-    names = series_names(connection, model_id, where)
+    names = series_of(connection, model_id, where)
     if not names:
         return []
     single = len(names) == 1
@@ -333,7 +338,7 @@ def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) ->
 
 def _build_fast(
     rows: list[tuple[Any, ...]],
-    names: dict[int, tuple[str, str | None]],
+    names: dict[int, SeriesKey],
     model_id: UUID,
     single: bool,
 ) -> tuple[list[Metric], list[int]]:
@@ -343,10 +348,10 @@ def _build_fast(
     pending: list[int] = []
     append = built.append
     if single:
-        name, phase = next(iter(names.values()))
+        name, phase, run_id = next(iter(names.values()))
         for seq, step, value, timestamp, special in rows:
             if special is None:
-                append(Metric(name, value, step, phase, timestamp, seq, model_id))
+                append(Metric(name, value, step, phase, timestamp, seq, model_id, None, run_id))
                 continue
             if special == INT:
                 value = int(value)
@@ -354,10 +359,10 @@ def _build_fast(
                 value = value != 0.0
             else:
                 pending.append(len(built))
-            append(Metric(name, value, step, phase, timestamp, seq, model_id))
+            append(Metric(name, value, step, phase, timestamp, seq, model_id, None, run_id))
         return built, pending
     for seq, step, value, timestamp, special, series_pk in rows:
-        name, phase = names[series_pk]
+        name, phase, run_id = names[series_pk]
         if special is not None:
             if special == INT:
                 value = int(value)
@@ -365,7 +370,7 @@ def _build_fast(
                 value = value != 0.0
             else:
                 pending.append(len(built))
-        append(Metric(name, value, step, phase, timestamp, seq, model_id))
+        append(Metric(name, value, step, phase, timestamp, seq, model_id, None, run_id))
     return built, pending
 
 
@@ -427,18 +432,32 @@ def table_queries(
 
 
 def latest_metrics_of_models(
-    connection: Connection, model_ids: Sequence[UUID], run_id: UUID | None = None
+    connection: Connection,
+    model_ids: Sequence[UUID],
+    run_id: UUID | None = None,
+    *,
+    by_run: bool = False,
 ) -> dict[UUID, list[Metric]]:
     """The last point of each name and phase of each model (of whichever run logged it
     last), in logged order, in a constant number of queries (two per ``_IDS_PER_QUERY``
-    models); a model that is not there has none. With ``run_id``, of that run only."""
+    models); a model that is not there has none. With ``run_id``, of that run only; with
+    ``by_run``, of each run (and of no run) apart."""
     wanted = list(dict.fromkeys(model_ids))
     latest: dict[UUID, list[Metric]] = {model_id: [] for model_id in wanted}
+    with_runs = keeps_runs(connection)
+    if run_id is not None and not with_runs:
+        return latest
+    run_column = runs.c.id if with_runs else sa.null()
+    joined = series.join(models, models.c.pk == series.c.model_pk)
+    if with_runs:
+        joined = joined.outerjoin(runs, runs.c.pk == series.c.run_pk)
     for start in range(0, len(wanted), _IDS_PER_QUERY):
         chunk = wanted[start : start + _IDS_PER_QUERY]
         found = connection.execute(
-            sa.select(series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id)
-            .select_from(series.join(models, models.c.pk == series.c.model_pk))
+            sa.select(
+                series.c.pk, series.c.name, series.c.phase, models.c.pk, models.c.id, run_column
+            )
+            .select_from(joined)
             .where(
                 models.c.id.in_(chunk),
                 *([] if run_id is None else [series.c.run_pk == pk_of(runs, run_id)]),
@@ -446,28 +465,36 @@ def latest_metrics_of_models(
         ).all()
         if not found:
             continue
-        names = {row[0]: (row[1], phase_out(row[2]), row[4]) for row in found}
+        names = {
+            row[0]: (row[1], phase_out(row[2]), row[4], uuid_from_driver(row[5])) for row in found
+        }
         if run_id is None:
             owned = series.c.model_pk.in_(sorted({row[3] for row in found}))
         else:
             owned = series.c.pk.in_(sorted(names))
         query = _latest_points_query(owned)
-        # A name and phase has a series per run: its last point is the last of them all.
-        last: dict[tuple[UUID, str, str | None], Metric] = {}
+        # A name and phase has a series per run: its last point is the last of them all
+        # (unless each run's is asked for).
+        last: dict[tuple[UUID, str, str | None, UUID | None], Metric] = {}
         for point in build_points(engines.driver_execute(connection, query), names):
-            last[point.model_id, point.name, point.phase] = point  # in logged order
+            run = point.run_id if by_run else None
+            last[point.model_id, point.name, point.phase, run] = point  # in logged order
         for point in sorted(last.values(), key=lambda point: point.ordinal):
             latest[point.model_id].append(point)
     return latest
 
 
-def series_names(
-    connection: Connection, model_id: UUID, where: MetricFilter
-) -> dict[int, tuple[str, str | None]]:
-    """The model's series that ``where`` selects: primary key -> (name, phase)."""
-    query = sa.select(series.c.pk, series.c.name, series.c.phase).where(
-        series.c.model_pk == pk_of(models, model_id)
-    )
+def series_of(connection: Connection, model_id: UUID, where: MetricFilter) -> dict[int, SeriesKey]:
+    """The model's series that ``where`` selects: primary key -> (name, phase, run id), in
+    one query (a store older than runs has series of no run)."""
+    with_runs = keeps_runs(connection)
+    if where.run is not None and not with_runs:
+        return {}
+    query = sa.select(
+        series.c.pk, series.c.name, series.c.phase, runs.c.id if with_runs else sa.null()
+    ).where(series.c.model_pk == pk_of(models, model_id))
+    if with_runs:
+        query = query.select_from(series.outerjoin(runs, runs.c.pk == series.c.run_pk))
     if where.name is not None:
         query = query.where(series.c.name == where.name)
     if where.run is not None:
@@ -477,7 +504,18 @@ def series_names(
     elif where.phase is not None:
         query = query.where(series.c.phase == where.phase)
     query = query.order_by(series.c.pk)
-    return {pk: (name, phase_out(phase)) for pk, name, phase in connection.execute(query)}
+    return {
+        pk: (name, phase_out(phase), uuid_from_driver(run_id))
+        for pk, name, phase, run_id in connection.execute(query)
+    }
+
+
+def series_names(
+    connection: Connection, model_id: UUID, where: MetricFilter
+) -> dict[int, tuple[str, str | None]]:
+    """The model's series that ``where`` selects: primary key -> (name, phase)."""
+    found = series_of(connection, model_id, where)
+    return {pk: (name, phase) for pk, (name, phase, _run) in found.items()}
 
 
 def in_series(names: dict[int, Any]) -> sa.ColumnElement[bool]:
@@ -524,15 +562,17 @@ def _latest_points_query(owned: sa.ColumnElement[bool]) -> sa.Select[Any]:
 
 
 def build_points(
-    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID]]
+    rows: list[tuple[Any, ...]], names: dict[int, tuple[str, str | None, UUID, UUID | None]]
 ) -> list[Metric]:
-    """Metrics of rows of :data:`POINT_COLUMNS`: ``names`` maps a series to its name, phase
-    and model."""
+    """Metrics of rows of :data:`POINT_COLUMNS`: ``names`` maps a series to its name, phase,
+    model and run."""
     built: list[Metric] = []
     for seq, series_pk, step, kind, value, extra, timestamp, id_ in rows:
-        name, phase, model_id = names[series_pk]
+        name, phase, model_id, run_id = names[series_pk]
         value = decode_value(kind, value, extra)
         built.append(
-            Metric(name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_))
+            Metric(
+                name, value, step, phase, timestamp, seq, model_id, uuid_from_driver(id_), run_id
+            )
         )
     return built

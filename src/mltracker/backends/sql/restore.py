@@ -2,7 +2,8 @@
 
 This is what :meth:`SqlStore.restore` runs (for an import, see ``mltracker.importers``): it
 adds what is missing and updates what is there, keeping ids, and counts what it did in a
-``RestoreReport``. Series are found or created by ``metrics.series_key``, as logging does.
+``RestoreReport``. Series are found or created by ``metrics.series_key``, as logging does:
+one per model, name, phase and run.
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ from mltracker.backends.sql.schema import (
     metrics,
     models,
     modules,
+    runs,
     series,
 )
 from mltracker.errors import AlreadyExistsError, NotFoundError
 from mltracker.ports.store import (
     ExperimentRecord,
-    MetricRecord,
     ModelRecord,
     ModuleRecord,
     RestoreReport,
+    RunRecord,
 )
-from mltracker.values import INT, JSON, dumps_json, encode_value
+from mltracker.values import INT, JSON, dumps_json, encode_value, loads_json
+
+#: The runs of the model being restored: a run's id -> its key.
+RunKeys = dict[UUID, int]
 
 
 def restore_records(connection: Connection, records: Sequence[ExperimentRecord]) -> RestoreReport:
@@ -49,13 +54,14 @@ def restore_records(connection: Connection, records: Sequence[ExperimentRecord])
 class _Restorer:
     """One restore transaction: makes the store match the records.
 
-    What is missing is added; what is there (same id) takes the record's values. The metric
+    What is missing is added; what is there (same id) takes the record's values. A model's
+    runs are restored first (a run there keeps its times: see ``Store.restore``). The metric
     points, modules and iterations of a record are compared with the stored ones of the same
-    ids, in order: those up to the first difference stay as they are (``skipped``); from
-    there on they are written again in the record's order (``updated`` when the id was
-    there, else ``added``), keeping their ids and, for points, their stored timestamps. An
-    iteration written again takes its modules along. Rows the records do not name are never
-    touched, so points logged into an imported model stay where they are.
+    ids, in order (their run included): those up to the first difference stay as they are
+    (``skipped``); from there on they are written again in the record's order (``updated``
+    when the id was there, else ``added``), keeping their ids and, for points, their stored
+    timestamps. An iteration written again takes its modules along. Rows the records do not
+    name are never touched, so points logged into an imported model stay where they are.
     """
 
     _CHUNK = 500
@@ -139,9 +145,84 @@ class _Restorer:
                 self.report.updated["models"] += 1
             else:
                 self.report.skipped["models"] += 1
-        self.metrics(pk, record.id, record.metrics)
-        self.modules(record.modules, modules.c.model_pk, pk)
-        self.iterations(pk, record)
+        keys = self.runs(pk, record)
+        self.metrics(pk, record, keys)
+        self.modules(record.modules, modules.c.model_pk, pk, keys, record.id)
+        self.iterations(pk, record, keys)
+
+    def runs(self, model_pk: int, model: ModelRecord) -> RunKeys:
+        """Restore the model's runs; return the keys of its runs (all of them, as stored)."""
+        for record in model.runs:
+            row = self.connection.execute(
+                sa.select(
+                    runs.c.pk,
+                    runs.c.model_pk,
+                    runs.c.name,
+                    runs.c.status,
+                    runs.c.started_at,
+                    runs.c.ended_at,
+                    runs.c.heartbeat_at,
+                    runs.c.timeout,
+                    runs.c.params,
+                    runs.c.context,
+                    runs.c.exit,
+                ).where(runs.c.id == record.id)
+            ).first()
+            wanted: dict[str, Any] = {
+                "name": record.name,
+                "status": record.status,
+                "timeout": record.timeout,
+                "params": dumps_json(record.params, "run params"),
+                "context": dumps_json(record.context, "run context"),
+                "exit": record.exit,
+            }
+            if row is None:
+                self.connection.execute(
+                    sa.insert(runs).values(
+                        id=record.id,
+                        model_pk=model_pk,
+                        started_at=record.started_at,
+                        ended_at=record.ended_at,
+                        heartbeat_at=record.heartbeat_at,
+                        **wanted,
+                    )
+                )
+                self.report.added["runs"] += 1
+                continue
+            if row.model_pk != model_pk:
+                raise AlreadyExistsError(
+                    f"a run of id {record.id} exists already, of another model"
+                )
+            wanted.update(_run_times(row, record))
+            stored = {
+                **row._asdict(),
+                "params": _canonical(row.params),
+                "context": _canonical(row.context),
+            }
+            changes = {key: value for key, value in wanted.items() if stored[key] != value}
+            if changes:
+                self.connection.execute(sa.update(runs).where(runs.c.pk == row.pk).values(changes))
+                self.report.updated["runs"] += 1
+            else:
+                self.report.skipped["runs"] += 1
+        stored_runs = self.connection.execute(
+            sa.select(runs.c.id, runs.c.pk).where(runs.c.model_pk == model_pk)
+        )
+        return {run_id: pk for run_id, pk in stored_runs}
+
+    @staticmethod
+    def _run_key(keys: RunKeys, run_id: UUID | None, model_id: UUID) -> int | None:
+        """The key of a run of the model that a point, module or iteration names.
+
+        Raises:
+            NotFoundError: The model has no such run.
+        """
+        if run_id is None:
+            return None
+        key = keys.get(run_id)
+        if key is None:
+            raise NotFoundError(f"run {run_id} of model {model_id} not found")
+        return key
 
     @staticmethod
     def _encode(value: Any) -> tuple[int, float | None, str | None]:
@@ -157,16 +238,18 @@ class _Restorer:
             return INT, approximate, str(value)
         return encode_value(value)
 
-    def metrics(self, model_pk: int, model_id: UUID, records: Sequence[MetricRecord]) -> None:
+    def metrics(self, model_pk: int, model: ModelRecord, run_keys: RunKeys) -> None:
+        model_id, records = model.id, model.metrics
         names = {
-            row.pk: (row.name, phase_out(row.phase))
+            row.pk: (row.name, phase_out(row.phase), row.run_pk)
             for row in self.connection.execute(
-                sa.select(series.c.pk, series.c.name, series.c.phase).where(
+                sa.select(series.c.pk, series.c.name, series.c.phase, series.c.run_pk).where(
                     series.c.model_pk == model_pk
                 )
             )
         }
         keys = {key: pk for pk, key in names.items()}
+        record_runs = [self._run_key(run_keys, record.run, model_id) for record in records]
         wanted = {record.id for record in records if record.id is not None}
         stored: list[Any] = []
         if names and wanted:
@@ -176,10 +259,12 @@ class _Restorer:
             stored = [row for row in self.connection.execute(query) if row.id in wanted]
         encoded = [self._encode(record.value) for record in records]
         same = 0
-        for row, record, columns in zip(stored, records, encoded, strict=False):
+        for row, record, columns, run_pk in zip(
+            stored, records, encoded, record_runs, strict=False
+        ):
             if (
                 row.id != record.id
-                or names[row.series_pk] != (record.name, record.phase)
+                or names[row.series_pk] != (record.name, record.phase, run_pk)
                 or row.step != record.step
                 or (row.kind, row.value, row.extra) != columns
             ):
@@ -193,10 +278,12 @@ class _Restorer:
             chunk = seqs[start : start + self._CHUNK]
             self.connection.execute(sa.delete(metrics).where(metrics.c.seq.in_(chunk)))
         rows = []
-        for record, (kind, value, extra) in zip(records[same:], encoded[same:], strict=True):
-            key = (record.name, record.phase)
+        for record, (kind, value, extra), run_pk in zip(
+            records[same:], encoded[same:], record_runs[same:], strict=True
+        ):
+            key = (record.name, record.phase, run_pk)
             if key not in keys:
-                keys[key] = self._series_pk(model_pk, model_id, record.name, record.phase)
+                keys[key] = self._series_pk(model_pk, model_id, *key)
             there = record.id is not None and record.id in timestamps
             if there:
                 self.report.updated["metrics"] += 1
@@ -216,8 +303,10 @@ class _Restorer:
         if rows:
             self.connection.execute(sa.insert(metrics), rows)
 
-    def _series_pk(self, model_pk: int, model_id: UUID, name: str, phase: str | None) -> int:
-        key = series_key(self.connection, model_pk, name, phase)
+    def _series_pk(
+        self, model_pk: int, model_id: UUID, name: str, phase: str | None, run_pk: int | None
+    ) -> int:
+        key = series_key(self.connection, model_pk, name, phase, run_pk)
         if key is None:  # deleted by a concurrent transaction since we read or wrote it
             raise NotFoundError(f"model {model_id} not found")
         return key
@@ -235,22 +324,40 @@ class _Restorer:
         return found
 
     def modules(
-        self, records: Sequence[ModuleRecord], owner: sa.Column[Any], owner_pk: int
+        self,
+        records: Sequence[ModuleRecord],
+        owner: sa.Column[Any],
+        owner_pk: int,
+        run_keys: RunKeys | None = None,
+        model_id: UUID | None = None,
     ) -> None:
+        """Restore the modules of a model (``run_keys``: its runs, and ``model_id``) or of an
+        iteration (``None``: an iteration's modules belong to its run)."""
         wanted = {record.id for record in records}
         stored = [
             row
             for row in self.connection.execute(
-                sa.select(modules.c.id, modules.c.name, modules.c.attributes)
+                sa.select(modules.c.id, modules.c.name, modules.c.attributes, modules.c.run_pk)
                 .where(owner == owner_pk)
                 .order_by(modules.c.pk)
             )
             if row.id in wanted
         ]
         texts = [dumps_json(record.attributes, "attributes") for record in records]
+        record_runs = [
+            None
+            if run_keys is None or model_id is None
+            else self._run_key(run_keys, record.run, model_id)
+            for record in records
+        ]
         same = 0
-        for row, record, text in zip(stored, records, texts, strict=False):
-            if (row.id, row.name, row.attributes) != (record.id, record.name, text):
+        for row, record, text, run_pk in zip(stored, records, texts, record_runs, strict=False):
+            if (row.id, row.name, row.attributes, row.run_pk) != (
+                record.id,
+                record.name,
+                text,
+                run_pk,
+            ):
                 break
             same += 1
         self.report.skipped["modules"] += same
@@ -260,10 +367,16 @@ class _Restorer:
         for start in range(0, len(ids), self._CHUNK):
             chunk = ids[start : start + self._CHUNK]
             self.connection.execute(sa.delete(modules).where(modules.c.id.in_(chunk)))
-        for record, text in zip(rest, texts[same:], strict=True):
+        for record, text, run_pk in zip(rest, texts[same:], record_runs[same:], strict=True):
             self.connection.execute(
                 sa.insert(modules).values(
-                    {owner.name: owner_pk, "id": record.id, "name": record.name, "attributes": text}
+                    {
+                        owner.name: owner_pk,
+                        "id": record.id,
+                        "name": record.name,
+                        "attributes": text,
+                        "run_pk": run_pk,
+                    }
                 )
             )
             if record.id in there:
@@ -271,26 +384,27 @@ class _Restorer:
             else:
                 self.report.added["modules"] += 1
 
-    def iterations(self, model_pk: int, model: ModelRecord) -> None:
+    def iterations(self, model_pk: int, model: ModelRecord, run_keys: RunKeys) -> None:
         records = model.iterations
         wanted = {record.id for record in records}
         stored = [
             row
             for row in self.connection.execute(
-                sa.select(iterations.c.pk, iterations.c.id, iterations.c.step)
+                sa.select(iterations.c.pk, iterations.c.id, iterations.c.step, iterations.c.run_pk)
                 .where(iterations.c.model_pk == model_pk)
                 .order_by(iterations.c.pk)
             )
             if row.id in wanted
         ]
+        record_runs = [self._run_key(run_keys, record.run, model.id) for record in records]
         same = 0
-        for row, record in zip(stored, records, strict=False):
-            if (row.id, row.step) != (record.id, record.step):
+        for row, record, run_pk in zip(stored, records, record_runs, strict=False):
+            if (row.id, row.step, row.run_pk) != (record.id, record.step, run_pk):
                 break
             same += 1
             self.report.skipped["iterations"] += 1
             self.modules(record.modules, modules.c.iteration_pk, row.pk)
-        for record in records[same:]:
+        for record, run_pk in zip(records[same:], record_runs[same:], strict=True):
             old = self.connection.execute(
                 sa.select(iterations.c.pk).where(iterations.c.id == record.id)
             ).scalar()
@@ -302,6 +416,7 @@ class _Restorer:
                     id=record.id if old is None else uuid.uuid4(),
                     model_pk=model_pk,
                     step=record.step,
+                    run_pk=run_pk,
                 )
                 .returning(iterations.c.pk)
             ).scalar_one()
@@ -317,3 +432,25 @@ class _Restorer:
                 )
                 self.report.updated["iterations"] += 1
             self.modules(record.modules, modules.c.iteration_pk, pk)
+
+
+def _run_times(row: Any, record: RunRecord) -> dict[str, Any]:
+    """The times of a stored run that a restore of ``record`` gives it: its start, its end
+    (the record's if it has none; none if the record's run is running), the later
+    heartbeat."""
+    ended = (
+        None
+        if record.status == "running"
+        else (row.ended_at if row.ended_at is not None else record.ended_at)
+    )
+    beats = [beat for beat in (row.heartbeat_at, record.heartbeat_at) if beat is not None]
+    return {
+        "started_at": row.started_at,
+        "ended_at": ended,
+        "heartbeat_at": max(beats, default=None),
+    }
+
+
+def _canonical(text: str) -> str:
+    """A stored JSON object's text as ``dumps_json`` writes it (to compare with a record's)."""
+    return dumps_json(loads_json(text), "stored JSON")

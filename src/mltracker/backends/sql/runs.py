@@ -7,11 +7,12 @@ version 7 that is only read has no ``runs`` table: its reads answer no runs.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql.engine import uuid_from_driver
@@ -60,6 +61,33 @@ def _row(found: Any) -> RunRow:
 def has_runs(connection: Connection) -> bool:
     """Whether the store has the runs table (version 7 or later)."""
     return sa.inspect(connection).has_table(runs.name)
+
+
+#: The schema version that added runs.
+RUNS_VERSION = 7
+
+#: The engines whose store was seen with runs: a schema is never downgraded, so that it
+#: is not looked up again (a look-up costs about 0.3 ms, and a statement).
+_WITH_RUNS: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def note_version(engine: Engine, version: int | None) -> None:
+    """What a store knows of its schema version: from :data:`RUNS_VERSION` on, its reads of
+    points take each one's run without looking the table up."""
+    if version is not None and version >= RUNS_VERSION:
+        _WITH_RUNS.add(engine)
+
+
+def keeps_runs(connection: Connection) -> bool:
+    """:func:`has_runs`, remembered per engine once true (for the reads of points, which
+    name each one's run where the store keeps them)."""
+    engine = connection.engine
+    if engine in _WITH_RUNS:
+        return True
+    if not has_runs(connection):
+        return False
+    _WITH_RUNS.add(engine)
+    return True
 
 
 def read_run(connection: Connection, run_id: UUID) -> RunRow | None:

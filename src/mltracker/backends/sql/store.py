@@ -179,6 +179,7 @@ class SqlStore(Store):
             version = migrations.inspect_store(self.engine)
         self._version = version
         self._readable = version is not None and version >= migrations.OLDEST_READABLE_VERSION
+        sql_runs.note_version(self.engine, version)
 
     def _read(self, operation: Callable[[Connection], T]) -> T:
         if not self._readable:
@@ -208,6 +209,7 @@ class SqlStore(Store):
             migrations.ensure_schema(self.engine)
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
+        sql_runs.note_version(self.engine, self._version)
         if engines.is_sqlite(self.engine):
             _checkpoint_at_exit.register()
 
@@ -689,16 +691,22 @@ class SqlStore(Store):
             lambda connection: buckets.metric_buckets(connection, model_id, where, budget)
         )
 
-    def latest_metrics(self, model_id: UUID, *, run_id: UUID | None = None) -> list[Metric]:
+    def latest_metrics(
+        self, model_id: UUID, *, run_id: UUID | None = None, by_run: bool = False
+    ) -> list[Metric]:
         if run_id is None:
-            return self.latest_metrics_of_models([model_id])[model_id]
+            return self.latest_metrics_of_models([model_id], by_run=by_run)[model_id]
         return self._read(
             lambda connection: metrics.latest_metrics_of_models(connection, [model_id], run_id)
         )[model_id]
 
-    def latest_metrics_of_models(self, model_ids: Sequence[UUID]) -> dict[UUID, list[Metric]]:
+    def latest_metrics_of_models(
+        self, model_ids: Sequence[UUID], *, by_run: bool = False
+    ) -> dict[UUID, list[Metric]]:
         return self._read(
-            lambda connection: metrics.latest_metrics_of_models(connection, model_ids)
+            lambda connection: metrics.latest_metrics_of_models(
+                connection, model_ids, by_run=by_run
+            )
         )
 
     def remove_metric(self, model_id: UUID, metric_id: UUID) -> None:

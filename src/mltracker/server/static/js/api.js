@@ -1,6 +1,9 @@
 // The REST API (/api/v1) as the pages use it, and the wire format of metric points.
 
-export const API = "/api/v1";
+import { ROOT, pagePath } from "./nav.js";
+
+/** The API's URL path, under the server's root path. */
+export const API = `${ROOT}/api/v1`;
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -30,8 +33,8 @@ export async function get(path, params, { signal } = {}) {
     signal,
   });
   if (response.status === 401 && document.body.dataset.login === "yes") {
-    const next = location.pathname + location.search;
-    location.assign(`/login?next=${encodeURIComponent(next)}`);
+    const next = pagePath() + location.search;
+    location.assign(`${ROOT}/login?next=${encodeURIComponent(next)}`);
     throw new ApiError(401, "backend.access_denied", "log in first");
   }
   if (!response.ok) {
@@ -65,12 +68,15 @@ function wireValue(document, i) {
 }
 
 /** The series of a wire document (mltracker.wire: columns in logged order), each with its
- * points in order: {model, name, phase, step[], value[], timestamp[], ordinal[]}. */
+ * points in order: {model, name, phase, run, step[], value[], timestamp[], ordinal[]}; run
+ * is the id of the run that logged them, or null (points of no run). */
 export function decodePoints(document) {
-  const series = document.series.map(([model, name, phase]) => ({
+  const runs = document.runs || [];
+  const series = document.series.map(([model, name, phase], index) => ({
     model,
     name,
     phase,
+    run: runs[index] ?? null,
     step: [],
     value: [],
     timestamp: [],

@@ -7,7 +7,7 @@ import { comparePage } from "./pages/compare.js";
 import { experimentPage } from "./pages/experiment.js";
 import { experimentsPage } from "./pages/experiments.js";
 import { modelPage } from "./pages/model.js";
-import { navigate } from "./nav.js";
+import { navigate, pagePath, pages } from "./nav.js";
 
 const routes = [
   [/^\/$/, experimentsPage],
@@ -107,7 +107,7 @@ function setLive(state, message) {
 async function render() {
   if (current) current.dispose();
   liveBadge.dataset.state = "off";
-  const path = location.pathname;
+  const path = pagePath();
   for (const [pattern, page] of routes) {
     const found = pattern.exec(path);
     if (!found) continue;
@@ -122,13 +122,13 @@ async function render() {
       const missing = error instanceof ApiError && error.status === 404;
       main.replaceChildren(notice("error",
         el("strong", {}, missing ? "Not found. " : "Could not load this page. "),
-        error.message, " ", link("/", "All experiments")));
+        error.message, " ", link(pages.experiments(), "All experiments")));
     }
     return;
   }
   current = null;
   crumbs.replaceChildren();
-  main.replaceChildren(notice("error", "No page here. ", link("/", "All experiments")));
+  main.replaceChildren(notice("error", "No page here. ", link(pages.experiments(), "All experiments")));
 }
 
 document.addEventListener("click", (event) => {

@@ -9,6 +9,9 @@
 // - Dragging zooms; the range is read again from the server, at full resolution where it is
 //   small enough. A double click goes back to the whole series.
 // - Options: x by step or wall time, log y, EMA smoothing (the raw line faint behind).
+// - A page may style the lines when they are drawn (a colour per run once a model has
+//   several), hide some (their legend entries stay, struck out: a click shows them again),
+//   and add a badge to a line's legend entry (its run's status).
 
 import { numeric } from "./api.js";
 import { el, formatTime, formatValue } from "./dom.js";
@@ -150,8 +153,10 @@ function drawMarker(ctx, kind, x, y, size) {
 export class MetricChart {
   /**
    * host: the element to draw in. options: {title, load({start, stop, budget}) -> lines,
-   * xMode: "step" | "time", log, smoothing, onLog(bool)}. A line: {key, label, color, dash,
-   * step[], value[], timestamp[], ordinal[]}.
+   * xMode: "step" | "time", log, smoothing, onLog(bool), style(line) -> {label, color, dash}
+   * (applied at each drawing), hidden(line) -> bool, onToggle(line) (a click on its legend
+   * entry), badge(line) -> an element for its legend entry}. A line: {key, label, color,
+   * dash, step[], value[], timestamp[], ordinal[]}.
    */
   constructor(host, options) {
     this.host = host;
@@ -336,6 +341,9 @@ export class MetricChart {
     }
     return {
       labels: this.lines.map((line) => line.label),
+      drawnLabels: this.shown.map((line) => line.label),
+      hidden: this.lines.filter((line) => this.isHidden(line)).map((line) => line.label),
+      colors: Object.fromEntries(this.lines.map((line) => [line.label, line.color])),
       points: Object.fromEntries(this.lines.map((line) => [line.label, line.value.length])),
       specials,
       dense: Object.fromEntries(this.shown.map((line) => [line.label, line.dense])),
@@ -348,7 +356,12 @@ export class MetricChart {
     };
   }
 
+  isHidden(line) {
+    return Boolean(this.options.hidden && this.options.hidden(line));
+  }
+
   render() {
+    if (this.options.style) for (const line of this.lines) Object.assign(line, this.options.style(line));
     const useTime = this.xMode === "time" || this.lines.some((line) => line.step.some((s) => s === null));
     this.usesTime = useTime;
     this.note.textContent = this.xMode === "step" && useTime ? "by time: points without a step" : "";
@@ -359,6 +372,7 @@ export class MetricChart {
     this.shown = [];
     let index = 1;
     for (const line of this.lines) {
+      if (this.isHidden(line)) continue;
       const prepared = prepare(line, useTime, this.log);
       if (!prepared.x.length) continue;
       // A budgeted read keeps up to four points (first, last, min, max) per bucket of two pixel
@@ -399,7 +413,8 @@ export class MetricChart {
     }
     this.destroyPlot();
     if (!tables.length) {
-      const why = this.lines.length ? "no numeric values to draw" : "no points";
+      const hidden = this.lines.length && this.lines.every((line) => this.isHidden(line));
+      const why = hidden ? "every line is hidden" : this.lines.length ? "no numeric values to draw" : "no points";
       this.canvas.replaceChildren(el("p.chart-empty", {}, why));
       this.renderLegend(null);
       return;
@@ -478,10 +493,26 @@ export class MetricChart {
     ctx.restore();
   }
 
-  /** The legend: each line's value nearest to the cursor (its last value otherwise). */
+  /** Write the legend again, at the cursor if it is over the plot. */
+  refreshLegend() {
+    if (!this.plot) return;
+    const left = this.plot.cursor.left;
+    this.renderLegend(left >= 0 ? this.plot.posToVal(left, "x") : null);
+  }
+
+  /** The legend: each line's value nearest to the cursor (its last value otherwise); the
+   * hidden lines after them, struck out. */
   renderLegend(atX) {
     const items = [];
     let heading = "";
+    const toggle = this.options.onToggle;
+    const entry = (line, ...children) => el(toggle ? "button.legend-item.toggle" : "span.legend-item", {
+      type: toggle ? "button" : null,
+      title: toggle ? `${this.isHidden(line) ? "Show" : "Hide"} ${line.label}` : null,
+      dataset: { key: line.key },
+      onclick: toggle ? () => toggle(line) : null,
+    }, ...children);
+    const badge = (line) => (this.options.badge ? this.options.badge(line) : null);
     for (const line of this.shown) {
       let i = line.x.length - 1;
       if (atX !== null && line.x.length) {
@@ -498,11 +529,21 @@ export class MetricChart {
         counts.inf ? `${counts.inf} +inf` : "",
         counts["-inf"] ? `${counts["-inf"]} −inf` : "",
       ].filter(Boolean).join(", ");
-      items.push(el("span.legend-item", { title: flags ? `not drawn as a line: ${flags}` : null },
+      const item = entry(line,
         el("i.swatch", { style: `background:${line.color}` + (line.dash ? ";opacity:.75" : "") }),
         el("span.legend-label", {}, line.label),
+        badge(line),
         el("b.legend-value", {}, line.raw.length ? formatValue(line.raw[i]) : ""),
-        flags ? el("span.legend-flags", {}, flags) : null));
+        flags ? el("span.legend-flags", {}, flags) : null);
+      if (flags) item.title = `not drawn as a line: ${flags}`;
+      items.push(item);
+    }
+    for (const line of this.lines) {
+      if (!this.isHidden(line)) continue;
+      const item = entry(line, el("i.swatch", { style: `background:${line.color}` }),
+        el("span.legend-label", {}, line.label), badge(line));
+      item.classList.add("off");
+      items.push(item);
     }
     this.legend.replaceChildren(...(heading ? [el("span.legend-x", {}, heading)] : []), ...items);
   }

@@ -124,3 +124,22 @@ export function phaseLabel(phase) {
 export function notice(kind, ...children) {
   return el(`div.notice.${kind}`, { role: kind === "error" ? "alert" : null }, ...children);
 }
+
+/** Attributes flattened to paths: {"a": {"b": 1}} -> [["a.b", 1]]. */
+export function flatten(value, prefix = "", out = []) {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (!keys.length && prefix) out.push([prefix, value]);
+    for (const key of keys) flatten(value[key], prefix ? `${prefix}.${key}` : key, out);
+  } else {
+    out.push([prefix, value]);
+  }
+  return out;
+}
+
+/** An attribute's (or a param's) value as text. */
+export function attributeText(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return formatValue(value);
+  return JSON.stringify(value);
+}

@@ -24,7 +24,8 @@ const OPEN_LIMIT = 40;
 export class ChartGrid {
   /**
    * host: where the groups go. options: {makeLoad(name) -> load(range), state: {q, x,
-   * smooth, log: Set}, onState()}: the state is the page's (held in its URL).
+   * smooth, log: Set}, onState(), lines: {style, hidden, onToggle, badge} (see MetricChart)}:
+   * the state is the page's (held in its URL).
    */
   constructor(host, options) {
     this.host = host;
@@ -105,6 +106,7 @@ export class ChartGrid {
     if (!slot || slot.hidden) return;
     this.observer.unobserve(slot);
     const chart = new MetricChart(slot, {
+      ...(this.options.lines || {}),
       title: name,
       load: this.options.makeLoad(name),
       xMode: this.state.x,
@@ -118,6 +120,16 @@ export class ChartGrid {
     });
     this.charts.set(name, chart);
     chart.load();
+  }
+
+  /** Draw every chart again (its lines' styles or the hidden lines changed). */
+  restyle() {
+    for (const chart of this.charts.values()) if (chart.lines.length) chart.render();
+  }
+
+  /** Write every legend again (a badge changed). */
+  relegend() {
+    for (const chart of this.charts.values()) chart.refreshLegend();
   }
 
   setXMode(mode) {

@@ -14,7 +14,7 @@ export class DataTable {
   /**
    * columns: [{key, label, title, value(row) (what sorts), cell(row) (what shows),
    * numeric, className}]. options: {sort: {key, desc}, onSort(sort), rowKey(row),
-   * rowClass(row), empty: text}.
+   * rowClass(row), onRow(row) (a click on the row, or Enter), empty: text}.
    */
   constructor(columns, options = {}) {
     this.columns = columns;
@@ -93,9 +93,18 @@ export class DataTable {
         this.rows.length ? "No row matches the filter." : this.options.empty || "Nothing yet.")));
       return;
     }
+    const onRow = this.options.onRow;
     this.body.replaceChildren(...rows.map((row) => el("tr", {
-      className: this.options.rowClass ? this.options.rowClass(row) : "",
+      className: [this.options.rowClass ? this.options.rowClass(row) : "", onRow ? "clickable" : ""]
+        .join(" ").trim(),
       dataset: this.options.rowKey ? { key: this.options.rowKey(row) } : {},
+      tabIndex: onRow ? 0 : null,
+      onclick: onRow ? (event) => {
+        if (!event.target.closest("a, button, input")) onRow(row);
+      } : null,
+      onkeydown: onRow ? (event) => {
+        if (event.key === "Enter" && event.target === event.currentTarget) onRow(row);
+      } : null,
     }, this.columns.map((column) => {
       const shown = column.cell ? column.cell(row) : row[column.key];
       return el("td", { className: [column.numeric ? "num" : "", column.className || ""].join(" ").trim() }, shown);

@@ -1,13 +1,22 @@
-// Models compared: one chart per metric name with a line per model and phase (a color per
-// model, a dash per phase), and the module attributes that differ between them.
+// Models compared: one chart per metric name with a line per model, run and phase (a color
+// per model, lighter for its older runs; a dash per phase), and the module attributes that
+// differ between them.
 
 import { decodePoints, get } from "../api.js";
 import { DASHES, PALETTE } from "../chart.js";
-import { el, link, notice, phaseLabel, plural } from "../dom.js";
+import { attributeText, el, flatten, link, notice, phaseLabel, plural } from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
 import { lineLoader, refreshCharts } from "../live.js";
 import { navigate, pages } from "../nav.js";
-import { attributeText, flatten } from "./model.js";
+import { NO_RUN, RunBook } from "../runs.js";
+
+/** A colour mixed with white (0: itself, 1: white), as #rrggbb. */
+function lighter(hex, amount) {
+  const n = parseInt(hex.slice(1), 16);
+  const mix = (channel) => Math.round(channel + (255 - channel) * amount);
+  const rgb = [(n >> 16) & 255, (n >> 8) & 255, n & 255].map(mix);
+  return `#${rgb.map((channel) => channel.toString(16).padStart(2, "0")).join("")}`;
+}
 
 export async function comparePage(ctx) {
   const [experimentName] = ctx.params;
@@ -39,7 +48,9 @@ export async function comparePage(ctx) {
     ...document.model,
     label: document.model.name ? `${document.model.name}` : document.model.hash,
     color: PALETTE[index % PALETTE.length],
+    book: new RunBook(),
   }));
+  documents.forEach((document, index) => models[index].book.update(document.runs || [], document.now));
   // Model labels must tell the models apart: where names repeat, add the hash.
   const seen = new Map();
   for (const model of models) seen.set(model.label, (seen.get(model.label) || 0) + 1);
@@ -52,35 +63,51 @@ export async function comparePage(ctx) {
     if (index < 0) index = phases.push(phase ?? null) - 1;
     return DASHES[index % DASHES.length];
   };
-  const keyOf = (series) => `${series.model}|${series.phase ?? ""}`;
-  const toLine = (model, series) => ({
-    key: keyOf(series),
-    label: `${model.label} · ${phaseLabel(series.phase)}`,
-    color: model.color,
-    dash: dashOf(series.phase),
-    ...series,
-  });
+  const keyOf = (series) => `${series.model}|${series.run ?? NO_RUN}|${series.phase ?? ""}`;
+  // A model of several runs: a line per run, labelled with it, the older ones lighter.
+  const style = (line) => {
+    const model = byId.get(line.model);
+    const book = model.book;
+    const run = line.run ?? NO_RUN;
+    if (book.size <= 1) {
+      return { label: `${model.label} · ${phaseLabel(line.phase)}`, color: model.color, dash: dashOf(line.phase) };
+    }
+    const age = book.order.length - 1 - Math.max(0, book.order.indexOf(run));
+    return {
+      label: `${model.label} · ${book.label(run)} · ${phaseLabel(line.phase)}`,
+      color: lighter(model.color, Math.min(0.7, 0.22 * age)),
+      dash: dashOf(line.phase),
+    };
+  };
+  const toLine = (model, series) => ({ key: keyOf(series), ...series, ...style(series) });
 
   const namesOf = new Map();
   const allNames = [];
   const learn = (latest) => {
+    let added = false;
     for (const series of latest) {
       dashOf(series.phase);
+      const model = byId.get(series.model);
+      if (model && model.book.learn([series])) added = true;
       if (!namesOf.has(series.name)) {
         namesOf.set(series.name, new Set());
         allNames.push(series.name);
       }
       namesOf.get(series.name).add(series.model);
     }
+    return added;
   };
   learn(documents.flatMap((document) => decodePoints(document.latest)));
 
   const grid = new ChartGrid(el("div.groups"), {
     state,
     onState: save,
+    lines: { style },
     makeLoad: (name) => async (range) => {
       const owners = models.filter((model) => namesOf.get(name)?.has(model.id));
-      return lineLoader(name, owners, toLine)(range);
+      const lines = await lineLoader(name, owners, toLine)(range);
+      if (learn(lines)) grid.restyle();
+      return lines;
     },
   });
   ctx.onDispose(() => grid.destroy());
@@ -123,10 +150,10 @@ export async function comparePage(ctx) {
   drawDifferences(differences, models, modules, state, save);
 
   ctx.every(1500, async () => {
-    const answer = await get("/overview/latest", { model: models.map((model) => model.id) });
+    const answer = await get("/overview/latest", { model: models.map((model) => model.id), by_run: true });
     const latest = Object.values(answer).flatMap((one) => decodePoints(one.latest));
     const before = phases.length;
-    learn(latest);
+    if (learn(latest)) grid.restyle();
     if (phases.length !== before) describePhases();
     grid.setNames(allNames);
     await refreshCharts(grid, latest, keyOf, async (name, start, budget) => {

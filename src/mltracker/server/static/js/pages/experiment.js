@@ -1,11 +1,13 @@
-// An experiment: its models as a table (hash, name, step, description, the latest value of
-// each series), sortable and filterable; models picked here are compared on one page.
+// An experiment: its models as a table (hash, name, step, description, the status of its
+// latest run, the latest value of each series), sortable and filterable; models picked here
+// are compared on one page. The Runs view lists every run of its models.
 
 import { decodePoints, get } from "../api.js";
 import { debounce, el, formatCount, formatValue, link, plural, seriesLabel, timeCell } from "../dom.js";
 import { matches } from "../grid.js";
 import { navigate, pages } from "../nav.js";
 import { DataTable } from "../table.js";
+import { latestRunColumn, runsByModel, runsView } from "./experiment_runs.js";
 
 /** Above this many series, the table shows the first ones (the column filter picks others). */
 const MAX_SERIES_COLUMNS = 16;
@@ -19,13 +21,24 @@ export async function experimentPage(ctx) {
     sort: ctx.query.get("sort") || "created_at",
     desc: ctx.query.get("desc") === "1",
     selected: new Set(ctx.list("sel")),
+    view: ctx.query.get("view") === "runs" ? "runs" : "models",
+    rq: ctx.query.get("rq") || "",
+    rsort: ctx.query.get("rsort") || "started_at",
+    rdesc: (ctx.query.get("rdesc") ?? "1") === "1",
   };
   const save = () => ctx.setQuery({
+    view: state.view === "runs" ? "runs" : null,
     q: state.q, cols: state.cols, sort: state.sort, desc: state.desc ? "1" : null, sel: [...state.selected],
+    rq: state.rq, rsort: state.rsort === "started_at" ? null : state.rsort, rdesc: state.rdesc ? null : "0",
   });
 
   let document = await get("/overview/experiment", { name });
   let series = [];
+  let runsOf = runsByModel(document.runs || []);
+  const latestOf = (row) => {
+    const runs = runsOf.get(row.id) || [];
+    return [runs[runs.length - 1] ?? null, runs.length];
+  };
 
   const compareButton = el("button.primary", {
     type: "button",
@@ -75,6 +88,7 @@ export async function experimentPage(ctx) {
     { key: "description", label: "Description", className: "description", cell: (row) => row.description ?? "" },
     { key: "points", label: "Points", numeric: true, cell: (row) => formatCount(row.points) },
     { key: "last_activity", label: "Last activity", numeric: true, cell: (row) => timeCell(row.last_activity) },
+    latestRunColumn(latestOf),
   ];
 
   const table = new DataTable(baseColumns, {
@@ -164,24 +178,49 @@ export async function experimentPage(ctx) {
   }, 150));
 
   const heading = el("p.muted.page-sub");
+  const runs = runsView(name, state, save);
+  const viewButtons = [["models", "Models"], ["runs", "Runs"]].map(([key, label]) => el("button.tab", {
+    type: "button", role: "tab", dataset: { view: key },
+    onclick: () => show(key),
+  }, label, el("span.tab-count")));
+  const modelsPanel = el("div.panel");
+  const runsPanel = el("div.panel", {}, runs.element);
+  function show(key, write = true) {
+    state.view = key;
+    for (const button of viewButtons) button.setAttribute("aria-selected", String(button.dataset.view === key));
+    modelsPanel.hidden = key !== "models";
+    runsPanel.hidden = key !== "runs";
+    if (key === "runs") runs.update(document.runs || [], document.models, document.now);
+    if (write) save();
+  }
   const draw = () => {
     const built = rows();
+    runsOf = runsByModel(document.runs || []);
     table.setColumns([...baseColumns, ...seriesColumns()]);
     table.setRows(built);
+    if (state.view === "runs") runs.update(document.runs || [], document.models, document.now);
     heading.replaceChildren(
-      `${plural(document.models.length, "model")} · ${formatCount(series.length)} series · created `,
+      `${plural(document.models.length, "model")} · ${plural((document.runs || []).length, "run")} · `,
+      `${formatCount(series.length)} series · created `,
       timeCell(document.experiment.created_at));
+    viewButtons[0].lastChild.textContent = ` ${formatCount(document.models.length)}`;
+    viewButtons[1].lastChild.textContent = ` ${formatCount((document.runs || []).length)}`;
     update(false);
   };
   refilter();
   draw();
 
-  ctx.main.replaceChildren(
-    el("div.page-head", {}, el("h1", {}, name), heading),
+  modelsPanel.append(
     el("div.toolbar", {}, filter, columnFilter, columnNote, el("span.spacer"), clearButton, compareButton),
     el("div.card", {}, table.element),
-    el("p.muted.hint", {}, "Tick models and press Compare to see them on the same charts. Click a column's header to sort by it."),
+    el("p.muted.hint", {}, "Tick models and press Compare to see them on the same charts. Click a column's header to sort by it."));
+  ctx.main.replaceChildren(
+    el("div.page-head", {}, el("h1", {}, name), heading),
+    el("div.tabs.view-tabs", { role: "tablist" }, viewButtons),
+    modelsPanel,
+    runsPanel,
   );
+  show(state.view, false);
 
   // Counting points reads every point: the polls count them one time in five.
   let polls = 0;

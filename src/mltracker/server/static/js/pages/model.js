@@ -1,15 +1,19 @@
-// A model: its details, a chart per metric name (each phase a line), its modules, its
-// iterations (a chart of any numeric attribute over the steps, the modules of one step), a
-// paged table of its points, and export links.
+// A model: its details, its runs, a chart per metric name (a line per run and phase: with
+// one run a colour per phase, with several a colour per run and a dash per phase), its
+// modules, its iterations (a chart of any numeric attribute over the steps, the modules of
+// one step), a paged table of its points, and export links.
 
 import { API, decodePoints, get, query } from "../api.js";
-import { MetricChart, PALETTE } from "../chart.js";
+import { DASHES, MetricChart, PALETTE } from "../chart.js";
 import {
-  el, formatCount, formatTime, formatValue, link, notice, phaseLabel, plural, seriesLabel, timeCell,
+  attributeText, el, flatten, formatCount, formatTime, formatValue, link, notice, phaseLabel, plural,
+  seriesLabel, timeCell,
 } from "../dom.js";
 import { ChartGrid, chartToolbar } from "../grid.js";
 import { lineLoader, refreshCharts } from "../live.js";
 import { pages } from "../nav.js";
+import { NO_RUN, RunBook, runKeysFromUrl, runKeysToUrl, statusBadge } from "../runs.js";
+import { runsPanel } from "./model_runs.js";
 
 const TABS = [
   ["charts", "Charts"],
@@ -18,24 +22,6 @@ const TABS = [
   ["points", "Points"],
 ];
 const PAGE_SIZE = 50;
-
-/** Attributes flattened to paths: {"a": {"b": 1}} -> [["a.b", 1]]. */
-export function flatten(value, prefix = "", out = []) {
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    const keys = Object.keys(value);
-    if (!keys.length && prefix) out.push([prefix, value]);
-    for (const key of keys) flatten(value[key], prefix ? `${prefix}.${key}` : key, out);
-  } else {
-    out.push([prefix, value]);
-  }
-  return out;
-}
-
-export function attributeText(value) {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return formatValue(value);
-  return JSON.stringify(value);
-}
 
 export function attributesList(attributes) {
   const entries = flatten(attributes);
@@ -65,23 +51,42 @@ export async function modelPage(ctx) {
     at: ctx.query.get("at") || "",
     series: ctx.query.get("series") || "",
     page: Number(ctx.query.get("page")) || 1,
+    hidden: new Set(runKeysFromUrl(ctx.list("hide"))),
   };
   const save = () => ctx.setQuery({
     tab: state.tab === "charts" ? null : state.tab,
     q: state.q, x: state.x === "step" ? null : state.x, smooth: state.smooth, log: [...state.log],
     attr: state.attr, at: state.at, series: state.series, page: state.page > 1 ? state.page : null,
+    hide: runKeysToUrl(state.hidden),
   });
 
-  // Phases keep one color on every chart of the page.
+  // Phases keep one color (or, with several runs, one dash) on every chart of the page.
   const phases = [];
-  const colorOf = (phase) => {
+  const phaseIndex = (phase) => {
     let index = phases.indexOf(phase ?? null);
     if (index < 0) index = phases.push(phase ?? null) - 1;
-    return PALETTE[index % PALETTE.length];
+    return index;
   };
+  const colorOf = (phase) => PALETTE[phaseIndex(phase) % PALETTE.length];
   const seriesOf = (doc) => decodePoints(doc.latest);
   const names = (latest) => [...new Set(latest.map((one) => one.name))];
   for (const one of seriesOf(document)) colorOf(one.phase);
+
+  // Runs: a line per run and phase; the points of no run are a run of their own ("no run").
+  const book = new RunBook();
+  book.update(document.runs || [], document.now);
+  const runOf = (series) => series.run ?? NO_RUN;
+  const keyOf = (series) => `${runOf(series)}|${series.phase ?? ""}`;
+  const style = (line) => {
+    if (book.size <= 1) return { label: phaseLabel(line.phase), color: colorOf(line.phase), dash: null };
+    const run = book.label(runOf(line));
+    return {
+      label: line.phase === null || line.phase === undefined ? run : `${run} · ${line.phase}`,
+      color: book.color(runOf(line)),
+      dash: DASHES[phaseIndex(line.phase) % DASHES.length],
+    };
+  };
+  const toLine = (owner, series) => ({ key: keyOf(series), ...series, ...style(series) });
 
   // Header
   const stepCell = el("b", {}, formatCount(model.step));
@@ -125,18 +130,41 @@ export async function modelPage(ctx) {
 
   // Charts
   const chartsHost = el("div.groups");
+  let runs = null;
+  const toggleRun = (key) => {
+    if (state.hidden.has(key)) state.hidden.delete(key);
+    else state.hidden.add(key);
+    save();
+    runs.refresh();
+    grid.restyle();
+  };
   const grid = new ChartGrid(chartsHost, {
     state,
     onState: save,
-    makeLoad: (name) => lineLoader(name, [model], (owner, series) => ({
-      key: series.phase ?? "",
-      label: phaseLabel(series.phase),
-      color: colorOf(series.phase),
-      ...series,
-    })),
+    makeLoad: (name) => {
+      const load = lineLoader(name, [model], toLine);
+      return async (range) => {
+        const lines = await load(range);
+        if (book.learn(lines)) {
+          runs.refresh();
+          grid.restyle();
+        }
+        return lines;
+      };
+    },
+    lines: {
+      style,
+      hidden: (line) => state.hidden.has(runOf(line)),
+      onToggle: (line) => toggleRun(runOf(line)),
+      badge: (line) => {
+        const status = book.size > 1 ? book.status(runOf(line)) : null;
+        return status ? statusBadge(status) : null;
+      },
+    },
   });
   ctx.onDispose(() => grid.destroy());
-  panels.charts = el("div.panel", {}, chartToolbar(grid, save), chartsHost);
+  runs = runsPanel(book, state.hidden, toggleRun);
+  panels.charts = el("div.panel", {}, runs.element, chartToolbar(grid, save), chartsHost);
   const noMetrics = el("p.muted", { hidden: true }, "This model has no metrics yet: they appear here as they are logged.");
   panels.charts.append(noMetrics);
 
@@ -159,21 +187,24 @@ export async function modelPage(ctx) {
   );
   show(state.tab);
 
-  // Live: the last point of each series and the step; the points counted one time in ten
-  // (counting reads every point).
+  // Live, in one request a second: the step, the last point of each series of each run,
+  // and the runs with their statuses; the points counted one time in ten (counting reads
+  // every point).
   let polls = 0;
   ctx.every(1000, async () => {
     if (++polls % 10 === 0) {
       document = await get("/overview/model", { experiment: experimentName, hash });
       totalCell.textContent = formatCount(pointsTotal());
     }
-    const [latestDoc, step] = await Promise.all([
-      get(`/models/${model.id}/metrics/latest`),
-      get(`/models/${model.id}/step`),
-    ]);
-    stepCell.textContent = formatCount(step.step);
-    const latest = decodePoints(latestDoc);
+    const live = await get(`/overview/models/${model.id}/live`);
+    stepCell.textContent = formatCount(live.step);
+    const latest = decodePoints(live.latest);
     for (const one of latest) colorOf(one.phase);
+    const { added, changed } = book.update(live.runs, live.now);
+    const learned = book.learn(latest);
+    runs.refresh();
+    if (added || learned) grid.restyle();
+    else if (changed) grid.relegend();
     if (latest.length) {
       const last = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
       if (last > model.last_activity) {
@@ -184,11 +215,9 @@ export async function modelPage(ctx) {
     if (loaded.has("charts")) {
       grid.setNames(names(latest));
       noMetrics.hidden = latest.length > 0;
-      await refreshCharts(grid, latest, (series) => series.phase ?? "", async (name, start, budget) => {
+      await refreshCharts(grid, latest, keyOf, async (name, start, budget) => {
         const doc = await get(`/models/${model.id}/metrics`, { name, start_step: start, budget });
-        return decodePoints(doc).map((series) => ({
-          key: series.phase ?? "", label: phaseLabel(series.phase), color: colorOf(series.phase), ...series,
-        }));
+        return decodePoints(doc).map((series) => toLine(model, series));
       });
     }
   });
