@@ -18,6 +18,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mltracker.backends.sql import runs as sql_runs
 from mltracker.backends.sql.metrics import POINT_COLUMNS, phase_out, series_key
 from mltracker.backends.sql.schema import (
     experiments,
@@ -154,19 +155,9 @@ class _Restorer:
         """Restore the model's runs; return the keys of its runs (all of them, as stored)."""
         for record in model.runs:
             row = self.connection.execute(
-                sa.select(
-                    runs.c.pk,
-                    runs.c.model_pk,
-                    runs.c.name,
-                    runs.c.status,
-                    runs.c.started_at,
-                    runs.c.ended_at,
-                    runs.c.heartbeat_at,
-                    runs.c.timeout,
-                    runs.c.params,
-                    runs.c.context,
-                    runs.c.exit,
-                ).where(runs.c.id == record.id)
+                sa.select(runs.c.pk, runs.c.model_pk, *sql_runs.FIELDS).where(
+                    runs.c.id == record.id
+                )
             ).first()
             wanted: dict[str, Any] = {
                 "name": record.name,

@@ -24,9 +24,8 @@ from mltracker.values import loads_json
 #: The statuses that end a run.
 ENDED: frozenset[str] = frozenset({"finished", "failed", "killed"})
 
-_COLUMNS = (
-    runs.c.id,
-    models.c.id,
+#: A run's own fields, in the order of :class:`RunRow` after its two ids.
+FIELDS = (
     runs.c.name,
     runs.c.status,
     runs.c.started_at,
@@ -37,6 +36,7 @@ _COLUMNS = (
     runs.c.context,
     runs.c.exit,
 )
+_COLUMNS = (runs.c.id, models.c.id, *FIELDS)
 _SELECT = sa.select(*_COLUMNS).select_from(runs.join(models, models.c.pk == runs.c.model_pk))
 
 
@@ -91,21 +91,21 @@ def keeps_runs(connection: Connection) -> bool:
 
 
 def read_run(connection: Connection, run_id: UUID) -> RunRow | None:
-    if not has_runs(connection):
+    if not keeps_runs(connection):
         return None
     found = connection.execute(_SELECT.where(runs.c.id == run_id)).first()
     return None if found is None else _row(found)
 
 
 def list_runs(connection: Connection, model_id: UUID) -> list[RunRow]:
-    if not has_runs(connection):
+    if not keeps_runs(connection):
         return []
     statement = _SELECT.where(models.c.id == model_id).order_by(runs.c.pk)
     return [_row(found) for found in connection.execute(statement)]
 
 
 def list_experiment_runs(connection: Connection, experiment_pk: Any) -> list[RunRow]:
-    if not has_runs(connection):
+    if not keeps_runs(connection):
         return []
     statement = _SELECT.where(models.c.experiment_pk == experiment_pk).order_by(runs.c.pk)
     return [_row(found) for found in connection.execute(statement)]

@@ -880,7 +880,7 @@ class SqlStore(Store):
             statement = statement.where(iterations.c.run_pk == pk_of(runs, run_id))
 
         def read(connection: Connection) -> list[IterationRow]:
-            if run_id is not None and not sql_runs.has_runs(connection):
+            if run_id is not None and not sql_runs.keeps_runs(connection):
                 return []
             return [
                 IterationRow(row.id, model_id, row.step, row.created_at, run_id)
