@@ -168,3 +168,36 @@ def test_an_end_made_during_an_outage_arrives_with_the_spool(
         (run,) = _runs(store)
         assert (run.status, run.exit) == ("killed", "SIGTERM")
         assert [p.step for p in run.metrics.list("loss")] == list(range(20))
+
+
+_POOL = textwrap.dedent(
+    """
+    import multiprocessing, sys
+    import mltracker
+
+    def task(index):
+        model = mltracker.get_experiment("e", sys.argv[1]).models.get_or_create("m")
+        for step in range(50):
+            model.metrics.log("loss", float(step), step=step)
+        return index
+
+    if __name__ == "__main__":
+        with multiprocessing.get_context("fork").Pool(2) as pool:  # terminate() at the end
+            print(pool.map(task, range(4), chunksize=1), flush=True)
+    """
+)
+
+
+def test_the_runs_of_pool_tasks_end_before_their_results_are_back(
+    store: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL)
+    done = subprocess.run(
+        [sys.executable, str(script), store], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+    runs = _runs(store)
+    assert [run.status for run in runs] == ["finished"] * 4  # one per task, none left running
+    assert sum(len(run.metrics.list("loss")) for run in runs) == 4 * 50

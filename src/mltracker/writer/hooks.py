@@ -97,7 +97,7 @@ def install() -> None:
                     )
                 _register_multiprocessing_hooks()
                 _installed_pid = pid
-    pools.flush_before_results(flush_all)
+    pools.flush_before_results(_flush_before_a_result)
     install_signal_handlers()
 
 
@@ -154,6 +154,13 @@ def flush_all(within: float | None = None) -> None:
     """
     for writer in live_writers():
         writer.flush_or_spool(within)
+
+
+def _flush_before_a_result() -> None:
+    """In a pool worker, before a task's result is sent: the task's runs end (the pool may
+    end the worker with SIGTERM as soon as it has the results) and every writer is flushed."""
+    _say_last_words(None)
+    flush_all()
 
 
 def _flush_at_exit() -> None:
