@@ -15,7 +15,8 @@ when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); an
 their own ``"ids": {"i": uuid}``, and where some point belongs to a run
 ``"runs": [run_id or null, ...]``: the run of each series, in the order of ``series``
 (whose entries a read keeps at three, so that a client that predates runs reads them; a
-name and phase logged by several runs is a series each).
+name and phase logged by several runs is a series each). A read that asks for superseded
+points (``?superseded=true``) adds ``"superseded": [i, ...]``, the indexes of those points.
 
 A write that creates something or moves a model's step carries the id that makes it
 idempotent, chosen by the client: ``{"name", "attributes_json", "id"}`` for a module,
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import Any
 from uuid import UUID
@@ -542,6 +544,9 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     }
     if runs.count(None) != len(runs):
         document["runs"] = runs
+    superseded = list(compress(range(len(points)), map(_superseded_of, points)))
+    if superseded:  # only in a read that asks for them
+        document["superseded"] = superseded
     return document
 
 
@@ -551,6 +556,7 @@ _ordinal_of = attrgetter("ordinal")
 _step_of = attrgetter("step")
 _timestamp_of = attrgetter("timestamp")
 _explicit_id_of = attrgetter("explicit_id")
+_superseded_of = attrgetter("superseded")
 
 
 def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
@@ -563,7 +569,10 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
     with collector_paused:  # many objects that live on: see ``mltracker.collector``
-        return _metrics_from_columns(document, series, exact, ids)
+        built = _metrics_from_columns(document, series, exact, ids)
+    for index in document.get("superseded") or ():
+        built[index]._superseded = True
+    return built
 
 
 def _metrics_from_columns(

@@ -70,6 +70,11 @@ class Metric(Protocol):
         """The id of the run that logged the point (see ``model.runs``); ``None`` for a
         point of no run (stored before runs, or by a writer that predates them)."""
 
+    @property
+    def superseded(self) -> bool:
+        """Whether a rewind of its run superseded it (see ``model.runs.start(...,
+        rewind=)``); only a read that asks for superseded points returns such points."""
+
 
 class Metrics(ABC):
     """The metrics a model owns: a live view of the store.

@@ -118,6 +118,19 @@ class RunStart:
 
 
 @dataclass(frozen=True, slots=True)
+class Rewind:
+    """Where a resumed run goes on from (``model.runs.start(resume=..., rewind=step)``): its
+    points at ``step`` and after, logged before the resumption, are superseded (kept, marked,
+    left out of reads unless asked for); with ``since``, only those logged (their
+    timestamps) after that time. ``id`` is the resumption's operation id: a rewind of an id
+    the store applied already supersedes nothing more (a retry, a replay)."""
+
+    id: UUID
+    step: int
+    since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunRow:
     """A run as stored: ``status`` as last written (see ``mltracker.runs.status`` for what
     a reader shows), ``params`` and ``context`` decoded."""
@@ -197,6 +210,9 @@ class MetricFilter:
     after: int | None = None
     limit: int | None = None
     run: UUID | None = None
+    #: Also the points that rewinds of resumed runs superseded (``Metric.superseded``), in
+    #: their place in logged order; only :meth:`Store.list_metrics` reads them.
+    superseded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,8 +658,12 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
-        """Make an ended run ``running`` again (its end and exit cleared, its heartbeat ``at``).
+    def resume_run(
+        self, run_id: UUID, at: float, timeout: float | None, rewind: Rewind | None = None
+    ) -> RunRow:
+        """Make an ended run ``running`` again (its end and exit cleared, its heartbeat ``at``);
+        with ``rewind``, in the same transaction, supersede its points from ``rewind.step`` on
+        (see :class:`Rewind`; once per ``rewind.id``).
 
         Raises:
             NotFoundError: There is no such run.

@@ -388,6 +388,7 @@ def _filter(
     after: int | None = None,
     limit: int | None = None,
     run: UUID | None = None,
+    superseded: bool = False,
 ) -> MetricFilter:
     chosen: str | NoPhase | None = NO_PHASE if no_phase else None
     if phase is not None:
@@ -402,6 +403,7 @@ def _filter(
         None if after is None else values.check_int(after, "after"),
         limit,
         run,
+        superseded,
     )
 
 
@@ -434,11 +436,18 @@ def list_metrics(
         "first NaN). Series within the budget come back whole. Not with limit.",
     ),
     run: Annotated[UUID | None, Query(description="Only the points of this run.")] = None,
+    superseded: bool = Query(
+        False,
+        description="Also the points that rewinds of resumed runs superseded, each listed in "
+        '"superseded". Not with budget.',
+    ),
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
-    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit, run)
+    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit, run, superseded)
     if budget is not None and limit is not None:
         raise InvalidArgumentError("give budget or limit, not both")
+    if budget is not None and superseded:
+        raise InvalidArgumentError("give budget or superseded, not both")
     with collector_paused:  # a Metric per point, freed once the answer is encoded
         if budget is None:
             return _json(wire.metrics_document(store.list_metrics(model_id, where)))

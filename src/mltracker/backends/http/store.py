@@ -68,6 +68,7 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     RestoreReport,
+    Rewind,
     RunRow,
     RunStart,
     RunStatus,
@@ -519,8 +520,12 @@ class HttpStore(Store):
         found = self._call("POST", f"/runs/{start.id}/start", body, repeatable=True)
         return wire.run_row(found)
 
-    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
-        body = {"at": at, "timeout": timeout}
+    def resume_run(
+        self, run_id: UUID, at: float, timeout: float | None, rewind: Rewind | None = None
+    ) -> RunRow:
+        body: dict[str, Any] = {"at": at, "timeout": timeout}
+        if rewind is not None:
+            body["rewind"] = {"id": str(rewind.id), "step": rewind.step, "since": rewind.since}
         return wire.run_row(self._call("POST", f"/runs/{run_id}/resume", body, repeatable=True))
 
     def heartbeat_run(self, run_id: UUID, at: float) -> None:
@@ -570,6 +575,8 @@ def _params(where: MetricFilter) -> dict[str, Any]:
     }
     if where.run is not None:
         params["run"] = str(where.run)
+    if where.superseded:
+        params["superseded"] = "true"
     if where.phase is NO_PHASE:
         params["no_phase"] = "true"
     elif where.phase is not None:
