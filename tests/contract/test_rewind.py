@@ -13,7 +13,15 @@ import mltracker
 from mltracker import Experiment, Model
 from mltracker.errors import InvalidArgumentError, NotFoundError
 from mltracker.export import export_rows
-from mltracker.ports.store import MetricFilter, Rewind, Store
+from mltracker.ports.store import (
+    ExperimentRecord,
+    MetricFilter,
+    MetricRecord,
+    ModelRecord,
+    Rewind,
+    RunRecord,
+    Store,
+)
 
 
 def _crashed_run(model: Model, steps: int = 10, name: str = "loss") -> mltracker.Run:
@@ -252,3 +260,40 @@ def test_arrow_and_pandas_reads_leave_superseded_points_out(experiment: Experime
     assert table.column("step").to_pylist() == [0, 1, 2, 3, 4, 5]
     assert table.column("value").to_pylist()[-1] == 55.0
     assert model.metrics.to_pandas("loss")["step"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_restore_keeps_superseded_points_as_they_are(
+    connection: mltracker.Connection,
+) -> None:
+    run_id = uuid.uuid4()
+    name = f"restored-{uuid.uuid4()}"
+    records = [
+        MetricRecord("loss", float(step), step, None, 1_000.0 + step, uuid.uuid4(), run_id)
+        for step in range(5)
+    ]
+    model = ModelRecord(
+        uuid.uuid4(),
+        "h",
+        None,
+        None,
+        None,
+        records,
+        [],
+        [],
+        [RunRecord(run_id, "imported", "finished", 1_000.0, 1_010.0)],
+    )
+    tree = [ExperimentRecord(uuid.uuid4(), name, [model])]
+    store: Store = connection.store
+    store.restore(tree)
+    store.resume_run(run_id, 2_000.0, None, Rewind(uuid.uuid4(), 3))
+    before = store.list_metrics(model.id, MetricFilter(superseded=True))
+
+    report = store.restore(tree)  # again: the superseded points stay superseded
+
+    assert report.skipped["metrics"] == 5 and not report.added.get("metrics")
+    after = store.list_metrics(model.id, MetricFilter(superseded=True))
+    assert [(p.id, p.step, p.superseded) for p in after] == [
+        (p.id, p.step, p.superseded) for p in before
+    ]
+    assert [p.superseded for p in after] == [False, False, False, True, True]
+    assert [p.id for p in after] == [record.id for record in records]
