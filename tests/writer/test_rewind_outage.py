@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from server.helpers import ServerProcess
 import mltracker
 from mltracker.connect import close_all
 from mltracker.operations import Decoder, IdMap, ResumeRun, encode_entry
+from mltracker.ports.store import Point, Series
+from mltracker.spool import Spool
+from mltracker.values import FLOAT
+from mltracker.writer import MetricWriter
 
 
 def _curve(uri: str) -> tuple[list[tuple[int | None, float]], list[int | None]]:
@@ -109,3 +114,44 @@ def test_the_rewind_of_a_resumption_goes_through_the_spool_as_it_was() -> None:
     assert "rewind" not in encode_entry(plain, IdMap())["args"]
     decoded_plain = Decoder().entry(plain.id, encode_entry(plain, IdMap()))
     assert isinstance(decoded_plain, ResumeRun) and decoded_plain.rewind is None
+
+
+def test_a_spooled_resumption_the_store_already_took_supersedes_nothing_more(
+    sqlite_uri: str,
+) -> None:
+    """A crash between the store taking a resumption with rewind (and the points logged
+    after it) and the spool forgetting them: the next process replays the spool, and the
+    points logged after the resumption stay the run's values."""
+    with mltracker.connect(sqlite_uri) as tracker:
+        model = tracker.experiments.create("e").models.create("m")
+        with model.runs.start(name="crashed") as run:
+            for step in range(6):
+                run.metrics.log("loss", float(step), step=step)
+    store = tracker.store
+    series = Series(model.id, "loss", None, run.id)
+    resumption = ResumeRun(uuid.uuid4(), run.id, time.time(), None, 3)
+    points: list[Point] = [(series, step, FLOAT, step * 10.0, None, time.time()) for step in (3, 4)]
+    batch_id = uuid.uuid4()
+    spool = Spool.create(store.store_id(), store.uri)
+    spool.append([(resumption.id, resumption), (batch_id, points)])
+    resumption.apply(store, IdMap())  # taken, and the points after it...
+    store.write_points(points, batch_id)
+    spool.release()  # ...then the process died: the lock goes with it
+
+    fresh = MetricWriter(store)  # the next process: its first write adopts the spool
+    fresh.append((series, 5, FLOAT, 50.0, None, time.time()))
+    fresh.flush()
+
+    assert not spool.path.exists()
+    with mltracker.connect(sqlite_uri) as tracker:
+        stored = tracker.experiments.read("e").models.read("m")  # type: ignore[union-attr]
+        assert [(p.step, p.value) for p in stored.metrics.list("loss")] == [  # type: ignore[union-attr]
+            (0, 0.0),
+            (1, 1.0),
+            (2, 2.0),
+            (3, 30.0),
+            (4, 40.0),
+            (5, 50.0),
+        ]
+        every = stored.metrics.list("loss", superseded=True)  # type: ignore[union-attr]
+        assert [p.step for p in every if p.superseded] == [3, 4, 5]
