@@ -74,20 +74,28 @@ def rewind_run(connection: Connection, run_pk: int, rewind: Rewind, at: float) -
     if rewind.since is not None:
         chosen.append(metrics.c.timestamp > rewind.since)
     columns = [metrics.c[name] for name in _POINT]
-    moved = sa.select(
-        *columns,
+    marks = (
         sa.literal(at, sa.Double).label("superseded_at"),
         sa.literal(rewind.id, sa.Uuid).label("rewind_id"),
-    ).where(*chosen)
+    )
+    target = [*_POINT, "superseded_at", "rewind_id"]
+    if not engines.is_sqlite(connection.engine):
+        # One statement: the rows deleted are the rows kept, even if another writer adds
+        # points to the run meanwhile (SQLite's write lock keeps any other writer out).
+        deleted = sa.delete(metrics).where(*chosen).returning(*columns).cte("moved")
+        moved = sa.select(*(deleted.c[name] for name in _POINT), *marks)
+        done = connection.execute(sa.insert(superseded_metrics).from_select(target, moved))
+        return int(done.rowcount)
     done = connection.execute(
-        sa.insert(superseded_metrics).from_select([*_POINT, "superseded_at", "rewind_id"], moved)
+        sa.insert(superseded_metrics).from_select(
+            target, sa.select(*columns, *marks).where(*chosen)
+        )
     )
     count = done.rowcount
     if not count:
         return 0
     connection.execute(sa.delete(metrics).where(*chosen))
-    if engines.is_sqlite(connection.engine):
-        _keep_ordinal_floor(connection)
+    _keep_ordinal_floor(connection)
     return int(count)
 
 
