@@ -115,3 +115,16 @@ def test_every_class_of_the_status_table_has_its_status_row() -> None:
         status = NOT_OF_A_ROUTE.get(cls.__name__) or str(status_of(cls("x")))
         if status.isdigit():
             assert code in by_status.get(int(status), set()), (code, status)
+
+
+def test_the_python_api_page_documents_every_public_name() -> None:
+    import mltracker
+
+    page = (REFERENCE / "api.md").read_text()
+    documented = {
+        path.rsplit(".", 1)[-1] for path in re.findall(r"^::: (mltracker[\w.]*)$", page, re.M)
+    }
+    mentioned = set(re.findall(r"`(?:mltracker\.)?(\w+)`", page))
+    public = set(mltracker.__all__)
+    assert documented <= public, sorted(documented - public)
+    assert public <= documented | mentioned, sorted(public - documented - mentioned)
