@@ -726,9 +726,16 @@ def encode_points(points: Sequence[Point]) -> list[list[Any]]:
     ]
 
 
-def write_points(store: Store, points: list[Point], batch_id: UUID, ids: IdMap) -> None:
-    """Apply a batch of points: one ``write_points``, idempotent by ``batch_id``."""
-    store.write_points(ids.points(points), batch_id)
+def write_points(
+    store: Store,
+    points: list[Point],
+    batch_id: UUID,
+    ids: IdMap,
+    part_of: Sequence[UUID] = (),
+) -> None:
+    """Apply a batch of points: one ``write_points``, idempotent by ``batch_id`` (and by
+    ``part_of``, the batches it was split from)."""
+    store.write_points(ids.points(points), batch_id, part_of=part_of)
 
 
 # Entries ----------------------------------------------------------------------------------

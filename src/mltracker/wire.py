@@ -290,9 +290,12 @@ def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
 POINTS_KEYS = ("batch_id", "series", "s", "step", "value", "timestamp", "exact")
 
 
-def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str, Any]:
+def points_document(
+    points: Sequence[Point], batch_id: UUID | None, part_of: Sequence[UUID] = ()
+) -> dict[str, Any]:
     """The body of a batch write: ``points`` in their order, with the batch's id (its keys
-    are :data:`POINTS_KEYS`, in that order)."""
+    are :data:`POINTS_KEYS`, in that order), and ``"part_of"`` last: the ids of the batches
+    it was split from, only when there are some (see ``Store.write_points``)."""
     series_index: dict[int, int] = {}
     series: list[list[Any]] = []
     s: list[int] = []
@@ -318,7 +321,7 @@ def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str,
             if value is None:
                 exact[str(i)] = [kind, _exact_text(kind, number, text)]
         timestamps.append(timestamp)
-    return {
+    document = {
         "batch_id": None if batch_id is None else str(batch_id),
         "series": series,
         "s": s,
@@ -327,6 +330,27 @@ def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str,
         "timestamp": timestamps,
         "exact": exact,
     }
+    if part_of:
+        document["part_of"] = [str(one) for one in part_of]
+    return document
+
+
+#: The most batches a batch may say it was split from: halving 2**64 points takes 64.
+MAX_PART_DEPTH = 64
+
+
+def part_of_from_document(document: dict[str, Any]) -> list[UUID]:
+    """The ids of the batches a batch-write body says it was split from (none if absent).
+
+    Raises:
+        InvalidArgumentError: ``part_of`` is not a list of UUIDs.
+    """
+    found = document.get("part_of")
+    if found is None:
+        return []
+    if not isinstance(found, list) or len(found) > MAX_PART_DEPTH:
+        raise InvalidArgumentError(f"part_of must be a list of at most {MAX_PART_DEPTH} batch ids")
+    return [_uuid(one, "part_of") for one in found]
 
 
 #: The most bytes JSON takes for a finite float (``-1.2345678901234567e-308``), and so for

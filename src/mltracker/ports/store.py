@@ -479,12 +479,21 @@ class Store(ABC):
     # Metrics
     @abstractmethod
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """Store a batch of points in one transaction: all of them or none.
 
         With a ``batch_id`` the write is idempotent: a batch of an id the store has written
         already is skipped, so retrying after a lost acknowledgement never duplicates.
+        ``part_of``: the ids of the batches this one was split from (the writer halves a
+        batch the store refuses as too large, and the refusal may follow an attempt whose
+        answer was lost): if the store has written one of them, it holds these points too,
+        and the batch is skipped.
         Within a series, points are stored (and given ordinals) in the batch's order.
         ``writer``: who wrote it (a tracking server gives the name of the request's token),
         kept with the batch's id by stores that keep them (see :meth:`list_batches`); a

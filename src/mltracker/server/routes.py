@@ -314,6 +314,11 @@ def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Res
                             "value": {"type": "array"},
                             "timestamp": {"type": "array", "items": {"type": "number"}},
                             "exact": {"type": "object"},
+                            "part_of": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "uuid"},
+                                "description": "The batches this one was split from.",
+                            },
                         },
                     }
                 }
@@ -323,7 +328,8 @@ def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Res
 )
 async def write_points(request: Request) -> Response:
     """Store a batch of points in one transaction (see ``mltracker.wire``). A batch whose
-    ``batch_id`` was stored already is skipped: retrying never duplicates. The name of the
+    ``batch_id`` was stored already is skipped: retrying never duplicates (so is a batch
+    split from one that was: ``part_of`` names those). The name of the
     request's token is kept with the batch (see ``GET /batches``)."""
     body = await read_body(request)
     store: Store = request.app.state.store
@@ -369,12 +375,13 @@ def _write_points(
         finally:
             body.clear()
         points, batch_id = wire.points_from_document(document, cache)
+        part_of = wire.part_of_from_document(document)
         del document
         again = monitor.was_written(batch_id)
         waiting = time.perf_counter()
         with _batch_turns.turn(_TURN_SECONDS):
             monitor.turn_wait.observe(time.perf_counter() - waiting)
-            store.write_points(points, batch_id, writer=writer)
+            store.write_points(points, batch_id, writer=writer, part_of=part_of)
         monitor.batch_written(batch_id, len(points), again=again)
         return len(points)
 

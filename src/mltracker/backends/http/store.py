@@ -386,11 +386,16 @@ class HttpStore(Store):
     # Metrics
 
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """The server keeps the name of this store's token as the batch's writer; ``writer``
         is not sent."""
-        encoded = orjson.dumps(wire.points_document(points, batch_id))
+        encoded = orjson.dumps(wire.points_document(points, batch_id, part_of))
         self._call("POST", "/points", encoded=encoded, repeatable=batch_id is not None)
 
     def list_batches(

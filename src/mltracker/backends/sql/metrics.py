@@ -121,9 +121,11 @@ class PointWriter:
         points: Sequence[Point],
         batch_id: UUID | None,
         writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """Write ``points`` in one transaction run by ``transaction``; a batch id that was
-        written already makes it a no-op. The batch id is noted with ``writer`` (a batch of a
+        written already, or the id of a batch it is a part of (``part_of``), makes it a no-op.
+        The batch id is noted with ``writer`` (a batch of a
         writer but no id is noted under a new id, so that who wrote it is kept). If a cached
         series key went stale (its model was deleted by someone), the series are looked up
         again and the batch written again.
@@ -138,7 +140,7 @@ class PointWriter:
             batch_id = uuid4()
 
         def insert(connection: Connection) -> list[Series]:
-            return self._insert(connection, points, batch_id, writer)
+            return self._insert(connection, points, batch_id, writer, part_of)
 
         try:
             missing = transaction(insert)
@@ -156,9 +158,10 @@ class PointWriter:
         points: Sequence[Point],
         batch_id: UUID | None,
         writer: str | None,
+        part_of: Sequence[UUID],
     ) -> list[Series]:
         """Insert the points of models that exist; return the series of those that do not."""
-        if batch_id is not None and self._batch_written(connection, batch_id, writer):
+        if batch_id is not None and self._batch_written(connection, batch_id, writer, part_of):
             return []
         missing = resolve_series(connection, points)
         if missing:
@@ -181,11 +184,13 @@ class PointWriter:
         engines.bulk_insert(connection, _METRIC_INSERT, rows)
         return missing
 
-    def _batch_written(self, connection: Connection, batch_id: UUID, writer: str | None) -> bool:
-        """Whether the batch was written; if not, note it as written by this transaction
-        (and by ``writer``)."""
+    def _batch_written(
+        self, connection: Connection, batch_id: UUID, writer: str | None, part_of: Sequence[UUID]
+    ) -> bool:
+        """Whether the batch, or a batch it is a part of, was written; if not, note it as
+        written by this transaction (and by ``writer``)."""
         found = connection.execute(
-            sa.select(write_batches.c.id).where(write_batches.c.id == batch_id)
+            sa.select(write_batches.c.id).where(write_batches.c.id.in_([batch_id, *part_of]))
         ).first()
         if found is not None:
             return True

@@ -662,9 +662,14 @@ class SqlStore(Store):
 
     # Metrics -------------------------------------------------------------------------
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
-        self._points.write(self._write, points, batch_id, writer)
+        self._points.write(self._write, points, batch_id, writer, part_of)
 
     def list_batches(self, *, writer: str | None = None, limit: int = 100) -> list[BatchRow]:
         return self._read(lambda connection: metrics.list_batches(connection, writer, limit))
