@@ -13,9 +13,10 @@ the store gave it (see :class:`~mltracker.entities.Metric`).
 Writes a training loop makes can be repeated safely, so that a retry after a lost answer or
 a replay never applies twice: ``write_points`` with a batch id, ``log_module`` and
 ``create_iteration`` with the id of what they create, ``add_step`` and ``write_step`` with an
-operation id, ``resume_run`` with a rewind by the rewind's id, all chosen by the caller; ``get_or_create_*`` by nature, and they take the id
-of what they create, so that a client can name an experiment or a model before the store
-has seen it (``mltracker.operations`` replays such writes, in order, once the store is back).
+operation id, ``resume_run`` with a rewind by the rewind's id, all chosen by the caller;
+``get_or_create_*`` by nature, and they take the id of what they create, so that a client
+can name an experiment or a model before the store has seen it (``mltracker.operations``
+replays such writes, in order, once the store is back).
 
 Arguments reach a store already validated (``mltracker.values``); a store raises only errors
 of ``mltracker.errors``. Besides what each method lists, any method may raise
