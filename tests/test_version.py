@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import json
 import subprocess
@@ -12,7 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 import mltracker
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,49 +41,18 @@ def test_mltracker_version_prints_the_package_version() -> None:
     assert done.stdout == f"mltracker, version {_installed_version()}\n"
 
 
-def _get(app: Any, path: str) -> tuple[int, dict[str, Any]]:
-    """``GET path`` of the ASGI application ``app``: its status and JSON body."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8765),
-    }
-    asyncio.run(app(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(body)
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    """``GET url`` over a real socket: its status and JSON body."""
+    answer = urllib3.request("GET", url, timeout=30)
+    return answer.status, json.loads(answer.data)
 
 
-def test_health_reports_the_package_version_beside_its_other_fields(tmp_path: Path) -> None:
-    from mltracker.server.app import create_app
-    from mltracker.server.serve import prepared_store
-
-    store = prepared_store(str(tmp_path / "store.db"))
-    try:
-        app = create_app(store)
-        status, health = _get(app, "/api/v1/health")
+def test_health_reports_the_package_version_beside_its_other_fields(sqlite_uri: str) -> None:
+    with serving(sqlite_uri) as url:
+        status, health = _get(url + "/api/v1/health")
         assert status == 200, health
         assert set(health) == {"status", "store_id", "schema_version", "server_version"}
         assert health["status"] == "ok"
         assert health["server_version"] == _installed_version()
-        status, described = _get(app, "/api/v1/openapi.json")
+        status, described = _get(url + "/api/v1/openapi.json")
         assert status == 200 and described["info"]["version"] == _installed_version()
-    finally:
-        store.close()
