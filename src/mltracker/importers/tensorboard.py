@@ -1,0 +1,288 @@
+"""Import TensorBoard event files: ``mltracker import --from tensorboard LOGDIR``.
+
+The files are read with ``tensorboard``'s own record reader and event protos
+(``pip install 'mltracker[tensorboard]'``; TensorFlow is not needed). As TensorBoard shows
+them, every folder under the log folder (the log folder too) that holds event files
+(``*tfevents*``) is a run, named by its path relative to the log folder (the log folder's
+own name for its own files), and its files are read in the order of their names (the time
+each was created).
+
+=================================  ===================================================
+in the event files                 in MLTracker
+=================================  ===================================================
+the log folder                     the experiment of its name (or ``experiment=``)
+a run folder                       a run named by its path, finished at its last event,
+                                   of a model of its own (hash from the path, name the
+                                   path); with ``group_by_params``, the model of those
+                                   hparams' values
+a scalar (``add_scalar``, TF2's    a point of the series of its tag (no phase): step
+``tf.summary.scalar``)             and wall time kept
+hparams (``add_hparams``, the      the run's params (an integral number is an int)
+hparams plugin's session start)
+=================================  ===================================================
+
+Images, histograms, text and the rest are left out. Importing again adds what is new (see
+:mod:`mltracker.importers.streaming`): the runs by their experiment and path, the points
+after those of each series imported before. A record cut short at the end of a file (a
+file still being written) ends that file; a damaged record (a failed checksum) stops the
+import with an error that names the file, after what was read before it was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltracker.errors import InvalidArgumentError, MLTrackerError
+from mltracker.importers.streaming import (
+    ImportCounts,
+    Progress,
+    RunHandle,
+    RunImport,
+    RunWriter,
+    SeriesKey,
+    SourceFormatError,
+    params_hash,
+    params_name,
+)
+
+if TYPE_CHECKING:
+    from mltracker.connect import Connection
+
+SOURCE = "tensorboard"
+
+#: What marks an event file's name.
+EVENT_FILE_MARK = "tfevents"
+
+
+@dataclass
+class TensorBoardImport:
+    """What :func:`import_tensorboard` did."""
+
+    experiment: str
+    counts: ImportCounts
+
+
+def _load() -> Any:
+    try:
+        from tensorboard.compat import tf
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.plugins.hparams import plugin_data_pb2
+        from tensorboard.util import tensor_util
+    except ModuleNotFoundError as error:
+        module = error.name or "tensorboard"
+        raise MLTrackerError(
+            f"importing TensorBoard logs needs {module}, which is not installed: "
+            "pip install 'mltracker[tensorboard]'"
+        ) from None
+    return tf, event_pb2, plugin_data_pb2, tensor_util
+
+
+def run_folders(logdir: Path) -> list[Path]:
+    """The folders under ``logdir`` (itself included) that hold event files, sorted."""
+    found = []
+    for folder, _dirs, files in os.walk(logdir):
+        if any(EVENT_FILE_MARK in name for name in files):
+            found.append(Path(folder))
+    return sorted(found)
+
+
+def event_files(folder: Path) -> list[Path]:
+    """A run folder's event files, in the order of their names."""
+    return sorted(
+        path for path in folder.iterdir() if EVENT_FILE_MARK in path.name and path.is_file()
+    )
+
+
+def import_tensorboard(
+    connection: Connection,
+    logdir: str | os.PathLike[str],
+    *,
+    experiment: str | None = None,
+    group_by_params: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> TensorBoardImport:
+    """Import the event files under ``logdir`` into the store of ``connection``, streamed
+    (see the module's docstring).
+
+    Args:
+        experiment: The experiment to import into (default: the log folder's name).
+        group_by_params: hparams whose values identify a model: the runs that share them
+            are runs of one model. Default: a model per run folder.
+        progress: Called as runs begin and points are written.
+
+    Raises:
+        InvalidArgumentError: ``logdir`` is not a folder, or holds no event file.
+        SourceFormatError: An event file is damaged (it names it). What was imported
+            before stays; importing again continues.
+        MLTrackerError: ``tensorboard`` is not installed (the message names the extra).
+    """
+    loaded = _load()
+    root = Path(logdir).expanduser()
+    if not root.is_dir():
+        raise InvalidArgumentError(f"no TensorBoard log folder at {os.fspath(logdir)}")
+    root = root.resolve()
+    folders = run_folders(root)
+    if not folders:
+        raise InvalidArgumentError(f"no event files (*{EVENT_FILE_MARK}*) under {root}")
+    experiment = experiment or root.name
+    reader = _Reader(*loaded)
+    writer = RunWriter(connection.store, progress)
+    for folder in folders:
+        relative = folder.relative_to(root).as_posix()
+        name = root.name if relative == "." else relative
+        files = event_files(folder)
+        params = reader.hparams(files) if group_by_params else {}
+        run = RunImport(
+            experiment=experiment,
+            model_hash=hashlib.sha256(name.encode()).hexdigest()[:16],
+            model_name=name,
+            source=SOURCE,
+            source_id=f"{experiment}/{relative}",
+            name=name,
+            status="finished",
+            started_at=0.0,
+            ended_at=None,
+            params=params,
+            context={"tensorboard": {"logdir": str(root), "run": relative}},
+        )
+        if group_by_params:
+            chosen = {key: params.get(key) for key in group_by_params}
+            run.model_hash, run.model_name = params_hash(chosen), params_name(chosen)
+        first = reader.first_time(files)
+        run.started_at = first if first is not None else 0.0
+        handle = writer.begin(run)
+        last = reader.scalars(handle, files)
+        found = reader.params
+        if found != params:  # what the files' hparams say, once they have been read
+            run.params = found
+            writer.store.start_run(_restart(handle, found))
+        run.ended_at = last if last is not None else run.started_at
+        handle.end()
+    return TensorBoardImport(experiment, writer.counts)
+
+
+def _restart(handle: RunHandle, params: dict[str, Any]) -> Any:
+    """The start of a run again, with the params found in its files (a start is
+    idempotent: it keeps the run's status and points)."""
+    import dataclasses
+
+    from mltracker import values
+
+    start = handle.start
+    return dataclasses.replace(start, params_json=values.encode_attributes(params, "params"))
+
+
+class _Reader:
+    """Reads event files, naming a damaged one."""
+
+    def __init__(self, tf: Any, event_pb2: Any, plugin_data_pb2: Any, tensor_util: Any) -> None:
+        self.tf = tf
+        self.Event = event_pb2.Event
+        self.HParams = plugin_data_pb2.HParamsPluginData
+        self.tensor_util = tensor_util
+        self.params: dict[str, Any] = {}
+
+    def records(self, path: Path) -> Iterator[bytes]:
+        """The records of an event file; a damaged record raises, a record cut short at the
+        end of the file ends it."""
+        tf = self.tf
+        try:
+            with tf.compat.v1.errors.raise_exception_on_not_ok_status() as status:
+                reader = tf.pywrap_tensorflow.PyRecordReader_New(
+                    tf.compat.as_bytes(str(path)), 0, tf.compat.as_bytes(""), status
+                )
+        except Exception as error:  # noqa: BLE001 - named below
+            raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
+        while True:
+            try:
+                reader.GetNext()
+            except tf.errors.OutOfRangeError:
+                return
+            except tf.errors.DataLossError as error:
+                if "crc" in str(error).lower():
+                    raise SourceFormatError(
+                        f"the event file {path} is damaged (a record fails its checksum): "
+                        "move it out of the log folder to import the rest"
+                    ) from None
+                return  # a record cut short at the end: a file still being written
+            except OSError as error:
+                raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
+            yield reader.record()
+
+    def events(self, path: Path) -> Iterator[Any]:
+        parse = self.Event.FromString
+        for record in self.records(path):
+            try:
+                yield parse(record)
+            except Exception:  # noqa: BLE001 - protobuf's DecodeError and the like
+                raise SourceFormatError(
+                    f"{path} is not a TensorBoard event file (a record is not an event)"
+                ) from None
+
+    def first_time(self, files: list[Path]) -> float | None:
+        for path in files:
+            for event in self.events(path):
+                return float(event.wall_time)
+        return None
+
+    def hparams(self, files: list[Path]) -> dict[str, Any]:
+        """The hparams of a run's files (a pass over them that reads nothing else)."""
+        self.params = {}
+        for path in files:
+            for event in self.events(path):
+                if event.HasField("summary"):
+                    for value in event.summary.value:
+                        if value.metadata.plugin_data.plugin_name == "hparams":
+                            self._hparams(value.metadata.plugin_data.content)
+        return dict(self.params)
+
+    def _hparams(self, content: bytes) -> None:
+        data = self.HParams.FromString(content)
+        if not data.HasField("session_start_info"):
+            return
+        for key, value in data.session_start_info.hparams.items():
+            kind = value.WhichOneof("kind")
+            if kind == "number_value":
+                number = value.number_value
+                self.params[key] = int(number) if number.is_integer() else number
+            elif kind == "string_value":
+                self.params[key] = value.string_value
+            elif kind == "bool_value":
+                self.params[key] = value.bool_value
+
+    def scalars(self, handle: RunHandle, files: list[Path]) -> float | None:
+        """Import the scalars of a run's files; the wall time of the last event."""
+        self.params = {}
+        last: float | None = None
+        plugins: dict[str, str] = {}
+        point = handle.point
+        keys: dict[str, SeriesKey] = {}
+        for path in files:
+            plugins.clear()  # a tag's metadata comes with its first value in each file
+            for event in self.events(path):
+                last = event.wall_time
+                if not event.HasField("summary"):
+                    continue
+                for value in event.summary.value:
+                    tag = value.tag
+                    if value.HasField("metadata"):
+                        plugins[tag] = value.metadata.plugin_data.plugin_name
+                        if plugins[tag] == "hparams":
+                            self._hparams(value.metadata.plugin_data.content)
+                    which = value.WhichOneof("value")
+                    if which == "simple_value":
+                        number: Any = value.simple_value
+                    elif which == "tensor" and plugins.get(tag) == "scalars":
+                        number = self.tensor_util.make_ndarray(value.tensor).item()
+                    else:
+                        continue
+                    key = keys.get(tag)
+                    if key is None:
+                        key = keys[tag] = SeriesKey(tag, None)
+                    point(key, event.step, number, event.wall_time)
+        return last
