@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from mltracker import values
@@ -70,8 +70,7 @@ class SourceFormatError(InvalidArgumentError):
     names it."""
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
     """A metric series of an imported run: its name and phase in MLTracker."""
 
     name: str
@@ -282,8 +281,9 @@ class RunHandle:
         self.model_id = model_id
         self.stored = stored
         self.stored_status = stored_status
-        self._series: dict[SeriesKey, Series] = {}
-        self._seen: dict[SeriesKey, int] = {}
+        # Per series: [its Series, points seen at the source, points the store holds].
+        self._states: dict[SeriesKey, list[Any]] = {}
+        self._last_key: SeriesKey | None = None
         self._points: list[Point] = []
         self._segments: list[tuple[SeriesKey, int, int]] = []
 
@@ -297,37 +297,47 @@ class RunHandle:
         for step, value, timestamp in points:
             self.point(key, step, value, timestamp)
 
+    def _state(self, key: SeriesKey) -> list[Any]:
+        state = self._states.get(key)
+        if state is None:
+            series = Series(self.model_id, key.name, key.phase, self.run.run_id)
+            state = self._states[key] = [series, 0, self.stored.get(key, 0)]
+        return state
+
     def point(self, key: SeriesKey, step: int | None, value: Any, timestamp: float) -> None:
         """Import the next point of a series (skipped if the store holds it already)."""
-        seen = self._seen.get(key, 0)
-        self._seen[key] = seen + 1
-        if seen < self.stored.get(key, 0):
+        state = self._states.get(key)
+        if state is None:
+            state = self._state(key)
+        seen = state[1]
+        state[1] = seen + 1
+        if seen < state[2]:
             self.writer.counts.points_skipped += 1
             return
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = Series(self.model_id, key.name, key.phase, self.run.run_id)
         kind, number, text = values.encode_value(value)
-        self._points.append((series, step, kind, number, text, timestamp))
+        points = self._points
+        points.append((state[0], step, kind, number, text, timestamp))
         segments = self._segments
-        if segments and segments[-1][0] == key:
+        if self._last_key is key or (segments and segments[-1][0] == key):
             last = segments[-1]
             segments[-1] = (key, last[1], last[2] + 1)
         else:
             segments.append((key, seen, 1))
-        if len(self._points) >= self.writer.batch_points:
+        self._last_key = key
+        if len(points) >= self.writer.batch_points:
             self.flush()
 
     def skip_known(self, key: SeriesKey, count: int) -> None:
         """Note that the first ``count`` points of a series were skipped at the source (it
         was asked for those after them)."""
-        self._seen[key] = self._seen.get(key, 0) + count
+        self._state(key)[1] += count
         self.writer.counts.points_skipped += count
 
     def flush(self) -> None:
         self.writer.write(self._points, self._segments)
         self._points = []
         self._segments = []
+        self._last_key = None
 
     def end(self) -> None:
         """Write the points still held, then the run's status and end as the source has

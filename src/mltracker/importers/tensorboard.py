@@ -1,7 +1,9 @@
 """Import TensorBoard event files: ``mltracker import --from tensorboard LOGDIR``.
 
-The files are read with ``tensorboard``'s own record reader and event protos
-(``pip install 'mltracker[tensorboard]'``; TensorFlow is not needed). As TensorBoard shows
+The files are TFRecords of ``tensorboard``'s event protos (``pip install
+'mltracker[tensorboard]'``; TensorFlow is not needed): the records are read here, each
+checked against its CRC-32C (google-crc32c's C code, else tensorboard's own), and parsed by
+tensorboard's protos. As TensorBoard shows
 them, every folder under the log folder (the log folder too) that holds event files
 (``*tfevents*``) is a run, named by its path relative to the log folder (the log folder's
 own name for its own files), and its files are read in the order of their names (the time
@@ -32,7 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+import re
+import struct
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,9 +71,29 @@ class TensorBoardImport:
     counts: ImportCounts
 
 
+_LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+
+
+def _masked_crc() -> Callable[[bytes], int]:
+    """The masked CRC-32C of TFRecords: google-crc32c's C code, else tensorboard's own (in
+    Python: some 10 times slower)."""
+    try:
+        from google_crc32c import value as crc32c
+    except ImportError:
+        from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+        return masked_crc32c  # type: ignore[no-any-return]
+
+    def masked(data: bytes) -> int:
+        crc: int = crc32c(data)
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+    return masked
+
+
 def _load() -> Any:
     try:
-        from tensorboard.compat import tf
         from tensorboard.compat.proto import event_pb2
         from tensorboard.plugins.hparams import plugin_data_pb2
         from tensorboard.util import tensor_util
@@ -79,7 +103,7 @@ def _load() -> Any:
             f"importing TensorBoard logs needs {module}, which is not installed: "
             "pip install 'mltracker[tensorboard]'"
         ) from None
-    return tf, event_pb2, plugin_data_pb2, tensor_util
+    return event_pb2, plugin_data_pb2, tensor_util
 
 
 def run_folders(logdir: Path) -> list[Path]:
@@ -92,10 +116,17 @@ def run_folders(logdir: Path) -> list[Path]:
 
 
 def event_files(folder: Path) -> list[Path]:
-    """A run folder's event files, in the order of their names."""
+    """A run folder's event files, in the order of their names, numbers by value: the
+    time each was created (``events.out.tfevents.TIME.HOST.PID.N``), then its counter."""
     return sorted(
-        path for path in folder.iterdir() if EVENT_FILE_MARK in path.name and path.is_file()
+        (path for path in folder.iterdir() if EVENT_FILE_MARK in path.name and path.is_file()),
+        key=_natural,
     )
+
+
+def _natural(path: Path) -> list[tuple[int, int | str]]:
+    parts = re.split(r"(\d+)", path.name)
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in parts if part]
 
 
 def import_tensorboard(
@@ -180,39 +211,49 @@ def _restart(handle: RunHandle, params: dict[str, Any]) -> Any:
 class _Reader:
     """Reads event files, naming a damaged one."""
 
-    def __init__(self, tf: Any, event_pb2: Any, plugin_data_pb2: Any, tensor_util: Any) -> None:
-        self.tf = tf
+    def __init__(self, event_pb2: Any, plugin_data_pb2: Any, tensor_util: Any) -> None:
+        self.checksum = _masked_crc()
         self.Event = event_pb2.Event
         self.HParams = plugin_data_pb2.HParamsPluginData
         self.tensor_util = tensor_util
         self.params: dict[str, Any] = {}
 
     def records(self, path: Path) -> Iterator[bytes]:
-        """The records of an event file; a damaged record raises, a record cut short at the
-        end of the file ends it."""
-        tf = self.tf
+        """The records of an event file (TFRecord framing: a length, its checksum, the
+        data, its checksum); a damaged record raises, a record cut short at the end of the
+        file ends it."""
+        check = self.checksum
         try:
-            with tf.compat.v1.errors.raise_exception_on_not_ok_status() as status:
-                reader = tf.pywrap_tensorflow.PyRecordReader_New(
-                    tf.compat.as_bytes(str(path)), 0, tf.compat.as_bytes(""), status
-                )
-        except Exception as error:  # noqa: BLE001 - named below
+            file = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
+        except OSError as error:
             raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
-        while True:
-            try:
-                reader.GetNext()
-            except tf.errors.OutOfRangeError:
-                return
-            except tf.errors.DataLossError as error:
-                if "crc" in str(error).lower():
-                    raise SourceFormatError(
-                        f"the event file {path} is damaged (a record fails its checksum): "
-                        "move it out of the log folder to import the rest"
-                    ) from None
-                return  # a record cut short at the end: a file still being written
-            except OSError as error:
-                raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
-            yield reader.record()
+        with file:
+            read = file.read
+            while True:
+                try:
+                    header = read(12)
+                    if len(header) < 12:
+                        return  # the end, or a record cut short while being written
+                    (length,) = _LENGTH.unpack_from(header)
+                    (length_crc,) = _CRC.unpack_from(header, 8)
+                    if check(header[:8]) != length_crc:
+                        raise self._damaged(path)
+                    data = read(length)
+                    footer = read(4)
+                except OSError as error:
+                    raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
+                if len(footer) < 4:
+                    return
+                if check(data) != _CRC.unpack(footer)[0]:
+                    raise self._damaged(path)
+                yield data
+
+    @staticmethod
+    def _damaged(path: Path) -> SourceFormatError:
+        return SourceFormatError(
+            f"the event file {path} is damaged or not an event file (a record fails its "
+            "checksum): move it out of the log folder to import the rest"
+        )
 
     def events(self, path: Path) -> Iterator[Any]:
         parse = self.Event.FromString
