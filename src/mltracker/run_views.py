@@ -254,11 +254,15 @@ class RunsView:
         params: Mapping[str, Any] | None = None,
         *,
         resume: object = None,
+        system_metrics: bool | None = None,
     ) -> Run:
         """Start a run of the model and make it this process's current one (the model's own
         writes go to it); a ``with`` block ends it (``finished``, or ``failed`` or
         ``killed`` when an exception leaves it). ``resume``: a run, its id, or ``"last"``
         (the model's last run) to continue it instead (``running`` again).
+        ``system_metrics``: sample the system for the run (series of phase ``system``;
+        ``None``: if ``connect(..., system_metrics=True)`` or ``$MLTRACKER_SYSTEM_METRICS``
+        asks for it).
 
         Raises:
             InvalidTypeError: ``params`` is not a mapping.
@@ -268,14 +272,16 @@ class RunsView:
         if resume is not None:
             if name is not None or params is not None:
                 raise InvalidArgumentError("resume a run, or start one with a name and params")
-            return self._resume(resume)
+            return self._resume(resume, system_metrics)
         name = values.check_optional_name(name, "run name")
         if params is not None and not isinstance(params, Mapping):
             raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
-        handle = self._session.runs.start(self._model_id, name, params)
+        handle = self._session.runs.start(
+            self._model_id, name, params, system_metrics=system_metrics
+        )
         return Run(self._session, _handle_row(handle), handle, self._model_id)
 
-    def _resume(self, resume: object) -> Run:
+    def _resume(self, resume: object, system_metrics: bool | None = None) -> Run:
         store = session_store(self._session)
         model_id = self._session.resolve(self._model_id)
         if resume == "last":
@@ -289,7 +295,7 @@ class RunsView:
             if read is None or read.model_id != model_id:
                 raise NotFoundError(f"run {run_id} is not a run of model {model_id}")
             row = read
-        handle = self._session.runs.resume(self._model_id, row.id)
+        handle = self._session.runs.resume(self._model_id, row.id, system_metrics=system_metrics)
         return Run(self._session, row, handle, self._model_id).reload()
 
     def list(self) -> _list[Run]:
@@ -319,7 +325,11 @@ class RunsView:
 
 
 def start_run(
-    runs: RunsView, name: str | None, params: Mapping[str, Any] | None, run_id: UUID
+    runs: RunsView,
+    name: str | None,
+    params: Mapping[str, Any] | None,
+    run_id: UUID,
+    system_metrics: bool | None = None,
 ) -> Run:
     """``runs.start(name, params)``, with the new run's id made by the caller beforehand (the
     Lightning logger names the run's checkpoint folder after it before the run starts).
@@ -331,11 +341,13 @@ def start_run(
     name = values.check_optional_name(name, "run name")
     if params is not None and not isinstance(params, Mapping):
         raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
-    handle = runs._session.runs.start(runs._model_id, name, params, run_id=run_id)
+    handle = runs._session.runs.start(
+        runs._model_id, name, params, run_id=run_id, system_metrics=system_metrics
+    )
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 
-def resume_run(runs: RunsView, run_id: UUID) -> Run:
+def resume_run(runs: RunsView, run_id: UUID, system_metrics: bool | None = None) -> Run:
     """``runs.start(resume=run_id)`` without reading the run first: the resumption is a write
     of the training loop (queued and spooled like its points while the store is away), and
     the snapshot is what this process knows (no name, no params). The caller vouches that
@@ -349,7 +361,7 @@ def resume_run(runs: RunsView, run_id: UUID) -> Run:
         if live.id == run_id:
             book.slot(runs._model_id).switch(live)
             return Run(runs._session, _handle_row(live), live, runs._model_id)
-    handle = book.resume(runs._model_id, run_id)
+    handle = book.resume(runs._model_id, run_id, system_metrics=system_metrics)
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 
