@@ -179,9 +179,7 @@ def test_group_by_param_makes_a_model_of_each_value(sqlite_uri: str, mlflow_stor
 
 
 def test_only_the_experiments_asked_for(sqlite_uri: str, tmp_path: Path) -> None:
-    written = write_store(
-        f"sqlite:///{tmp_path / 'two.db'}", runs=1, points=10, experiments=("a", "b")
-    )
+    written = write_store((tmp_path / "mlruns").as_uri(), runs=1, points=10, experiments=("a", "b"))
     with mltracker.connect(sqlite_uri) as tracker:
         import_mlflow(tracker, written.uri, experiments=["b"])
         assert [e.name for e in tracker.experiments.list()] == ["b"]

@@ -11,7 +11,7 @@ from mltracker.errors import BackendUnavailableError, InvalidArgumentError, MLTr
 
 
 class MLflowSourceError(BackendUnavailableError):
-    """An MLflow tracking store cannot be reached or read; the message names it."""
+    """An MLflow tracking store cannot be reached, read or written; the message names it."""
 
 
 def load_mlflow() -> Any:
@@ -82,4 +82,4 @@ def source_error(uri: str, error: BaseException) -> MLflowSourceError:
     parts = urlsplit(uri)
     if parts.password:
         message = message.replace(parts.password, "***")
-    return MLflowSourceError(f"cannot read the MLflow store at {shown(uri)}: {message[:500]}")
+    return MLflowSourceError(f"cannot use the MLflow store at {shown(uri)}: {message[:500]}")
