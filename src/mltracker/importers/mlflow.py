@@ -116,8 +116,11 @@ def import_mlflow(
         for run in reader.runs(experiment_id):
             imported = _run_import(run, experiment_name, group_by_params)
             handle = writer.begin(imported)
-            for key in sorted(run.data.metrics):
-                reader.history(handle, run.info.run_id, key)
+            if reader.metric_table is not None:
+                reader.sql_histories(handle, run.info.run_id)
+            else:
+                for key in sorted(run.data.metrics):
+                    reader.history(handle, run.info.run_id, key)
             handle.end()
     return MLflowImport(shown(resolved), writer.counts)
 
@@ -207,13 +210,7 @@ class _Reader:
     def history(self, handle: RunHandle, run_id: str, metric_key: str) -> None:
         """Import a metric's history, skipping what the store holds already."""
         key = series_key(metric_key)
-        known = handle.already(key)
         try:
-            if self.metric_table is not None:
-                handle.skip_known(key, known)
-                for step, value, is_nan, timestamp in self._sql_history(run_id, metric_key, known):
-                    handle.point(key, step, float("nan") if is_nan else value, timestamp / 1000)
-                return
             for metric in self._paged_history(run_id, metric_key):
                 handle.point(key, metric.step, metric.value, metric.timestamp / 1000)
         except MLTrackerError:
@@ -221,23 +218,36 @@ class _Reader:
         except Exception as error:  # noqa: BLE001
             raise source_error(self.uri, error) from None
 
-    def _sql_history(self, run_id: str, key: str, offset: int) -> Iterator[Any]:
-        """A history from an MLflow SQL store, in its order, read row by row from the
-        store's own table (as ``get_metric_history`` orders it, without an object per
-        point)."""
+    def sql_histories(self, handle: RunHandle, run_id: str) -> None:
+        """Import every metric history of a run from an MLflow SQL store, in one query on
+        the store's own table, streamed: ordered as ``get_metric_history`` orders a history
+        (timestamp, step, value), without an object per point. (One query per run, not per
+        key: the table's primary key begins with the key, and a query by run and key would
+        walk it through the points of every run.)"""
         import sqlalchemy as sa
 
         table = self.metric_table
         assert table is not None
         query = (
-            sa.select(table.c.step, table.c.value, table.c.is_nan, table.c.timestamp)
-            .where(table.c.run_uuid == run_id, table.c.key == key)
-            .order_by(table.c.timestamp, table.c.step, table.c.value)
-            .offset(offset)
+            sa.select(table.c.key, table.c.step, table.c.value, table.c.is_nan, table.c.timestamp)
+            .where(table.c.run_uuid == run_id)
+            .order_by(table.c.key, table.c.timestamp, table.c.step, table.c.value)
         )
-        with self.store.engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=PAGE_POINTS)
-            yield from result.execute(query)
+        point = handle.point
+        nan = float("nan")
+        last_key: str | None = None
+        key = series_key("")
+        try:
+            with self.store.engine.connect() as connection:
+                streamed = connection.execution_options(stream_results=True, yield_per=PAGE_POINTS)
+                for metric_key, step, value, is_nan, timestamp in streamed.execute(query):
+                    if metric_key != last_key:
+                        key, last_key = series_key(metric_key), metric_key
+                    point(key, step, nan if is_nan else value, timestamp / 1000)
+        except MLTrackerError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise source_error(self.uri, error) from None
 
     def _paged_history(self, run_id: str, key: str) -> Iterator[Any]:
         token = None

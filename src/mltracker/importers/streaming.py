@@ -287,16 +287,6 @@ class RunHandle:
         self._points: list[Point] = []
         self._segments: list[tuple[SeriesKey, int, int]] = []
 
-    def already(self, key: SeriesKey) -> int:
-        """How many points of the series the store holds already."""
-        return self.stored.get(key, 0)
-
-    def series(self, key: SeriesKey, points: SourcePoints) -> None:
-        """Import a series given whole, in the source's order (the points the store holds
-        already are skipped)."""
-        for step, value, timestamp in points:
-            self.point(key, step, value, timestamp)
-
     def _state(self, key: SeriesKey) -> list[Any]:
         state = self._states.get(key)
         if state is None:
@@ -326,12 +316,6 @@ class RunHandle:
         self._last_key = key
         if len(points) >= self.writer.batch_points:
             self.flush()
-
-    def skip_known(self, key: SeriesKey, count: int) -> None:
-        """Note that the first ``count`` points of a series were skipped at the source (it
-        was asked for those after them)."""
-        self._state(key)[1] += count
-        self.writer.counts.points_skipped += count
 
     def flush(self) -> None:
         self.writer.write(self._points, self._segments)
