@@ -206,6 +206,26 @@ def test_a_path_that_does_not_exist_is_named(sqlite_uri: str, tmp_path: Path) ->
     assert not missing.exists()  # MLflow was not let to create it
 
 
+def test_a_database_that_is_not_mlflows_is_refused_untouched(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    from mltracker.importers._mlflow import MLflowFormatError
+
+    other = tmp_path / "other.db"
+    with mltracker.connect(other) as tracker:  # an MLTracker store given by mistake
+        tracker.experiments.get_or_create("mine").models.get_or_create("m").metrics.log("x", 1)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    before = other.read_bytes()
+    with mltracker.connect(sqlite_uri) as tracker:
+        with pytest.raises(MLflowFormatError, match="other.db is not an MLflow tracking store"):
+            import_mlflow(tracker, str(other))
+        with pytest.raises(MLflowFormatError, match="empty database"):
+            import_mlflow(tracker, str(empty))
+    assert other.read_bytes() == before
+    assert empty.stat().st_size == 0
+
+
 def test_an_unreachable_server_is_named(sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from mltracker.importers._mlflow import MLflowSourceError
 

@@ -66,6 +66,57 @@ def tracking_uri(location: str, *, must_exist: bool = True) -> str:
     return location
 
 
+#: The tables every MLflow SQL tracking store has (``runs`` with its ``run_uuid``).
+_MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs", "metrics", "params", "tags"})
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def check_sql_store(uri: str, *, empty_ok: bool = False) -> None:
+    """Refuse a SQL database that is not an MLflow tracking store, before MLflow opens it:
+    MLflow would create its tables in an empty one, and try to migrate another application's
+    (an MLTracker store given by mistake, say).
+
+    Raises:
+        MLflowFormatError: The database holds no MLflow store (nothing was read or changed);
+            with ``empty_ok`` (an export, which may make one), only when it holds tables.
+        MLflowSourceError: The database cannot be reached or read.
+    """
+    scheme = urlsplit(uri).scheme.lower().split("+")[0]
+    if scheme not in _SQL_SCHEMES:
+        return
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(uri)
+    except Exception as error:  # noqa: BLE001 - a driver that is missing, a bad URL
+        raise source_error(uri, error) from None
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            tables = set(inspector.get_table_names())
+            columns = (
+                {column["name"] for column in inspector.get_columns("runs")}
+                if "runs" in tables
+                else set()
+            )
+    except Exception as error:  # noqa: BLE001
+        raise source_error(uri, error) from None
+    finally:
+        engine.dispose()
+    if empty_ok and not tables:
+        return
+    if not _MLFLOW_TABLES <= tables or "run_uuid" not in columns:
+        what = "an empty database" if not tables else "a database of another application"
+        raise MLflowFormatError(
+            f"{shown(uri)} is not an MLflow tracking store ({what}: it has no MLflow "
+            "tables); nothing was read or changed"
+        )
+
+
+class MLflowFormatError(InvalidArgumentError):
+    """A database given as an MLflow tracking store holds none."""
+
+
 def shown(uri: str) -> str:
     """A tracking URI for messages: its password, if any, hidden."""
     parts = urlsplit(uri)

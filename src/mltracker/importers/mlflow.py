@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mltracker.errors import MLTrackerError, NotFoundError
-from mltracker.importers._mlflow import load_mlflow, shown, source_error, tracking_uri
+from mltracker.importers._mlflow import (
+    check_sql_store,
+    load_mlflow,
+    shown,
+    source_error,
+    tracking_uri,
+)
 from mltracker.importers.streaming import (
     ImportCounts,
     Progress,
@@ -102,7 +108,9 @@ def import_mlflow(
         progress: Called as runs begin and points are written.
 
     Raises:
-        InvalidArgumentError: A path that does not exist.
+        InvalidArgumentError: A path that does not exist, or a database that holds no
+            MLflow store (``MLflowFormatError``: MLflow is not let to create or migrate
+            one there).
         NotFoundError: An experiment named in ``experiments`` is not in the store.
         MLflowSourceError: The store cannot be reached or read (it names it). What was
             imported before stays; importing again continues.
@@ -110,6 +118,7 @@ def import_mlflow(
     """
     mlflow = load_mlflow()
     resolved = tracking_uri(uri)
+    check_sql_store(resolved)
     reader = _Reader(mlflow, resolved)
     writer = RunWriter(connection.store, progress)
     for experiment_id, experiment_name in reader.experiments(experiments):

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltracker.errors import InvalidTypeError, MLTrackerError
-from mltracker.importers._mlflow import load_mlflow, shown, source_error, tracking_uri
+from mltracker.importers._mlflow import (
+    check_sql_store,
+    load_mlflow,
+    shown,
+    source_error,
+    tracking_uri,
+)
 from mltracker.ports import Experiment, Model
 from mltracker.run_views import RunsView
 
@@ -71,6 +77,7 @@ def export_mlflow(
 
     Raises:
         MLflowSourceError: The MLflow store cannot be reached or written (it names it).
+        MLflowFormatError: The database holds tables of another application.
         MLTrackerError: ``mlflow`` is not installed (the message names the extra).
     """
     load_mlflow()
@@ -78,6 +85,7 @@ def export_mlflow(
     from mlflow.tracking import MlflowClient
 
     resolved = tracking_uri(uri, must_exist=False)
+    check_sql_store(resolved, empty_ok=True)
     counts = ExportCounts(uri=shown(resolved))
     try:
         client = MlflowClient(tracking_uri=resolved)
