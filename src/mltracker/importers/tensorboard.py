@@ -72,6 +72,8 @@ class TensorBoardImport:
 
 
 _LENGTH = struct.Struct("<Q")
+#: Bytes read from an event file at a time.
+_CHUNK = 4 * 1024 * 1024
 _CRC = struct.Struct("<I")
 
 
@@ -220,32 +222,46 @@ class _Reader:
 
     def records(self, path: Path) -> Iterator[bytes]:
         """The records of an event file (TFRecord framing: a length, its checksum, the
-        data, its checksum); a damaged record raises, a record cut short at the end of the
-        file ends it."""
+        data, its checksum), read in chunks of :data:`_CHUNK`; a damaged record raises, a
+        record cut short at the end of the file ends it."""
         check = self.checksum
+        length_of, crc_of = _LENGTH.unpack_from, _CRC.unpack_from
         try:
-            file = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
+            file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as error:
             raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
         with file:
-            read = file.read
+            buffer, position, ended = b"", 0, False
+
+            def fill(needed: int) -> bool:
+                """Whether ``needed`` bytes from ``position`` are in the buffer (reading
+                more if need be)."""
+                nonlocal buffer, position, ended
+                while len(buffer) - position < needed and not ended:
+                    try:
+                        more = file.read(max(_CHUNK, needed))
+                    except OSError as error:
+                        raise SourceFormatError(
+                            f"cannot read the event file {path}: {error}"
+                        ) from None
+                    ended = not more
+                    buffer, position = buffer[position:] + more, 0
+                return len(buffer) - position >= needed
+
             while True:
-                try:
-                    header = read(12)
-                    if len(header) < 12:
-                        return  # the end, or a record cut short while being written
-                    (length,) = _LENGTH.unpack_from(header)
-                    (length_crc,) = _CRC.unpack_from(header, 8)
-                    if check(header[:8]) != length_crc:
-                        raise self._damaged(path)
-                    data = read(length)
-                    footer = read(4)
-                except OSError as error:
-                    raise SourceFormatError(f"cannot read the event file {path}: {error}") from None
-                if len(footer) < 4:
-                    return
-                if check(data) != _CRC.unpack(footer)[0]:
+                if not fill(12):
+                    return  # the end, or a record cut short while being written
+                (length,) = length_of(buffer, position)
+                (length_crc,) = crc_of(buffer, position + 8)
+                if check(buffer[position : position + 8]) != length_crc:
                     raise self._damaged(path)
+                if not fill(12 + length + 4):
+                    return
+                start = position + 12
+                data = buffer[start : start + length]
+                if check(data) != crc_of(buffer, start + length)[0]:
+                    raise self._damaged(path)
+                position = start + length + 4
                 yield data
 
     @staticmethod
