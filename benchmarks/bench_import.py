@@ -62,6 +62,29 @@ def write_mlflow(path: Path, runs: int, points: int) -> None:
         note(f"  mlflow: run {run + 1}/{runs} written ({time.perf_counter() - started:.0f} s)")
 
 
+def write_big_mlflow(path: Path, points: int) -> None:
+    """One MLflow run (made by the client) whose ``loss`` history of ``points`` points is
+    inserted into MLflow's table by SQLite itself (a recursive CTE): MLflow's own writing
+    would take hours for 10M points."""
+    import sqlite3
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{path}")
+    experiment = client.create_experiment("big")
+    run_id = client.create_run(experiment, run_name="big", start_time=T0).info.run_id
+    client.log_batch(run_id, metrics=[Metric("loss", 1.0, T0, 0)])  # its latest_metrics row
+    client.set_terminated(run_id, "FINISHED", end_time=T0 + points)
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
+            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?) "
+            "SELECT 'loss', 1.0 / (n + 1), ? + n, n, 0, ? FROM i",
+            (points - 1, T0, run_id),
+        )
+
+
 def write_tensorboard(folder: Path, runs: int, points: int) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -184,6 +207,14 @@ def main() -> None:
     parser.add_argument("--tb-runs", type=int, default=20)
     parser.add_argument("--tb-points", type=int, default=50_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mltracker-bench-import"))
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: import one MLflow run of N points (its rows inserted by SQLite) and "
+        "report time and peak memory against metrics.log of N points",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -193,6 +224,9 @@ def main() -> None:
 
     work: Path = args.workdir
     work.mkdir(parents=True, exist_ok=True)
+    if args.big:
+        big(work, args.big)
+        return
     mlflow_db = work / f"mlflow-{args.runs}x{args.points}.db"
     if not mlflow_db.exists():
         note(f"writing {mlflow_db} with mlflow ...")
@@ -242,6 +276,31 @@ def main() -> None:
         f"peak RSS of metrics.log of {mlflow_points:,} points: {results['log']['peak_mb']:.0f} MB"
     )
     print(f"points compared: mlflow {compared_mlflow:,}, tensorboard {compared_tb:,}: all equal")
+
+
+def big(work: Path, points: int) -> None:
+    database = work / f"mlflow-big-{points}.db"
+    if not database.exists():
+        note(f"writing {database} ...")
+        partial = database.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        write_big_mlflow(partial, points)
+        partial.rename(database)
+    note("measuring ...")
+    floor = measure("floor", "-", str(work / "floor.db"), 0)
+    logged = measure("log", "-", str(work / "log-big.db"), points)
+    imported = measure("mlflow", f"sqlite:///{database}", str(work / "from-big.db"), points)
+    log_rate = points / logged["seconds"]
+    rate = points / imported["seconds"]
+    print(
+        f"metrics.log, {points:,} points: {log_rate:,.0f} points/s, "
+        f"peak RSS {logged['peak_mb']:.0f} MB"
+    )
+    print(
+        f"import --from mlflow, one run of {points:,} points: {imported['seconds']:.1f} s, "
+        f"{rate:,.0f} points/s ({rate / log_rate:.2f}x metrics.log), "
+        f"peak RSS {imported['peak_mb']:.0f} MB (libraries alone: {floor['peak_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":
