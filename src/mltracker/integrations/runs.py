@@ -58,11 +58,19 @@ def begin(
     return start_run(_runs(model), name, params, run_id, system_metrics)
 
 
-def resume(model: Model, run_id: UUID, system_metrics: bool | None = None) -> Run | None:
+def resume(
+    model: Model,
+    run_id: UUID,
+    rewind: int | None = None,
+    since: float | None = None,
+    system_metrics: bool | None = None,
+) -> Run | None:
     """Resume the run ``run_id`` of ``model`` (named by a checkpoint); ``None`` when the
-    store has no such run (a checkpoint of another store)."""
+    store has no such run (a checkpoint of another store). ``rewind``: the run's step at the
+    checkpoint, from which its points are superseded (with ``since``, those logged after
+    the checkpoint was saved): the steps it goes on from are logged again."""
     try:
-        return resume_run(_runs(model), run_id, system_metrics)
+        return resume_run(_runs(model), run_id, rewind, since, system_metrics)
     except NotFoundError:
         return None
 

@@ -167,14 +167,21 @@ class RunBook:
         return handle
 
     def resume(
-        self, model_id: UUID, run_id: UUID, *, system_metrics: bool | None = None
+        self,
+        model_id: UUID,
+        run_id: UUID,
+        rewind: int | None = None,
+        since: float | None = None,
+        *,
+        system_metrics: bool | None = None,
     ) -> RunHandle:
-        """Make an ended run ``running`` again, written by this process."""
+        """Make an ended run ``running`` again, written by this process; with ``rewind``,
+        its points from that step on (logged after ``since``, if given) superseded."""
         timeout = status.run_timeout()
         now = time.time()
         start = RunStart(run_id, model_id, None, "{}", "{}", now, timeout)
         handle = RunHandle(self, start)
-        self._begin(handle, ResumeRun(new_id(), run_id, now, timeout))
+        self._begin(handle, ResumeRun(new_id(), run_id, now, timeout, rewind, since))
         self.slot(model_id).switch(handle)
         self._sample(handle, system_metrics)
         return handle
@@ -190,6 +197,12 @@ class RunBook:
         handle.sampler = start_sampler(
             self._session.writer, handle.model_id, handle.id, system.interval()
         )
+
+    def rewind(self, handle: RunHandle, step: int, since: float | None = None) -> None:
+        """Supersede the points of a run this process writes from ``step`` on (a resumption
+        of a run still live here), after the points queued before."""
+        operation = ResumeRun(new_id(), handle.id, time.time(), handle.start.timeout, step, since)
+        self._session.writer.submit(operation)
 
     def _begin(
         self, handle: RunHandle, operation: StartRun | ResumeRun, *, wait: bool = True
