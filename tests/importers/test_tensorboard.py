@@ -205,3 +205,21 @@ def test_the_command(sqlite_uri: str, logdir: Path) -> None:
     assert (document["runs_added"], document["points"]) == (3, 3 * 1101)
     with mltracker.connect(sqlite_uri) as tracker:
         assert [e.name for e in tracker.experiments.list()] == ["mine"]
+
+
+def test_into_a_tracking_server_twice(sqlite_uri: str, tmp_path: Path) -> None:
+    """Over HTTP the store counts a run's points by reading them: importing again adds
+    nothing there too."""
+    from tests.conftest import serving
+
+    root = tmp_path / "logs"
+    write_run(root / "a", 0, 120)
+    with serving(sqlite_uri) as url, mltracker.connect(url) as tracker:
+        first = import_tensorboard(tracker, root)
+        write_run(root / "a", 0, 30, start=120)
+        second = import_tensorboard(tracker, root)
+        run = tracker.experiments.get_or_create("logs").models.list()[0].runs.list()[0]
+        steps = [m.step for m in run.metrics.iterate("loss/train")]
+    assert (first.counts.points, second.counts.points) == (132, 33)
+    assert second.counts.points_skipped == 132
+    assert steps == list(range(150))

@@ -151,3 +151,16 @@ def test_cuda_visible_devices_picks_the_gpus(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     with pytest.raises(GpusUnavailable):
         open_gpus()
+
+
+def test_the_torch_integration_asks_for_them(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="needs torch")
+    from mltracker.integrations.torch import track
+
+    with mltracker.connect(tmp_path / "s.db") as tracker:
+        experiment = tracker.experiments.get_or_create("e")
+        model = track(experiment, torch.nn.Linear(2, 1), system_metrics=True)
+        run = model.runs.current
+        wait_for_samples(run, 1)
+        run.finish()
+        assert not track(experiment, torch.nn.Linear(2, 1)).runs.current._handle.sampler
