@@ -165,8 +165,11 @@ class Connection:
         *,
         token: str | None = None,
         store: Store | None = None,
+        system_metrics: bool = False,
     ) -> None:
         self._session = _acquire_session(uri, token, store)
+        if system_metrics:
+            self._session.system_metrics = True
         self._closed = False
         self.experiments = ExperimentsView(self._session)
 
@@ -225,6 +228,7 @@ def connect(
     *,
     token: str | None = None,
     store: Store | None = None,
+    system_metrics: bool = False,
 ) -> Connection:
     """Open a handle on the store at ``uri`` (default ``$MLTRACKER_URI``, else ``./mltracker.db``).
 
@@ -235,6 +239,9 @@ def connect(
         store: A store built by hand (an implementation of
             :class:`mltracker.ports.store.Store`), used instead of opening a URI: handles
             given the same object share its session.
+        system_metrics: Every run this process starts in the store (by any handle of it)
+            samples the system: CPU, memory, disk, network and NVIDIA GPUs, as series of
+            phase ``system`` (see ``mltracker.system``; ``pip install 'mltracker[system]'``).
 
     Raises:
         InvalidArgumentError: The URI is malformed or of an unknown scheme (or ``host:port``
@@ -246,4 +253,4 @@ def connect(
         ForeignStoreError: The database holds tables of another application.
         BackendUnavailableError: The store cannot be reached.
     """
-    return Connection(uri, token=token, store=store)
+    return Connection(uri, token=token, store=store, system_metrics=system_metrics)

@@ -255,11 +255,15 @@ class RunsView:
         *,
         resume: object = None,
         rewind: int | None = None,
+        system_metrics: bool | None = None,
     ) -> Run:
         """Start a run of the model and make it this process's current one (the model's own
         writes go to it); a ``with`` block ends it (``finished``, or ``failed`` or
         ``killed`` when an exception leaves it). ``resume``: a run, its id, or ``"last"``
         (the model's last run) to continue it instead (``running`` again).
+        ``system_metrics``: sample the system for the run (series of phase ``system``;
+        ``None``: if ``connect(..., system_metrics=True)`` or ``$MLTRACKER_SYSTEM_METRICS``
+        asks for it).
 
         ``rewind`` (with ``resume``): the step the run goes on from, that of the checkpoint
         it was resumed from. Its points at that step and after, logged before, are
@@ -280,14 +284,18 @@ class RunsView:
         if resume is not None:
             if name is not None or params is not None:
                 raise InvalidArgumentError("resume a run, or start one with a name and params")
-            return self._resume(resume, rewind)
+            return self._resume(resume, rewind, system_metrics)
         name = values.check_optional_name(name, "run name")
         if params is not None and not isinstance(params, Mapping):
             raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
-        handle = self._session.runs.start(self._model_id, name, params)
+        handle = self._session.runs.start(
+            self._model_id, name, params, system_metrics=system_metrics
+        )
         return Run(self._session, _handle_row(handle), handle, self._model_id)
 
-    def _resume(self, resume: object, rewind: int | None = None) -> Run:
+    def _resume(
+        self, resume: object, rewind: int | None = None, system_metrics: bool | None = None
+    ) -> Run:
         store = session_store(self._session)
         model_id = self._session.resolve(self._model_id)
         if resume == "last":
@@ -301,7 +309,9 @@ class RunsView:
             if read is None or read.model_id != model_id:
                 raise NotFoundError(f"run {run_id} is not a run of model {model_id}")
             row = read
-        handle = self._session.runs.resume(self._model_id, row.id, rewind)
+        handle = self._session.runs.resume(
+            self._model_id, row.id, rewind, system_metrics=system_metrics
+        )
         return Run(self._session, row, handle, self._model_id).reload()
 
     def list(self) -> _list[Run]:
@@ -331,7 +341,11 @@ class RunsView:
 
 
 def start_run(
-    runs: RunsView, name: str | None, params: Mapping[str, Any] | None, run_id: UUID
+    runs: RunsView,
+    name: str | None,
+    params: Mapping[str, Any] | None,
+    run_id: UUID,
+    system_metrics: bool | None = None,
 ) -> Run:
     """``runs.start(name, params)``, with the new run's id made by the caller beforehand (the
     Lightning logger names the run's checkpoint folder after it before the run starts).
@@ -343,7 +357,9 @@ def start_run(
     name = values.check_optional_name(name, "run name")
     if params is not None and not isinstance(params, Mapping):
         raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
-    handle = runs._session.runs.start(runs._model_id, name, params, run_id=run_id)
+    handle = runs._session.runs.start(
+        runs._model_id, name, params, run_id=run_id, system_metrics=system_metrics
+    )
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 
@@ -361,7 +377,11 @@ def check_rewind(rewind: object) -> int:
 
 
 def resume_run(
-    runs: RunsView, run_id: UUID, rewind: int | None = None, since: float | None = None
+    runs: RunsView,
+    run_id: UUID,
+    rewind: int | None = None,
+    since: float | None = None,
+    system_metrics: bool | None = None,
 ) -> Run:
     """``runs.start(resume=run_id, rewind=rewind)`` without reading the run first: the
     resumption is a write of the training loop (queued and spooled like its points while the
@@ -382,7 +402,7 @@ def resume_run(
                 book.rewind(live, rewind, since)
             book.slot(runs._model_id).switch(live)
             return Run(runs._session, _handle_row(live), live, runs._model_id)
-    handle = book.resume(runs._model_id, run_id, rewind, since)
+    handle = book.resume(runs._model_id, run_id, rewind, since, system_metrics=system_metrics)
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 

@@ -30,6 +30,8 @@ class Session:
         self.steps: dict[UUID, int] = {}
         #: The runs this process writes through this session (``mltracker.runs``).
         self.runs = RunBook(self)
+        #: Whether its runs sample the system (``connect(..., system_metrics=True)``).
+        self.system_metrics = False
 
     @property
     def store(self) -> Store:

@@ -63,7 +63,8 @@ COMMANDS: dict[str, Where] = {
     "import": Where(
         "mltracker.cli.importing",
         "import_command",
-        "Import PATH, a db.json written by the original mltracker 0.4.0.",
+        "Import SOURCE: a db.json of the original mltracker 0.4.0, an MLflow store or "
+        "TensorBoard logs.",
     ),
     "db": Where(
         "mltracker.cli.db", "db", "Upgrade, vacuum or check the store (SQLite or PostgreSQL)."

@@ -45,10 +45,25 @@ from mltracker.export import FORMATS, ExportFormat, export_rows, require_pyarrow
     help="Where to write; - (the default) is stdout, for csv and jsonl only. An existing "
     "file is replaced once the export is complete.",
 )
+@click.option(
+    "--to",
+    "to",
+    type=(click.Choice(["mlflow"]), str),
+    default=None,
+    metavar="mlflow URI",
+    help="Export the runs, their params and every point to an MLflow tracking store "
+    "instead (sqlite:///mlflow.db, postgresql://..., http://host:5000, an mlruns folder); "
+    "runs exported before are skipped.",
+)
 @json_option
 @pass_state
 def export(
-    state: State, experiment: str, hash: str | None, format_: ExportFormat | None, output: str
+    state: State,
+    experiment: str,
+    hash: str | None,
+    format_: ExportFormat | None,
+    output: str,
+    to: tuple[str, str] | None,
 ) -> None:
     """Export metric points as CSV, JSON Lines or Parquet.
 
@@ -65,7 +80,17 @@ def export(
 
     With --json, the format defaults to jsonl and the summary of an export to a file is
     JSON.
+
+    With --to mlflow URI, each run of the models becomes an MLflow run of the experiment
+    of the same name: name, status, start, end, params, tags mltracker.run_id and
+    mltracker.model_hash, and every numeric point (a series of a phase is the key
+    phase/name).
     """
+    if to is not None:
+        if format_ is not None or output != "-":
+            raise click.UsageError("--to mlflow writes to MLflow: no --format or --output")
+        _to_mlflow(state, experiment, hash, to[1])
+        return
     format_ = format_ or _format_from_suffix(output) or ("jsonl" if state.json else "csv")
     target = None if output == "-" else Path(output)
     if target is None and format_ == "parquet":
@@ -114,3 +139,25 @@ def _replacing(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _to_mlflow(state: State, experiment: str, hash: str | None, uri: str) -> None:
+    from mltracker.importers.mlflow_export import export_mlflow
+
+    found = find_experiment(state.connection(), experiment)
+    models = [find_model(found, hash)] if hash is not None else found.models.list()
+    counts = export_mlflow(found, models, uri)
+    summary = {"experiment": experiment, "to": "mlflow", "uri": counts.uri, **counts.as_dict()}
+    if state.json:
+        click.echo(dumps(summary))
+        return
+    state.note(
+        f"Exported {counts.runs} runs ({counts.points} metric points) to {counts.uri}"
+        + (f"; {counts.runs_skipped} exported before were skipped" if counts.runs_skipped else "")
+        + "."
+    )
+    if counts.points_left_out:
+        state.note(
+            f"{counts.points_left_out} points of text or JSON values were left out (MLflow "
+            f"keeps numbers only): {', '.join(sorted(counts.left_out_series))}"
+        )

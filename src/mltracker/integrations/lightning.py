@@ -157,8 +157,10 @@ class MLTrackerLogger(Logger):
         run_name: str | None = None,
         phases: Mapping[str, str] = DEFAULT_PHASES,
         step_interval: float = 60.0,
+        system_metrics: bool | None = None,
     ) -> None:
         super().__init__()
+        self._system_metrics = system_metrics
         self._experiment_name = experiment
         self._uri = None if uri is None else os.fspath(uri)
         self._hash = hash
@@ -342,16 +344,22 @@ class MLTrackerLogger(Logger):
         run: Run | None = None
         if checkpoint is not None and checkpoint.run is not None:
             if stage == _FIT:  # it goes on from the checkpoint: what it logged after, again
-                run = runs.resume(tracked, checkpoint.run, checkpoint.step, checkpoint.saved_at)
+                run = runs.resume(
+                    tracked,
+                    checkpoint.run,
+                    checkpoint.step,
+                    checkpoint.saved_at,
+                    system_metrics=self._system_metrics,
+                )
             else:
-                run = runs.resume(tracked, checkpoint.run)
+                run = runs.resume(tracked, checkpoint.run, system_metrics=self._system_metrics)
             if run is not None and stage == _FIT:  # it goes on from the checkpoint
                 self._offset = checkpoint.offset
             elif run is not None:  # an evaluation logs at the checkpoint's step
                 self._offset = checkpoint.step - trainer_step
         last = self._continued_run(stage, checkpoint, tracked.hash)
         if run is None and last is not None:
-            run = runs.resume(tracked, last)
+            run = runs.resume(tracked, last, system_metrics=self._system_metrics)
             if run is not None:  # where its last call left it
                 position = self._offset if self._position is None else self._position
                 self._offset = position - trainer_step
@@ -363,7 +371,13 @@ class MLTrackerLogger(Logger):
             if checkpoint is not None:  # of no run of this model: after both
                 start = max(start, checkpoint.global_step)
             self._offset = start - trainer_step
-            run = runs.begin(tracked, self._run_name, self._hyperparameters, self._next_id())
+            run = runs.begin(
+                tracked,
+                self._run_name,
+                self._hyperparameters,
+                self._next_id(),
+                self._system_metrics,
+            )
             self._pending = None
         self._run = run
         self._run_hash = tracked.hash
@@ -481,7 +495,7 @@ class MLTrackerLogger(Logger):
         ``hash=``) a new run of the model of that hash."""
         run = self._run
         if run is not None and self._tracked is not None:
-            resumed = runs.resume(self._tracked, run.id)
+            resumed = runs.resume(self._tracked, run.id, system_metrics=self._system_metrics)
             if resumed is not None:
                 self._run = resumed
                 self._log = resumed.metrics.log
@@ -496,7 +510,13 @@ class MLTrackerLogger(Logger):
         self._tracked = tracked
         self._offset = runs.start_step(tracked, first=0)
         self._written_step = int(tracked.step)
-        run = runs.begin(tracked, self._run_name, self._hyperparameters, self._next_id())
+        run = runs.begin(
+            tracked,
+            self._run_name,
+            self._hyperparameters,
+            self._next_id(),
+            self._system_metrics,
+        )
         self._pending = None
         self._run = run
         self._run_hash = tracked.hash

@@ -49,21 +49,28 @@ def begin(
     name: str | None = None,
     params: Mapping[str, Any] | None = None,
     run_id: UUID | None = None,
+    system_metrics: bool | None = None,
 ) -> Run:
     """Start a run of ``model`` (its id ``run_id``, or a new one) and make it the current
-    run of the model in this process."""
-    return start_run(_runs(model), name, params, uuid4() if run_id is None else run_id)
+    run of the model in this process; ``system_metrics``: sample the system for it
+    (``None``: as the connection or ``$MLTRACKER_SYSTEM_METRICS`` says)."""
+    run_id = uuid4() if run_id is None else run_id
+    return start_run(_runs(model), name, params, run_id, system_metrics)
 
 
 def resume(
-    model: Model, run_id: UUID, rewind: int | None = None, since: float | None = None
+    model: Model,
+    run_id: UUID,
+    rewind: int | None = None,
+    since: float | None = None,
+    system_metrics: bool | None = None,
 ) -> Run | None:
     """Resume the run ``run_id`` of ``model`` (named by a checkpoint); ``None`` when the
     store has no such run (a checkpoint of another store). ``rewind``: the run's step at the
     checkpoint, from which its points are superseded (with ``since``, those logged after
     the checkpoint was saved): the steps it goes on from are logged again."""
     try:
-        return resume_run(_runs(model), run_id, rewind, since)
+        return resume_run(_runs(model), run_id, rewind, since, system_metrics)
     except NotFoundError:
         return None
 

@@ -195,6 +195,7 @@ def track(
     extra: Mapping[str, Any] | None = None,
     run_name: str | None = None,
     params: Mapping[str, Any] | None = None,
+    system_metrics: bool | None = None,
 ) -> Model:
     """The model of ``module`` in ``experiment`` (read by its hash, or created with its
     modules), with a new run of it: each call is a run (``model.runs.current``), which the
@@ -248,7 +249,12 @@ def track(
             pass
     step = int(model.step)
     start = runs.start_step(model, first=1, step=step)
-    run = runs.begin(model, run_name, None if settings is None else to_attributes(settings))
+    run = runs.begin(
+        model,
+        run_name,
+        None if settings is None else to_attributes(settings),
+        system_metrics=system_metrics,
+    )
     _tracked_runs[model.id] = run
     if start > step:
         model.step = start

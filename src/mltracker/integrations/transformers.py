@@ -143,7 +143,9 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         description: str | None = None,
         run_name: str | None = None,
         phases: Mapping[str, str] = DEFAULT_PHASES,
+        system_metrics: bool | None = None,
     ) -> None:
+        self._system_metrics = system_metrics
         if experiment is None:
             experiment = os.environ.get(EXPERIMENT_VARIABLE) or DEFAULT_EXPERIMENT
         self._experiment_name = experiment
@@ -227,7 +229,12 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         if saved is not None:
             # The run goes on from the checkpoint: what it logged after it (from the step
             # after the checkpoint's: a step's points are logged before it is saved) again.
-            run = runs.resume(tracked, saved.run, saved.offset + global_step + 1)
+            run = runs.resume(
+                tracked,
+                saved.run,
+                saved.offset + global_step + 1,
+                system_metrics=self._system_metrics,
+            )
             self._offset = saved.offset
         step = int(tracked.step)
         arguments = training_arguments(args)
@@ -235,7 +242,7 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
             start = max(runs.start_step(tracked, first=1, step=step), global_step)
             self._offset = start - global_step
             name = self._run_name if self._run_name is not None else args.run_name
-            run = runs.begin(tracked, name, arguments)
+            run = runs.begin(tracked, name, arguments, system_metrics=self._system_metrics)
         self._use(run, tracked, kwargs.get("model"))
         self._training = True
         _watch(self)
@@ -368,14 +375,14 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         last = self._run
         run = None
         if last is not None and last.model_id == tracked.id:
-            run = runs.resume(tracked, last.id)
+            run = runs.resume(tracked, last.id, system_metrics=self._system_metrics)
             if run is not None:
                 position = self._offset + global_step if self._position is None else self._position
                 self._offset = position - global_step
         if run is None:
             start = runs.start_step(tracked, first=1)
             self._offset = start - global_step
-            run = runs.begin(tracked, self._run_name)
+            run = runs.begin(tracked, self._run_name, system_metrics=self._system_metrics)
         self._use(run, tracked, kwargs.get("model"))
         return self._log
 

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from mltracker import values
+from mltracker import system, values
 from mltracker.operations import BeatRun, EndRun, ResumeRun, StartRun, new_id
 from mltracker.ports.store import RunStart, RunStatus, Series
 from mltracker.runs import context, status
@@ -48,13 +48,24 @@ from mltracker.writer import hooks
 
 if TYPE_CHECKING:
     from mltracker.session import Session
+    from mltracker.system.sampler import SystemSampler
 
 
 class RunHandle:
     """A run this process writes: its id, its model's id (as the process knows it), how it
     started, and whether it ended."""
 
-    __slots__ = ("__weakref__", "beat", "book", "ended", "id", "model_id", "pid", "start")
+    __slots__ = (
+        "__weakref__",
+        "beat",
+        "book",
+        "ended",
+        "id",
+        "model_id",
+        "pid",
+        "sampler",
+        "start",
+    )
 
     def __init__(self, book: RunBook, start: RunStart) -> None:
         self.book = book
@@ -64,6 +75,8 @@ class RunHandle:
         self.pid = os.getpid()
         self.ended: RunStatus | None = None
         self.beat: BeatRun | None = None
+        #: The sampler of its system metrics, when they are on (``mltracker.system``).
+        self.sampler: SystemSampler | None = None
 
     def ours(self) -> bool:
         """Whether this process started it (a forked child did not)."""
@@ -127,11 +140,14 @@ class RunBook:
         make_current: bool = True,
         wait: bool = True,
         run_id: UUID | None = None,
+        system_metrics: bool | None = None,
     ) -> RunHandle:
         """Start a run of the model (and make it the model's current one). With ``wait``,
         the start is written at once if the store takes it (as ``model.runs.start()`` does);
         else it is queued (as the start of an implicit run is: a first write never waits).
-        ``run_id``: the run's id, made by the caller before the start (a new one by default)."""
+        ``run_id``: the run's id, made by the caller before the start (a new one by default).
+        ``system_metrics``: sample the system for the run (``None``: if the session or
+        ``$MLTRACKER_SYSTEM_METRICS`` asks for it; see ``mltracker.system``)."""
         params_json = values.encode_attributes(params, "params")
         timeout = status.run_timeout()
         start = RunStart(
@@ -147,6 +163,7 @@ class RunBook:
         self._begin(handle, StartRun(start), wait=wait)
         if make_current:
             self.slot(model_id).switch(handle)
+        self._sample(handle, system_metrics)
         return handle
 
     def resume(
@@ -155,6 +172,8 @@ class RunBook:
         run_id: UUID,
         rewind: int | None = None,
         since: float | None = None,
+        *,
+        system_metrics: bool | None = None,
     ) -> RunHandle:
         """Make an ended run ``running`` again, written by this process; with ``rewind``,
         its points from that step on (logged after ``since``, if given) superseded."""
@@ -164,7 +183,20 @@ class RunBook:
         handle = RunHandle(self, start)
         self._begin(handle, ResumeRun(new_id(), run_id, now, timeout, rewind, since))
         self.slot(model_id).switch(handle)
+        self._sample(handle, system_metrics)
         return handle
+
+    def _sample(self, handle: RunHandle, system_metrics: bool | None) -> None:
+        """Start the sampler of the run's system metrics if they are on; never raises."""
+        if system_metrics is None:
+            system_metrics = self._session.system_metrics or system.enabled_by_environment()
+        if not system_metrics:
+            return
+        from mltracker.system.sampler import start_sampler
+
+        handle.sampler = start_sampler(
+            self._session.writer, handle.model_id, handle.id, system.interval()
+        )
 
     def rewind(self, handle: RunHandle, step: int, since: float | None = None) -> None:
         """Supersede the points of a run this process writes from ``step`` on (a resumption
@@ -195,6 +227,8 @@ class RunBook:
                 return False
             handle.ended = run_status
             self._live.pop(handle.id, None)
+        if handle.sampler is not None:
+            handle.sampler.stop()
         slot = self._slots.get(handle.model_id)
         if slot is not None and slot.current is handle:
             slot.switch(None)

@@ -11,6 +11,11 @@ export function groupOf(name) {
   return slash > 0 ? name.slice(0, slash + 1) : "";
 }
 
+/** The phase of system metrics (CPU, memory, GPUs of a run): their charts have a section of
+ * their own, "System", after the others. */
+export const SYSTEM_PHASE = "system";
+const SYSTEM_GROUP = "\u0000system";
+
 /** Whether a name matches a filter: every word of the filter is part of it (any case). */
 export function matches(name, filter) {
   const words = filter.toLowerCase().split(/\s+/).filter(Boolean);
@@ -35,6 +40,7 @@ export class ChartGrid {
     this.slots = new Map();
     this.groups = new Map();
     this.charts = new Map();
+    this.phasesOf = new Map(); // name -> the phases seen for it
     this.count = el("span.grid-count");
     this.empty = el("p.muted", { hidden: true }, "No metric matches the filter.");
     host.replaceChildren(this.empty);
@@ -48,24 +54,43 @@ export class ChartGrid {
     );
   }
 
-  /** Add the names not shown yet (in the order given), each in its group. */
-  setNames(names) {
+  /** Whether every series seen of a name is a system metric (phase "system"). */
+  isSystem(name) {
+    const phases = this.phasesOf.get(name);
+    return Boolean(phases) && phases.size === 1 && phases.has(SYSTEM_PHASE);
+  }
+
+  /** Add the names not shown yet (in the order given), each in its group; ``series`` (each
+   * with its name and phase) tells the system metrics apart, which go to the System section. */
+  setNames(names, series = []) {
+    for (const one of series) {
+      if (!this.phasesOf.has(one.name)) this.phasesOf.set(one.name, new Set());
+      this.phasesOf.get(one.name).add(one.phase ?? null);
+    }
     const fresh = names.filter((name) => !this.slots.has(name));
     if (!fresh.length) return;
     const many = this.names.length + fresh.length > OPEN_LIMIT;
     for (const name of fresh) {
       this.names.push(name);
-      const prefix = groupOf(name);
+      const system = this.isSystem(name);
+      const prefix = system ? SYSTEM_GROUP : groupOf(name);
       let group = this.groups.get(prefix);
       if (!group) {
         const body = el("div.chart-grid");
         const label = el("span.group-count");
-        const summary = el("summary", {}, el("span.group-name", {}, prefix || "metrics"), label);
-        const node = el("details.group", { open: !many || this.groups.size === 0, dataset: { group: prefix } },
-          summary, body);
+        const title = system ? "System" : prefix || "metrics";
+        const summary = el("summary", {}, el("span.group-name", {}, title), label);
+        const node = el("details.group", {
+          open: !many || this.groups.size === 0,
+          dataset: { group: system ? "system" : prefix },
+        }, summary, body);
+        if (system) node.classList.add("system");
         group = { node, body, label, names: [] };
         this.groups.set(prefix, group);
-        this.host.append(node);
+        const systemGroup = this.groups.get(SYSTEM_GROUP);
+        // The System section stays last, after the groups of the model's own metrics.
+        if (!system && systemGroup) this.host.insertBefore(node, systemGroup.node);
+        else this.host.append(node);
       }
       const slot = el("section.chart-slot", { dataset: { metric: name } },
         el("div.chart-head", {}, el("h3.chart-title", {}, name)));

@@ -97,7 +97,8 @@ export async function comparePage(ctx) {
     }
     return added;
   };
-  learn(documents.flatMap((document) => decodePoints(document.latest)));
+  const first = documents.flatMap((document) => decodePoints(document.latest));
+  learn(first);
 
   const grid = new ChartGrid(el("div.groups"), {
     state,
@@ -111,7 +112,7 @@ export async function comparePage(ctx) {
     },
   });
   ctx.onDispose(() => grid.destroy());
-  grid.setNames(allNames);
+  grid.setNames(allNames, first);
 
   const chips = el("div.chips", {}, models.map((model) => el("span.chip.model-chip", {},
     el("i.swatch", { style: `background:${model.color}` }),
@@ -155,7 +156,7 @@ export async function comparePage(ctx) {
     const before = phases.length;
     if (learn(latest)) grid.restyle();
     if (phases.length !== before) describePhases();
-    grid.setNames(allNames);
+    grid.setNames(allNames, latest);
     await refreshCharts(grid, latest, keyOf, async (name, start, budget) => {
       const owners = models.filter((model) => namesOf.get(name)?.has(model.id));
       const lines = await lineLoader(name, owners, toLine)({ start, budget });

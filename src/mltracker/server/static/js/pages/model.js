@@ -171,7 +171,7 @@ export async function modelPage(ctx) {
   const fillers = {
     charts: async () => {
       const latest = seriesOf(document);
-      grid.setNames(names(latest));
+      grid.setNames(names(latest), latest);
       noMetrics.hidden = latest.length > 0;
     },
     modules: async () => fillModules(panels.modules, model),
@@ -213,7 +213,7 @@ export async function modelPage(ctx) {
       }
     }
     if (loaded.has("charts")) {
-      grid.setNames(names(latest));
+      grid.setNames(names(latest), latest);
       noMetrics.hidden = latest.length > 0;
       await refreshCharts(grid, latest, keyOf, async (name, start, budget) => {
         const doc = await get(`/models/${model.id}/metrics`, { name, start_step: start, budget });
