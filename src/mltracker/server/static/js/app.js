@@ -72,8 +72,10 @@ class PageContext {
   }
 
   /** Run fn now and then every `ms` (one at a time; paused while the tab is hidden) until
-   * the page is left. The live badge says whether the last run worked. */
+   * the page is left; `ms` may be a function, asked after each run (a page that slows its
+   * polling down). The live badge says whether the last run worked. */
   every(ms, fn) {
+    const delay = typeof ms === "function" ? ms : () => ms;
     let timer = null;
     const tick = async () => {
       if (this.disposed) return;
@@ -85,9 +87,9 @@ class PageContext {
           setLive("error", error.message);
         }
       }
-      if (!this.disposed) timer = setTimeout(tick, ms);
+      if (!this.disposed) timer = setTimeout(tick, delay());
     };
-    timer = setTimeout(tick, ms);
+    timer = setTimeout(tick, delay());
     setLive("ok");
     this.onDispose(() => clearTimeout(timer));
   }

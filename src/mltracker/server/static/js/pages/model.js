@@ -22,6 +22,11 @@ const TABS = [
   ["points", "Points"],
 ];
 const PAGE_SIZE = 50;
+/** The model page's poll (ms) while the model is active, and once it is idle: its runs have
+ * all ended, or nothing was logged for IDLE_AFTER seconds. */
+const ACTIVE_POLL = 1000;
+const IDLE_POLL = 10_000;
+const IDLE_AFTER = 300;
 
 export function attributesList(attributes) {
   const entries = flatten(attributes);
@@ -187,16 +192,24 @@ export async function modelPage(ctx) {
   );
   show(state.tab);
 
-  // Live, in one request a second: the step, the last point of each series of each run,
-  // and the runs with their statuses; the points counted one time in ten (counting reads
-  // every point).
+  // Live, in one request a second while the model is active: the step, the last point of
+  // each series of each run, and the runs with their statuses. Once its runs have all ended,
+  // or its last point is older than IDLE_AFTER, one request every IDLE_POLL. A chart reads
+  // points only for a series whose last point changed; the points are counted again (a read
+  // of every point's index entry) only when a last point changed, one poll in ten at most.
   let polls = 0;
-  ctx.every(1000, async () => {
-    if (++polls % 10 === 0) {
+  let counted = null;
+  let idle = false;
+  const signature = (live) => JSON.stringify([live.latest.ordinal, live.latest.s, live.latest.series]);
+  ctx.every(() => (idle ? IDLE_POLL : ACTIVE_POLL), async () => {
+    const live = await get(`/overview/models/${model.id}/live`);
+    const seen = signature(live);
+    if (counted === null) counted = seen;
+    if (++polls % 10 === 0 && seen !== counted) {
+      counted = seen;
       document = await get("/overview/model", { experiment: experimentName, hash });
       totalCell.textContent = formatCount(pointsTotal());
     }
-    const live = await get(`/overview/models/${model.id}/live`);
     stepCell.textContent = formatCount(live.step);
     const latest = decodePoints(live.latest);
     for (const one of latest) colorOf(one.phase);
@@ -205,13 +218,16 @@ export async function modelPage(ctx) {
     runs.refresh();
     if (added || learned) grid.restyle();
     else if (changed) grid.relegend();
+    let lastPoint = model.last_activity;
     if (latest.length) {
-      const last = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
-      if (last > model.last_activity) {
-        model.last_activity = last;
-        activity.replaceChildren(timeCell(last));
+      lastPoint = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
+      if (lastPoint > model.last_activity) {
+        model.last_activity = lastPoint;
+        activity.replaceChildren(timeCell(lastPoint));
       }
     }
+    const ended = live.runs.length > 0 && live.runs.every((run) => run.status !== "running");
+    idle = ended || live.now - lastPoint > IDLE_AFTER;
     if (loaded.has("charts")) {
       grid.setNames(names(latest));
       noMetrics.hidden = latest.length > 0;
