@@ -160,3 +160,45 @@ def test_hovering_a_chart_shows_each_line_s_value_at_that_step(
         ".includes('step 5')"
     )
     assert legend.inner_text().split() == ["step", "5", "train", "0.5", "validation", "2.5"]
+
+
+def test_switching_the_x_axis_of_a_zoomed_chart_keeps_its_window_and_its_reset(
+    browser: Browser, serve: Serve, long_store: str
+) -> None:
+    browser.open(f"{serve(long_store)}/experiments/long/models/big")
+    whole = browser.chart("loss")["points"]["train"]
+    drag(browser, "loss", 0.40, 0.42)
+    browser.page.wait_for_function(
+        """() => { const s = document.querySelector('[data-metric="loss"]').mlChart.summary();
+                   return s.zoom && s.loads === 2; }"""
+    )
+    zoomed = browser.summary("loss")["points"]["train"]
+
+    browser.page.click("button.seg[data-x='time']")
+    after = browser.summary("loss")
+    assert after["xMode"] == "time"
+    assert after["zoom"] is not None and after["zoom"]["min"] > 1e9  # the window, in time
+    assert after["points"]["train"] == zoomed
+    assert browser.page.is_visible("[data-metric='loss'] button:has-text('reset zoom')")
+
+    browser.page.dblclick("[data-metric='loss'] .u-over")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 3"
+    )
+    back = browser.summary("loss")
+    assert back["zoom"] is None and back["points"]["train"] == whole
+    assert browser.page.is_hidden("[data-metric='loss'] button:has-text('reset zoom')")
+
+    drag(browser, "loss", 0.40, 0.42)  # zoomed by time, then back to steps
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 4"
+    )
+    browser.page.click("button.seg[data-x='step']")
+    steps = browser.summary("loss")
+    assert steps["xMode"] == "step"
+    assert 0 <= steps["zoom"]["min"] < steps["zoom"]["max"] < 20_000
+    browser.page.click("[data-metric='loss'] button:has-text('reset zoom')")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 5"
+    )
+    assert browser.summary("loss")["zoom"] is None

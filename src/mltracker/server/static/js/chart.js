@@ -216,6 +216,7 @@ export class MetricChart {
       if (generation !== this.generation) return;
       this.loads++;
       this.lines = lines;
+      this.zoomed = Boolean(this.zoom);
       this.appended = 0;
       this.render();
     } catch (error) {
@@ -231,20 +232,40 @@ export class MetricChart {
   }
 
   /** The step range [start, stop) of an x range (on a time axis, of the points inside). */
-  stepRange({ min, max }) {
-    if (!this.usesTime) return { start: Math.floor(min), stop: Math.floor(max) + 1 };
-    let low = null;
-    let high = null;
+  stepRange(zoom) {
+    if (!this.usesTime) return { start: Math.floor(zoom.min), stop: Math.floor(zoom.max) + 1 };
+    const found = this.extent(zoom, true, false);
+    return found === null ? {} : { start: found.min, stop: found.max + 1 };
+  }
+
+  /** The lowest and highest x on the axis `toTime` of the points whose x on the axis
+   * `fromTime` is in the window `zoom` (or, where none is, of the points on either side of
+   * it: a window in a gap of the series); null when the lines have none. */
+  extent(zoom, fromTime, toTime) {
+    let min = null;
+    let max = null;
+    const take = (value) => {
+      if (min === null || value < min) min = value;
+      if (max === null || value > max) max = value;
+    };
+    const before = { from: -Infinity, to: null };
+    const after = { from: Infinity, to: null };
     for (const line of this.lines) {
-      for (let i = 0; i < line.timestamp.length; i++) {
-        const t = line.timestamp[i];
-        const step = line.step[i];
-        if (t < min || t > max || step === null) continue;
-        if (low === null || step < low) low = step;
-        if (high === null || step > high) high = step;
+      const from = fromTime ? line.timestamp : line.step;
+      const to = toTime ? line.timestamp : line.step;
+      for (let i = 0; i < from.length; i++) {
+        const x = from[i];
+        if (x === null || to[i] === null) continue;
+        if (x >= zoom.min && x <= zoom.max) take(to[i]);
+        else if (x < zoom.min && x > before.from) Object.assign(before, { from: x, to: to[i] });
+        else if (x > zoom.max && x < after.from) Object.assign(after, { from: x, to: to[i] });
       }
     }
-    return low === null ? {} : { start: low, stop: high + 1 };
+    if (min === null) {
+      if (before.to !== null) take(before.to);
+      if (after.to !== null) take(after.to);
+    }
+    return min === null ? null : { min, max };
   }
 
   /** Add points logged since the last read (those of a line newer than its last ordinal). */
@@ -288,11 +309,26 @@ export class MetricChart {
     this.render();
   }
 
+  /** Switch the x axis. A zoomed chart keeps its window, mapped onto the new axis (the x
+   * range of the points it shows), so that reset zoom and a double click still bring back the
+   * whole series. */
   setXMode(mode) {
     if (mode === this.xMode) return;
+    const wasTime = this.usesTime;
     this.xMode = mode;
-    this.zoom = null;
+    const useTime = mode === "time" || this.lines.some((line) => line.step.some((s) => s === null));
+    if (this.zoom && useTime !== wasTime) this.zoom = this.mapZoom(this.zoom, wasTime, useTime);
     this.render();
+    if (!this.zoom && this.zoomed) this.resetZoom();
+  }
+
+  /** The window of the axis `toTime` that shows what the window `zoom` of the axis
+   * `fromTime` shows; null when the lines have no point. */
+  mapZoom(zoom, fromTime, toTime) {
+    const found = this.extent(zoom, fromTime, toTime);
+    if (found === null) return null;
+    if (found.max === found.min) return { min: found.min - 0.5, max: found.max + 0.5 };
+    return found;
   }
 
   setSmoothing(weight) {
@@ -309,7 +345,7 @@ export class MetricChart {
   }
 
   resetZoom() {
-    if (!this.zoom) return;
+    if (!this.zoom && !this.zoomed) return;
     this.zoom = null;
     this.resetButton.hidden = true;
     this.load();
@@ -465,7 +501,7 @@ export class MetricChart {
     this.plot = new uPlot(options, data, this.canvas);
     if (this.zoom) this.plot.setScale("x", { min: this.zoom.min, max: this.zoom.max });
     this.plot.over.addEventListener("dblclick", () => this.resetZoom());
-    this.resetButton.hidden = !this.zoom;
+    this.resetButton.hidden = !this.zoom && !this.zoomed;
     this.renderLegend(null);
   }
 
