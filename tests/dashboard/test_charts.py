@@ -3,10 +3,13 @@ markers, long series as min/max bands that keep their spikes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import mltracker
 
 from .conftest import Browser, Serve
 from .stores import fill_long, fill_special
@@ -202,3 +205,25 @@ def test_switching_the_x_axis_of_a_zoomed_chart_keeps_its_window_and_its_reset(
         "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 5"
     )
     assert browser.summary("loss")["zoom"] is None
+
+
+def test_the_legend_counts_the_nan_of_the_whole_series(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    uri = str(tmp_path / "store.db")
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("odd").models.create("many-nan")
+        for step in range(20_000):
+            value = math.nan if step % 10 == 0 else 1.0 + step / 20_000
+            model.metrics.log("loss", value, step=step, phase="train")
+    browser.open(f"{serve(uri)}/experiments/odd/models/many-nan")
+    loss = browser.chart("loss")
+    assert loss["points"]["train"] < 20_000  # a budgeted read: a NaN per bucket at most
+    assert loss["specials"]["train"]["nan"] == 2_000
+    assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")
+
+    drag(browser, "loss", 0.40, 0.42)  # zoomed: still the whole series' count
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 2"
+    )
+    assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")

@@ -170,3 +170,20 @@ def test_a_read_only_server_serves_the_dashboard(serve: Serve, filled: Filled) -
     assert get(url, "/experiment", name="spirals")["experiment"]["name"] == "spirals"
     page = urllib3.request("GET", url + "/experiments/spirals")
     assert page.status == 200 and b'<main id="page"' in page.data
+
+
+def test_a_model_counts_the_nan_of_each_series_of_each_run(serve: Serve, filled: Filled) -> None:
+    with mltracker.connect(filled.uri) as tracker:
+        model = tracker.experiments.create("nan-counts").models.create("m")
+        with model.runs.start(name="first") as first:
+            for step in range(10):
+                first.metrics.log("loss", math.nan if step % 3 == 0 else 1.0, step=step)
+                first.metrics.log("acc", 0.5, step=step)
+        with model.runs.start(name="second") as second:
+            second.metrics.log("loss", math.nan, step=0)
+            second.metrics.log("loss", "NaN", step=1)  # a string, not a NaN
+            second.metrics.log("loss", math.inf, step=2)
+    document = get(serve(filled.uri), "/model", experiment="nan-counts", hash="m")
+
+    nan = {(s["name"], s["phase"]): s["nan"] for s in document["series"]}
+    assert nan == {("loss", None): {str(first.id): 4, str(second.id): 1}, ("acc", None): {}}

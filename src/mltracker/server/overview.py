@@ -143,14 +143,20 @@ def experiment(
 @router.get("/model")
 def model(experiment: str, hash: str, store: StoreDependency) -> Response:
     """The model of hash ``hash`` of the experiment named ``experiment``, with its series:
-    for each, its ``points`` (or ``null``) and its last point (``latest``, as columns in
-    the same order); and its ``runs``, oldest first."""
+    for each, its ``points`` (or ``null``), its NaN points (``nan``: by run, ``""`` for the
+    points of no run, only the runs that logged any; ``null`` where the store cannot count
+    them) and its last point (``latest``, as columns in the same order); and its ``runs``,
+    oldest first."""
     row = _experiment(store, experiment)
     found = _model(store, row, hash)
     latest = store.latest_metrics(found.id)
     runs = store.list_runs(found.id)
     now = time.time()
     points = counting.points_per_series(store, [found.id])
+    nans = counting.nans_per_series(store, found.id)
+    nan_of: dict[tuple[str, str | None], dict[str, int]] = {}
+    for (name, phase, run_id), number in (nans or {}).items():
+        nan_of.setdefault((name, phase), {})["" if run_id is None else str(run_id)] = number
     return _json(
         {
             "experiment": wire.experiment_document(row),
@@ -163,6 +169,7 @@ def model(experiment: str, hash: str, store: StoreDependency) -> Response:
                     "name": point.name,
                     "phase": point.phase,
                     "points": None if points is None else points.get(_key(point), 0),
+                    "nan": None if nans is None else nan_of.get((point.name, point.phase), {}),
                 }
                 for point in latest
             ],

@@ -14,7 +14,7 @@
 //   and add a badge to a line's legend entry (its run's status).
 
 import { numeric } from "./api.js";
-import { el, formatTime, formatValue } from "./dom.js";
+import { el, formatCount, formatTime, formatValue } from "./dom.js";
 
 const HEIGHT = 230;
 const AXIS_WIDTH = 64;
@@ -155,7 +155,8 @@ export class MetricChart {
    * host: the element to draw in. options: {title, load({start, stop, budget}) -> lines,
    * xMode: "step" | "time", log, smoothing, onLog(bool), style(line) -> {label, color, dash}
    * (applied at each drawing), hidden(line) -> bool, onToggle(line) (a click on its legend
-   * entry), badge(line) -> an element for its legend entry}. A line: {key, label, color,
+   * entry), badge(line) -> an element for its legend entry, nanCount(line) -> the NaN points
+   * of the line's whole series, or null where unknown}. A line: {key, label, color,
    * dash, step[], value[], timestamp[], ordinal[]}.
    */
   constructor(host, options) {
@@ -368,13 +369,21 @@ export class MetricChart {
     this.destroyPlot();
   }
 
+  /** A drawn line's special values: +inf and -inf among the points it holds; NaN over the
+   * whole series where the page knows it (options.nanCount: the store's count), else among
+   * the points it holds (a long series read to a budget keeps one NaN per bucket). */
+  specialCounts(line) {
+    const counts = { nan: 0, inf: 0, "-inf": 0 };
+    for (const [, kind] of line.specials) counts[kind]++;
+    const nan = this.options.nanCount ? this.options.nanCount(line) : null;
+    if (nan !== null && nan !== undefined) counts.nan = nan;
+    return counts;
+  }
+
   /** What the chart holds (the tests read it). */
   summary() {
     const specials = {};
-    for (const line of this.shown) {
-      specials[line.label] = { nan: 0, inf: 0, "-inf": 0 };
-      for (const [, kind] of line.specials) specials[line.label][kind]++;
-    }
+    for (const line of this.shown) specials[line.label] = this.specialCounts(line);
     return {
       labels: this.lines.map((line) => line.label),
       drawnLabels: this.shown.map((line) => line.label),
@@ -558,12 +567,11 @@ export class MetricChart {
       }
       const x = line.x[i];
       if (atX !== null && !heading) heading = this.usesTime ? formatTime(x) : `step ${x}`;
-      const counts = { nan: 0, inf: 0, "-inf": 0 };
-      for (const [, kind] of line.specials) counts[kind]++;
+      const counts = this.specialCounts(line);
       const flags = [
-        counts.nan ? `${counts.nan} NaN` : "",
-        counts.inf ? `${counts.inf} +inf` : "",
-        counts["-inf"] ? `${counts["-inf"]} −inf` : "",
+        counts.nan ? `${formatCount(counts.nan)} NaN` : "",
+        counts.inf ? `${formatCount(counts.inf)} +inf` : "",
+        counts["-inf"] ? `${formatCount(counts["-inf"])} −inf` : "",
       ].filter(Boolean).join(", ");
       const item = entry(line,
         el("i.swatch", { style: `background:${line.color}` + (line.dash ? ";opacity:.75" : "") }),

@@ -93,6 +93,19 @@ export async function modelPage(ctx) {
   };
   const toLine = (owner, series) => ({ key: keyOf(series), ...series, ...style(series) });
 
+  // The NaN points of each series of each run, counted by the store (null where it cannot).
+  let nans = null;
+  let nansOf = null;
+  const nanCount = (line) => {
+    if (nansOf !== document) {
+      nansOf = document;
+      nans = new Map(document.series.map((one) => [`${one.name}\u0000${one.phase ?? ""}`, one.nan]));
+    }
+    const byRun = nans.get(`${line.name}\u0000${line.phase ?? ""}`);
+    if (byRun === null || byRun === undefined) return null;
+    return byRun[line.run ?? ""] ?? 0;
+  };
+
   // Header
   const stepCell = el("b", {}, formatCount(model.step));
   const activity = el("span", {}, timeCell(model.last_activity));
@@ -161,6 +174,7 @@ export async function modelPage(ctx) {
       style,
       hidden: (line) => state.hidden.has(runOf(line)),
       onToggle: (line) => toggleRun(runOf(line)),
+      nanCount: (line) => nanCount(line),
       badge: (line) => {
         const status = book.size > 1 ? book.status(runOf(line)) : null;
         return status ? statusBadge(status) : null;
@@ -209,6 +223,7 @@ export async function modelPage(ctx) {
       counted = seen;
       document = await get("/overview/model", { experiment: experimentName, hash });
       totalCell.textContent = formatCount(pointsTotal());
+      grid.relegend(); // the NaN counts
     }
     stepCell.textContent = formatCount(live.step);
     const latest = decodePoints(live.latest);
