@@ -122,8 +122,36 @@ def test_points_come_a_page_at_a_time(serve: Serve, filled: Filled) -> None:
 
     assert (page["total"], page["offset"]) == (EPOCHS, 5)
     assert page["points"]["step"] == [5, 6, 7, 8]
+    assert page["next"] == page["points"]["ordinal"][-1]
     unphased = get(url, f"/models/{model_id}/points", name="lr", no_phase="true")
-    assert unphased["total"] == EPOCHS
+    assert unphased["total"] == EPOCHS and unphased["next"] is None
+
+    # with the cursor: the page after the last one read; a jump to a step
+    following = get(
+        url, f"/models/{model_id}/points", name="loss", phase="train", after=page["next"], limit=4
+    )
+    assert following["points"]["step"] == [9, 10, 11] and following["next"] is None
+    jumped = get(
+        url, f"/models/{model_id}/points", name="loss", phase="train", start_step=7, limit=2
+    )
+    assert jumped["points"]["step"] == [7, 8] and jumped["total"] == EPOCHS
+
+
+def test_parquet_is_offered_where_the_server_can_write_it(serve: Serve, filled: Filled) -> None:
+    url = serve(filled.uri)
+    document = get(url, "/model", experiment="spirals", hash="a1")
+    answer = urllib3.request(
+        "GET", f"{url}/api/v1/overview/export?experiment=spirals&hash=a1&format=parquet"
+    )
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        assert document["exports"] == ["csv"]
+        assert answer.status == 422, answer.data
+        assert "pyarrow" in json.loads(answer.data)["error"]["message"]
+    else:
+        assert document["exports"] == ["csv", "parquet"]
+        assert answer.status == 200 and answer.data.startswith(b"PAR1")
 
 
 def test_latest_gives_each_model_s_step_and_last_points(serve: Serve, filled: Filled) -> None:

@@ -55,13 +55,13 @@ export async function modelPage(ctx) {
     attr: ctx.query.get("attr") || "",
     at: ctx.query.get("at") || "",
     series: ctx.query.get("series") || "",
-    page: Number(ctx.query.get("page")) || 1,
+    from: /^-?\d+$/.test(ctx.query.get("from") || "") ? ctx.query.get("from") : "",
     hidden: new Set(runKeysFromUrl(ctx.list("hide"))),
   };
   const save = () => ctx.setQuery({
     tab: state.tab === "charts" ? null : state.tab,
     q: state.q, x: state.x === "step" ? null : state.x, smooth: state.smooth, log: [...state.log],
-    attr: state.attr, at: state.at, series: state.series, page: state.page > 1 ? state.page : null,
+    attr: state.attr, at: state.at, series: state.series, from: state.from,
     hide: runKeysToUrl(state.hidden),
   });
 
@@ -126,7 +126,9 @@ export async function modelPage(ctx) {
       el("span", {}, "last activity ", activity),
       el("span.exports", {}, "export ",
         el("a", { href: exportLink("csv"), download: "" }, "CSV"),
-        el("a", { href: exportLink("parquet"), download: "" }, "Parquet"))));
+        // Parquet only where the server has pyarrow
+        (document.exports || ["csv"]).includes("parquet")
+          ? el("a", { href: exportLink("parquet"), download: "" }, "Parquet") : null)));
 
   // Tabs
   const panels = {};
@@ -372,61 +374,87 @@ async function fillPoints(panel, model, document, state, save) {
   const picker = el("select", { "aria-label": "Series" },
     labels.map((label) => el("option", { value: label, selected: label === state.series }, label)));
   const position = el("span.muted.pager-position");
+  const first = el("button.ghost", { type: "button", title: "The first page" }, "« First");
   const previous = el("button.ghost", { type: "button" }, "‹ Previous");
   const next = el("button.ghost", { type: "button" }, "Next ›");
+  const stepBox = el("input.step-jump", {
+    type: "number", step: "1", placeholder: "step", "aria-label": "Go to step",
+    value: state.from === "" ? "" : state.from,
+  });
+  const jump = el("form.control", {}, el("span.control-label", {}, "Go to step"), stepBox,
+    el("button.ghost", { type: "submit" }, "Go"));
   const body = el("tbody");
   const table = el("table.data.points", {},
     el("thead", {}, el("tr", {}, el("th.num", {}, "#"), el("th.num", {}, "Step"), el("th.num", {}, "Value"), el("th", {}, "Time"))),
     body);
-  let total = 0;
+  // The pages walked from the start (or from the step jumped to), a cursor each: the
+  // store's `after` (the ordinal of the previous page's last point), read forward only.
+  let cursors = [null];
   const load = async () => {
     const chosen = series[labels.indexOf(state.series)];
-    const params = { name: chosen.name, offset: (state.page - 1) * PAGE_SIZE, limit: PAGE_SIZE };
+    const after = cursors[cursors.length - 1];
+    const params = { name: chosen.name, limit: PAGE_SIZE, after, start_step: state.from === "" ? null : state.from };
     if (chosen.phase === null) params.no_phase = true;
     else params.phase = chosen.phase;
     const answer = await get(`/overview/models/${model.id}/points`, params);
-    total = answer.total;
-    const pagesCount = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (state.page > pagesCount) {
-      state.page = pagesCount;
-      return load();
-    }
     const [points] = decodePoints(answer.points);
     const rows = [];
-    if (points) {
-      for (let i = 0; i < points.value.length; i++) {
-        const value = points.value[i];
-        rows.push(el("tr", {},
-          el("td.num.muted", {}, formatCount(answer.offset + i + 1)),
-          el("td.num", {}, points.step[i] === null ? "—" : formatCount(points.step[i])),
-          el("td.num", {}, typeof value === "number" && !Number.isFinite(value)
-            ? el("span.special", {}, formatValue(value)) : formatValue(value)),
-          el("td", {}, formatTime(points.timestamp[i]))));
-      }
+    const jumped = state.from !== "";
+    const before = (cursors.length - 1) * PAGE_SIZE;
+    const count = points ? points.value.length : 0;
+    for (let i = 0; i < count; i++) {
+      const value = points.value[i];
+      rows.push(el("tr", {},
+        el("td.num.muted", {}, jumped ? "" : formatCount(before + i + 1)),
+        el("td.num", {}, points.step[i] === null ? "—" : formatCount(points.step[i])),
+        el("td.num", {}, typeof value === "number" && !Number.isFinite(value)
+          ? el("span.special", {}, formatValue(value)) : formatValue(value)),
+        el("td", {}, formatTime(points.timestamp[i]))));
     }
     body.replaceChildren(...rows);
-    const first = total ? answer.offset + 1 : 0;
-    position.textContent = `${formatCount(first)}–${formatCount(answer.offset + rows.length)} of ${formatCount(total)} · page ${state.page} of ${formatCount(pagesCount)}`;
-    previous.disabled = state.page <= 1;
-    next.disabled = state.page >= pagesCount;
+    const total = answer.total === null ? "?" : formatCount(answer.total);
+    const page = `page ${cursors.length}`;
+    if (!count) position.textContent = jumped ? `no point at step ${formatCount(Number(state.from))} or later · ${total} points` : `0 of ${total}`;
+    else if (jumped) {
+      const steps = points.step.filter((one) => one !== null);
+      const range = steps.length ? `steps ${formatCount(Math.min(...steps))}–${formatCount(Math.max(...steps))}` : "";
+      position.textContent = `${range} of ${total} points · ${page} from step ${formatCount(Number(state.from))}`;
+    } else position.textContent = `${formatCount(before + 1)}–${formatCount(before + count)} of ${total} · ${page}`;
+    first.disabled = cursors.length <= 1 && !jumped;
+    previous.disabled = cursors.length <= 1;
+    next.disabled = answer.next === null;
+    next.onclick = () => {
+      cursors.push(answer.next);
+      load();
+    };
     save();
+  };
+  const restart = () => {
+    cursors = [null];
+    load();
   };
   picker.addEventListener("change", () => {
     state.series = picker.value;
-    state.page = 1;
-    load();
+    restart();
+  });
+  jump.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const step = stepBox.value.trim();
+    state.from = /^-?\d+$/.test(step) ? step : "";
+    restart();
+  });
+  first.addEventListener("click", () => {
+    state.from = "";
+    stepBox.value = "";
+    restart();
   });
   previous.addEventListener("click", () => {
-    state.page = Math.max(1, state.page - 1);
-    load();
-  });
-  next.addEventListener("click", () => {
-    state.page += 1;
+    if (cursors.length > 1) cursors.pop();
     load();
   });
   panel.replaceChildren(
-    el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Series"), picker),
-      el("span.spacer"), position, previous, next),
+    el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Series"), picker), jump,
+      el("span.spacer"), position, first, previous, next),
     el("div.card.points-card", {}, table));
   await load();
 }
