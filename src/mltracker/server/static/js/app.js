@@ -31,9 +31,10 @@ class PageContext {
     this.main = main;
   }
 
-  /** Replace the URL's query (no new history entry): the page's state, shareable. Lists
-   * are written as comma-separated items, each encoded (read them with list()). */
-  setQuery(values) {
+  /** Replace the URL's query: the page's state, shareable; with `push`, as a new history
+   * entry (Back comes back to the state before). Lists are written as comma-separated items,
+   * each encoded (read them with list()). */
+  setQuery(values, { push = false } = {}) {
     const parts = [];
     for (const [key, value] of Object.entries(values)) {
       if (value === null || value === undefined || value === "" || value === false) continue;
@@ -44,7 +45,10 @@ class PageContext {
       parts.push(`${encodeURIComponent(key)}=${text}`);
     }
     const search = parts.length ? `?${parts.join("&")}` : "";
-    if (search !== location.search) history.replaceState(history.state, "", location.pathname + search);
+    if (search !== location.search) {
+      if (push) history.pushState(null, "", location.pathname + search);
+      else history.replaceState(history.state, "", location.pathname + search);
+    }
     this.query = new URLSearchParams(location.search);
   }
 

@@ -153,7 +153,8 @@ function drawMarker(ctx, kind, x, y, size) {
 export class MetricChart {
   /**
    * host: the element to draw in. options: {title, load({start, stop, budget}) -> lines,
-   * xMode: "step" | "time", log, smoothing, onLog(bool), style(line) -> {label, color, dash}
+   * xMode: "step" | "time", log, smoothing, zoom: {min, max} (the window shown first, or
+   * null), onZoom(zoom | null), onLog(bool), style(line) -> {label, color, dash}
    * (applied at each drawing), hidden(line) -> bool, onToggle(line) (a click on its legend
    * entry), badge(line) -> an element for its legend entry, nanCount(line) -> the NaN points
    * of the line's whole series, or null where unknown}. A line: {key, label, color,
@@ -166,7 +167,7 @@ export class MetricChart {
     this.log = Boolean(options.log);
     this.smoothing = options.smoothing || 0;
     this.lines = [];
-    this.zoom = null;
+    this.zoom = options.zoom || null;
     this.appended = 0;
     this.loads = 0;
     this.plot = null;
@@ -183,7 +184,7 @@ export class MetricChart {
     }, "log");
     this.resetButton = el("button.chip", {
       type: "button",
-      hidden: true,
+      hidden: !this.zoom,
       title: "Show the whole series (or double-click the chart)",
       onclick: () => this.resetZoom(),
     }, "reset zoom");
@@ -216,8 +217,14 @@ export class MetricChart {
       const lines = await this.options.load({ ...range, budget: this.budget });
       if (generation !== this.generation) return;
       this.loads++;
+      const first = !this.lines.length;
       this.lines = lines;
       this.zoomed = Boolean(this.zoom);
+      if (this.zoom && first && range.start === undefined && lines.length) {
+        // a window of wall time (from the URL) needs the points to find its steps
+        this.load();
+        return;
+      }
       this.appended = 0;
       this.render();
     } catch (error) {
@@ -234,7 +241,8 @@ export class MetricChart {
 
   /** The step range [start, stop) of an x range (on a time axis, of the points inside). */
   stepRange(zoom) {
-    if (!this.usesTime) return { start: Math.floor(zoom.min), stop: Math.floor(zoom.max) + 1 };
+    const useTime = this.usesTime ?? this.xMode === "time"; // before the first drawing: as asked
+    if (!useTime) return { start: Math.floor(zoom.min), stop: Math.floor(zoom.max) + 1 };
     const found = this.extent(zoom, true, false);
     return found === null ? {} : { start: found.min, stop: found.max + 1 };
   }
@@ -318,7 +326,10 @@ export class MetricChart {
     const wasTime = this.usesTime;
     this.xMode = mode;
     const useTime = mode === "time" || this.lines.some((line) => line.step.some((s) => s === null));
-    if (this.zoom && useTime !== wasTime) this.zoom = this.mapZoom(this.zoom, wasTime, useTime);
+    if (this.zoom && useTime !== wasTime) {
+      this.zoom = this.mapZoom(this.zoom, wasTime, useTime);
+      this.zoomChanged();
+    }
     this.render();
     if (!this.zoom && this.zoomed) this.resetZoom();
   }
@@ -337,9 +348,15 @@ export class MetricChart {
     this.render();
   }
 
+  /** Tell the page the window shown (null: the whole series), for its URL. */
+  zoomChanged() {
+    if (this.options.onZoom) this.options.onZoom(this.zoom);
+  }
+
   zoomTo(min, max) {
     if (!(max > min)) return;
     this.zoom = { min, max };
+    this.zoomChanged();
     this.resetButton.hidden = false;
     if (this.plot) this.plot.setScale("x", { min, max });
     this.load();
@@ -348,6 +365,7 @@ export class MetricChart {
   resetZoom() {
     if (!this.zoom && !this.zoomed) return;
     this.zoom = null;
+    this.zoomChanged();
     this.resetButton.hidden = true;
     this.load();
   }
@@ -471,7 +489,7 @@ export class MetricChart {
       width: width + AXIS_WIDTH,
       height: HEIGHT,
       legend: { show: false },
-      padding: [12, 12, 0, 0],
+      padding: [12, 28, 0, 0], // room for the last x label, centred on its tick
       scales: {
         x: { time: useTime },
         y: this.log ? { distr: 3, log: 10 } : { auto: true },

@@ -9,7 +9,7 @@ import {
   attributeText, el, flatten, formatCount, formatTime, formatValue, link, notice, phaseLabel, plural,
   seriesLabel, timeCell,
 } from "../dom.js";
-import { ChartGrid, chartToolbar } from "../grid.js";
+import { ChartGrid, chartToolbar, zoomsFromUrl, zoomsToUrl } from "../grid.js";
 import { lineLoader, refreshCharts } from "../live.js";
 import { pages } from "../nav.js";
 import { NO_RUN, RunBook, runKeysFromUrl, runKeysToUrl, statusBadge } from "../runs.js";
@@ -57,13 +57,14 @@ export async function modelPage(ctx) {
     series: ctx.query.get("series") || "",
     from: /^-?\d+$/.test(ctx.query.get("from") || "") ? ctx.query.get("from") : "",
     hidden: new Set(runKeysFromUrl(ctx.list("hide"))),
+    zoom: zoomsFromUrl(ctx.list("zoom")),
   };
-  const save = () => ctx.setQuery({
+  const save = (options) => ctx.setQuery({
     tab: state.tab === "charts" ? null : state.tab,
     q: state.q, x: state.x === "step" ? null : state.x, smooth: state.smooth, log: [...state.log],
     attr: state.attr, at: state.at, series: state.series, from: state.from,
-    hide: runKeysToUrl(state.hidden),
-  });
+    hide: runKeysToUrl(state.hidden), zoom: zoomsToUrl(state.zoom),
+  }, options);
 
   // Phases keep one color (or, with several runs, one dash) on every chart of the page.
   const phases = [];
@@ -134,10 +135,11 @@ export async function modelPage(ctx) {
   const panels = {};
   const tabButtons = TABS.map(([key, label]) => el("button.tab", {
     type: "button", role: "tab", dataset: { tab: key },
-    onclick: () => show(key),
+    onclick: () => show(key, { push: true }),
   }, label));
   const loaded = new Set();
-  function show(key) {
+  // A tab clicked is a history entry of its own: Back shows the tab before.
+  function show(key, options) {
     state.tab = TABS.some(([one]) => one === key) ? key : "charts";
     for (const button of tabButtons) button.setAttribute("aria-selected", String(button.dataset.tab === state.tab));
     for (const [one, panel] of Object.entries(panels)) panel.hidden = one !== state.tab;
@@ -145,7 +147,7 @@ export async function modelPage(ctx) {
       loaded.add(state.tab);
       fillers[state.tab]().catch((error) => panels[state.tab].replaceChildren(notice("error", error.message)));
     }
-    save();
+    save(options);
   }
 
   // Charts
