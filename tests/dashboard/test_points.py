@@ -3,6 +3,7 @@ store's cursor, never the whole series at once."""
 
 from __future__ import annotations
 
+import sys
 import time
 import tracemalloc
 import uuid
@@ -108,3 +109,14 @@ def test_the_export_of_half_a_million_points_runs_in_constant_memory(
     assert last.splitlines()[-1].split(b",")[6] == str(count - 1).encode()  # the last step
     print(f"export of {count} points: peak {peak / 1e6:.1f} MB traced")
     assert peak < 40e6  # the whole series as Metric objects and rows is several times this
+
+
+def test_the_parquet_link_is_left_out_without_pyarrow(
+    browser: Browser, serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "store.db")
+    _fill(uri, 10)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # the server without pyarrow
+    browser.open(f"{serve(uri)}/experiments/long/models/big")
+    browser.page.wait_for_selector(".exports a:text('CSV')")
+    assert browser.page.query_selector(".exports a:text('Parquet')") is None
