@@ -12,7 +12,7 @@ import pytest
 import mltracker
 
 from .conftest import Browser, Serve
-from .stores import fill_long, fill_special
+from .stores import fill, fill_long, fill_special
 
 
 def drag(browser: Browser, name: str, start: float, stop: float) -> None:
@@ -227,3 +227,30 @@ def test_the_legend_counts_the_nan_of_the_whole_series(
         "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 2"
     )
     assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")
+
+
+def test_charts_share_the_page_s_width_and_one_can_be_enlarged(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    uri = str(tmp_path / "store.db")
+    fill(uri)
+    browser.page.set_viewport_size({"width": 1400, "height": 900})
+    browser.open(f"{serve(uri)}/experiments/spirals/models/a1")
+    for name in ("loss", "accuracy", "lr"):
+        browser.chart(name)
+    grid = browser.page.eval_on_selector(".chart-grid", "node => node.clientWidth")
+    widths = {name: browser.summary(name)["size"]["width"] for name in ("loss", "accuracy", "lr")}
+    assert all(width >= 0.4 * grid for width in widths.values()), (grid, widths)
+
+    loads = browser.summary("loss")["loads"]
+    browser.page.click("[data-metric='loss'] button[aria-label='Enlarge']")
+    browser.page.wait_for_function(
+        f"""() => {{ const s = document.querySelector('[data-metric="loss"]').mlChart.summary();
+                    return s.loads > {loads} && s.size.width > {0.9 * grid}; }}"""
+    )
+    assert browser.summary("loss")["size"]["height"] > 400
+    browser.page.click("[data-metric='loss'] button[aria-label='Enlarge']")
+    browser.page.wait_for_function(
+        f"""() => document.querySelector('[data-metric="loss"]').mlChart.summary().size.width
+                  < {0.6 * grid}"""
+    )

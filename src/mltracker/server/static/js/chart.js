@@ -17,6 +17,8 @@ import { numeric } from "./api.js";
 import { el, formatCount, formatTime, formatValue } from "./dom.js";
 
 const HEIGHT = 230;
+/** The height of an enlarged chart (the page's width). */
+const ENLARGED_HEIGHT = 460;
 const AXIS_WIDTH = 64;
 
 export const PALETTE = [
@@ -188,10 +190,18 @@ export class MetricChart {
       title: "Show the whole series (or double-click the chart)",
       onclick: () => this.resetZoom(),
     }, "reset zoom");
+    this.enlarged = false;
+    this.enlargeButton = el("button.chip.enlarge", {
+      type: "button",
+      title: "Enlarge to the page's width",
+      "aria-label": "Enlarge",
+      "aria-pressed": "false",
+      onclick: () => this.setEnlarged(!this.enlarged),
+    }, "⤢");
     this.note = el("span.chart-note");
     this.header = el("div.chart-head", {},
       el("h3.chart-title", { title: options.title }, options.title),
-      this.note, this.resetButton, this.logButton);
+      this.note, this.resetButton, this.logButton, this.enlargeButton);
     this.canvas = el("div.chart-plot");
     this.legend = el("div.chart-legend");
     host.replaceChildren(this.header, this.canvas, this.legend);
@@ -343,6 +353,17 @@ export class MetricChart {
     return found;
   }
 
+  /** Show the chart across the page's width and taller (or back in its column); it reads its
+   * points again for its new width. */
+  setEnlarged(enlarged) {
+    this.enlarged = enlarged;
+    this.host.classList.toggle("enlarged", enlarged);
+    this.enlargeButton.setAttribute("aria-pressed", String(enlarged));
+    this.enlargeButton.title = enlarged ? "Back to its place in the grid" : "Enlarge to the page's width";
+    this.load();
+    if (enlarged) this.host.scrollIntoView({ block: "nearest" });
+  }
+
   setSmoothing(weight) {
     this.smoothing = weight;
     this.render();
@@ -416,6 +437,8 @@ export class MetricChart {
       smoothing: this.smoothing,
       loads: this.loads,
       drawn: Boolean(this.plot),
+      size: this.plot ? { width: this.plot.width, height: this.plot.height } : null,
+      enlarged: this.enlarged,
     };
   }
 
@@ -487,7 +510,7 @@ export class MetricChart {
     const chart = this;
     const options = {
       width: width + AXIS_WIDTH,
-      height: HEIGHT,
+      height: this.enlarged ? ENLARGED_HEIGHT : HEIGHT,
       legend: { show: false },
       padding: [12, 28, 0, 0], // room for the last x label, centred on its tick
       scales: {
