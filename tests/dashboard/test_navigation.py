@@ -69,6 +69,7 @@ def test_the_zoom_is_in_the_url(browser: Browser, serve: Serve, tmp_path: Path) 
 def test_the_last_x_label_is_drawn_whole(browser: Browser, serve: Serve, tmp_path: Path) -> None:
     uri = str(tmp_path / "store.db")
     fill_long(uri, 2_001, spike_at=1_000)
+    browser.page.set_viewport_size({"width": 900, "height": 900})  # a tick at the last step
     browser.open(f"{serve(uri)}/experiments/long/models/big")
     browser.chart("loss")
     overflow = browser.page.evaluate(

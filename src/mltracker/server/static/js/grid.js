@@ -34,7 +34,7 @@ export function zoomsFromUrl(items) {
 
 /** The zoomed windows of a Map as the query's `zoom` list (see zoomsFromUrl). */
 export function zoomsToUrl(zooms) {
-  const short = (value) => String(Number(value.toPrecision(12)));
+  const short = (value) => String(Number(value.toPrecision(15)));
   return [...(zooms || new Map())].map(([name, zoom]) => `${name}~${short(zoom.min)}~${short(zoom.max)}`);
 }
 
