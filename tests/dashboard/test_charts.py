@@ -216,7 +216,8 @@ def test_the_legend_counts_the_nan_of_the_whole_series(
         for step in range(20_000):
             value = math.nan if step % 10 == 0 else 1.0 + step / 20_000
             model.metrics.log("loss", value, step=step, phase="train")
-    browser.open(f"{serve(uri)}/experiments/odd/models/many-nan")
+    url = serve(uri)
+    browser.open(f"{url}/experiments/odd/models/many-nan")
     loss = browser.chart("loss")
     assert loss["points"]["train"] < 20_000  # a budgeted read: a NaN per bucket at most
     assert loss["specials"]["train"]["nan"] == 2_000
@@ -227,6 +228,9 @@ def test_the_legend_counts_the_nan_of_the_whole_series(
         "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 2"
     )
     assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")
+
+    browser.open(f"{url}/experiments/odd/compare?models=many-nan")  # the same on compare
+    assert browser.chart("loss")["specials"]["many-nan · train"]["nan"] == 2_000
 
 
 def test_charts_share_the_page_s_width_and_one_can_be_enlarged(

@@ -74,3 +74,21 @@ export async function refreshCharts(grid, latest, keyOf, fetchNew) {
   }
   await Promise.all(work);
 }
+
+/** The NaN count of a chart line's whole series, from the /overview/model document of its
+ * model (documentOf(line)): the store's count, by run; null where the store cannot count. */
+export function nanCounter(documentOf) {
+  const maps = new WeakMap();
+  return (line) => {
+    const document = documentOf(line);
+    if (!document) return null;
+    let counts = maps.get(document);
+    if (!counts) {
+      counts = new Map((document.series || []).map((one) => [`${one.name}\u0000${one.phase ?? ""}`, one.nan]));
+      maps.set(document, counts);
+    }
+    const byRun = counts.get(`${line.name}\u0000${line.phase ?? ""}`);
+    if (byRun === null || byRun === undefined) return null;
+    return byRun[line.run ?? ""] ?? 0;
+  };
+}

@@ -6,7 +6,7 @@ import { decodePoints, get } from "../api.js";
 import { DASHES, PALETTE } from "../chart.js";
 import { attributeText, el, flatten, link, notice, phaseLabel, plural } from "../dom.js";
 import { ChartGrid, chartToolbar, zoomsFromUrl, zoomsToUrl } from "../grid.js";
-import { lineLoader, refreshCharts } from "../live.js";
+import { lineLoader, nanCounter, refreshCharts } from "../live.js";
 import { navigate, pages } from "../nav.js";
 import { NO_RUN, RunBook } from "../runs.js";
 
@@ -57,6 +57,7 @@ export async function comparePage(ctx) {
   for (const model of models) seen.set(model.label, (seen.get(model.label) || 0) + 1);
   for (const model of models) if (seen.get(model.label) > 1) model.label = `${model.label} (${model.hash.slice(0, 8)})`;
   const byId = new Map(models.map((model) => [model.id, model]));
+  const documentById = new Map(documents.map((document) => [document.model.id, document]));
 
   const phases = [];
   const dashOf = (phase) => {
@@ -103,7 +104,7 @@ export async function comparePage(ctx) {
   const grid = new ChartGrid(el("div.groups"), {
     state,
     onState: save,
-    lines: { style },
+    lines: { style, nanCount: nanCounter((line) => documentById.get(line.model)) },
     makeLoad: (name) => async (range) => {
       const owners = models.filter((model) => namesOf.get(name)?.has(model.id));
       const lines = await lineLoader(name, owners, toLine)(range);

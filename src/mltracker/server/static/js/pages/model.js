@@ -10,7 +10,7 @@ import {
   seriesLabel, timeCell,
 } from "../dom.js";
 import { ChartGrid, chartToolbar, zoomsFromUrl, zoomsToUrl } from "../grid.js";
-import { lineLoader, refreshCharts } from "../live.js";
+import { lineLoader, nanCounter, refreshCharts } from "../live.js";
 import { pages } from "../nav.js";
 import { NO_RUN, RunBook, runKeysFromUrl, runKeysToUrl, statusBadge } from "../runs.js";
 import { runsPanel } from "./model_runs.js";
@@ -95,17 +95,7 @@ export async function modelPage(ctx) {
   const toLine = (owner, series) => ({ key: keyOf(series), ...series, ...style(series) });
 
   // The NaN points of each series of each run, counted by the store (null where it cannot).
-  let nans = null;
-  let nansOf = null;
-  const nanCount = (line) => {
-    if (nansOf !== document) {
-      nansOf = document;
-      nans = new Map(document.series.map((one) => [`${one.name}\u0000${one.phase ?? ""}`, one.nan]));
-    }
-    const byRun = nans.get(`${line.name}\u0000${line.phase ?? ""}`);
-    if (byRun === null || byRun === undefined) return null;
-    return byRun[line.run ?? ""] ?? 0;
-  };
+  const nanCount = nanCounter(() => document);
 
   // Header
   const stepCell = el("b", {}, formatCount(model.step));
