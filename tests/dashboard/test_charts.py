@@ -3,13 +3,16 @@ markers, long series as min/max bands that keep their spikes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import mltracker
+
 from .conftest import Browser, Serve
-from .stores import fill_long, fill_special
+from .stores import fill, fill_long, fill_special
 
 
 def drag(browser: Browser, name: str, start: float, stop: float) -> None:
@@ -160,3 +163,98 @@ def test_hovering_a_chart_shows_each_line_s_value_at_that_step(
         ".includes('step 5')"
     )
     assert legend.inner_text().split() == ["step", "5", "train", "0.5", "validation", "2.5"]
+
+
+def test_switching_the_x_axis_of_a_zoomed_chart_keeps_its_window_and_its_reset(
+    browser: Browser, serve: Serve, long_store: str
+) -> None:
+    browser.open(f"{serve(long_store)}/experiments/long/models/big")
+    whole = browser.chart("loss")["points"]["train"]
+    drag(browser, "loss", 0.40, 0.42)
+    browser.page.wait_for_function(
+        """() => { const s = document.querySelector('[data-metric="loss"]').mlChart.summary();
+                   return s.zoom && s.loads === 2; }"""
+    )
+    zoomed = browser.summary("loss")["points"]["train"]
+
+    browser.page.click("button.seg[data-x='time']")
+    after = browser.summary("loss")
+    assert after["xMode"] == "time"
+    assert after["zoom"] is not None and after["zoom"]["min"] > 1e9  # the window, in time
+    assert after["points"]["train"] == zoomed
+    assert browser.page.is_visible("[data-metric='loss'] button:has-text('reset zoom')")
+
+    browser.page.dblclick("[data-metric='loss'] .u-over")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 3"
+    )
+    back = browser.summary("loss")
+    assert back["zoom"] is None and back["points"]["train"] == whole
+    assert browser.page.is_hidden("[data-metric='loss'] button:has-text('reset zoom')")
+
+    drag(browser, "loss", 0.40, 0.42)  # zoomed by time, then back to steps
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 4"
+    )
+    browser.page.click("button.seg[data-x='step']")
+    steps = browser.summary("loss")
+    assert steps["xMode"] == "step"
+    assert 0 <= steps["zoom"]["min"] < steps["zoom"]["max"] < 20_000
+    browser.page.click("[data-metric='loss'] button:has-text('reset zoom')")
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 5"
+    )
+    assert browser.summary("loss")["zoom"] is None
+
+
+def test_the_legend_counts_the_nan_of_the_whole_series(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    uri = str(tmp_path / "store.db")
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("odd").models.create("many-nan")
+        for step in range(20_000):
+            value = math.nan if step % 10 == 0 else 1.0 + step / 20_000
+            model.metrics.log("loss", value, step=step, phase="train")
+    url = serve(uri)
+    browser.open(f"{url}/experiments/odd/models/many-nan")
+    loss = browser.chart("loss")
+    assert loss["points"]["train"] < 20_000  # a budgeted read: a NaN per bucket at most
+    assert loss["specials"]["train"]["nan"] == 2_000
+    assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")
+
+    drag(browser, "loss", 0.40, 0.42)  # zoomed: still the whole series' count
+    browser.page.wait_for_function(
+        "document.querySelector('[data-metric=\"loss\"]').mlChart.summary().loads === 2"
+    )
+    assert "2,000 NaN" in browser.page.inner_text("[data-metric='loss'] .chart-legend")
+
+    browser.open(f"{url}/experiments/odd/compare?models=many-nan")  # the same on compare
+    assert browser.chart("loss")["specials"]["many-nan · train"]["nan"] == 2_000
+
+
+def test_charts_share_the_page_s_width_and_one_can_be_enlarged(
+    browser: Browser, serve: Serve, tmp_path: Path
+) -> None:
+    uri = str(tmp_path / "store.db")
+    fill(uri)
+    browser.page.set_viewport_size({"width": 1400, "height": 900})
+    browser.open(f"{serve(uri)}/experiments/spirals/models/a1")
+    for name in ("loss", "accuracy", "lr"):
+        browser.chart(name)
+    grid = browser.page.eval_on_selector(".chart-grid", "node => node.clientWidth")
+    widths = {name: browser.summary(name)["size"]["width"] for name in ("loss", "accuracy", "lr")}
+    assert all(width >= 0.4 * grid for width in widths.values()), (grid, widths)
+
+    loads = browser.summary("loss")["loads"]
+    browser.page.click("[data-metric='loss'] button[aria-label='Enlarge']")
+    browser.page.wait_for_function(
+        f"""() => {{ const s = document.querySelector('[data-metric="loss"]').mlChart.summary();
+                    return s.loads > {loads} && s.size.width > {0.9 * grid}; }}"""
+    )
+    assert browser.summary("loss")["size"]["height"] > 400
+    browser.page.click("[data-metric='loss'] button[aria-label='Enlarge']")
+    browser.page.wait_for_function(
+        f"""() => document.querySelector('[data-metric="loss"]').mlChart.summary().size.width
+                  < {0.6 * grid}"""
+    )

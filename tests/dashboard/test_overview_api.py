@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -122,8 +123,38 @@ def test_points_come_a_page_at_a_time(serve: Serve, filled: Filled) -> None:
 
     assert (page["total"], page["offset"]) == (EPOCHS, 5)
     assert page["points"]["step"] == [5, 6, 7, 8]
+    assert page["next"] == page["points"]["ordinal"][-1]
     unphased = get(url, f"/models/{model_id}/points", name="lr", no_phase="true")
-    assert unphased["total"] == EPOCHS
+    assert unphased["total"] == EPOCHS and unphased["next"] is None
+
+    # with the cursor: the page after the last one read; a jump to a step
+    following = get(
+        url, f"/models/{model_id}/points", name="loss", phase="train", after=page["next"], limit=4
+    )
+    assert following["points"]["step"] == [9, 10, 11] and following["next"] is None
+    jumped = get(
+        url, f"/models/{model_id}/points", name="loss", phase="train", start_step=7, limit=2
+    )
+    assert jumped["points"]["step"] == [7, 8] and jumped["total"] == EPOCHS
+
+
+def test_parquet_is_offered_where_the_server_can_write_it(
+    serve: Serve, filled: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pyarrow")
+    url = serve(filled.uri)
+    export = f"{url}/api/v1/overview/export?experiment=spirals&hash=a1&format=parquet"
+    document = get(url, "/model", experiment="spirals", hash="a1")
+    answer = urllib3.request("GET", export)
+    assert document["exports"] == ["csv", "parquet"]
+    assert answer.status == 200 and answer.data.startswith(b"PAR1")
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # the server without pyarrow
+    document = get(url, "/model", experiment="spirals", hash="a1")
+    answer = urllib3.request("GET", export)
+    assert document["exports"] == ["csv"]
+    assert answer.status == 422, answer.data
+    assert "pyarrow" in json.loads(answer.data)["error"]["message"]
 
 
 def test_latest_gives_each_model_s_step_and_last_points(serve: Serve, filled: Filled) -> None:
@@ -170,3 +201,20 @@ def test_a_read_only_server_serves_the_dashboard(serve: Serve, filled: Filled) -
     assert get(url, "/experiment", name="spirals")["experiment"]["name"] == "spirals"
     page = urllib3.request("GET", url + "/experiments/spirals")
     assert page.status == 200 and b'<main id="page"' in page.data
+
+
+def test_a_model_counts_the_nan_of_each_series_of_each_run(serve: Serve, filled: Filled) -> None:
+    with mltracker.connect(filled.uri) as tracker:
+        model = tracker.experiments.create("nan-counts").models.create("m")
+        with model.runs.start(name="first") as first:
+            for step in range(10):
+                first.metrics.log("loss", math.nan if step % 3 == 0 else 1.0, step=step)
+                first.metrics.log("acc", 0.5, step=step)
+        with model.runs.start(name="second") as second:
+            second.metrics.log("loss", math.nan, step=0)
+            second.metrics.log("loss", "NaN", step=1)  # a string, not a NaN
+            second.metrics.log("loss", math.inf, step=2)
+    document = get(serve(filled.uri), "/model", experiment="nan-counts", hash="m")
+
+    nan = {(s["name"], s["phase"]): s["nan"] for s in document["series"]}
+    assert nan == {("loss", None): {str(first.id): 4, str(second.id): 1}, ("acc", None): {}}

@@ -58,10 +58,10 @@ def test_the_experiment_page_shows_each_model_with_its_latest_values(
         "last activity",
         "latest run",
     ]
-    assert headers[8:12] == ["accuracy/train", "loss/train", "loss/validation", "lr"]
+    assert headers[8:12] == ["accuracy · train", "loss · train", "loss · validation", "lr"]
     table = {row[1]: row for row in rows(browser)}
     assert table["a1"][2:5] == ["mlp-16", str(EPOCHS), "one hidden layer"]
-    assert table["a1"][9] == "0.0833333"  # loss/train at the last epoch: 1/12
+    assert table["a1"][9] == "0.0833333"  # loss · train at the last epoch: 1/12
     assert table["c3"][11] == f"{0.05 * 0.9 ** (EPOCHS - 1):.6g}"
 
 
@@ -75,7 +75,7 @@ def test_the_experiment_page_filters_and_sorts_and_keeps_both_in_its_url(
     browser.page.fill("input[aria-label='Filter models']", "64")
     browser.page.wait_for_function("location.search.includes('q=64')")
     assert [row[1] for row in rows(browser)] == ["b2", "c3"]
-    browser.page.click("th button:text-is('loss/train')")  # numbers sort descending first
+    browser.page.click("th button:text-is('loss · train')")  # numbers sort descending first
     browser.page.wait_for_function("location.search.includes('sort=')")
     assert [row[1] for row in rows(browser)] == ["c3", "b2"]
 
@@ -162,7 +162,7 @@ def test_the_model_page_tabs_show_modules_iterations_and_points(
 
     browser.page.click("button.tab[data-tab='points']")
     browser.page.wait_for_selector("table.points tbody tr")
-    assert browser.page.input_value("select[aria-label='Series']") == "loss/train"
+    assert browser.page.input_value("select[aria-label='Series']") == "loss · train"
     assert f"of {EPOCHS}" in browser.page.inner_text(".pager-position")
     assert len(rows(browser, "table.points")) == EPOCHS
     browser.page.select_option("select[aria-label='Series']", "lr")

@@ -1,4 +1,5 @@
-"""How many metric points a store holds, per experiment or per series, for the dashboard.
+"""How many metric points a store holds, per experiment or per series, and how many of a
+series are NaN, for the dashboard.
 
 The store's port reads points but does not count them; counting by reading would cost a
 read of every point. For a SQL store the count is one aggregate query over the index of
@@ -81,6 +82,43 @@ def points_per_series(
                 key = (model_id, name, phase_out(phase))  # a series of each run, summed
                 found[key] = found.get(key, 0) + number
         return found
+
+    return engines.run(sql, count, write=False)
+
+
+def nans_per_series(
+    store: Store, model_id: UUID
+) -> dict[tuple[str, str | None, UUID | None], int] | None:
+    """The number of NaN points of each series of a model that holds any, by name, phase and
+    run (``None``: the points of no run), or ``None`` when the store cannot count them. A
+    read of every point of the model (a NaN is a float point without a value: no index
+    holds it)."""
+    sql = _sql(store)
+    if sql is None:
+        return None
+    import sqlalchemy as sa
+
+    from mltracker.backends.sql import engine as engines
+    from mltracker.backends.sql.metrics import phase_out
+    from mltracker.backends.sql.schema import metrics, models, runs, series
+    from mltracker.values import FLOAT
+
+    query = (
+        sa.select(series.c.name, series.c.phase, runs.c.id, sa.func.count())
+        .select_from(
+            series.join(models, models.c.pk == series.c.model_pk)
+            .join(metrics, metrics.c.series_pk == series.c.pk)
+            .outerjoin(runs, runs.c.pk == series.c.run_pk)
+        )
+        .where(models.c.id == model_id, metrics.c.kind == FLOAT, metrics.c.value.is_(None))
+        .group_by(series.c.pk, series.c.name, series.c.phase, runs.c.id)
+    )
+
+    def count(connection: Any) -> dict[tuple[str, str | None, UUID | None], int]:
+        return {
+            (name, phase_out(phase), run_id): int(number)
+            for name, phase, run_id, number in connection.execute(query)
+        }
 
     return engines.run(sql, count, write=False)
 

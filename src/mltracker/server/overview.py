@@ -21,8 +21,10 @@ as strict JSON, NaN and the infinities written as ``"NaN"``, ``"Infinity"``, ``"
 
 from __future__ import annotations
 
+import tempfile
 import time
-from typing import Annotated, Any, Literal
+from collections.abc import Iterator
+from typing import IO, Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
@@ -33,8 +35,9 @@ from fastapi.responses import Response, StreamingResponse
 from mltracker import values, wire
 from mltracker.codec import json_safe
 from mltracker.entities import Metric, Module
-from mltracker.errors import InvalidArgumentError, NotFoundError
-from mltracker.export import Row, export_lines, require_pyarrow, write_rows
+from mltracker.errors import InvalidArgumentError, MLTrackerError, NotFoundError
+from mltracker.export import PAGE_SIZE as EXPORT_PAGE
+from mltracker.export import PARQUET_INSTALL, Row, export_lines, require_pyarrow, write_rows
 from mltracker.ports.metrics import NO_PHASE, NoPhase
 from mltracker.ports.store import ExperimentRow, MetricFilter, ModelRow, ModuleOwner, Store
 from mltracker.server import counts as counting
@@ -143,14 +146,20 @@ def experiment(
 @router.get("/model")
 def model(experiment: str, hash: str, store: StoreDependency) -> Response:
     """The model of hash ``hash`` of the experiment named ``experiment``, with its series:
-    for each, its ``points`` (or ``null``) and its last point (``latest``, as columns in
-    the same order); and its ``runs``, oldest first."""
+    for each, its ``points`` (or ``null``), its NaN points (``nan``: by run, ``""`` for the
+    points of no run, only the runs that logged any; ``null`` where the store cannot count
+    them) and its last point (``latest``, as columns in the same order); its ``runs``,
+    oldest first; ``exports``: the formats :func:`export` writes on this server."""
     row = _experiment(store, experiment)
     found = _model(store, row, hash)
     latest = store.latest_metrics(found.id)
     runs = store.list_runs(found.id)
     now = time.time()
     points = counting.points_per_series(store, [found.id])
+    nans = counting.nans_per_series(store, found.id)
+    nan_of: dict[tuple[str, str | None], dict[str, int]] = {}
+    for (name, phase, run_id), number in (nans or {}).items():
+        nan_of.setdefault((name, phase), {})["" if run_id is None else str(run_id)] = number
     return _json(
         {
             "experiment": wire.experiment_document(row),
@@ -163,12 +172,14 @@ def model(experiment: str, hash: str, store: StoreDependency) -> Response:
                     "name": point.name,
                     "phase": point.phase,
                     "points": None if points is None else points.get(_key(point), 0),
+                    "nan": None if nans is None else nan_of.get((point.name, point.phase), {}),
                 }
                 for point in latest
             ],
             "latest": wire.metrics_document(latest),
             "runs": [run_document(run, now) for run in runs],
             "now": now,
+            "exports": ["csv", "parquet"] if parquet_available() else ["csv"],
         }
     )
 
@@ -250,18 +261,47 @@ def points(
     name: str,
     phase: str | None = None,
     no_phase: bool = False,
-    offset: int = Query(0, ge=0),
+    after: int | None = Query(
+        None,
+        description="A cursor: only the points logged after the point of this ordinal (the "
+        "``next`` of the previous page).",
+    ),
+    start_step: int | None = Query(
+        None, description="Only the points at this step or later (a jump to a step)."
+    ),
+    offset: int = Query(0, ge=0, description="Skip this many points (read, then left out)."),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
 ) -> Response:
-    """A page of one metric's points in logged order: ``total`` (how many there are) and
-    ``points`` (the wire columns of those from ``offset``, at most ``limit``)."""
-    where = MetricFilter(values.check_name(name, "metric name"), _phase(phase, no_phase))
+    """A page of one metric's points in logged order, read with the store's cursor (never
+    the whole series): ``points`` (the wire columns of at most ``limit`` points), ``next``
+    (the ``after`` of the next page, ``null`` on the last one) and ``total`` (the series'
+    points, of every step; ``null`` where the store cannot count them)."""
+    series = MetricFilter(values.check_name(name, "metric name"), _phase(phase, no_phase))
+    where = MetricFilter(
+        series.name,
+        series.phase,
+        start_step=None if start_step is None else values.check_int(start_step, "start_step"),
+        after=None if after is None else values.check_int(after, "after"),
+        limit=offset + limit + 1,
+    )
     found = store.list_metrics(model_id, where)
+    page = found[offset : offset + limit]
+    more = len(found) > offset + limit
+    counts = counting.points_per_series(store, [model_id])
+    total = None
+    if counts is not None:
+        total = sum(
+            number
+            for (_model, one, phase_of), number in counts.items()
+            if one == series.name
+            and (phase_of is None if series.phase is NO_PHASE else phase_of == series.phase)
+        )
     return _json(
         {
-            "total": len(found),
+            "total": total,
             "offset": offset,
-            "points": wire.metrics_document(found[offset : offset + limit]),
+            "next": page[-1].ordinal if more and page else None,
+            "points": wire.metrics_document(page),
         }
     )
 
@@ -295,46 +335,100 @@ def latest(
 
 
 ExportFormat = Literal["csv", "parquet"]
+#: How many bytes of CSV one chunk of an export's answer holds.
+_CHUNK = 1 << 16
 
 
-@router.get("/export")
+def parquet_available() -> bool:
+    """Whether this server can write Parquet (pyarrow is installed)."""
+    try:
+        require_pyarrow()
+    except MLTrackerError:
+        return False
+    return True
+
+
+def _export_rows(store: Store, experiment: ExperimentRow, model: ModelRow) -> Iterator[Row]:
+    """A model's points as export rows, read a page at a time with the store's cursor."""
+    after: int | None = None
+    while True:
+        page = store.list_metrics(model.id, MetricFilter(after=after, limit=EXPORT_PAGE))
+        for p in page:
+            yield Row(
+                experiment.name,
+                model.hash,
+                model.name,
+                p.name,
+                p.phase,
+                p.step,
+                p.value,
+                p.timestamp,
+                p.run_id,
+            )
+        if len(page) < EXPORT_PAGE:
+            return
+        after = page[-1].ordinal
+
+
+def _chunks(lines: Iterator[str]) -> Iterator[bytes]:
+    """Lines gathered into chunks of about :data:`_CHUNK` bytes (one write each)."""
+    gathered: list[str] = []
+    size = 0
+    for line in lines:
+        gathered.append(line)
+        size += len(line)
+        if size >= _CHUNK:
+            yield "".join(gathered).encode()
+            gathered, size = [], 0
+    if gathered:
+        yield "".join(gathered).encode()
+
+
+def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
+    """The bytes of a file from its start, a chunk at a time; the file is closed at the end."""
+    with file:
+        file.seek(0)
+        while chunk := file.read(_CHUNK):
+            yield chunk
+
+
+@router.get(
+    "/export",
+    responses={
+        422: {"description": "Parquet asked of a server without pyarrow (the message says so)"}
+    },
+)
 async def export(
     experiment: str, hash: str, request: Request, format: ExportFormat = "csv"
 ) -> Response:
     """The points of a model (of hash ``hash`` of the experiment named ``experiment``) as a
-    file to download, in the format of ``mltracker export``."""
+    file to download, in the format of ``mltracker export``, read a page at a time and sent
+    as it is written (CSV) or once written to a temporary file (Parquet): in constant memory.
+    Parquet needs pyarrow on the server (``/overview/model`` says whether it has it)."""
     store: Store = request.app.state.store
+    if format == "parquet" and not parquet_available():
+        raise InvalidArgumentError(
+            "this server cannot write Parquet: pyarrow is not installed on it "
+            f"({PARQUET_INSTALL}); export as CSV instead"
+        )
     row = await run_in_threadpool(_experiment, store, experiment)
     found = await run_in_threadpool(_model, store, row, hash)
     stem = f"{row.name}-{found.hash}".replace("/", "_").replace('"', "_")
-    points = await run_in_threadpool(store.list_metrics, found.id, MetricFilter())
-    rows = [
-        Row(
-            row.name,
-            found.hash,
-            found.name,
-            p.name,
-            p.phase,
-            p.step,
-            p.value,
-            p.timestamp,
-            p.run_id,
-        )
-        for p in points
-    ]
+    rows = _export_rows(store, row, found)
     if format == "parquet":
-        require_pyarrow()
-        import io
-
-        buffer = io.BytesIO()
-        await run_in_threadpool(write_rows, rows, "parquet", buffer)
-        return Response(
-            buffer.getvalue(),
+        file = tempfile.TemporaryFile()
+        try:
+            await run_in_threadpool(write_rows, rows, "parquet", file)
+        except BaseException:
+            file.close()
+            raise
+        return StreamingResponse(
+            _file_chunks(file),
             media_type="application/vnd.apache.parquet",
             headers=_attachment(f"{stem}.parquet"),
         )
     return StreamingResponse(
-        (line.encode() for line in export_lines(rows, "csv")),
+        _chunks(export_lines(rows, "csv")),
         media_type="text/csv; charset=utf-8",
         headers=_attachment(f"{stem}.csv"),
     )

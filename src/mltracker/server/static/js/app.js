@@ -31,9 +31,10 @@ class PageContext {
     this.main = main;
   }
 
-  /** Replace the URL's query (no new history entry): the page's state, shareable. Lists
-   * are written as comma-separated items, each encoded (read them with list()). */
-  setQuery(values) {
+  /** Replace the URL's query: the page's state, shareable; with `push`, as a new history
+   * entry (Back comes back to the state before). Lists are written as comma-separated items,
+   * each encoded (read them with list()). */
+  setQuery(values, { push = false } = {}) {
     const parts = [];
     for (const [key, value] of Object.entries(values)) {
       if (value === null || value === undefined || value === "" || value === false) continue;
@@ -44,7 +45,10 @@ class PageContext {
       parts.push(`${encodeURIComponent(key)}=${text}`);
     }
     const search = parts.length ? `?${parts.join("&")}` : "";
-    if (search !== location.search) history.replaceState(history.state, "", location.pathname + search);
+    if (search !== location.search) {
+      if (push) history.pushState(null, "", location.pathname + search);
+      else history.replaceState(history.state, "", location.pathname + search);
+    }
     this.query = new URLSearchParams(location.search);
   }
 
@@ -72,8 +76,10 @@ class PageContext {
   }
 
   /** Run fn now and then every `ms` (one at a time; paused while the tab is hidden) until
-   * the page is left. The live badge says whether the last run worked. */
+   * the page is left; `ms` may be a function, asked after each run (a page that slows its
+   * polling down). The live badge says whether the last run worked. */
   every(ms, fn) {
+    const delay = typeof ms === "function" ? ms : () => ms;
     let timer = null;
     const tick = async () => {
       if (this.disposed) return;
@@ -85,9 +91,9 @@ class PageContext {
           setLive("error", error.message);
         }
       }
-      if (!this.disposed) timer = setTimeout(tick, ms);
+      if (!this.disposed) timer = setTimeout(tick, delay());
     };
-    timer = setTimeout(tick, ms);
+    timer = setTimeout(tick, delay());
     setLive("ok");
     this.onDispose(() => clearTimeout(timer));
   }

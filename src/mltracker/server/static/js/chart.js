@@ -14,9 +14,11 @@
 //   and add a badge to a line's legend entry (its run's status).
 
 import { numeric } from "./api.js";
-import { el, formatTime, formatValue } from "./dom.js";
+import { el, formatCount, formatTime, formatValue } from "./dom.js";
 
 const HEIGHT = 230;
+/** The height of an enlarged chart (the page's width). */
+const ENLARGED_HEIGHT = 460;
 const AXIS_WIDTH = 64;
 
 export const PALETTE = [
@@ -153,9 +155,11 @@ function drawMarker(ctx, kind, x, y, size) {
 export class MetricChart {
   /**
    * host: the element to draw in. options: {title, load({start, stop, budget}) -> lines,
-   * xMode: "step" | "time", log, smoothing, onLog(bool), style(line) -> {label, color, dash}
+   * xMode: "step" | "time", log, smoothing, zoom: {min, max} (the window shown first, or
+   * null), onZoom(zoom | null), onLog(bool), style(line) -> {label, color, dash}
    * (applied at each drawing), hidden(line) -> bool, onToggle(line) (a click on its legend
-   * entry), badge(line) -> an element for its legend entry}. A line: {key, label, color,
+   * entry), badge(line) -> an element for its legend entry, nanCount(line) -> the NaN points
+   * of the line's whole series, or null where unknown}. A line: {key, label, color,
    * dash, step[], value[], timestamp[], ordinal[]}.
    */
   constructor(host, options) {
@@ -165,7 +169,7 @@ export class MetricChart {
     this.log = Boolean(options.log);
     this.smoothing = options.smoothing || 0;
     this.lines = [];
-    this.zoom = null;
+    this.zoom = options.zoom || null;
     this.appended = 0;
     this.loads = 0;
     this.plot = null;
@@ -182,14 +186,22 @@ export class MetricChart {
     }, "log");
     this.resetButton = el("button.chip", {
       type: "button",
-      hidden: true,
+      hidden: !this.zoom,
       title: "Show the whole series (or double-click the chart)",
       onclick: () => this.resetZoom(),
     }, "reset zoom");
+    this.enlarged = false;
+    this.enlargeButton = el("button.chip.enlarge", {
+      type: "button",
+      title: "Enlarge to the page's width",
+      "aria-label": "Enlarge",
+      "aria-pressed": "false",
+      onclick: () => this.setEnlarged(!this.enlarged),
+    }, "⤢");
     this.note = el("span.chart-note");
     this.header = el("div.chart-head", {},
       el("h3.chart-title", { title: options.title }, options.title),
-      this.note, this.resetButton, this.logButton);
+      this.note, this.resetButton, this.logButton, this.enlargeButton);
     this.canvas = el("div.chart-plot");
     this.legend = el("div.chart-legend");
     host.replaceChildren(this.header, this.canvas, this.legend);
@@ -215,7 +227,14 @@ export class MetricChart {
       const lines = await this.options.load({ ...range, budget: this.budget });
       if (generation !== this.generation) return;
       this.loads++;
+      const first = !this.lines.length;
       this.lines = lines;
+      this.zoomed = Boolean(this.zoom);
+      if (this.zoom && first && range.start === undefined && lines.length) {
+        // a window of wall time (from the URL) needs the points to find its steps
+        this.load();
+        return;
+      }
       this.appended = 0;
       this.render();
     } catch (error) {
@@ -231,20 +250,41 @@ export class MetricChart {
   }
 
   /** The step range [start, stop) of an x range (on a time axis, of the points inside). */
-  stepRange({ min, max }) {
-    if (!this.usesTime) return { start: Math.floor(min), stop: Math.floor(max) + 1 };
-    let low = null;
-    let high = null;
+  stepRange(zoom) {
+    const useTime = this.usesTime ?? this.xMode === "time"; // before the first drawing: as asked
+    if (!useTime) return { start: Math.floor(zoom.min), stop: Math.floor(zoom.max) + 1 };
+    const found = this.extent(zoom, true, false);
+    return found === null ? {} : { start: found.min, stop: found.max + 1 };
+  }
+
+  /** The lowest and highest x on the axis `toTime` of the points whose x on the axis
+   * `fromTime` is in the window `zoom` (or, where none is, of the points on either side of
+   * it: a window in a gap of the series); null when the lines have none. */
+  extent(zoom, fromTime, toTime) {
+    let min = null;
+    let max = null;
+    const take = (value) => {
+      if (min === null || value < min) min = value;
+      if (max === null || value > max) max = value;
+    };
+    const before = { from: -Infinity, to: null };
+    const after = { from: Infinity, to: null };
     for (const line of this.lines) {
-      for (let i = 0; i < line.timestamp.length; i++) {
-        const t = line.timestamp[i];
-        const step = line.step[i];
-        if (t < min || t > max || step === null) continue;
-        if (low === null || step < low) low = step;
-        if (high === null || step > high) high = step;
+      const from = fromTime ? line.timestamp : line.step;
+      const to = toTime ? line.timestamp : line.step;
+      for (let i = 0; i < from.length; i++) {
+        const x = from[i];
+        if (x === null || to[i] === null) continue;
+        if (x >= zoom.min && x <= zoom.max) take(to[i]);
+        else if (x < zoom.min && x > before.from) Object.assign(before, { from: x, to: to[i] });
+        else if (x > zoom.max && x < after.from) Object.assign(after, { from: x, to: to[i] });
       }
     }
-    return low === null ? {} : { start: low, stop: high + 1 };
+    if (min === null) {
+      if (before.to !== null) take(before.to);
+      if (after.to !== null) take(after.to);
+    }
+    return min === null ? null : { min, max };
   }
 
   /** Add points logged since the last read (those of a line newer than its last ordinal). */
@@ -288,11 +328,40 @@ export class MetricChart {
     this.render();
   }
 
+  /** Switch the x axis. A zoomed chart keeps its window, mapped onto the new axis (the x
+   * range of the points it shows), so that reset zoom and a double click still bring back the
+   * whole series. */
   setXMode(mode) {
     if (mode === this.xMode) return;
+    const wasTime = this.usesTime;
     this.xMode = mode;
-    this.zoom = null;
+    const useTime = mode === "time" || this.lines.some((line) => line.step.some((s) => s === null));
+    if (this.zoom && useTime !== wasTime) {
+      this.zoom = this.mapZoom(this.zoom, wasTime, useTime);
+      this.zoomChanged();
+    }
     this.render();
+    if (!this.zoom && this.zoomed) this.resetZoom();
+  }
+
+  /** The window of the axis `toTime` that shows what the window `zoom` of the axis
+   * `fromTime` shows; null when the lines have no point. */
+  mapZoom(zoom, fromTime, toTime) {
+    const found = this.extent(zoom, fromTime, toTime);
+    if (found === null) return null;
+    if (found.max === found.min) return { min: found.min - 0.5, max: found.max + 0.5 };
+    return found;
+  }
+
+  /** Show the chart across the page's width and taller (or back in its column); it reads its
+   * points again for its new width. */
+  setEnlarged(enlarged) {
+    this.enlarged = enlarged;
+    this.host.classList.toggle("enlarged", enlarged);
+    this.enlargeButton.setAttribute("aria-pressed", String(enlarged));
+    this.enlargeButton.title = enlarged ? "Back to its place in the grid" : "Enlarge to the page's width";
+    this.load();
+    if (enlarged) this.host.scrollIntoView({ block: "nearest" });
   }
 
   setSmoothing(weight) {
@@ -300,17 +369,24 @@ export class MetricChart {
     this.render();
   }
 
+  /** Tell the page the window shown (null: the whole series), for its URL. */
+  zoomChanged() {
+    if (this.options.onZoom) this.options.onZoom(this.zoom);
+  }
+
   zoomTo(min, max) {
     if (!(max > min)) return;
     this.zoom = { min, max };
+    this.zoomChanged();
     this.resetButton.hidden = false;
     if (this.plot) this.plot.setScale("x", { min, max });
     this.load();
   }
 
   resetZoom() {
-    if (!this.zoom) return;
+    if (!this.zoom && !this.zoomed) return;
     this.zoom = null;
+    this.zoomChanged();
     this.resetButton.hidden = true;
     this.load();
   }
@@ -332,13 +408,21 @@ export class MetricChart {
     this.destroyPlot();
   }
 
+  /** A drawn line's special values: +inf and -inf among the points it holds; NaN over the
+   * whole series where the page knows it (options.nanCount: the store's count), else among
+   * the points it holds (a long series read to a budget keeps one NaN per bucket). */
+  specialCounts(line) {
+    const counts = { nan: 0, inf: 0, "-inf": 0 };
+    for (const [, kind] of line.specials) counts[kind]++;
+    const nan = this.options.nanCount ? this.options.nanCount(line) : null;
+    if (nan !== null && nan !== undefined) counts.nan = nan;
+    return counts;
+  }
+
   /** What the chart holds (the tests read it). */
   summary() {
     const specials = {};
-    for (const line of this.shown) {
-      specials[line.label] = { nan: 0, inf: 0, "-inf": 0 };
-      for (const [, kind] of line.specials) specials[line.label][kind]++;
-    }
+    for (const line of this.shown) specials[line.label] = this.specialCounts(line);
     return {
       labels: this.lines.map((line) => line.label),
       drawnLabels: this.shown.map((line) => line.label),
@@ -353,6 +437,8 @@ export class MetricChart {
       smoothing: this.smoothing,
       loads: this.loads,
       drawn: Boolean(this.plot),
+      size: this.plot ? { width: this.plot.width, height: this.plot.height } : null,
+      enlarged: this.enlarged,
     };
   }
 
@@ -424,9 +510,9 @@ export class MetricChart {
     const chart = this;
     const options = {
       width: width + AXIS_WIDTH,
-      height: HEIGHT,
+      height: this.enlarged ? ENLARGED_HEIGHT : HEIGHT,
       legend: { show: false },
-      padding: [12, 12, 0, 0],
+      padding: [12, 28, 0, 0], // room for the last x label, centred on its tick
       scales: {
         x: { time: useTime },
         y: this.log ? { distr: 3, log: 10 } : { auto: true },
@@ -465,7 +551,7 @@ export class MetricChart {
     this.plot = new uPlot(options, data, this.canvas);
     if (this.zoom) this.plot.setScale("x", { min: this.zoom.min, max: this.zoom.max });
     this.plot.over.addEventListener("dblclick", () => this.resetZoom());
-    this.resetButton.hidden = !this.zoom;
+    this.resetButton.hidden = !this.zoom && !this.zoomed;
     this.renderLegend(null);
   }
 
@@ -522,12 +608,11 @@ export class MetricChart {
       }
       const x = line.x[i];
       if (atX !== null && !heading) heading = this.usesTime ? formatTime(x) : `step ${x}`;
-      const counts = { nan: 0, inf: 0, "-inf": 0 };
-      for (const [, kind] of line.specials) counts[kind]++;
+      const counts = this.specialCounts(line);
       const flags = [
-        counts.nan ? `${counts.nan} NaN` : "",
-        counts.inf ? `${counts.inf} +inf` : "",
-        counts["-inf"] ? `${counts["-inf"]} −inf` : "",
+        counts.nan ? `${formatCount(counts.nan)} NaN` : "",
+        counts.inf ? `${formatCount(counts.inf)} +inf` : "",
+        counts["-inf"] ? `${formatCount(counts["-inf"])} −inf` : "",
       ].filter(Boolean).join(", ");
       const item = entry(line,
         el("i.swatch", { style: `background:${line.color}` + (line.dash ? ";opacity:.75" : "") }),

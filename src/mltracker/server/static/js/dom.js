@@ -111,9 +111,11 @@ export function debounce(fn, wait) {
   };
 }
 
-/** "name" or "name/phase": how a series is labelled everywhere. */
+/** "name", or "name · phase" for a series with a phase: how a series is labelled
+ * everywhere, never the same for two series (a "/" belongs to metric names: "loss/train"
+ * with no phase and "loss" in phase "train" are "loss/train" and "loss · train"). */
 export function seriesLabel(name, phase) {
-  return phase === null || phase === undefined ? name : `${name}/${phase}`;
+  return phase === null || phase === undefined ? name : `${name} · ${phase}`;
 }
 
 export function phaseLabel(phase) {

@@ -23,13 +23,34 @@ export function matches(name, filter) {
   return words.every((word) => lower.includes(word));
 }
 
+/** The zoomed windows of the query's `zoom` list ("name~min~max" items) as a Map. */
+export function zoomsFromUrl(items) {
+  const zooms = new Map();
+  for (const item of items) {
+    const last = item.lastIndexOf("~");
+    const middle = last > 0 ? item.lastIndexOf("~", last - 1) : -1;
+    if (middle <= 0) continue;
+    const min = Number(item.slice(middle + 1, last));
+    const max = Number(item.slice(last + 1));
+    if (Number.isFinite(min) && Number.isFinite(max) && max > min) zooms.set(item.slice(0, middle), { min, max });
+  }
+  return zooms;
+}
+
+/** The zoomed windows of a Map as the query's `zoom` list (see zoomsFromUrl). */
+export function zoomsToUrl(zooms) {
+  const short = (value) => String(Number(value.toPrecision(15)));
+  return [...(zooms || new Map())].map(([name, zoom]) => `${name}~${short(zoom.min)}~${short(zoom.max)}`);
+}
+
 /** Above this many charts, the groups after the first start closed. */
 const OPEN_LIMIT = 40;
 
 export class ChartGrid {
   /**
    * host: where the groups go. options: {makeLoad(name) -> load(range), state: {q, x,
-   * smooth, log: Set}, onState(), lines: {style, hidden, onToggle, badge} (see MetricChart)}:
+   * smooth, log: Set, zoom: Map name -> {min, max} (optional)}, onState(), lines: {style,
+   * hidden, onToggle, badge, nanCount} (see MetricChart)}:
    * the state is the page's (held in its URL).
    */
   constructor(host, options) {
@@ -137,6 +158,13 @@ export class ChartGrid {
       xMode: this.state.x,
       log: this.state.log.has(name),
       smoothing: Number(this.state.smooth) || 0,
+      zoom: this.state.zoom ? this.state.zoom.get(name) || null : null,
+      onZoom: (zoom) => {
+        if (!this.state.zoom) return;
+        if (zoom) this.state.zoom.set(name, zoom);
+        else this.state.zoom.delete(name);
+        this.options.onState();
+      },
       onLog: (log) => {
         if (log) this.state.log.add(name);
         else this.state.log.delete(name);

@@ -5,8 +5,8 @@
 import { decodePoints, get } from "../api.js";
 import { DASHES, PALETTE } from "../chart.js";
 import { attributeText, el, flatten, link, notice, phaseLabel, plural } from "../dom.js";
-import { ChartGrid, chartToolbar } from "../grid.js";
-import { lineLoader, refreshCharts } from "../live.js";
+import { ChartGrid, chartToolbar, zoomsFromUrl, zoomsToUrl } from "../grid.js";
+import { lineLoader, nanCounter, refreshCharts } from "../live.js";
 import { navigate, pages } from "../nav.js";
 import { NO_RUN, RunBook } from "../runs.js";
 
@@ -36,10 +36,11 @@ export async function comparePage(ctx) {
     smooth: ctx.query.get("smooth") || "",
     log: new Set(ctx.list("log")),
     all: ctx.query.get("all") === "1",
+    zoom: zoomsFromUrl(ctx.list("zoom")),
   };
   const save = () => ctx.setQuery({
     models: hashes, q: state.q, x: state.x === "step" ? null : state.x, smooth: state.smooth,
-    log: [...state.log], all: state.all ? "1" : null,
+    log: [...state.log], all: state.all ? "1" : null, zoom: zoomsToUrl(state.zoom),
   });
 
   const documents = await Promise.all(hashes.map((hash) =>
@@ -56,6 +57,7 @@ export async function comparePage(ctx) {
   for (const model of models) seen.set(model.label, (seen.get(model.label) || 0) + 1);
   for (const model of models) if (seen.get(model.label) > 1) model.label = `${model.label} (${model.hash.slice(0, 8)})`;
   const byId = new Map(models.map((model) => [model.id, model]));
+  const documentById = new Map(documents.map((document) => [document.model.id, document]));
 
   const phases = [];
   const dashOf = (phase) => {
@@ -103,7 +105,7 @@ export async function comparePage(ctx) {
   const grid = new ChartGrid(el("div.groups"), {
     state,
     onState: save,
-    lines: { style },
+    lines: { style, nanCount: nanCounter((line) => documentById.get(line.model)) },
     makeLoad: (name) => async (range) => {
       const owners = models.filter((model) => namesOf.get(name)?.has(model.id));
       const lines = await lineLoader(name, owners, toLine)(range);
@@ -123,7 +125,13 @@ export async function comparePage(ctx) {
       "aria-label": `Leave ${model.label} out`,
       onclick: () => {
         const rest = hashes.filter((hash) => hash !== model.hash);
-        navigate(rest.length ? pages.compare(experimentName, rest) : pages.experiment(experimentName));
+        if (!rest.length) {
+          navigate(pages.experiment(experimentName));
+          return;
+        }
+        // the page's other state (log, smoothing, x axis, filter, zoom) stays
+        const others = location.search.slice(1).split("&").filter((part) => part && !part.startsWith("models="));
+        navigate(pages.compare(experimentName, rest) + others.map((part) => `&${part}`).join(""));
       },
     }, "×"))));
   const phaseKey = el("span.muted.phase-key");

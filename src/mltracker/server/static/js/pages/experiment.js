@@ -83,7 +83,7 @@ export async function experimentPage(ctx) {
       }),
     },
     { key: "hash", label: "Hash", className: "mono", cell: (row) => link(pages.model(name, row.hash), row.hash) },
-    { key: "name", label: "Name", cell: (row) => row.name ?? el("span.muted", {}, "—") },
+    { key: "name", label: "Name", cell: (row) => (row.name ? link(pages.model(name, row.hash), row.name) : el("span.muted", {}, "—")) },
     { key: "step", label: "Step", numeric: true, cell: (row) => formatCount(row.step) },
     { key: "description", label: "Description", className: "description", cell: (row) => row.description ?? "" },
     { key: "points", label: "Points", numeric: true, cell: (row) => formatCount(row.points) },

@@ -9,8 +9,8 @@ import {
   attributeText, el, flatten, formatCount, formatTime, formatValue, link, notice, phaseLabel, plural,
   seriesLabel, timeCell,
 } from "../dom.js";
-import { ChartGrid, chartToolbar } from "../grid.js";
-import { lineLoader, refreshCharts } from "../live.js";
+import { ChartGrid, chartToolbar, zoomsFromUrl, zoomsToUrl } from "../grid.js";
+import { lineLoader, nanCounter, refreshCharts } from "../live.js";
 import { pages } from "../nav.js";
 import { NO_RUN, RunBook, runKeysFromUrl, runKeysToUrl, statusBadge } from "../runs.js";
 import { runsPanel } from "./model_runs.js";
@@ -22,6 +22,11 @@ const TABS = [
   ["points", "Points"],
 ];
 const PAGE_SIZE = 50;
+/** The model page's poll (ms) while the model is active, and once it is idle: its runs have
+ * all ended, or nothing was logged for IDLE_AFTER seconds. */
+const ACTIVE_POLL = 1000;
+const IDLE_POLL = 10_000;
+const IDLE_AFTER = 300;
 
 export function attributesList(attributes) {
   const entries = flatten(attributes);
@@ -50,15 +55,16 @@ export async function modelPage(ctx) {
     attr: ctx.query.get("attr") || "",
     at: ctx.query.get("at") || "",
     series: ctx.query.get("series") || "",
-    page: Number(ctx.query.get("page")) || 1,
+    from: /^-?\d+$/.test(ctx.query.get("from") || "") ? ctx.query.get("from") : "",
     hidden: new Set(runKeysFromUrl(ctx.list("hide"))),
+    zoom: zoomsFromUrl(ctx.list("zoom")),
   };
-  const save = () => ctx.setQuery({
+  const save = (options) => ctx.setQuery({
     tab: state.tab === "charts" ? null : state.tab,
     q: state.q, x: state.x === "step" ? null : state.x, smooth: state.smooth, log: [...state.log],
-    attr: state.attr, at: state.at, series: state.series, page: state.page > 1 ? state.page : null,
-    hide: runKeysToUrl(state.hidden),
-  });
+    attr: state.attr, at: state.at, series: state.series, from: state.from,
+    hide: runKeysToUrl(state.hidden), zoom: zoomsToUrl(state.zoom),
+  }, options);
 
   // Phases keep one color (or, with several runs, one dash) on every chart of the page.
   const phases = [];
@@ -88,6 +94,9 @@ export async function modelPage(ctx) {
   };
   const toLine = (owner, series) => ({ key: keyOf(series), ...series, ...style(series) });
 
+  // The NaN points of each series of each run, counted by the store (null where it cannot).
+  const nanCount = nanCounter(() => document);
+
   // Header
   const stepCell = el("b", {}, formatCount(model.step));
   const activity = el("span", {}, timeCell(model.last_activity));
@@ -108,16 +117,19 @@ export async function modelPage(ctx) {
       el("span", {}, "last activity ", activity),
       el("span.exports", {}, "export ",
         el("a", { href: exportLink("csv"), download: "" }, "CSV"),
-        el("a", { href: exportLink("parquet"), download: "" }, "Parquet"))));
+        // Parquet only where the server has pyarrow
+        (document.exports || ["csv"]).includes("parquet")
+          ? el("a", { href: exportLink("parquet"), download: "" }, "Parquet") : null)));
 
   // Tabs
   const panels = {};
   const tabButtons = TABS.map(([key, label]) => el("button.tab", {
     type: "button", role: "tab", dataset: { tab: key },
-    onclick: () => show(key),
+    onclick: () => show(key, { push: true }),
   }, label));
   const loaded = new Set();
-  function show(key) {
+  // A tab clicked is a history entry of its own: Back shows the tab before.
+  function show(key, options) {
     state.tab = TABS.some(([one]) => one === key) ? key : "charts";
     for (const button of tabButtons) button.setAttribute("aria-selected", String(button.dataset.tab === state.tab));
     for (const [one, panel] of Object.entries(panels)) panel.hidden = one !== state.tab;
@@ -125,7 +137,7 @@ export async function modelPage(ctx) {
       loaded.add(state.tab);
       fillers[state.tab]().catch((error) => panels[state.tab].replaceChildren(notice("error", error.message)));
     }
-    save();
+    save(options);
   }
 
   // Charts
@@ -156,6 +168,7 @@ export async function modelPage(ctx) {
       style,
       hidden: (line) => state.hidden.has(runOf(line)),
       onToggle: (line) => toggleRun(runOf(line)),
+      nanCount: (line) => nanCount(line),
       badge: (line) => {
         const status = book.size > 1 ? book.status(runOf(line)) : null;
         return status ? statusBadge(status) : null;
@@ -187,16 +200,25 @@ export async function modelPage(ctx) {
   );
   show(state.tab);
 
-  // Live, in one request a second: the step, the last point of each series of each run,
-  // and the runs with their statuses; the points counted one time in ten (counting reads
-  // every point).
+  // Live, in one request a second while the model is active: the step, the last point of
+  // each series of each run, and the runs with their statuses. Once its runs have all ended,
+  // or its last point is older than IDLE_AFTER, one request every IDLE_POLL. A chart reads
+  // points only for a series whose last point changed; the points are counted again (a read
+  // of every point's index entry) only when a last point changed, one poll in ten at most.
   let polls = 0;
-  ctx.every(1000, async () => {
-    if (++polls % 10 === 0) {
+  let counted = null;
+  let idle = false;
+  const signature = (live) => JSON.stringify([live.latest.ordinal, live.latest.s, live.latest.series]);
+  ctx.every(() => (idle ? IDLE_POLL : ACTIVE_POLL), async () => {
+    const live = await get(`/overview/models/${model.id}/live`);
+    const seen = signature(live);
+    if (counted === null) counted = seen;
+    if (++polls % 10 === 0 && seen !== counted) {
+      counted = seen;
       document = await get("/overview/model", { experiment: experimentName, hash });
       totalCell.textContent = formatCount(pointsTotal());
+      grid.relegend(); // the NaN counts
     }
-    const live = await get(`/overview/models/${model.id}/live`);
     stepCell.textContent = formatCount(live.step);
     const latest = decodePoints(live.latest);
     for (const one of latest) colorOf(one.phase);
@@ -205,13 +227,16 @@ export async function modelPage(ctx) {
     runs.refresh();
     if (added || learned) grid.restyle();
     else if (changed) grid.relegend();
+    let lastPoint = model.last_activity;
     if (latest.length) {
-      const last = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
-      if (last > model.last_activity) {
-        model.last_activity = last;
-        activity.replaceChildren(timeCell(last));
+      lastPoint = Math.max(...latest.map((one) => one.timestamp[one.timestamp.length - 1]));
+      if (lastPoint > model.last_activity) {
+        model.last_activity = lastPoint;
+        activity.replaceChildren(timeCell(lastPoint));
       }
     }
+    const ended = live.runs.length > 0 && live.runs.every((run) => run.status !== "running");
+    idle = ended || live.now - lastPoint > IDLE_AFTER;
     if (loaded.has("charts")) {
       grid.setNames(names(latest), latest);
       noMetrics.hidden = latest.length > 0;
@@ -341,61 +366,87 @@ async function fillPoints(panel, model, document, state, save) {
   const picker = el("select", { "aria-label": "Series" },
     labels.map((label) => el("option", { value: label, selected: label === state.series }, label)));
   const position = el("span.muted.pager-position");
+  const first = el("button.ghost", { type: "button", title: "The first page" }, "« First");
   const previous = el("button.ghost", { type: "button" }, "‹ Previous");
   const next = el("button.ghost", { type: "button" }, "Next ›");
+  const stepBox = el("input.step-jump", {
+    type: "number", step: "1", placeholder: "step", "aria-label": "Go to step",
+    value: state.from === "" ? "" : state.from,
+  });
+  const jump = el("form.control", {}, el("span.control-label", {}, "Go to step"), stepBox,
+    el("button.ghost", { type: "submit" }, "Go"));
   const body = el("tbody");
   const table = el("table.data.points", {},
     el("thead", {}, el("tr", {}, el("th.num", {}, "#"), el("th.num", {}, "Step"), el("th.num", {}, "Value"), el("th", {}, "Time"))),
     body);
-  let total = 0;
+  // The pages walked from the start (or from the step jumped to), a cursor each: the
+  // store's `after` (the ordinal of the previous page's last point), read forward only.
+  let cursors = [null];
   const load = async () => {
     const chosen = series[labels.indexOf(state.series)];
-    const params = { name: chosen.name, offset: (state.page - 1) * PAGE_SIZE, limit: PAGE_SIZE };
+    const after = cursors[cursors.length - 1];
+    const params = { name: chosen.name, limit: PAGE_SIZE, after, start_step: state.from === "" ? null : state.from };
     if (chosen.phase === null) params.no_phase = true;
     else params.phase = chosen.phase;
     const answer = await get(`/overview/models/${model.id}/points`, params);
-    total = answer.total;
-    const pagesCount = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (state.page > pagesCount) {
-      state.page = pagesCount;
-      return load();
-    }
     const [points] = decodePoints(answer.points);
     const rows = [];
-    if (points) {
-      for (let i = 0; i < points.value.length; i++) {
-        const value = points.value[i];
-        rows.push(el("tr", {},
-          el("td.num.muted", {}, formatCount(answer.offset + i + 1)),
-          el("td.num", {}, points.step[i] === null ? "—" : formatCount(points.step[i])),
-          el("td.num", {}, typeof value === "number" && !Number.isFinite(value)
-            ? el("span.special", {}, formatValue(value)) : formatValue(value)),
-          el("td", {}, formatTime(points.timestamp[i]))));
-      }
+    const jumped = state.from !== "";
+    const before = (cursors.length - 1) * PAGE_SIZE;
+    const count = points ? points.value.length : 0;
+    for (let i = 0; i < count; i++) {
+      const value = points.value[i];
+      rows.push(el("tr", {},
+        el("td.num.muted", {}, jumped ? "" : formatCount(before + i + 1)),
+        el("td.num", {}, points.step[i] === null ? "—" : formatCount(points.step[i])),
+        el("td.num", {}, typeof value === "number" && !Number.isFinite(value)
+          ? el("span.special", {}, formatValue(value)) : formatValue(value)),
+        el("td", {}, formatTime(points.timestamp[i]))));
     }
     body.replaceChildren(...rows);
-    const first = total ? answer.offset + 1 : 0;
-    position.textContent = `${formatCount(first)}–${formatCount(answer.offset + rows.length)} of ${formatCount(total)} · page ${state.page} of ${formatCount(pagesCount)}`;
-    previous.disabled = state.page <= 1;
-    next.disabled = state.page >= pagesCount;
+    const total = answer.total === null ? "?" : formatCount(answer.total);
+    const page = `page ${cursors.length}`;
+    if (!count) position.textContent = jumped ? `no point at step ${formatCount(Number(state.from))} or later · ${total} points` : `0 of ${total}`;
+    else if (jumped) {
+      const steps = points.step.filter((one) => one !== null);
+      const range = steps.length ? `steps ${formatCount(Math.min(...steps))}–${formatCount(Math.max(...steps))}` : "";
+      position.textContent = `${range} of ${total} points · ${page} from step ${formatCount(Number(state.from))}`;
+    } else position.textContent = `${formatCount(before + 1)}–${formatCount(before + count)} of ${total} · ${page}`;
+    first.disabled = cursors.length <= 1 && !jumped;
+    previous.disabled = cursors.length <= 1;
+    next.disabled = answer.next === null;
+    next.onclick = () => {
+      cursors.push(answer.next);
+      load();
+    };
     save();
+  };
+  const restart = () => {
+    cursors = [null];
+    load();
   };
   picker.addEventListener("change", () => {
     state.series = picker.value;
-    state.page = 1;
-    load();
+    restart();
+  });
+  jump.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const step = stepBox.value.trim();
+    state.from = /^-?\d+$/.test(step) ? step : "";
+    restart();
+  });
+  first.addEventListener("click", () => {
+    state.from = "";
+    stepBox.value = "";
+    restart();
   });
   previous.addEventListener("click", () => {
-    state.page = Math.max(1, state.page - 1);
-    load();
-  });
-  next.addEventListener("click", () => {
-    state.page += 1;
+    if (cursors.length > 1) cursors.pop();
     load();
   });
   panel.replaceChildren(
-    el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Series"), picker),
-      el("span.spacer"), position, previous, next),
+    el("div.toolbar", {}, el("label.control", {}, el("span.control-label", {}, "Series"), picker), jump,
+      el("span.spacer"), position, first, previous, next),
     el("div.card.points-card", {}, table));
   await load();
 }
