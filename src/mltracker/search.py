@@ -357,7 +357,7 @@ class _Parser:
         if token.kind == "quoted":
             self.index += 1
             if not token.value:
-                raise self.error(f"an empty {what}", token)
+                raise self.error(f"{what} is empty", token)
             return str(token.value)
         raise self.unexpected(what)
 

@@ -131,12 +131,15 @@ class _Compiler:
                 sa.or_(
                     own.c.run_pk == runs.c.pk,
                     own.c.iteration_pk.in_(
-                        sa.select(iterations.c.pk).where(iterations.c.run_pk == runs.c.pk)
+                        sa.select(iterations.c.pk)
+                        .where(iterations.c.run_pk == runs.c.pk)
+                        .correlate(runs)
                     ),
                 ),
             )
             .order_by(own.c.pk.desc())
             .limit(1)
+            .correlate(runs)
             .scalar_subquery()
         )
         any_run = modules.alias()
@@ -145,6 +148,7 @@ class _Compiler:
             .where(any_run.c.name == name, any_run.c.model_pk == runs.c.model_pk)
             .order_by(any_run.c.pk.desc())
             .limit(1)
+            .correlate(runs)
             .scalar_subquery()
         )
         return sa.func.coalesce(of_run, of_model)
@@ -176,7 +180,7 @@ class _Compiler:
         kind, value, extra = (column[f"{aggregate}_{part}"] for part in ("kind", "value", "extra"))
         string = sa.and_(kind == JSON, sa.func.substr(extra, 1, 1) == '"')
         if self.postgres:
-            decoded: Any = sa.cast(extra, _jsonb()).op("#>>")(sa.literal_column("'{}'"))
+            decoded: Any = sa.cast(extra, _jsonb()).op("#>>", return_type=sa.Text)(_WHOLE)
         else:
             decoded = sa.func.json_extract(extra, "$")
         return _Value(kind.is_not(None), value, sa.case((string, decoded)))
@@ -196,7 +200,7 @@ class _Compiler:
             for key in keys:
                 element = element.op("->")(sa.literal(key, sa.Text))
             kind = sa.func.jsonb_typeof(element)
-            scalar = element.op("#>>")(sa.literal_column("'{}'"))
+            scalar = element.op("#>>", return_type=sa.Text)(_WHOLE)
             exact = sa.cast(element, sa.Numeric)
             number = sa.case(
                 (kind == "boolean", sa.case((scalar == "true", 1.0), else_=0.0)),
@@ -313,7 +317,10 @@ _REWRITES = [
     for token, replacement in (("-Infinity", "-1e999"), ("Infinity", "1e999"), ("NaN", "[]"))
     for before in ":[,"
 ]
-_HUGE = sa.literal(1.7976931348623157e308, sa.Numeric)
+#: The largest float, as a PostgreSQL ``numeric`` (a JSON number beyond it is an infinity).
+_HUGE = sa.cast(sa.literal("1.7976931348623157e308", sa.Text), sa.Numeric)
+#: The path of a whole JSON value, for PostgreSQL's ``#>>``.
+_WHOLE = sa.literal_column("'{}'")
 _GLOB = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
 
 
