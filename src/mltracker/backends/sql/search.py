@@ -320,7 +320,7 @@ _REWRITES = [
 #: The largest float, as a PostgreSQL ``numeric`` (a JSON number beyond it is an infinity).
 _HUGE = sa.cast(sa.literal("1.7976931348623157e308", sa.Text), sa.Numeric)
 #: The path of a whole JSON value, for PostgreSQL's ``#>>``.
-_WHOLE = sa.literal_column("'{}'")
+_WHOLE: sa.ColumnElement[Any] = sa.literal_column("'{}'")
 _GLOB = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
 
 
