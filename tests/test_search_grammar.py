@@ -63,7 +63,8 @@ def test_precedence_parentheses_and_keywords_in_any_case() -> None:
         ("inf", math.inf),
         ("-inf", -math.inf),
         ("'it''s'", "it's"),
-        ('"say \\"hi\\""', 'say "hi"'),
+        ('"say ""hi"""', 'say "hi"'),
+        ("'C:\\data'", "C:\\data"),
         ("''", ""),
     ],
 )

@@ -23,7 +23,7 @@ backquote in it doubled)::
                 | "model" "." ("hash" | "name" | "description" | "step")
                 | "experiment" "." "name"
 
-Strings are in single or double quotes (the quote doubled, or after a backslash, inside);
+Strings are in single or double quotes (the quote doubled inside; a backslash is a backslash);
 numbers are written as Python writes them (``3``, ``-0.5``, ``1e-05``, ``1_000``, ``inf``).
 
 Every error is an :class:`~mltracker.errors.InvalidArgumentError` that names the position
@@ -204,26 +204,19 @@ def _tokens(source: str, what: str) -> list[_Token]:
 
 
 def _quoted(source: str, position: int, what: str) -> tuple[str, int]:
-    """The text of a quoted string or name that starts at ``position``, and where it ends."""
+    """The text of a quoted string or name that starts at ``position`` (its quote doubled
+    inside it stands for one), and where it ends."""
     quote = source[position]
     start = position
     position += 1
     parts: list[str] = []
     while True:
         end = source.find(quote, position)
-        escape = source.find("\\", position) if quote != "`" else -1
         if end < 0:
             kind = "name" if quote == "`" else "string"
             raise _fail(source, what, f"an unterminated {kind}", start)
-        if 0 <= escape < end:
-            parts.append(source[position:escape])
-            if escape + 1 >= len(source):
-                raise _fail(source, what, "an unterminated string", start)
-            parts.append(source[escape + 1])
-            position = escape + 2
-            continue
         parts.append(source[position:end])
-        if source.startswith(quote, end + 1):  # a doubled quote stands for one
+        if source.startswith(quote, end + 1):
             parts.append(quote)
             position = end + 2
             continue

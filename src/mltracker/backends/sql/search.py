@@ -292,7 +292,7 @@ class _Compiler:
             escaped = pattern.replace("\\", "\\\\")
             return self.text_order(text).like(sa.literal(escaped, sa.Text))
         glob = "".join(_GLOB.get(char, char) for char in pattern)
-        return text.op("GLOB")(sa.literal(glob, sa.Text))
+        return text.op("GLOB", is_comparison=True)(sa.literal(glob, sa.Text))
 
     # Orders
 
