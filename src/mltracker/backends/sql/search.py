@@ -192,9 +192,15 @@ class _Compiler:
                 raise InvalidArgumentError(
                     f"a key with a double quote or a backslash cannot be searched: {key!r}"
                 )
-        text = source
+        rewritten = source
         for bare, replacement in _REWRITES:
-            text = sa.func.replace(text, bare, replacement)
+            rewritten = sa.func.replace(rewritten, bare, replacement)
+        # The rewrites only run on a text that holds NaN or an infinity somewhere.
+        unusual = sa.func.strpos if self.postgres else sa.func.instr
+        text = sa.case(
+            (unusual(source, "NaN") + unusual(source, "Infinity") == 0, source),
+            else_=rewritten,
+        )
         if self.postgres:
             element: Any = sa.cast(text, _jsonb())
             for key in keys:
@@ -202,35 +208,23 @@ class _Compiler:
             kind = sa.func.jsonb_typeof(element)
             scalar = element.op("#>>", return_type=sa.Text)(_WHOLE)
             exact = sa.cast(element, sa.Numeric)
+            finite = sa.case(
+                (exact > _HUGE, sa.literal(math.inf, sa.Double)),
+                (exact < -_HUGE, sa.literal(-math.inf, sa.Double)),
+                else_=sa.cast(scalar, sa.Double),
+            )
+            truth = sa.case((scalar == "true", 1.0), else_=0.0)
+            number = sa.case({"number": finite, "boolean": truth}, value=kind)
+            string = sa.case({"string": scalar}, value=kind)
+        else:
+            path = "$" + "".join(f'."{key}"' for key in keys)
+            kind = sa.func.json_type(text, path)
+            extracted = sa.func.json_extract(text, path)
             number = sa.case(
-                (kind == "boolean", sa.case((scalar == "true", 1.0), else_=0.0)),
-                (
-                    kind == "number",
-                    sa.case(
-                        (exact > _HUGE, sa.literal(math.inf, sa.Double)),
-                        (exact < -_HUGE, sa.literal(-math.inf, sa.Double)),
-                        else_=sa.cast(scalar, sa.Double),
-                    ),
-                ),
+                {"integer": extracted, "real": extracted, "true": 1.0, "false": 0.0}, value=kind
             )
-            return _Value(
-                sa.and_(kind.is_not(None), kind != "null"),
-                number,
-                sa.case((kind == "string", scalar)),
-            )
-        path = "$" + "".join(f'."{key}"' for key in keys)
-        kind = sa.func.json_type(text, path)
-        extracted = sa.func.json_extract(text, path)
-        number = sa.case(
-            (kind.in_(("integer", "real")), extracted),
-            (kind == "true", 1.0),
-            (kind == "false", 0.0),
-        )
-        return _Value(
-            sa.and_(kind.is_not(None), kind != "null"),
-            number,
-            sa.case((kind == "text", extracted)),
-        )
+            string = sa.case({"text": extracted}, value=kind)
+        return _Value(sa.func.coalesce(kind, "null") != "null", number, string)
 
     # Conditions
 
