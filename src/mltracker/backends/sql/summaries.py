@@ -24,6 +24,7 @@ summaries of some series from their points.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -59,38 +60,64 @@ COLUMNS = (
 
 def batch_rows(points: Sequence[Point]) -> list[tuple[Any, ...]]:
     """The summary of each series of a batch of points (whose series have keys), ordered by
-    the series' keys (see the module docstring). One pass, a few operations per point: this
-    runs on the path of every ``metrics.log``."""
-    found: dict[Any, list[Any]] = {}
-    get = found.get
-    for entry, step, kind, value, extra, _timestamp in points:
-        key = entry.handle
-        row = get(key)
-        if row is None:
-            row = [key, 1, 0, step, kind, value, extra, step, kind, value, extra]
-            row += (value, step, value, step) if value is not None else (None,) * 4
-            if value is None and kind == FLOAT:
-                row[2] = 1
-            found[key] = row
-            continue
-        row[1] += 1
-        row[7] = step
-        row[8] = kind
-        row[9] = value
-        row[10] = extra
-        if value is None:
-            if kind == FLOAT:  # NaN: only the float column of a JSON value is NULL otherwise
-                row[2] += 1
-        elif row[11] is None:
-            row[11] = row[13] = value
-            row[12] = row[14] = step
-        elif value < row[11]:
-            row[11] = value
-            row[12] = step
-        elif value > row[13]:
-            row[13] = value
-            row[14] = step
-    return sorted((tuple(row) for row in found.values()), key=lambda row: row[0])
+    the series' keys (see the module docstring). This runs on the path of every
+    ``metrics.log``: a batch of one series (the common case) is summarised by C loops over
+    its values (``min``, ``max``, ``index``), a few tens of nanoseconds a point."""
+    entries = list(map(_ENTRY, points))
+    if entries.count(entries[0]) == len(entries):
+        groups: dict[Any, list[Point]] = {entries[0].handle: list(points)}
+    else:
+        groups = {}
+        for point in points:
+            handle = point[0].handle
+            group = groups.get(handle)
+            if group is None:
+                groups[handle] = [point]
+            else:
+                group.append(point)
+    return [_summary_row(handle, groups[handle]) for handle in sorted(groups)]
+
+
+_ENTRY = itemgetter(0)
+_VALUE = itemgetter(3)
+
+
+def _summary_row(handle: Any, group: list[Point]) -> tuple[Any, ...]:
+    """The summary row of a series' points of one batch."""
+    values = list(map(_VALUE, group))
+    nan_count = 0
+    try:  # plain numbers (the common case): C loops only
+        low, high = min(values), max(values)
+        plain = low is not None
+    except TypeError:  # a None among them: NaN, or a JSON value (no float column)
+        plain = False
+    if not plain:
+        numbers = [value for value in values if value is not None]
+        nan_count = sum(1 for point in group if point[3] is None and point[2] == FLOAT)
+        low, high = (min(numbers), max(numbers)) if numbers else (None, None)
+    low_step = high_step = None
+    if low is not None:
+        low_step = group[values.index(low)][1]  # the first point that holds it
+        high_step = group[values.index(high)][1]
+    _entry, first_step, first_kind, first_value, first_extra, _ = group[0]
+    _entry, last_step, last_kind, last_value, last_extra, _ = group[-1]
+    return (
+        handle,
+        len(values),
+        nan_count,
+        first_step,
+        first_kind,
+        first_value,
+        first_extra,
+        last_step,
+        last_kind,
+        last_value,
+        last_extra,
+        low,
+        low_step,
+        high,
+        high_step,
+    )
 
 
 def _upsert(connection: Connection) -> Any:
@@ -137,11 +164,12 @@ def _rebuild_select(series_pks: Sequence[int]) -> sa.Select[Any]:
     point = metrics.alias("point")
     numeric = point.c.value.is_not(None)
 
-    def chosen(order: Any, *where: Any) -> Any:
+    def chosen(*order: Any, numbers_only: bool = False) -> Any:
+        """The first point of the series in this order (of its numbers only)."""
         return (
             sa.select(point.c.seq)
-            .where(point.c.series_pk == series.c.pk, *where)
-            .order_by(order)
+            .where(point.c.series_pk == series.c.pk, *([numeric] if numbers_only else []))
+            .order_by(*order)
             .limit(1)
             .scalar_subquery()
         )
@@ -162,27 +190,14 @@ def _rebuild_select(series_pks: Sequence[int]) -> sa.Select[Any]:
         .group_by(point.c.series_pk)
         .subquery("counts")
     )
-    low_seq = (
-        sa.select(point.c.seq)
-        .where(point.c.series_pk == series.c.pk, numeric)
-        .order_by(point.c.value.asc(), point.c.seq.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    high_seq = (
-        sa.select(point.c.seq)
-        .where(point.c.series_pk == series.c.pk, numeric)
-        .order_by(point.c.value.desc(), point.c.seq.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    # Ties of the lowest and highest go to the earlier point, as when they are written.
     keys = (
         sa.select(
             series.c.pk.label("series_pk"),
             chosen(point.c.seq.asc()).label("first_seq"),
             chosen(point.c.seq.desc()).label("last_seq"),
-            low_seq.label("low_seq"),
-            high_seq.label("high_seq"),
+            chosen(point.c.value.asc(), point.c.seq.asc(), numbers_only=True).label("low_seq"),
+            chosen(point.c.value.desc(), point.c.seq.asc(), numbers_only=True).label("high_seq"),
         )
         .where(series.c.pk.in_(list(series_pks)))
         .subquery("keys")
