@@ -74,3 +74,22 @@ def test_recompute_reports_its_progress_and_matches_the_writes(uri: str, engine:
 
     assert _rows(engine) == kept
     assert told == [(6, 6)]
+
+
+def test_a_store_read_before_its_upgrade_searches_all_but_metrics(
+    uri: str, engine: sa.Engine
+) -> None:
+    _fill(uri)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE summaries"))
+        connection.execute(
+            sa.update(schema.schema_version).values(version=schema.SUMMARIES_VERSION - 1)
+        )
+
+    with mltracker.connect(uri) as tracker:
+        assert [run.name for run in tracker.runs.search("run.name != 'r1'")] == ["r0", "r2"]
+        with pytest.raises(mltracker.SchemaVersionError, match="upgrade"):
+            tracker.runs.search(order_by="metrics.loss@train.min")
+        assert tracker.store.read_summaries([tracker.runs.list()[0].id]) == []
+    with engine.connect() as connection:  # reading never upgraded it
+        assert migrations.read_version(connection) == schema.SUMMARIES_VERSION - 1

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from mltracker import search as grammar
 from mltracker.backends.sql import runs as sql_runs
 from mltracker.backends.sql.schema import (
+    SUMMARIES_VERSION,
     experiments,
     iterations,
     models,
@@ -47,7 +48,7 @@ from mltracker.backends.sql.schema import (
     series,
     summaries,
 )
-from mltracker.errors import InvalidArgumentError
+from mltracker.errors import InvalidArgumentError, SchemaVersionError
 from mltracker.ports.store import RunRow
 from mltracker.values import JSON
 
@@ -354,6 +355,15 @@ def search_runs(
     limit = grammar.check_limit(limit)
     if not sql_runs.keeps_runs(connection):
         return []
+    used = grammar.fields_of(condition) + [key.field for key in order]
+    if any(field.namespace == "metrics" for field in used) and not sa.inspect(connection).has_table(
+        summaries.name
+    ):
+        raise SchemaVersionError(
+            "this store is older than the summaries of series (schema version "
+            f"{SUMMARIES_VERSION}): upgrade it (`mltracker db upgrade`, or any write) to "
+            "search by metrics"
+        )
     compiler = _Compiler(connection.dialect.name, time.time())
     filters = []
     if experiment_id is not None:
