@@ -122,8 +122,19 @@ def _summary_row(handle: Any, group: list[Point]) -> tuple[Any, ...]:
 
 def _upsert(connection: Connection) -> Any:
     """An ``INSERT ... ON CONFLICT (series_pk) DO UPDATE`` that combines a row with the stored
-    summary, for the connection's dialect."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    summary, for the connection's dialect (made once per dialect)."""
+    name = connection.dialect.name
+    found = _UPSERTS.get(name)
+    if found is None:
+        found = _UPSERTS[name] = _make_upsert(name)
+    return found
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _make_upsert(name: str) -> Any:
+    dialect = postgresql if name == "postgresql" else sqlite
     insert = dialect.insert(summaries)
     new = insert.excluded
     old = summaries.c
