@@ -8,16 +8,15 @@ filtering in pandas, on SQLite and PostgreSQL.
 
 1. **Sweep**: one experiment of ``--runs`` runs (``--runs-per-model`` per model) with params
    ``lr``, ``optimizer``, ``batch``, and ``--series`` series each (``loss@validation``, ...)
-   of ``--points`` points, written by ``Store.write_points`` (so the summaries are the ones
-   the writes keep). Timed: the search
-   ``params.lr < 0.01 AND metrics.loss@validation.min < 0.3`` ordered by
+   of ``--points`` points, made by the database and summarised as the upgrade does (with
+   ``--write-path``: written by ``Store.write_points``, whose summaries the writes keep).
+   Timed: the search ``params.lr < 0.01 AND metrics.loss@validation.min < 0.3`` ordered by
    ``metrics.loss@validation.min`` (limit 10), and the same answer computed the way one
    would without it: every point read (``Store.list_metrics`` per model), a pandas
    ``groupby`` for the minimum, the params joined, filtered, sorted. Both answers are checked
    to be the same runs.
 2. **Flatness**: the same search over ``--flat-runs`` runs of ``--series`` series whose
-   points per series are each of ``--flat-points`` (default 1k and 100k; points generated in
-   the database, summaries rebuilt by ``summaries.recompute`` as the upgrade does): the
+   points per series are each of ``--flat-points`` (default 1k and 100k): the
    search's time should not move, the pandas one grows with the points.
 
 Prints seconds and ratios (best of ``--repeat``); never fails on a time. PostgreSQL runs in a
@@ -84,10 +83,20 @@ def best(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
     return min(times), result
 
 
-def fill(uri: str, runs: int, per_model: int, series: int, points: int, seed: int = 7) -> None:
+def fill(
+    uri: str,
+    runs: int,
+    per_model: int,
+    series: int,
+    points: int,
+    seed: int = 7,
+    *,
+    write_path: bool = False,
+) -> None:
     """An experiment ``sweep`` of ``runs`` runs, each with ``series`` series of ``points``:
-    the runs imported ten models at a time (``Store.restore``), the points written by
-    ``Store.write_points`` in batches of 100,000 (which keeps the summaries)."""
+    the runs imported ten models at a time (``Store.restore``), the points made by the
+    database (:func:`generate_points`), or with ``write_path`` written by
+    ``Store.write_points`` in batches of 100,000 (which keeps the summaries as it goes)."""
     rng = random.Random(seed)
     experiment_id = uuid.uuid4()
     now = time.time()
@@ -130,34 +139,47 @@ def fill(uri: str, runs: int, per_model: int, series: int, points: int, seed: in
             if len(models) == 10 or first + per_model >= runs:
                 store.restore([ExperimentRecord(experiment_id, "sweep", models)])
                 models = []
-                write_points()
-                progress(f"  {min(first + per_model, runs):,} runs written")
+                if write_path:
+                    write_points()
+                else:
+                    pending.clear()
+                done = min(first + per_model, runs)
+                if done % 1000 == 0 or done == runs:
+                    progress(f"  {done:,} runs written")
+    if not write_path:
+        generate_points(uri, series, points)
 
 
-def generate_points(uri: str, points: int) -> None:
-    """Give every series ``points`` more points, made by the database, then rebuild the
-    summaries (as the upgrade does)."""
+def generate_points(uri: str, series: int, points: int) -> None:
+    """Give every run ``series`` series of ``points`` points each, made by the database
+    (``floor + random / (step + 1)``, a floor per run), then summarise them as the upgrade
+    does (``summaries.recompute``)."""
     engine = sa.create_engine(_driver_uri(uri))
+    sqlite = engine.dialect.name == "sqlite"
+    random_value = "(abs(random()) % 1000000) / 1000000.0" if sqlite else "random()"
+    numbers = (
+        "(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :last) "
+        "SELECT i FROM n) AS n"
+        if sqlite
+        else "generate_series(0, :last) AS n(i)"
+    )
     with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
+        for name, phase in SERIES[:series]:
             connection.execute(
                 sa.text(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :k) "
-                    "INSERT INTO metrics (series_pk, step, kind, value, timestamp) "
-                    "SELECT s.pk, n.i, 0, (abs(random()) % 1000000) / 1000000.0, 0 "
-                    "FROM series AS s, n"
+                    "INSERT INTO series (model_pk, name, phase, run_pk) "
+                    "SELECT model_pk, :name, :phase, pk FROM runs"
                 ),
-                {"k": points},
+                {"name": name, "phase": phase or ""},
             )
-        else:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO metrics (series_pk, step, kind, value, timestamp) "
-                    "SELECT s.pk, n.i, 0, random(), 0 FROM series AS s, "
-                    "generate_series(1, :k) AS n(i)"
-                ),
-                {"k": points},
-            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO metrics (series_pk, step, kind, value, timestamp) "
+                f"SELECT s.pk, n.i, 0, ((s.run_pk * 7919) % 1000) / 1000.0 + {random_value} "
+                f"/ (n.i + 1), 0 FROM series AS s, {numbers}"
+            ),
+            {"last": points - 1},
+        )
         summaries.recompute(connection)
     engine.dispose()
 
@@ -248,6 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flat-points", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--write-path",
+        action="store_true",
+        help="write the sweep's points with Store.write_points (slower to fill)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -269,7 +296,14 @@ def main(argv: list[str] | None = None) -> None:
                 with store_uri(backend, workdir, args.postgres_url) as uri:
                     progress(f"{backend}: {args.runs:,} runs x {args.series} series")
                     started = time.perf_counter()
-                    fill(uri, args.runs, args.runs_per_model, args.series, args.points)
+                    fill(
+                        uri,
+                        args.runs,
+                        args.runs_per_model,
+                        args.series,
+                        args.points,
+                        write_path=args.write_path,
+                    )
                     progress(f"  filled in {time.perf_counter() - started:.1f}s")
                     searched, read, _ = measure(uri, args.repeat)
                     rows.append(
@@ -284,8 +318,7 @@ def main(argv: list[str] | None = None) -> None:
                 for points in flat_points:
                     with store_uri(backend, workdir, args.postgres_url) as uri:
                         progress(f"{backend}: {args.flat_runs} runs, {points:,} points per series")
-                        fill(uri, args.flat_runs, args.runs_per_model, args.series, 1)
-                        generate_points(uri, points - 1)
+                        fill(uri, args.flat_runs, args.runs_per_model, args.series, points)
                         searched, read, _ = measure(uri, args.repeat)
                         rows.append(
                             (
