@@ -125,8 +125,9 @@ def serving(store_uri: str, **options: Any) -> Iterator[str]:
         yield server.url
     finally:
         del _SERVED[server.url]
-        server.stop(wait=False)  # its thread ends on its own within 0.2 s
-        store.close()
+        # Its thread ends on its own within 0.2 s, after the requests in progress (a client
+        # may have given up on one), and then closes the store.
+        server.stop(wait=False, then=store.close)
 
 
 @pytest.fixture

@@ -71,6 +71,7 @@ class Metric:
         "_model_id",
         "_ordinal",
         "_run_id",
+        "_superseded",
         "name",
         "phase",
         "step",
@@ -95,6 +96,8 @@ class Metric:
         model_id: UUID,
         id: UUID | None = None,
         run_id: UUID | None = None,
+        *,
+        superseded: bool = False,
     ) -> None:
         self.name = name
         self.value = value
@@ -105,6 +108,7 @@ class Metric:
         self._model_id = model_id
         self._id = id
         self._run_id = run_id
+        self._superseded = superseded
 
     @property
     def id(self) -> UUID:
@@ -126,6 +130,13 @@ class Metric:
         """The id of the run that logged the point; ``None`` for a point of no run (logged
         before runs, or read from a store older than them)."""
         return self._run_id
+
+    @property
+    def superseded(self) -> bool:
+        """Whether a rewind of its run superseded it (the run was resumed from a checkpoint
+        of an earlier step): only ``metrics.list(..., superseded=True)`` returns such
+        points; ``False`` for every other."""
+        return self._superseded
 
     @property
     def ordinal(self) -> int:

@@ -19,7 +19,7 @@ kind                  what the training loop called              what applies it
 ``iteration.create``  ``iterations.create(step)``                ``create_iteration(id=)``
 ``run.start``         a run's start (``model.runs.start``, or    ``start_run``
                       the first write of a process's run)
-``run.resume``        ``model.runs.start(resume=...)``           ``resume_run``
+``run.resume``        ``model.runs.start(resume=..., rewind=)``  ``resume_run``
 ``run.beat``          the writer's heartbeat of a live run       ``heartbeat_run``
 ``run.end``           a run's end (``with``, ``finish``, exit)   ``end_run``
 ====================  =========================================  =============================
@@ -52,7 +52,7 @@ from uuid import UUID
 
 from mltracker import values
 from mltracker.errors import InvalidArgumentError, NotFoundError
-from mltracker.ports.store import ModuleOwner, Point, RunStart, RunStatus, Series, Store
+from mltracker.ports.store import ModuleOwner, Point, Rewind, RunStart, RunStatus, Series, Store
 
 
 class UnreadableEntry(Exception):
@@ -572,34 +572,64 @@ class StartRun(Operation):
 
 @kind("run.resume")
 class ResumeRun(Operation):
-    """``model.runs.start(resume=run)``: the run ``running`` again."""
+    """``model.runs.start(resume=run)``: the run ``running`` again; with ``rewind`` (a step),
+    its points from that step on, logged before, superseded (with ``since``, only those
+    logged after that time). :attr:`id` makes the rewind apply once: a replay supersedes
+    nothing that was logged after the first application."""
 
-    __slots__ = ("at", "run_id", "timeout")
+    __slots__ = ("at", "rewind", "run_id", "since", "timeout")
 
-    def __init__(self, id: UUID, run_id: UUID, at: float, timeout: float | None) -> None:
+    def __init__(
+        self,
+        id: UUID,
+        run_id: UUID,
+        at: float,
+        timeout: float | None,
+        rewind: int | None = None,
+        since: float | None = None,
+    ) -> None:
         super().__init__(id)
         self.run_id = run_id
         self.at = at
         self.timeout = timeout
+        self.rewind = rewind
+        self.since = since
 
     def apply(self, store: Store, ids: IdMap) -> Any:
-        return store.resume_run(self.run_id, self.at, self.timeout)
+        rewind = None if self.rewind is None else Rewind(self.id, self.rewind, self.since)
+        return store.resume_run(self.run_id, self.at, self.timeout, rewind)
 
     def arguments(self, ids: IdMap) -> dict[str, Any]:
         timeout = None if self.timeout is None else float(self.timeout).hex()
-        return {"run": self.run_id.hex, "at": float(self.at).hex(), "timeout": timeout}
+        found: dict[str, Any] = {
+            "run": self.run_id.hex,
+            "at": float(self.at).hex(),
+            "timeout": timeout,
+        }
+        if self.rewind is not None:  # a spool of a version before rewinds reads the others
+            found["rewind"] = self.rewind
+            found["since"] = None if self.since is None else float(self.since).hex()
+        return found
 
     @classmethod
     def from_arguments(cls, id: UUID, arguments: Mapping[str, Any]) -> Operation:
+        rewind = None
+        if arguments.get("rewind") is not None:
+            rewind = _int(arguments, "rewind")
+            if rewind < 0:
+                raise UnreadableEntry(f"rewind must be a step of at least 0, not {rewind}")
         return cls(
             id,
             _uuid(arguments, "run"),
             _float(arguments, "at"),
             _float(arguments, "timeout", optional=True),
+            rewind,
+            _float(arguments, "since", optional=True),
         )
 
     def describe(self) -> str:
-        return f"the resumption of run {self.run_id}"
+        rewind = "" if self.rewind is None else f" from step {self.rewind}"
+        return f"the resumption of run {self.run_id}{rewind}"
 
 
 @kind("run.beat")
@@ -696,9 +726,16 @@ def encode_points(points: Sequence[Point]) -> list[list[Any]]:
     ]
 
 
-def write_points(store: Store, points: list[Point], batch_id: UUID, ids: IdMap) -> None:
-    """Apply a batch of points: one ``write_points``, idempotent by ``batch_id``."""
-    store.write_points(ids.points(points), batch_id)
+def write_points(
+    store: Store,
+    points: list[Point],
+    batch_id: UUID,
+    ids: IdMap,
+    part_of: Sequence[UUID] = (),
+) -> None:
+    """Apply a batch of points: one ``write_points``, idempotent by ``batch_id`` (and by
+    ``part_of``, the batches it was split from)."""
+    store.write_points(ids.points(points), batch_id, part_of=part_of)
 
 
 # Entries ----------------------------------------------------------------------------------

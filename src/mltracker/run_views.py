@@ -281,28 +281,40 @@ class RunsView:
         params: Mapping[str, Any] | None = None,
         *,
         resume: object = None,
+        rewind: int | None = None,
     ) -> Run:
         """Start a run of the model and make it this process's current one (the model's own
         writes go to it); a ``with`` block ends it (``finished``, or ``failed`` or
         ``killed`` when an exception leaves it). ``resume``: a run, its id, or ``"last"``
         (the model's last run) to continue it instead (``running`` again).
 
+        ``rewind`` (with ``resume``): the step the run goes on from, that of the checkpoint
+        it was resumed from. Its points at that step and after, logged before, are
+        superseded: kept, marked, and left out of every read but ``metrics.list(...,
+        superseded=True)``; the points it logs from now on are its values. Points without a
+        step stay. A retried or replayed resumption supersedes nothing more.
+
         Raises:
-            InvalidTypeError: ``params`` is not a mapping.
-            InvalidArgumentError: A name, parameter or ``resume`` that is not valid.
+            InvalidTypeError: ``params`` is not a mapping, ``rewind`` not an int.
+            InvalidArgumentError: A name, parameter, ``resume`` or ``rewind`` that is not
+                valid (``rewind`` is a step of at least 0, given with ``resume``).
             NotFoundError: ``resume`` names no run of this model.
         """
+        if rewind is not None:
+            rewind = check_rewind(rewind)
+            if resume is None:
+                raise InvalidArgumentError("rewind is given with resume: the run to rewind")
         if resume is not None:
             if name is not None or params is not None:
                 raise InvalidArgumentError("resume a run, or start one with a name and params")
-            return self._resume(resume)
+            return self._resume(resume, rewind)
         name = values.check_optional_name(name, "run name")
         if params is not None and not isinstance(params, Mapping):
             raise InvalidTypeError(f"params must be a mapping, not {type(params).__name__}")
         handle = self._session.runs.start(self._model_id, name, params)
         return Run(self._session, _handle_row(handle), handle, self._model_id)
 
-    def _resume(self, resume: object) -> Run:
+    def _resume(self, resume: object, rewind: int | None = None) -> Run:
         store = session_store(self._session)
         model_id = self._session.resolve(self._model_id)
         if resume == "last":
@@ -316,7 +328,7 @@ class RunsView:
             if read is None or read.model_id != model_id:
                 raise NotFoundError(f"run {run_id} is not a run of model {model_id}")
             row = read
-        handle = self._session.runs.resume(self._model_id, row.id)
+        handle = self._session.runs.resume(self._model_id, row.id, rewind)
         return Run(self._session, row, handle, self._model_id).reload()
 
     def list(self) -> _list[Run]:
@@ -455,21 +467,42 @@ def start_run(
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 
-def resume_run(runs: RunsView, run_id: UUID) -> Run:
-    """``runs.start(resume=run_id)`` without reading the run first: the resumption is a write
-    of the training loop (queued and spooled like its points while the store is away), and
-    the snapshot is what this process knows (no name, no params). The caller vouches that
-    the run is one of this model's (a checkpoint names it).
+def check_rewind(rewind: object) -> int:
+    """``rewind`` as a step to rewind to: an int of at least 0.
+
+    Raises:
+        InvalidTypeError: Not an int.
+        InvalidArgumentError: Less than 0, or beyond int64.
+    """
+    step = values.check_int(rewind, "rewind")
+    if step < 0:
+        raise InvalidArgumentError(f"rewind is a step of at least 0, not {step}")
+    return step
+
+
+def resume_run(
+    runs: RunsView, run_id: UUID, rewind: int | None = None, since: float | None = None
+) -> Run:
+    """``runs.start(resume=run_id, rewind=rewind)`` without reading the run first: the
+    resumption is a write of the training loop (queued and spooled like its points while the
+    store is away), and the snapshot is what this process knows (no name, no params). The
+    caller vouches that the run is one of this model's (a checkpoint names it). ``since``:
+    only the points logged after that time are superseded (a checkpoint's save: the
+    points of its step logged before it stay).
 
     Raises:
         NotFoundError: The store took the resumption at once and has no run of that id.
     """
+    if rewind is not None:
+        rewind = check_rewind(rewind)
     book = runs._session.runs
     for live in book.live():  # still running here: made current again, not resumed
         if live.id == run_id:
+            if rewind is not None:
+                book.rewind(live, rewind, since)
             book.slot(runs._model_id).switch(live)
             return Run(runs._session, _handle_row(live), live, runs._model_id)
-    handle = book.resume(runs._model_id, run_id)
+    handle = book.resume(runs._model_id, run_id, rewind, since)
     return Run(runs._session, _handle_row(handle), handle, runs._model_id)
 
 

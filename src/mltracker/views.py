@@ -330,10 +330,15 @@ class MetricsView(metrics.Metrics):
         after: metrics.Metric | None = None,
         limit: int | None = None,
         run: object = None,
+        superseded: bool = False,
     ) -> _list[metrics.Metric]:
         """The points of the model (of one run: ``run``, a run or its id; a run's own metrics
-        list that run's)."""
-        where = _metric_filter(name, phase, start_step, stop_step, after, limit, self._run_of(run))
+        list that run's). ``superseded=True``: also the points that rewinds of resumed runs
+        superseded, in their place in logged order, each with ``superseded`` true (see
+        ``model.runs.start(..., rewind=)``)."""
+        where = _metric_filter(
+            name, phase, start_step, stop_step, after, limit, self._run_of(run), superseded
+        )
         store = session_store(self._session)
         return cast(_list[metrics.Metric], store.list_metrics(self._stored_model_id, where))
 
@@ -538,7 +543,10 @@ def _metric_filter(
     after: object = None,
     limit: object = None,
     run: UUID | None = None,
+    superseded: object = False,
 ) -> MetricFilter:
+    if type(superseded) is not bool:
+        raise InvalidTypeError(f"superseded must be a bool, not {type(superseded).__name__}")
     return MetricFilter(
         name=values.check_optional_name(name, "metric name"),
         phase=NO_PHASE if phase is NO_PHASE else values.check_optional_name(phase, "phase"),
@@ -547,6 +555,7 @@ def _metric_filter(
         after=_check_after(after),
         limit=_check_limit(limit),
         run=run,
+        superseded=superseded,
     )
 
 

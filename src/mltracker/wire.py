@@ -15,7 +15,8 @@ when JSON holds it exactly (a finite float, an int of at most 2**53, a bool); an
 their own ``"ids": {"i": uuid}``, and where some point belongs to a run
 ``"runs": [run_id or null, ...]``: the run of each series, in the order of ``series``
 (whose entries a read keeps at three, so that a client that predates runs reads them; a
-name and phase logged by several runs is a series each).
+name and phase logged by several runs is a series each). A read that asks for superseded
+points (``?superseded=true``) adds ``"superseded": [i, ...]``, the indexes of those points.
 
 A write that creates something or moves a model's step carries the id that makes it
 idempotent, chosen by the client: ``{"name", "attributes_json", "id"}`` for a module,
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import Any
 from uuid import UUID
@@ -358,9 +360,12 @@ def summary_from_document(document: Mapping[str, Any]) -> Summary:
 POINTS_KEYS = ("batch_id", "series", "s", "step", "value", "timestamp", "exact")
 
 
-def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str, Any]:
+def points_document(
+    points: Sequence[Point], batch_id: UUID | None, part_of: Sequence[UUID] = ()
+) -> dict[str, Any]:
     """The body of a batch write: ``points`` in their order, with the batch's id (its keys
-    are :data:`POINTS_KEYS`, in that order)."""
+    are :data:`POINTS_KEYS`, in that order), and ``"part_of"`` last: the ids of the batches
+    it was split from, only when there are some (see ``Store.write_points``)."""
     series_index: dict[int, int] = {}
     series: list[list[Any]] = []
     s: list[int] = []
@@ -386,7 +391,7 @@ def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str,
             if value is None:
                 exact[str(i)] = [kind, _exact_text(kind, number, text)]
         timestamps.append(timestamp)
-    return {
+    document = {
         "batch_id": None if batch_id is None else str(batch_id),
         "series": series,
         "s": s,
@@ -395,6 +400,27 @@ def points_document(points: Sequence[Point], batch_id: UUID | None) -> dict[str,
         "timestamp": timestamps,
         "exact": exact,
     }
+    if part_of:
+        document["part_of"] = [str(one) for one in part_of]
+    return document
+
+
+#: The most batches a batch may say it was split from: halving 2**64 points takes 64.
+MAX_PART_DEPTH = 64
+
+
+def part_of_from_document(document: dict[str, Any]) -> list[UUID]:
+    """The ids of the batches a batch-write body says it was split from (none if absent).
+
+    Raises:
+        InvalidArgumentError: ``part_of`` is not a list of UUIDs.
+    """
+    found = document.get("part_of")
+    if found is None:
+        return []
+    if not isinstance(found, list) or len(found) > MAX_PART_DEPTH:
+        raise InvalidArgumentError(f"part_of must be a list of at most {MAX_PART_DEPTH} batch ids")
+    return [_uuid(one, "part_of") for one in found]
 
 
 #: The most bytes JSON takes for a finite float (``-1.2345678901234567e-308``), and so for
@@ -612,6 +638,9 @@ def metrics_document(metrics: Iterable[Metric]) -> dict[str, Any]:
     }
     if runs.count(None) != len(runs):
         document["runs"] = runs
+    superseded = list(compress(range(len(points)), map(_superseded_of, points)))
+    if superseded:  # only in a read that asks for them
+        document["superseded"] = superseded
     return document
 
 
@@ -621,6 +650,7 @@ _ordinal_of = attrgetter("ordinal")
 _step_of = attrgetter("step")
 _timestamp_of = attrgetter("timestamp")
 _explicit_id_of = attrgetter("explicit_id")
+_superseded_of = attrgetter("superseded")
 
 
 def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
@@ -633,7 +663,10 @@ def metrics_from_document(document: Mapping[str, Any]) -> list[Metric]:
     exact: dict[str, list[Any]] = document.get("exact") or {}
     ids: dict[str, str] = document.get("ids") or {}
     with collector_paused:  # many objects that live on: see ``mltracker.collector``
-        return _metrics_from_columns(document, series, exact, ids)
+        built = _metrics_from_columns(document, series, exact, ids)
+    for index in document.get("superseded") or ():
+        built[index]._superseded = True
+    return built
 
 
 def _metrics_from_columns(

@@ -249,3 +249,19 @@ def test_concurrent_writers_of_one_series_keep_a_right_summary(shared_uri: str) 
 
 def encoded(value: float) -> tuple[Any, ...]:
     return (*encode_value(value), 1.0)
+
+
+def test_a_rewind_summarises_the_points_that_stay(experiment: Experiment) -> None:
+    model = experiment.models.get_or_create("rewound")
+    with model.runs.start(name="first") as run:
+        for step, value in enumerate([5.0, 4.0, 3.0, 0.5, 0.25]):
+            run.metrics.log("loss", value, step=step)
+
+    before = run.summary("loss")
+    assert before is not None and (before.min, before.count) == (0.25, 5)
+
+    with model.runs.start(resume=run, rewind=3) as again:
+        again.metrics.log("loss", 2.0, step=3)
+
+    assert fields(run.summary("loss")) == same([5.0, 4.0, 3.0, 2.0], [0, 1, 2, 3])
+    assert [found.name for found in experiment.runs.search("metrics.loss.min = 2")] == ["first"]

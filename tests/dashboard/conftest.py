@@ -135,5 +135,4 @@ def serve() -> Iterator[Serve]:
 
     yield start
     for server, store in started:
-        server.stop(wait=False)
-        store.close()
+        server.stop(wait=False, then=store.close)  # closed after the requests in progress

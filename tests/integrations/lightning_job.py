@@ -2,8 +2,10 @@
 ``python lightning_job.py JOB URI ROOT [CHECKPOINT]``.
 
 JOB is ``test`` (``trainer.test`` of CHECKPOINT), ``interrupt`` (a fit stopped by Ctrl-C
-when its third batch begins) or ``crash`` (a fit killed with SIGKILL when the third batch of
-its second epoch begins, after what it logged was written). Runs from the repository's root folder
+when its third batch begins), ``crash`` (a fit killed with SIGKILL when the third batch of
+its second epoch begins, after what it logged was written) or ``crash-late`` (a fit of three
+epochs that checkpoints at each epoch's end, killed so when the third batch of its third
+epoch begins). Runs from the repository's root folder
 (``tests.integrations``) or with it on ``PYTHONPATH``.
 """
 
@@ -100,6 +102,12 @@ def main(job: str, uri: str, root: str, checkpoint: str | None = None) -> None:
     torch.manual_seed(0)
     if job == "test":
         trainer(uri, root).test(Classifier(), loader(), ckpt_path=checkpoint, verbose=False)
+        return
+    if job == "crash-late":  # checkpoints at each epoch's end, killed in the third epoch
+        stop = StopAt(uri, "crash", 2 * BATCHES + 2)
+        every_epoch = L.pytorch.callbacks.ModelCheckpoint(save_top_k=-1, every_n_epochs=1)
+        fitting = trainer(uri, root, 3, enable_checkpointing=True, callbacks=[every_epoch, stop])
+        fitting.fit(Classifier(), loader(), loader())
         return
     stop = StopAt(uri, job, {"interrupt": 2, "crash": BATCHES + 2}[job])
     trainer(uri, root, callbacks=[stop]).fit(Classifier(), loader(), loader())

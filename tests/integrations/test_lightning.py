@@ -373,6 +373,49 @@ def test_a_run_after_a_crash_starts_after_the_last_step_logged(
     assert model.step == after + STEPS
 
 
+def _curves(model: mltracker.Model, **where: Any) -> dict[tuple[str, str | None], list[int]]:
+    """The steps of each series (name and phase) of the model."""
+    found: dict[tuple[str, str | None], list[int]] = {}
+    for point in model.metrics.list(**where):
+        found.setdefault((point.name, point.phase), []).append(point.step)
+    return found
+
+
+def test_a_fit_resumed_from_an_earlier_checkpoint_rewinds_its_run(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    done = job("crash-late", sqlite_uri, str(tmp_path))  # killed at step 10, in epoch 3
+    assert done.returncode == -9, done.stderr[-3000:]
+    checkpoints = sorted((tmp_path / EXPERIMENT).glob("*/checkpoints/*.ckpt"))
+    names = [path.name for path in checkpoints]
+    assert names == [f"epoch=0-step={BATCHES}.ckpt", f"epoch=1-step={2 * BATCHES}.ckpt"]
+    # Resumed from the first checkpoint, not the last: steps 4 to 9 are logged again.
+    torch.manual_seed(0)
+    resumed = trainer(sqlite_uri, str(tmp_path), epochs=3, enable_checkpointing=True)
+    resumed.fit(Classifier(), loader(), loader(), ckpt_path=str(checkpoints[0]))
+    torch.manual_seed(0)
+    reference = tmp_path / "reference.db"  # the same fit, never stopped
+    trainer(str(reference), str(tmp_path / "reference"), epochs=3).fit(
+        Classifier(), loader(), loader()
+    )
+
+    model = stored(sqlite_uri)
+    (run,) = model.runs.list()
+    assert run.status == "finished"
+    curves = _curves(model)
+    assert curves == _curves(stored(str(reference)))
+    assert curves[("loss", "train")] == list(range(3 * BATCHES))  # one value per step
+    assert curves[("acc", "validation")] == [BATCHES - 1, 2 * BATCHES - 1, 3 * BATCHES - 1]
+    superseded = [
+        (p.name, p.phase, p.step) for p in model.metrics.list(superseded=True) if p.superseded
+    ]
+    assert [(n, s) for n, ph, s in superseded if ph == "train"] == [
+        ("loss", step) for step in range(BATCHES, 2 * BATCHES + 2)
+    ]
+    assert ("acc", "validation", 2 * BATCHES - 1) in superseded
+    assert ("acc", "validation", BATCHES - 1) not in superseded  # before the checkpoint
+
+
 # -- the logger itself -----------------------------------------------------------------------
 
 

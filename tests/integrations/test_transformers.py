@@ -278,6 +278,38 @@ def test_training_resumed_from_a_checkpoint_resumes_its_run(
     assert steps(model, "loss", run, "train") == [2, 4, 6, 8]  # no step twice
 
 
+class StopsAt(TrainerCallback):
+    """Raises when an optimizer step ends at ``step`` (before it is logged): a crash."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            raise RuntimeError("the node went away")
+
+
+def test_training_resumed_from_an_earlier_checkpoint_rewinds_its_run(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    callback = MLTrackerCallback(EXPERIMENT, uri=sqlite_uri)
+    args = arguments(tmp_path, num_train_epochs=3, save_strategy="epoch")
+    with pytest.raises(RuntimeError, match="went away"):
+        trainer(args, [StopsAt(2 * STEPS + 3), callback]).train()  # logged up to step 10
+    # Resumed from the first checkpoint (step 4), not the last (step 8).
+    trainer(args, [callback]).train(resume_from_checkpoint=str(tmp_path / f"checkpoint-{STEPS}"))
+
+    model = stored(sqlite_uri)
+    (run,) = model.runs.list()
+    assert run.status == "finished" and model.step == 3 * STEPS
+    assert steps(model, "loss", run, "train") == [2, 4, 6, 8, 10, 12]  # one value per step
+    assert steps(model, "loss", run, "validation") == [STEPS, 2 * STEPS, 3 * STEPS]
+    superseded = [
+        (p.phase, p.step) for p in model.metrics.list("loss", superseded=True) if p.superseded
+    ]
+    assert superseded == [("train", 6), ("train", 8), ("validation", 8), ("train", 10)]
+
+
 class Raises(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == 3:

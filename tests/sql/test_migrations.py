@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import mltracker
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import migrations, schema
+from mltracker.backends.sql.check import check_store
 from mltracker.backends.sql.store import SqlStore
 from mltracker.connect import close_all, resolve_uri
 from mltracker.ports.store import Series
@@ -225,10 +226,11 @@ def test_an_older_store_gets_its_id_on_upgrade_and_reads_without_one(
 def _version_6_tables() -> sa.MetaData:
     """The tables of a store of version 6, the last without runs: the current ones, but for
     ``series``, ``iterations`` and ``modules`` as they were (no ``run_pk``; a series unique
-    per model, name and phase) and no ``runs``."""
+    per model, name and phase) and no ``runs`` (nor the tables of rewinds, of version 8)."""
     meta = sa.MetaData()
+    later = ("runs", "series", "iterations", "modules", "run_rewinds", "superseded_metrics")
     for table in schema.metadata.sorted_tables:
-        if table.name not in ("runs", "series", "iterations", "modules"):
+        if table.name not in later:
             table.to_metadata(meta)
     key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -427,3 +429,37 @@ def test_a_store_before_runs_gives_each_model_that_holds_anything_one_finished_r
             sa.text("SELECT count(*) FROM modules WHERE model_pk IS NOT NULL AND run_pk IS NULL")
         ).scalar()
         assert model_modules_without_run == 0
+
+
+def test_a_store_before_rewinds_reads_as_it_is_and_rewinds_once_upgraded(
+    uri: str, engine: sa.Engine
+) -> None:
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("old").models.create("m")
+        with model.runs.start(name="crashed") as run:
+            for step in range(6):
+                run.metrics.log("loss", float(step), step=step)
+        run_id = run.id
+    close_all()
+    with engine.begin() as connection:  # what a store of version 7 looks like
+        connection.execute(sa.text("DROP TABLE superseded_metrics"))
+        connection.execute(sa.text("DROP TABLE run_rewinds"))
+        connection.execute(sa.update(schema.schema_version).values(version=7))
+
+    with mltracker.connect(uri) as tracker:
+        experiment = tracker.experiments.read("old")
+        assert experiment is not None
+        model = experiment.models.read("m")  # type: ignore[assignment]
+        every = model.metrics.list("loss", superseded=True)  # read as it is: none superseded
+        assert [(p.step, p.superseded) for p in every] == [(s, False) for s in range(6)]
+        assert version_rows(engine) == [7]
+        with model.runs.start(resume=run_id, rewind=4) as again:  # a write upgrades it
+            again.metrics.log("loss", 40.0, step=4)
+        assert [(p.step, p.value) for p in model.metrics.list("loss")] == [
+            *[(s, float(s)) for s in range(4)],
+            (4, 40.0),
+        ]
+        superseded = [p.step for p in model.metrics.list("loss", superseded=True) if p.superseded]
+        assert superseded == [4, 5]
+    assert version_rows(engine) == [schema.SCHEMA_VERSION]
+    assert check_store(uri).ok

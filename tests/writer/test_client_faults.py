@@ -190,6 +190,40 @@ def test_a_batch_too_large_for_the_server_is_split_and_a_refused_point_set_aside
     assert not list(spool_dir.glob("*.spool"))
 
 
+def test_halves_of_a_batch_stored_before_its_answer_was_lost_are_not_stored_again(
+    sqlite_uri: str,
+) -> None:
+    """The store takes a batch but its answer is lost; the retry is refused as too large
+    (a server restarted with a lower limit, say). The writer splits the batch, and the
+    store, told what the halves were split from, skips them: every point once."""
+    tracker = mltracker.connect(sqlite_uri)
+    model = tracker.experiments.create("e").models.create("m")
+    store = tracker.store
+    original = store.write_points
+    calls: list[int] = []
+
+    def answer_lost_then_too_large(points, batch_id=None, **options):  # type: ignore[no-untyped-def]
+        calls.append(len(points))
+        if len(calls) == 1:
+            original(points, batch_id, **options)
+            raise mltracker.BackendUnavailableError("the connection closed before the answer")
+        if len(calls) == 2:
+            raise mltracker.PayloadTooLargeError("the body is larger than the server takes")
+        return original(points, batch_id, **options)
+
+    store.write_points = answer_lost_then_too_large  # type: ignore[method-assign]
+    for step in range(100):
+        model.metrics.log("loss", float(step), step=step)
+    with pytest.raises(mltracker.BackendUnavailableError):
+        tracker.flush()  # the answer lost: the points stay queued
+    tracker.flush()
+    store.write_points = original  # type: ignore[method-assign]
+    steps = [metric.step for metric in model.metrics.list("loss")]
+    tracker.close()
+    assert calls[:3] == [100, 100, 50]
+    assert steps == list(range(100))
+
+
 def test_the_writer_cuts_batches_by_their_size(sqlite_uri: str) -> None:
     tracker = mltracker.connect(sqlite_uri)
     writer = tracker.writer
@@ -199,9 +233,9 @@ def test_the_writer_cuts_batches_by_their_size(sqlite_uri: str) -> None:
     store = tracker.store
     original = store.write_points
 
-    def recording(points, batch_id=None):  # type: ignore[no-untyped-def]
+    def recording(points, batch_id=None, **options):  # type: ignore[no-untyped-def]
         sizes.append(len(points))
-        return original(points, batch_id)
+        return original(points, batch_id, **options)
 
     store.write_points = recording  # type: ignore[method-assign]
     for step in range(200):

@@ -34,6 +34,7 @@ def test_the_end_of_training_leaves_what_the_store_does_not_take_in_the_spool(
     monkeypatch.setenv("MLTRACKER_RETRY_SECONDS", "3600")
     monkeypatch.setenv("MLTRACKER_CLOSE_SECONDS", "1")
     monkeypatch.setenv("MLTRACKER_WRITE_WAIT_SECONDS", "0.2")
+    monkeypatch.setenv("MLTRACKER_RUN_TIMEOUT", "3600")  # no heartbeat queued meanwhile
     monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 50)
     with mltracker.connect(sqlite_uri) as tracker:
         tracker.experiments.create("e").models.create("m")

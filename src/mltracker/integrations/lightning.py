@@ -13,7 +13,10 @@ What is recorded, on rank zero only (the other ranks do nothing and open no stor
   ``hyperparameters``. ``logger.version`` is the run's id, known before the run starts (so
   that each run's checkpoints go to a folder of its own, ``<root>/<experiment>/<run id>/
   checkpoints``), and each checkpoint names its run. A ``fit(ckpt_path=...)`` resumes the run
-  that wrote the checkpoint (its checkpoints then go to that run's folder). A ``validate`` or
+  that wrote the checkpoint (its checkpoints then go to that run's folder) and rewinds it to
+  the checkpoint's step: the points the run logged after the checkpoint was saved, from that
+  step on, are superseded (``model.runs.start(..., rewind=)``), so that a fit resumed from
+  an earlier checkpoint than its last leaves one value per step. A ``validate`` or
   ``test`` continues the run of the checkpoint it is given, else the logger's last run, else
   starts one (which a ``fit`` that follows on the same logger takes over).
 - **The run's end**: ``finished`` when the call returns, ``failed`` when it raises,
@@ -62,6 +65,7 @@ Requires ``pip install 'mltracker[lightning]'``.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from argparse import Namespace
@@ -118,6 +122,7 @@ class _Checkpoint:
     offset: int
     step: int  # the run's step when it was written
     global_step: int  # the trainer's
+    saved_at: float | None = None  # when (None: by a version that did not note it)
 
 
 class MLTrackerLogger(Logger):
@@ -336,7 +341,10 @@ class MLTrackerLogger(Logger):
             trainer_step = checkpoint.global_step
         run: Run | None = None
         if checkpoint is not None and checkpoint.run is not None:
-            run = runs.resume(tracked, checkpoint.run)
+            if stage == _FIT:  # it goes on from the checkpoint: what it logged after, again
+                run = runs.resume(tracked, checkpoint.run, checkpoint.step, checkpoint.saved_at)
+            else:
+                run = runs.resume(tracked, checkpoint.run)
             if run is not None and stage == _FIT:  # it goes on from the checkpoint
                 self._offset = checkpoint.offset
             elif run is not None:  # an evaluation logs at the checkpoint's step
@@ -562,6 +570,7 @@ class MLTrackerLogger(Logger):
             "hash": self._tracked.hash,
             "offset": self._offset,
             "step": self._offset if step is None else step,
+            "saved_at": time.time(),
         }
 
 
@@ -640,7 +649,10 @@ def _checkpoint_of(loaded: Mapping[str, Any], experiment: str, hash: str) -> _Ch
         offset, step = int(entry["offset"]), int(entry["step"])
     except (KeyError, TypeError, ValueError):
         return _Checkpoint(None, 0, global_step, global_step)
-    return _Checkpoint(run_id, offset, step, global_step)
+    saved_at = entry.get("saved_at")
+    if type(saved_at) is not float or not math.isfinite(saved_at):
+        saved_at = None
+    return _Checkpoint(run_id, offset, step, global_step, saved_at)
 
 
 def _loaded_checkpoint(trainer: Trainer, path: Any) -> dict[str, Any]:

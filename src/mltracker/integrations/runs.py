@@ -55,11 +55,15 @@ def begin(
     return start_run(_runs(model), name, params, uuid4() if run_id is None else run_id)
 
 
-def resume(model: Model, run_id: UUID) -> Run | None:
+def resume(
+    model: Model, run_id: UUID, rewind: int | None = None, since: float | None = None
+) -> Run | None:
     """Resume the run ``run_id`` of ``model`` (named by a checkpoint); ``None`` when the
-    store has no such run (a checkpoint of another store)."""
+    store has no such run (a checkpoint of another store). ``rewind``: the run's step at the
+    checkpoint, from which its points are superseded (with ``since``, those logged after
+    the checkpoint was saved): the steps it goes on from are logged again."""
     try:
-        return resume_run(_runs(model), run_id)
+        return resume_run(_runs(model), run_id, rewind, since)
     except NotFoundError:
         return None
 

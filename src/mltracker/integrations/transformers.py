@@ -14,7 +14,10 @@ What is recorded, on the world's process zero only (the others do nothing and op
 - **A run per** ``train()`` (``callback.run``), named ``run_name=`` or ``args.run_name``, with
   the ``TrainingArguments`` as its params (``None`` stays ``None``) and the model's
   ``config`` as its module ``config``. Each checkpoint names its run (in the Trainer's
-  state, as a stateful callback's); ``train(resume_from_checkpoint=...)`` resumes that run.
+  state, as a stateful callback's); ``train(resume_from_checkpoint=...)`` resumes that run
+  and rewinds it: its points after the checkpoint's step are superseded
+  (``model.runs.start(..., rewind=)``), so that training resumed from an earlier checkpoint
+  than its last leaves one value per step.
   An evaluation or prediction outside training goes into the last run of the callback (else
   one of its own). A run ends ``finished`` when training ends; when training stops before
   its end (an exception) the run fails: an uncaught exception ends it with the process, one
@@ -222,7 +225,9 @@ class MLTrackerCallback(TrainerCallback, ExportableState):
         run: Run | None = None
         saved = self._saved(state, tracked.hash) if global_step else None
         if saved is not None:
-            run = runs.resume(tracked, saved.run)
+            # The run goes on from the checkpoint: what it logged after it (from the step
+            # after the checkpoint's: a step's points are logged before it is saved) again.
+            run = runs.resume(tracked, saved.run, saved.offset + global_step + 1)
             self._offset = saved.offset
         step = int(tracked.step)
         arguments = training_arguments(args)

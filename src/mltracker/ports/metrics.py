@@ -70,6 +70,11 @@ class Metric(Protocol):
         """The id of the run that logged the point (see ``model.runs``); ``None`` for a
         point of no run (stored before runs, or by a writer that predates them)."""
 
+    @property
+    def superseded(self) -> bool:
+        """Whether a rewind of its run superseded it (see ``model.runs.start(...,
+        rewind=)``); only a read that asks for superseded points returns such points."""
+
 
 class Metrics(ABC):
     """The metrics a model owns: a live view of the store.
@@ -155,6 +160,7 @@ class Metrics(ABC):
         stop_step: int | None = None,
         after: Metric | None = None,
         limit: int | None = None,
+        superseded: bool = False,
     ) -> builtins.list[Metric]:
         """Get the metrics of the collection, in the order they were logged.
 
@@ -170,10 +176,13 @@ class Metrics(ABC):
                 (``list(after=page[-1], limit=1000)``) or what was logged since a last read.
             limit: At most this many metrics (the first, in logged order); the store reads
                 no more than these.
+            superseded: Also the points that rewinds of resumed runs superseded
+                (``model.runs.start(resume=..., rewind=step)``), in their place in logged
+                order, with ``superseded`` true; no other read returns them.
 
         Raises:
-            InvalidArgumentError: A bad name, phase, step, ``after`` (not a metric) or
-                ``limit`` (not an int of at least 0).
+            InvalidArgumentError: A bad name, phase, step, ``after`` (not a metric),
+                ``limit`` (not an int of at least 0) or ``superseded`` (not a bool).
         """
 
     def iterate(

@@ -13,9 +13,10 @@ the store gave it (see :class:`~mltracker.entities.Metric`).
 Writes a training loop makes can be repeated safely, so that a retry after a lost answer or
 a replay never applies twice: ``write_points`` with a batch id, ``log_module`` and
 ``create_iteration`` with the id of what they create, ``add_step`` and ``write_step`` with an
-operation id, all chosen by the caller; ``get_or_create_*`` by nature, and they take the id
-of what they create, so that a client can name an experiment or a model before the store
-has seen it (``mltracker.operations`` replays such writes, in order, once the store is back).
+operation id, ``resume_run`` with a rewind by the rewind's id, all chosen by the caller;
+``get_or_create_*`` by nature, and they take the id of what they create, so that a client
+can name an experiment or a model before the store has seen it (``mltracker.operations``
+replays such writes, in order, once the store is back).
 
 Arguments reach a store already validated (``mltracker.values``); a store raises only errors
 of ``mltracker.errors``. Besides what each method lists, any method may raise
@@ -118,6 +119,19 @@ class RunStart:
 
 
 @dataclass(frozen=True, slots=True)
+class Rewind:
+    """Where a resumed run goes on from (``model.runs.start(resume=..., rewind=step)``): its
+    points at ``step`` and after, logged before the resumption, are superseded (kept, marked,
+    left out of reads unless asked for); with ``since``, only those logged (their
+    timestamps) after that time. ``id`` is the resumption's operation id: a rewind of an id
+    the store applied already supersedes nothing more (a retry, a replay)."""
+
+    id: UUID
+    step: int
+    since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunRow:
     """A run as stored: ``status`` as last written (see ``mltracker.runs.status`` for what
     a reader shows), ``params`` and ``context`` decoded."""
@@ -197,6 +211,9 @@ class MetricFilter:
     after: int | None = None
     limit: int | None = None
     run: UUID | None = None
+    #: Also the points that rewinds of resumed runs superseded (``Metric.superseded``), in
+    #: their place in logged order; only :meth:`Store.list_metrics` reads them.
+    superseded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,12 +480,21 @@ class Store(ABC):
     # Metrics
     @abstractmethod
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """Store a batch of points in one transaction: all of them or none.
 
         With a ``batch_id`` the write is idempotent: a batch of an id the store has written
         already is skipped, so retrying after a lost acknowledgement never duplicates.
+        ``part_of``: the ids of the batches this one was split from (the writer halves a
+        batch the store refuses as too large, and the refusal may follow an attempt whose
+        answer was lost): if the store has written one of them, it holds these points too,
+        and the batch is skipped.
         Within a series, points are stored (and given ordinals) in the batch's order.
         ``writer``: who wrote it (a tracking server gives the name of the request's token),
         kept with the batch's id by stores that keep them (see :meth:`list_batches`); a
@@ -642,8 +668,12 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
-        """Make an ended run ``running`` again (its end and exit cleared, its heartbeat ``at``).
+    def resume_run(
+        self, run_id: UUID, at: float, timeout: float | None, rewind: Rewind | None = None
+    ) -> RunRow:
+        """Make an ended run ``running`` again (its end and exit cleared, its heartbeat ``at``);
+        with ``rewind``, in the same transaction, supersede its points from ``rewind.step`` on
+        (see :class:`Rewind`; once per ``rewind.id``).
 
         Raises:
             NotFoundError: There is no such run.

@@ -149,15 +149,28 @@ class RunBook:
             self.slot(model_id).switch(handle)
         return handle
 
-    def resume(self, model_id: UUID, run_id: UUID) -> RunHandle:
-        """Make an ended run ``running`` again, written by this process."""
+    def resume(
+        self,
+        model_id: UUID,
+        run_id: UUID,
+        rewind: int | None = None,
+        since: float | None = None,
+    ) -> RunHandle:
+        """Make an ended run ``running`` again, written by this process; with ``rewind``,
+        its points from that step on (logged after ``since``, if given) superseded."""
         timeout = status.run_timeout()
         now = time.time()
         start = RunStart(run_id, model_id, None, "{}", "{}", now, timeout)
         handle = RunHandle(self, start)
-        self._begin(handle, ResumeRun(new_id(), run_id, now, timeout))
+        self._begin(handle, ResumeRun(new_id(), run_id, now, timeout, rewind, since))
         self.slot(model_id).switch(handle)
         return handle
+
+    def rewind(self, handle: RunHandle, step: int, since: float | None = None) -> None:
+        """Supersede the points of a run this process writes from ``step`` on (a resumption
+        of a run still live here), after the points queued before."""
+        operation = ResumeRun(new_id(), handle.id, time.time(), handle.start.timeout, step, since)
+        self._session.writer.submit(operation)
 
     def _begin(
         self, handle: RunHandle, operation: StartRun | ResumeRun, *, wait: bool = True

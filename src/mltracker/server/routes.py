@@ -314,6 +314,11 @@ def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Res
                             "value": {"type": "array"},
                             "timestamp": {"type": "array", "items": {"type": "number"}},
                             "exact": {"type": "object"},
+                            "part_of": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "uuid"},
+                                "description": "The batches this one was split from.",
+                            },
                         },
                     }
                 }
@@ -323,7 +328,8 @@ def add_step(model_id: UUID, body: StepDeltaBody, store: StoreDependency) -> Res
 )
 async def write_points(request: Request) -> Response:
     """Store a batch of points in one transaction (see ``mltracker.wire``). A batch whose
-    ``batch_id`` was stored already is skipped: retrying never duplicates. The name of the
+    ``batch_id`` was stored already is skipped: retrying never duplicates (so is a batch
+    split from one that was: ``part_of`` names those). The name of the
     request's token is kept with the batch (see ``GET /batches``)."""
     body = await read_body(request)
     store: Store = request.app.state.store
@@ -369,12 +375,13 @@ def _write_points(
         finally:
             body.clear()
         points, batch_id = wire.points_from_document(document, cache)
+        part_of = wire.part_of_from_document(document)
         del document
         again = monitor.was_written(batch_id)
         waiting = time.perf_counter()
         with _batch_turns.turn(_TURN_SECONDS):
             monitor.turn_wait.observe(time.perf_counter() - waiting)
-            store.write_points(points, batch_id, writer=writer)
+            store.write_points(points, batch_id, writer=writer, part_of=part_of)
         monitor.batch_written(batch_id, len(points), again=again)
         return len(points)
 
@@ -388,6 +395,7 @@ def _filter(
     after: int | None = None,
     limit: int | None = None,
     run: UUID | None = None,
+    superseded: bool = False,
 ) -> MetricFilter:
     chosen: str | NoPhase | None = NO_PHASE if no_phase else None
     if phase is not None:
@@ -402,6 +410,7 @@ def _filter(
         None if after is None else values.check_int(after, "after"),
         limit,
         run,
+        superseded,
     )
 
 
@@ -434,11 +443,18 @@ def list_metrics(
         "first NaN). Series within the budget come back whole. Not with limit.",
     ),
     run: Annotated[UUID | None, Query(description="Only the points of this run.")] = None,
+    superseded: bool = Query(
+        False,
+        description="Also the points that rewinds of resumed runs superseded, each listed in "
+        '"superseded". Not with budget.',
+    ),
 ) -> Response:
     """A model's points in logged order, as columns (see ``mltracker.wire``)."""
-    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit, run)
+    where = _filter(name, phase, no_phase, start_step, stop_step, after, limit, run, superseded)
     if budget is not None and limit is not None:
         raise InvalidArgumentError("give budget or limit, not both")
+    if budget is not None and superseded:
+        raise InvalidArgumentError("give budget or superseded, not both")
     with collector_paused:  # a Metric per point, freed once the answer is encoded
         if budget is None:
             return _json(wire.metrics_document(store.list_metrics(model_id, where)))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from mltracker import values, wire
 from mltracker.errors import InvalidArgumentError, NotFoundError
-from mltracker.ports.store import RunStart
+from mltracker.ports.store import Rewind, RunStart
 from mltracker.server.routes import StoreDependency, json_response, writes
 
 router = APIRouter()
@@ -34,9 +34,22 @@ class RunStartBody(BaseModel):
     )
 
 
+class RewindBody(BaseModel):
+    id: UUID = Field(description="The resumption's operation id: a rewind is applied once.")
+    step: StrictInt = Field(
+        ge=0, le=values.INT64_MAX, description="The points from this step on are superseded."
+    )
+    since: Seconds | None = Field(
+        None, description="Only the points logged (their timestamps) after this time."
+    )
+
+
 class RunResumeBody(BaseModel):
     at: Seconds
     timeout: Seconds | None = None
+    rewind: RewindBody | None = Field(
+        None, description="Supersede the run's points from a step on (a checkpoint's)."
+    )
 
 
 class HeartbeatBody(BaseModel):
@@ -78,7 +91,15 @@ def start_run(run_id: UUID, body: RunStartBody, store: StoreDependency) -> Respo
 def resume_run(run_id: UUID, body: RunResumeBody, store: StoreDependency) -> Response:
     at = values.check_timestamp(body.at)
     timeout = None if body.timeout is None else values.check_timestamp(body.timeout)
-    return json_response(wire.run_document(store.resume_run(run_id, at, timeout)))
+    rewind = None
+    if body.rewind is not None:
+        since = body.rewind.since
+        rewind = Rewind(
+            body.rewind.id,
+            body.rewind.step,
+            None if since is None else values.check_timestamp(since),
+        )
+    return json_response(wire.run_document(store.resume_run(run_id, at, timeout, rewind)))
 
 
 @router.post("/runs/{run_id}/heartbeat", tags=["runs"], dependencies=writes)

@@ -379,6 +379,9 @@ class ServerThread:
         del options["timeout_graceful_shutdown"]  # stop() waits for what is in progress
         options.update(_tls_files(certfile, keyfile))
         self._server = uvicorn.Server(uvicorn.Config(app, root_path=root, **options))
+        self._then: Callable[[], object] | None = None
+        self._ending = threading.Lock()
+        self._ended = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         while not self._server.started and self._thread.is_alive():
@@ -389,10 +392,24 @@ class ServerThread:
             self._server.run(sockets=[self._socket])
         finally:
             self._socket.close()
+            with self._ending:
+                self._ended = True
+                then, self._then = self._then, None
+            if then is not None:
+                then()
 
-    def stop(self, *, wait: bool = True) -> None:
+    def stop(self, *, wait: bool = True, then: Callable[[], object] | None = None) -> None:
         """Stop serving (uvicorn notices within 0.1 s); with ``wait``, return once the
-        requests in progress are answered and the server is gone."""
+        requests in progress are answered and the server is gone. ``then`` is called once
+        it is gone (in the server's thread when not waiting), e.g. the store's ``close``:
+        a store closed earlier would drop the connection of a request still in progress
+        unclosed."""
+        with self._ending:
+            ended = self._ended
+            if not ended:
+                self._then = then
         self._server.should_exit = True
+        if ended and then is not None:
+            then()
         if wait:
             self._thread.join()

@@ -9,7 +9,9 @@ split in halves until the culprits are single points; those are set aside, the o
 A batch keeps its id until it is stored, so that a retry after a lost acknowledgement is
 recognised by the store and never duplicates. The halves of a batch get ids derived from
 it (:func:`half_ids`): a batch replayed from a spool after a crash is split the same way and
-its halves keep the ids they had.
+its halves keep the ids they had. A half is sent with the ids of the batches it was split
+from (``Part.part_of``): a refusal as too large may follow an attempt that was stored but
+whose answer was lost, and the store then skips the halves instead of storing them again.
 
 The queue holds points (plain tuples) and operations in the order they were made; a batch of
 points never reaches past an operation, so the store gets everything in that order.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from mltracker.operations import Entry, Operation
 from mltracker.ports.store import Point
@@ -60,7 +62,7 @@ class Taken:
         self.source = source
         self.end = end
         #: When the store refused the batch whole: its parts still to write, in order.
-        self.parts: deque[tuple[uuid.UUID, list[Point]]] | None = None
+        self.parts: deque[Part] | None = None
 
     @classmethod
     def of(
@@ -80,11 +82,11 @@ class Taken:
         """The batch of points, or the operation."""
         return self.operation if self.operation is not None else self.points
 
-    def next_part(self) -> tuple[uuid.UUID, list[Point]]:
-        """The id and points to write next: the batch, or its first part not yet stored."""
+    def next_part(self) -> Part:
+        """What to write next: the batch, or its first part not yet stored."""
         if self.parts:
             return self.parts[0]
-        return self.id, self.points
+        return Part(self.id, self.points, ())
 
     def part_done(self) -> bool:
         """The part just written was stored; whether the whole batch now is."""
@@ -95,17 +97,30 @@ class Taken:
 
     def split_part(self) -> bool:
         """Replace the part being written by its two halves; ``False`` for a single point."""
-        part_id, points = self.next_part()
+        part = self.next_part()
+        points = part.points
         if len(points) < 2:
             return False
         middle = len(points) // 2
-        first, second = half_ids(part_id)
+        first, second = half_ids(part.id)
+        part_of = (*part.part_of, part.id)
         if self.parts is None:
             self.parts = deque()
         else:
             self.parts.popleft()
-        self.parts.extendleft([(second, points[middle:]), (first, points[:middle])])
+        self.parts.extendleft(
+            [Part(second, points[middle:], part_of), Part(first, points[:middle], part_of)]
+        )
         return True
+
+
+class Part(NamedTuple):
+    """A batch, or a part of one split from it, to write under its own id."""
+
+    id: uuid.UUID
+    points: list[Point]
+    #: The ids of the batches it was split from, the whole batch first.
+    part_of: tuple[uuid.UUID, ...]
 
 
 def half_ids(batch_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:

@@ -353,9 +353,9 @@ class MetricWriter(LoopWrites):
             self._apply(taken, taken.operation)
             return
         while True:
-            part_id, points = taken.next_part()
+            part_id, points, part_of = taken.next_part()
             try:
-                operations.write_points(self._store, points, part_id, self.ids)
+                operations.write_points(self._store, points, part_id, self.ids, part_of)
             except NotFoundError:
                 self._check_store()  # no model there: is it still the same store?
                 self._done(taken)  # the others were stored; these have no model left

@@ -68,6 +68,7 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     RestoreReport,
+    Rewind,
     RunRow,
     RunStart,
     RunStatus,
@@ -385,11 +386,16 @@ class HttpStore(Store):
     # Metrics
 
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """The server keeps the name of this store's token as the batch's writer; ``writer``
         is not sent."""
-        encoded = orjson.dumps(wire.points_document(points, batch_id))
+        encoded = orjson.dumps(wire.points_document(points, batch_id, part_of))
         self._call("POST", "/points", encoded=encoded, repeatable=batch_id is not None)
 
     def list_batches(
@@ -519,8 +525,12 @@ class HttpStore(Store):
         found = self._call("POST", f"/runs/{start.id}/start", body, repeatable=True)
         return wire.run_row(found)
 
-    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
-        body = {"at": at, "timeout": timeout}
+    def resume_run(
+        self, run_id: UUID, at: float, timeout: float | None, rewind: Rewind | None = None
+    ) -> RunRow:
+        body: dict[str, Any] = {"at": at, "timeout": timeout}
+        if rewind is not None:
+            body["rewind"] = {"id": str(rewind.id), "step": rewind.step, "since": rewind.since}
         return wire.run_row(self._call("POST", f"/runs/{run_id}/resume", body, repeatable=True))
 
     def heartbeat_run(self, run_id: UUID, at: float) -> None:
@@ -595,6 +605,8 @@ def _params(where: MetricFilter) -> dict[str, Any]:
     }
     if where.run is not None:
         params["run"] = str(where.run)
+    if where.superseded:
+        params["superseded"] = "true"
     if where.phase is NO_PHASE:
         params["no_phase"] = "true"
     elif where.phase is not None:

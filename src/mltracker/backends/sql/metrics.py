@@ -21,8 +21,17 @@ from sqlalchemy.engine import Connection
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import maintenance, summaries
 from mltracker.backends.sql.engine import uuid_from_driver
+from mltracker.backends.sql.rewinds import keeps_superseded
 from mltracker.backends.sql.runs import keeps_runs, run_key
-from mltracker.backends.sql.schema import metrics, models, pk_of, runs, series, write_batches
+from mltracker.backends.sql.schema import (
+    metrics,
+    models,
+    pk_of,
+    runs,
+    series,
+    superseded_metrics,
+    write_batches,
+)
 from mltracker.backends.sql.schema import summaries as summaries_table
 from mltracker.collector import collector_paused
 from mltracker.columnar import EXTRA_FLAG
@@ -113,9 +122,11 @@ class PointWriter:
         points: Sequence[Point],
         batch_id: UUID | None,
         writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
         """Write ``points`` in one transaction run by ``transaction``; a batch id that was
-        written already makes it a no-op. The batch id is noted with ``writer`` (a batch of a
+        written already, or the id of a batch it is a part of (``part_of``), makes it a no-op.
+        The batch id is noted with ``writer`` (a batch of a
         writer but no id is noted under a new id, so that who wrote it is kept). If a cached
         series key went stale (its model was deleted by someone), the series are looked up
         again and the batch written again.
@@ -130,7 +141,7 @@ class PointWriter:
             batch_id = uuid4()
 
         def insert(connection: Connection) -> list[Series]:
-            return self._insert(connection, points, batch_id, writer)
+            return self._insert(connection, points, batch_id, writer, part_of)
 
         try:
             missing = transaction(insert)
@@ -148,9 +159,10 @@ class PointWriter:
         points: Sequence[Point],
         batch_id: UUID | None,
         writer: str | None,
+        part_of: Sequence[UUID],
     ) -> list[Series]:
         """Insert the points of models that exist; return the series of those that do not."""
-        if batch_id is not None and self._batch_written(connection, batch_id, writer):
+        if batch_id is not None and self._batch_written(connection, batch_id, writer, part_of):
             return []
         missing = resolve_series(connection, points)
         if missing:
@@ -176,11 +188,13 @@ class PointWriter:
         engines.bulk_insert(connection, _METRIC_INSERT, rows)
         return missing
 
-    def _batch_written(self, connection: Connection, batch_id: UUID, writer: str | None) -> bool:
-        """Whether the batch was written; if not, note it as written by this transaction
-        (and by ``writer``)."""
+    def _batch_written(
+        self, connection: Connection, batch_id: UUID, writer: str | None, part_of: Sequence[UUID]
+    ) -> bool:
+        """Whether the batch, or a batch it is a part of, was written; if not, note it as
+        written by this transaction (and by ``writer``)."""
         found = connection.execute(
-            sa.select(write_batches.c.id).where(write_batches.c.id == batch_id)
+            sa.select(write_batches.c.id).where(write_batches.c.id.in_([batch_id, *part_of]))
         ).first()
         if found is not None:
             return True
@@ -281,10 +295,15 @@ def remove_metric(connection: Connection, model_id: UUID, metric_id: UUID) -> No
 
 
 def clear_metrics(connection: Connection, model_id: UUID) -> None:
-    """Delete every point of a model (its series stay, without summaries)."""
+    """Delete every point of a model, superseded ones too (its series stay, without
+    summaries)."""
     owned = sa.select(series.c.pk).where(series.c.model_pk == pk_of(models, model_id))
     connection.execute(sa.delete(summaries_table).where(summaries_table.c.series_pk.in_(owned)))
     connection.execute(sa.delete(metrics).where(metrics.c.series_pk.in_(owned)))
+    if keeps_superseded(connection):
+        connection.execute(
+            sa.delete(superseded_metrics).where(superseded_metrics.c.series_pk.in_(owned))
+        )
 
 
 # Reading ---------------------------------------------------------------------------------
@@ -326,6 +345,8 @@ def list_metrics(connection: Connection, model_id: UUID, where: MetricFilter) ->
     names = series_of(connection, model_id, where)
     if not names:
         return []
+    if where.superseded and keeps_superseded(connection):
+        return _with_superseded(connection, names, model_id, where)
     single = len(names) == 1
     columns = [metrics.c.seq, metrics.c.step, metrics.c.value, metrics.c.timestamp, _SPECIAL]
     if not single:
@@ -389,6 +410,47 @@ def _complete(connection: Connection, built: list[Metric], pending: list[int]) -
             metric = by_seq[seq]
             metric.value = decode_value(kind, value, extra)
             metric._id = uuid_from_driver(id_)
+
+
+def _with_superseded(
+    connection: Connection, names: dict[int, SeriesKey], model_id: UUID, where: MetricFilter
+) -> list[Metric]:
+    """:func:`list_metrics` of the points of ``names`` and of those that rewinds
+    superseded, in logged order (a superseded point keeps its ordinal), each marked."""
+    parts = []
+    for table, flag in ((metrics, 0), (superseded_metrics, 1)):
+        columns = [table.c[name] for name in _POINT_NAMES]
+        part = sa.select(*columns, sa.literal(flag).label("superseded")).where(
+            _in_series(table, names), *_in_range(table, where)
+        )
+        if where.limit is not None:  # each part's first few (a subquery: SQLite's rule)
+            limited = part.order_by(table.c.seq).limit(where.limit).subquery()
+            part = sa.select(*limited.c)
+        parts.append(part)
+    both = sa.union_all(*parts).subquery()
+    query = sa.select(*both.c).order_by(both.c.seq)
+    if where.limit is not None:
+        query = query.limit(where.limit)
+    built: list[Metric] = []
+    for seq, series_pk, step, kind, value, extra, timestamp, id_, flag in connection.execute(query):
+        name, phase, run_id = names[series_pk]
+        point = Metric(
+            name,
+            decode_value(kind, value, extra),
+            step,
+            phase,
+            timestamp,
+            seq,
+            model_id,
+            uuid_from_driver(id_),
+            run_id,
+            superseded=bool(flag),
+        )
+        built.append(point)
+    return built
+
+
+_POINT_NAMES = ("seq", "series_pk", "step", "kind", "value", "extra", "timestamp", "id")
 
 
 def metric_columns(connection: Connection, model_id: UUID, where: MetricFilter) -> MetricColumns:
@@ -523,21 +585,29 @@ def series_names(
 
 def in_series(names: dict[int, Any]) -> sa.ColumnElement[bool]:
     """The points of these series."""
+    return _in_series(metrics, names)
+
+
+def _in_series(table: sa.Table, names: dict[int, Any]) -> sa.ColumnElement[bool]:
     if len(names) == 1:
-        only: sa.ColumnElement[bool] = metrics.c.series_pk == next(iter(names))
+        only: sa.ColumnElement[bool] = table.c.series_pk == next(iter(names))
         return only
-    return metrics.c.series_pk.in_(list(names))
+    return table.c.series_pk.in_(list(names))
 
 
 def in_range(where: MetricFilter) -> list[sa.ColumnElement[bool]]:
     """The conditions of ``where`` on a point's step and ordinal."""
+    return _in_range(metrics, where)
+
+
+def _in_range(table: sa.Table, where: MetricFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if where.start_step is not None:
-        conditions.append(metrics.c.step >= where.start_step)
+        conditions.append(table.c.step >= where.start_step)
     if where.stop_step is not None:
-        conditions.append(metrics.c.step < where.stop_step)
+        conditions.append(table.c.step < where.stop_step)
     if where.after is not None:
-        conditions.append(metrics.c.seq > where.after)
+        conditions.append(table.c.seq > where.after)
     return conditions
 
 

@@ -226,13 +226,54 @@ def _runs_before_runs(connection: Connection, runs: sa.Table) -> None:
         )
 
 
+def _add_rewinds(connection: Connection) -> None:
+    """Version 8: the rewinds of resumed runs and the points they superseded (see
+    ``schema.run_rewinds`` and ``schema.superseded_metrics``); nothing is superseded yet."""
+    key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    meta = sa.MetaData()
+    sa.Table("runs", meta, sa.Column("pk", key, primary_key=True))
+    sa.Table("series", meta, sa.Column("pk", key, primary_key=True))
+    rewinds = sa.Table(
+        "run_rewinds",
+        meta,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("run_pk", key, sa.ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        sa.Column("at", sa.Double, nullable=False),
+        sa.Index("ix_run_rewinds_run", "run_pk"),
+    )
+    superseded = sa.Table(
+        "superseded_metrics",
+        meta,
+        sa.Column("seq", key, primary_key=True, autoincrement=False),
+        sa.Column("series_pk", key, sa.ForeignKey("series.pk", ondelete="CASCADE"), nullable=False),
+        sa.Column("step", sa.BigInteger),
+        sa.Column("kind", sa.SmallInteger, nullable=False),
+        sa.Column("value", sa.Double),
+        sa.Column("extra", sa.Text),
+        sa.Column("timestamp", sa.Double, nullable=False),
+        sa.Column("id", sa.Uuid),
+        sa.Column("superseded_at", sa.Double, nullable=False),
+        sa.Column(
+            "rewind_id",
+            sa.Uuid,
+            sa.ForeignKey("run_rewinds.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Index("ix_superseded_metrics_series", "series_pk", "seq"),
+    )
+    rewinds.create(connection, checkfirst=True)
+    superseded.create(connection, checkfirst=True)
+
+
 #: The name of the run that an upgrade to version 7 gives each model's earlier data.
 BEFORE_RUNS = "before runs"
 
 
 def _add_summaries(connection: Connection) -> None:
-    """Version 8 (``schema.SUMMARIES_VERSION``): the summary of each series, rebuilt from the
-    points that ``metrics`` holds (see ``summaries``), with a progress bar on a terminal."""
+    """Version 9 (``schema.SUMMARIES_VERSION``): the summary of each series, rebuilt from the
+    points that ``metrics`` holds, not the superseded ones (see ``summaries``), with a
+    progress bar on a terminal."""
     key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     meta = sa.MetaData()
     sa.Table("series", meta, sa.Column("pk", key, primary_key=True))
@@ -284,6 +325,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     4: _add_store_identity,
     5: _add_batch_writers,
     6: _add_runs,
+    7: _add_rewinds,
     schema.SUMMARIES_VERSION - 1: _add_summaries,
 }
 

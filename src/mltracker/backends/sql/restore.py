@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from mltracker.backends.sql import runs as sql_runs
 from mltracker.backends.sql import summaries
 from mltracker.backends.sql.metrics import POINT_COLUMNS, phase_out, series_key
+from mltracker.backends.sql.rewinds import keeps_superseded
 from mltracker.backends.sql.schema import (
     experiments,
     iterations,
@@ -29,10 +30,12 @@ from mltracker.backends.sql.schema import (
     modules,
     runs,
     series,
+    superseded_metrics,
 )
 from mltracker.errors import AlreadyExistsError, NotFoundError
 from mltracker.ports.store import (
     ExperimentRecord,
+    MetricRecord,
     ModelRecord,
     ModuleRecord,
     RestoreReport,
@@ -241,6 +244,7 @@ class _Restorer:
             )
         }
         keys = {key: pk for pk, key in names.items()}
+        records = self._without_superseded(names, records)
         record_runs = [self._run_key(run_keys, record.run, model_id) for record in records]
         wanted = {record.id for record in records if record.id is not None}
         stored: list[Any] = []
@@ -296,6 +300,26 @@ class _Restorer:
             self.connection.execute(sa.insert(metrics), rows)
         if rows or rewritten:
             summaries.recompute(self.connection, model_pk=model_pk)
+
+    def _without_superseded(
+        self, names: dict[Any, Any], records: list[MetricRecord]
+    ) -> list[MetricRecord]:
+        """The records but those of points that a rewind superseded (kept as they are, and
+        counted as skipped: a restore does not bring them back)."""
+        wanted = [record.id for record in records if record.id is not None]
+        if not names or not wanted or not keeps_superseded(self.connection):
+            return records
+        found: set[UUID] = set()
+        for start in range(0, len(wanted), self._CHUNK):
+            query = sa.select(superseded_metrics.c.id).where(
+                superseded_metrics.c.series_pk.in_(list(names)),
+                superseded_metrics.c.id.in_(wanted[start : start + self._CHUNK]),
+            )
+            found.update(self.connection.execute(query).scalars())
+        if not found:
+            return records
+        self.report.skipped["metrics"] += sum(1 for record in records if record.id in found)
+        return [record for record in records if record.id not in found]
 
     def _series_pk(
         self, model_pk: int, model_id: UUID, name: str, phase: str | None, run_pk: int | None

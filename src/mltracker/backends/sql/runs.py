@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import rewinds
 from mltracker.backends.sql.engine import uuid_from_driver
 from mltracker.backends.sql.schema import models, pk_of, runs
 from mltracker.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
-from mltracker.ports.store import RunRow, RunStart, RunStatus
+from mltracker.ports.store import Rewind, RunRow, RunStart, RunStatus
 from mltracker.values import loads_json
 
 #: The statuses that end a run.
@@ -152,14 +153,26 @@ def start_run(connection: Connection, start: RunStart) -> RunRow:
     return row
 
 
-def resume_run(connection: Connection, run_id: UUID, at: float, timeout: float | None) -> RunRow:
+def resume_run(
+    connection: Connection,
+    run_id: UUID,
+    at: float,
+    timeout: float | None,
+    rewind: Rewind | None = None,
+) -> RunRow:
+    """The run ``running`` again; with ``rewind``, its points from a step on superseded in
+    the same transaction (``rewinds.rewind_run``)."""
     done = connection.execute(
         sa.update(runs)
         .where(runs.c.id == run_id)
         .values(status="running", ended_at=None, exit=None, heartbeat_at=at, timeout=timeout)
+        .returning(runs.c.pk)
     )
-    if done.rowcount == 0:
+    run_pk = done.scalar()
+    if run_pk is None:
         raise NotFoundError(f"run {run_id} not found")
+    if rewind is not None:
+        rewinds.rewind_run(connection, int(run_pk), rewind, at)
     row = read_run(connection, run_id)
     assert row is not None
     return row

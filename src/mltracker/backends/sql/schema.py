@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import ScalarSelect
 
 #: The schema version that added ``summaries`` (see ``migrations.py``).
-SUMMARIES_VERSION = 8
+SUMMARIES_VERSION = 9
 
 #: The schema version this code writes; see ``migrations.py``.
 SCHEMA_VERSION = SUMMARIES_VERSION
@@ -180,8 +180,48 @@ metrics = Table(
     # sequence number of the very last point after it was removed.
 )
 
+#: The rewinds of runs (since version 8): a run resumed from an earlier checkpoint
+#: (``model.runs.start(resume=..., rewind=step)``) supersedes its points at ``step`` and
+#: after. ``id`` is the resumption's operation id, so that a retried or replayed resumption
+#: finds it and supersedes nothing more (the points logged since are the new values).
+run_rewinds = Table(
+    "run_rewinds",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _owner("runs", "run_pk"),
+    Column("step", BigInteger, nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_run_rewinds_run", "run_pk"),
+)
+
+#: The points that rewinds superseded (since version 8): the columns of ``metrics`` (a
+#: point keeps its ``seq``, so its ordinal and id), and when and by which rewind it was
+#: superseded. Ordinary reads never look here: only ``list_metrics`` with ``superseded``.
+superseded_metrics = Table(
+    "superseded_metrics",
+    metadata,
+    Column("seq", _Key, primary_key=True, autoincrement=False),
+    Column("series_pk", _Key, ForeignKey("series.pk", ondelete="CASCADE"), nullable=False),
+    Column("step", BigInteger),
+    Column("kind", SmallInteger, nullable=False),
+    Column("value", Double),
+    Column("extra", Text),
+    Column("timestamp", Double, nullable=False),
+    Column("id", Uuid),
+    Column("superseded_at", Double, nullable=False),
+    Column("rewind_id", Uuid, ForeignKey("run_rewinds.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_superseded_metrics_series", "series_pk", "seq"),
+)
+
+#: The ``series_pk`` of the row that holds the place of the ordinals of superseded points
+#: in a SQLite store's ``metrics`` (no series has it): SQLite gives a new row the largest
+#: ``seq`` plus one, so without it a point logged after a rewind could take the ordinal of
+#: a superseded one. It is read by nothing (reads select points by their series).
+ORDINAL_FLOOR = 0
+
+
 #: What each series holds, kept by every write of its points in the same transaction (since
-#: version 8; see ``summaries.py``): how many points (``count``, ``nan_count``), its first and
+#: version 9; see ``summaries.py``): how many points (``count``, ``nan_count``), its first and
 #: last point (in logged order: ``seq``) as the value columns of ``metrics`` hold them, and
 #: its lowest and highest number with the step of their first occurrence. One row per series
 #: that has points; it goes with its series.

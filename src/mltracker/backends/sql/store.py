@@ -29,6 +29,7 @@ from mltracker.backends.sql import (
     maintenance,
     metrics,
     migrations,
+    rewinds,
     schema,
     search,
     summaries,
@@ -67,6 +68,7 @@ from mltracker.ports.store import (
     ModuleOwner,
     Point,
     RestoreReport,
+    Rewind,
     RunRow,
     RunStart,
     RunStatus,
@@ -188,6 +190,7 @@ class SqlStore(Store):
         self._version = version
         self._readable = version is not None and version >= migrations.OLDEST_READABLE_VERSION
         sql_runs.note_version(self.engine, version)
+        rewinds.note_version(self.engine, version)
 
     def _read(self, operation: Callable[[Connection], T]) -> T:
         if not self._readable:
@@ -218,6 +221,7 @@ class SqlStore(Store):
         self._version = schema.SCHEMA_VERSION
         self._readable = self._writable = True
         sql_runs.note_version(self.engine, self._version)
+        rewinds.note_version(self.engine, self._version)
         if engines.is_sqlite(self.engine):
             _checkpoint_at_exit.register()
 
@@ -667,9 +671,14 @@ class SqlStore(Store):
 
     # Metrics -------------------------------------------------------------------------
     def write_points(
-        self, points: Sequence[Point], batch_id: UUID | None = None, *, writer: str | None = None
+        self,
+        points: Sequence[Point],
+        batch_id: UUID | None = None,
+        *,
+        writer: str | None = None,
+        part_of: Sequence[UUID] = (),
     ) -> None:
-        self._points.write(self._write, points, batch_id, writer)
+        self._points.write(self._write, points, batch_id, writer, part_of)
 
     def list_batches(self, *, writer: str | None = None, limit: int = 100) -> list[BatchRow]:
         return self._read(lambda connection: metrics.list_batches(connection, writer, limit))
@@ -802,8 +811,12 @@ class SqlStore(Store):
     def start_run(self, start: RunStart) -> RunRow:
         return self._write(lambda connection: sql_runs.start_run(connection, start))
 
-    def resume_run(self, run_id: UUID, at: float, timeout: float | None) -> RunRow:
-        return self._write(lambda connection: sql_runs.resume_run(connection, run_id, at, timeout))
+    def resume_run(
+        self, run_id: UUID, at: float, timeout: float | None, rewind: Rewind | None = None
+    ) -> RunRow:
+        return self._write(
+            lambda connection: sql_runs.resume_run(connection, run_id, at, timeout, rewind)
+        )
 
     def heartbeat_run(self, run_id: UUID, at: float) -> None:
         self._write(lambda connection: sql_runs.heartbeat_run(connection, run_id, at))
