@@ -11,6 +11,7 @@ from importlib.metadata import version as _version
 
 from mltracker.connect import Connection, connect
 from mltracker.connect import open_session as _open_session
+from mltracker.entities import Summary
 from mltracker.errors import (
     AccessDeniedError,
     AlreadyExistsError,
@@ -40,7 +41,7 @@ from mltracker.ports import (
     Modules,
 )
 from mltracker.ports.metrics import NO_PHASE
-from mltracker.run_views import Run, RunsView
+from mltracker.run_views import ExperimentRunsView, Run, RunsView
 from mltracker.views import ExperimentsView as _ExperimentsView
 
 #: The installed distribution's version (one source: ``version`` in pyproject.toml).
@@ -54,6 +55,7 @@ __all__ = [
     "CertificateError",
     "Connection",
     "Experiment",
+    "ExperimentRunsView",
     "Experiments",
     "ForeignStoreError",
     "InvalidArgumentError",
@@ -75,6 +77,7 @@ __all__ = [
     "Run",
     "RunsView",
     "SchemaVersionError",
+    "Summary",
     "__version__",
     "connect",
     "getExperiment",

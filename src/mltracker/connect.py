@@ -37,7 +37,7 @@ from mltracker.schemes import (
     sqlite_path,
 )
 from mltracker.session import Session
-from mltracker.views import ExperimentsView
+from mltracker.views import ExperimentRunsView, ExperimentsView
 from mltracker.writer import MetricWriter
 
 __all__ = [
@@ -172,6 +172,9 @@ class Connection:
             self._session.system_metrics = True
         self._closed = False
         self.experiments = ExperimentsView(self._session)
+        #: The runs of every experiment: ``search()`` (``experiment.name`` is a field),
+        #: ``list()``, ``to_pandas()``; see README "Sweeps".
+        self.runs = ExperimentRunsView(self._session, None)
 
     @property
     def uri(self) -> str:

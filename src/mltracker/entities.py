@@ -188,13 +188,40 @@ class Iteration:
 
 @dataclass(frozen=True, slots=True)
 class Experiment:
-    """A named namespace of models (a snapshot; ``models`` is a live view)."""
+    """A named namespace of models (a snapshot; ``models`` and ``runs`` are live views)."""
 
     id: UUID
     name: str
     models: Models = field(compare=False, repr=False)
     #: When it was created, in seconds since the epoch.
     created_at: float = field(default=0.0, compare=False)
+    #: The runs of its models (``mltracker.run_views.ExperimentRunsView``): ``list()``,
+    #: ``search()``, ``to_pandas()``.
+    runs: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a series of a run holds, kept by the store as points are written (see README
+    "Sweeps"): ``count`` points, ``nan_count`` of them float NaN; the ``first`` and ``last``
+    point logged (``last`` is what ``metrics.latest()`` reads) and their steps; ``min`` and
+    ``max`` over the points that hold a number (floats but NaN, ints, bools as 0 and 1; not
+    strings or other JSON values), as floats, with the step of the first point that holds
+    each (``argmin``, ``argmax``); ``None`` where there is no such point or step."""
+
+    run_id: UUID | None
+    name: str
+    phase: str | None
+    count: int
+    nan_count: int
+    first: Any
+    last: Any
+    first_step: int | None
+    last_step: int | None
+    min: float | None
+    max: float | None
+    argmin: int | None
+    argmax: int | None
 
 
 class StepValue(int):

@@ -13,16 +13,20 @@ import builtins
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 from uuid import UUID
 
-from mltracker import values
+from mltracker import search, values
+from mltracker.entities import Summary
 from mltracker.errors import InvalidArgumentError, InvalidTypeError, NotFoundError
 from mltracker.ports.store import ModuleOwner, RunRow, RunStatus
 from mltracker.runs import status as run_status
 from mltracker.runs.lifecycle import RunHandle, outcome_of
 from mltracker.session import Session, session_store
-from mltracker.views import IterationsView, MetricsView, ModulesView, run_id_of
+from mltracker.views import IterationsView, MetricsView, ModulesView, require_extra, run_id_of
+
+if TYPE_CHECKING:
+    import pandas
 
 _list = builtins.list
 
@@ -166,13 +170,36 @@ class Run:
             raise NotFoundError(f"run {self.id} not found")
         return Run(self._session, row, self._handle, self._model_id)
 
-    def summary(self) -> dict[str, Any]:
-        """The last value of each metric of the run (``name`` or ``phase/name``)."""
-        found: dict[str, Any] = {}
-        for point in self._metrics.latest():
-            key = point.name if point.phase is None else f"{point.phase}/{point.name}"
-            found[key] = point.value
-        return found
+    @overload
+    def summary(self) -> dict[str, Any]: ...
+
+    @overload
+    def summary(self, name: str, *, phase: str | None = None) -> Summary | None: ...
+
+    def summary(self, name: str | None = None, *, phase: str | None = None) -> Any:
+        """``summary("loss", phase="validation")``: the summary of one series of the run
+        (count, nan_count, first, last, min, max, argmin, argmax, first_step, last_step; see
+        :class:`~mltracker.entities.Summary`), kept by the store as points are written;
+        ``None`` if the run logged no point of it. Without a name: the last value of each
+        series of the run, keyed ``name`` (no phase) or ``phase/name``.
+
+        Raises:
+            InvalidArgumentError: A name or phase that is not valid, or a phase without a name.
+        """
+        if name is None:
+            if phase is not None:
+                raise InvalidArgumentError("give the metric's name with its phase")
+            found: dict[str, Any] = {}
+            for point in self._metrics.latest():
+                key = point.name if point.phase is None else f"{point.phase}/{point.name}"
+                found[key] = point.value
+            return found
+        name = values.check_name(name, "metric name")
+        phase = values.check_optional_name(phase, "phase")
+        for summary in session_store(self._session).read_summaries([self.id]):
+            if summary.name == name and summary.phase == phase:
+                return summary
+        return None
 
     def __enter__(self) -> Run:
         return self
@@ -334,6 +361,99 @@ class RunsView:
             if live.id == row.id:
                 handle = live
         return Run(self._session, row, handle, self._model_id)
+
+
+class ExperimentRunsView:
+    """``experiment.runs`` (the runs of the experiment's models) and ``tracker.runs`` (of
+    every experiment): ``list()``, ``search()``, ``to_pandas()``; see README "Sweeps"."""
+
+    def __init__(self, session: Session, experiment_id: UUID | None) -> None:
+        self._session = session
+        self._experiment_id = experiment_id
+
+    def _stored_experiment_id(self) -> UUID | None:
+        if self._experiment_id is None:
+            return None
+        return self._session.resolve(self._experiment_id)
+
+    def list(self) -> _list[Run]:
+        """Every run, oldest first."""
+        return self.search()
+
+    def search(
+        self,
+        where: str | None = None,
+        *,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> _list[Run]:
+        """The runs that ``where`` selects (every run without it), in the order of
+        ``order_by`` (fields, each ``ASC``, the default, or ``DESC``; then oldest first), at
+        most ``limit``: one query of the store. The grammar::
+
+            params.lr < 0.01 AND metrics.loss@validation.min < 0.3
+            run.status IN ('finished', 'running') OR params.optimizer = 'adam'
+            modules.encoder.hidden >= 64 AND NOT params.`batch size` = 32
+
+        Raises:
+            InvalidArgumentError: The condition or order does not parse (the message names
+                the position), or a negative limit.
+            InvalidTypeError: ``where`` or ``order_by`` is not a str, ``limit`` not an int.
+        """
+        search.parse_where(where)
+        search.parse_order(order_by)
+        limit = search.check_limit(limit)
+        store = session_store(self._session)
+        rows = store.search_runs(self._stored_experiment_id(), where, order_by, limit)
+        live = {handle.id: handle for handle in self._session.runs.live()}
+        return [Run(self._session, row, live.get(row.id), row.model_id) for row in rows]
+
+    def to_pandas(
+        self,
+        where: str | None = None,
+        *,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> pandas.DataFrame:
+        """The runs of :meth:`search` as a table, one row per run: ``run_id``, ``model_id``,
+        ``name``, ``status``, ``started_at``, ``ended_at``, ``duration``, a column per
+        parameter (``params.lr``) and per series and aggregate (``metrics.loss@validation.min``,
+        named as a search names them); a run without one has ``None`` (NaN) there.
+
+        Raises:
+            MLTrackerError: pandas is not installed.
+        """
+        pandas = require_extra("pandas", "pandas")
+        found = self.search(where, order_by=order_by, limit=limit)
+        rows: dict[UUID, dict[str, Any]] = {}
+        for run in found:
+            row: dict[str, Any] = {
+                "run_id": str(run.id),
+                "model_id": str(run.model_id),
+                "name": run.name,
+                "status": run.status,
+                "started_at": run.started_at,
+                "ended_at": run.ended_at,
+                "duration": run.duration,
+            }
+            for key, value in run.params.items():
+                row[f"params.{_column_name(key)}"] = value
+            rows[run.id] = row
+        store = session_store(self._session)
+        for summary in store.read_summaries(_list(rows)):
+            assert summary.run_id is not None
+            series_name = _column_name(summary.name)
+            if summary.phase is not None:
+                series_name += "@" + _column_name(summary.phase)
+            row = rows[summary.run_id]
+            for aggregate in search.AGGREGATES:
+                row[f"metrics.{series_name}.{aggregate}"] = getattr(summary, aggregate)
+        return pandas.DataFrame(_list(rows.values()))
+
+
+def _column_name(name: str) -> str:
+    """A name as a search writes it (in backquotes unless it is an identifier)."""
+    return str(search.Field("params", (name,))).removeprefix("params.")
 
 
 # For the integrations (``mltracker.integrations``): a run per trainer call, started and

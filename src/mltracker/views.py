@@ -109,7 +109,11 @@ class ExperimentsView(experiments.Experiments):
         self._session = session
 
     def _entity(self, row: ExperimentRow) -> Experiment:
-        return Experiment(row.id, row.name, ModelsView(self._session, row.id), row.created_at)
+        session = self._session
+        models = ModelsView(session, row.id)
+        return Experiment(
+            row.id, row.name, models, row.created_at, ExperimentRunsView(session, row.id)
+        )
 
     def create(self, name: str) -> Experiment:
         name = values.check_name(name, "experiment name")
@@ -366,7 +370,7 @@ class MetricsView(metrics.Metrics):
         start_step: int | None = None,
         stop_step: int | None = None,
     ) -> pandas.DataFrame:
-        pandas = _require_extra("pandas", "pandas")
+        pandas = require_extra("pandas", "pandas")
         where = _metric_filter(name, phase, start_step, stop_step, run=self._run_id)
         store = session_store(self._session)
         model_id = self._stored_model_id
@@ -637,7 +641,7 @@ def _check_clear(clear: object, given: dict[str, object]) -> frozenset[ModelFiel
     return frozenset(cleared)
 
 
-def _require_extra(module: str, extra: str) -> Any:
+def require_extra(module: str, extra: str) -> Any:
     """Import an optional dependency, or say which extra installs it."""
     try:
         return importlib.import_module(module)
@@ -666,4 +670,5 @@ def _entity_id(entity: object, what: str) -> UUID:
         raise NotFoundError(f"{what} {entity_id!r} not found") from None
 
 
+from mltracker.run_views import ExperimentRunsView as ExperimentRunsView  # noqa: E402
 from mltracker.run_views import RunsView  # noqa: E402 - it builds on the views above

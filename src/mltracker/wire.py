@@ -44,7 +44,7 @@ import orjson
 
 from mltracker import values
 from mltracker.collector import collector_paused
-from mltracker.entities import Metric, Module
+from mltracker.entities import Metric, Module, Summary
 from mltracker.errors import InvalidArgumentError
 from mltracker.ports.store import (
     BatchRow,
@@ -280,6 +280,76 @@ def _encoded(value: Any, exact: Any, where: str) -> values.EncodedValue:
     if kind is float or kind is int or kind is bool:
         return values.encode_value(value)
     raise InvalidArgumentError(f"{where}: a value must be a number, a bool or null")
+
+
+# Summaries of series
+
+
+def _exact_value(value: Any) -> Any:
+    """A metric value (or ``None``) as JSON: itself when JSON holds it exactly, else
+    ``{"exact": [kind, text]}`` in the storage encoding."""
+    if value is None:
+        return None
+    kind, number, text = values.encode_value(value)
+    plain = _wire_value(kind, number, text)
+    if plain is not None:
+        return plain
+    return {"exact": [kind, _exact_text(kind, number, text)]}
+
+
+def _value_of_exact(document: Any, where: str) -> Any:
+    if isinstance(document, Mapping):
+        return _decoded_exact(document.get("exact"), where)
+    return document
+
+
+def _decoded_exact(exact: Any, where: str) -> Any:
+    if not (isinstance(exact, list) and len(exact) == 2 and isinstance(exact[1], str)):
+        raise InvalidArgumentError(f"{where}: exact must be [kind, text]")
+    kind, text = exact
+    if kind == values.FLOAT:
+        return float(text)
+    if kind == values.INT:
+        return int(text)
+    return values.decode_value(kind, None, text)
+
+
+_SUMMARY_VALUES = ("first", "last", "min", "max")
+_SUMMARY_INTS = ("count", "nan_count", "first_step", "last_step", "argmin", "argmax")
+
+
+def summary_document(summary: Summary) -> dict[str, Any]:
+    """A series' summary; its values exact (see :func:`_exact_value`)."""
+    document: dict[str, Any] = {
+        "run_id": None if summary.run_id is None else str(summary.run_id),
+        "name": summary.name,
+        "phase": summary.phase,
+    }
+    for key in _SUMMARY_INTS:
+        document[key] = getattr(summary, key)
+    for key in _SUMMARY_VALUES:
+        document[key] = _exact_value(getattr(summary, key))
+    return document
+
+
+def summary_from_document(document: Mapping[str, Any]) -> Summary:
+    read = {key: _value_of_exact(document[key], key) for key in _SUMMARY_VALUES}
+    run_id = document["run_id"]
+    return Summary(
+        None if run_id is None else UUID(run_id),
+        document["name"],
+        document["phase"],
+        document["count"],
+        document["nan_count"],
+        read["first"],
+        read["last"],
+        document["first_step"],
+        document["last_step"],
+        None if read["min"] is None else float(read["min"]),
+        None if read["max"] is None else float(read["max"]),
+        document["argmin"],
+        document["argmax"],
+    )
 
 
 # Metric points: writes

@@ -116,6 +116,27 @@ def test_list_of_a_model_has_no_model_column(run: Run, stored: Stored) -> None:
     assert [row[1] for row in table_rows(result.stdout)] == ["baseline", "tuned"]
 
 
+def test_list_with_a_search(run: Run, stored: Stored) -> None:
+    result = run("runs", "list", "mnist", "--where", "params.lr < 0.05 OR run.status = 'crashed'")
+    assert result.exit_code == 0, result.output
+    assert [row[2] for row in table_rows(result.stdout)] == ["tuned", ""]
+
+    ordered = run(
+        "runs", "list", "mnist", "--order-by", "metrics.loss@train.min DESC", "--limit", "2"
+    )
+    assert [row[2] for row in table_rows(ordered.stdout)] == ["tuned", "baseline"]
+
+    of_model = run("--json", "runs", "list", "mnist", "a1", "--where", "params.lr = 0.1")
+    assert [document["name"] for document in parse_json(of_model.stdout)] == ["baseline"]
+    of_other = run("runs", "list", "mnist", "b2", "--where", "params.lr = 0.1")
+    assert table_rows(of_other.stdout) == []
+
+
+def test_list_with_a_bad_search_names_the_position(run: Run, stored: Stored) -> None:
+    assert_error(run("runs", "list", "mnist", "--where", "params.lr <"), "at position 11")
+    assert_error(run("runs", "list", "mnist", "--order-by", "lr"), "at position 0")
+
+
 def test_list_of_a_model_without_runs_is_empty(run: Run, stored: Stored) -> None:
     assert parse_json(run("--json", "runs", "list", "mnist", "c3").stdout) == []
     assert table_rows(run("runs", "list", "empty").stdout) == []

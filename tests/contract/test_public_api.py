@@ -40,6 +40,8 @@ DOCUMENTED = {
     "Module",
     "Run",
     "RunsView",
+    "ExperimentRunsView",
+    "Summary",
     "Modules",
     "Iteration",
     "Iterations",

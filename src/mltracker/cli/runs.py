@@ -17,6 +17,7 @@ from uuid import UUID
 import click
 
 import mltracker
+from mltracker import search
 from mltracker.cli.context import (
     CliError,
     State,
@@ -44,10 +45,30 @@ def runs() -> None:
 @runs.command("list")
 @click.argument("experiment")
 @click.argument("hash", required=False)
+@click.option(
+    "--where",
+    metavar="CONDITION",
+    help="Only the runs this search selects, e.g. "
+    '"params.lr < 0.01 AND metrics.loss@validation.min < 0.3" (README: Sweeps).',
+)
+@click.option(
+    "--order-by",
+    metavar="FIELDS",
+    help='Order by these fields, each ASC (the default) or DESC, e.g. "metrics.loss.min".',
+)
+@click.option("--limit", type=click.IntRange(min=0), help="Show at most this many runs.")
 @json_option
 @pass_state
-def list_runs(state: State, experiment: str, hash: str | None) -> None:
-    """List the runs of EXPERIMENT, or of its model HASH, oldest first.
+def list_runs(
+    state: State,
+    experiment: str,
+    hash: str | None,
+    where: str | None,
+    order_by: str | None,
+    limit: int | None,
+) -> None:
+    """List the runs of EXPERIMENT, or of its model HASH, oldest first; with --where,
+    --order-by or --limit, those a search selects, in its order.
 
     A row per run: the start of its id (enough for `runs show`), its model's hash (without
     HASH), name, status, start (UTC), duration, host and parameters. A run that stopped
@@ -56,12 +77,21 @@ def list_runs(state: State, experiment: str, hash: str | None) -> None:
     connection = state.connection()
     found = find_experiment(connection, experiment)
     store = connection.store
+    searching = where is not None or order_by is not None or limit is not None
     if hash is None:
         hashes = {model.id: model.hash for model in store.list_models(found.id)}
-        rows = store.list_experiment_runs(found.id)
     else:
         model = find_model(found, hash)
         hashes = {model.id: model.hash}
+    if searching:
+        search.parse_where(where)  # a bad condition is refused as written, with its position
+        if hash is not None:
+            of_model = "model.hash = '" + hash.replace("'", "''") + "'"
+            where = of_model if where is None or not where.strip() else f"{of_model} AND ({where})"
+        rows = store.search_runs(found.id, where, order_by, limit)
+    elif hash is None:
+        rows = store.list_experiment_runs(found.id)
+    else:
         rows = store.list_runs(model.id)
     now = time.time()
     documents = [_document(row, hashes.get(row.model_id), now) for row in rows]

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
-from mltracker.entities import Metric, Module
+from mltracker.entities import Metric, Module, Summary
 from mltracker.ports.metrics import NoPhase
 
 if TYPE_CHECKING:
@@ -704,6 +704,29 @@ class Store(ABC):
     @abstractmethod
     def list_experiment_runs(self, experiment_id: UUID) -> builtins.list[RunRow]:
         """Every run of the experiment's models, oldest first."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_id: UUID | None,
+        where: str | None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunRow]:
+        """The runs of the experiment's models (``None``: of every experiment) that ``where``
+        selects, in the order of ``order_by`` (then oldest first), at most ``limit``: the
+        grammar of ``mltracker.search``, answered by one query.
+
+        Raises:
+            InvalidArgumentError: The condition or order does not parse (the message names the
+                position), or the limit is negative.
+        """
+
+    @abstractmethod
+    def read_summaries(self, run_ids: Sequence[UUID]) -> builtins.list[Summary]:
+        """The summary of each series of these runs that holds points (see
+        ``mltracker.entities.Summary``), by run in the order given, then by series; a run
+        that is not there has none."""
 
     # Bulk
     @abstractmethod

@@ -3,10 +3,10 @@ safe to repeat: a run's id is made by its client), and their reads."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
@@ -129,8 +129,52 @@ def list_runs(model_id: UUID, store: StoreDependency) -> Response:
     return json_response([wire.run_document(row) for row in store.list_runs(model_id)])
 
 
+_WHERE = Query(
+    description="A condition in the grammar of run searches (README, Sweeps), e.g. "
+    '"params.lr < 0.01 AND metrics.loss@validation.min < 0.3".',
+)
+_ORDER_BY = Query(description='Fields, each ASC or DESC, e.g. "metrics.loss.min DESC".')
+_LIMIT = Query(ge=0, description="The most runs to answer.")
+
+
 @router.get("/experiments/{experiment_id}/runs", tags=["runs"])
-def list_experiment_runs(experiment_id: UUID, store: StoreDependency) -> Response:
-    """Every run of an experiment's models, oldest first."""
-    rows = store.list_experiment_runs(experiment_id)
+def list_experiment_runs(
+    experiment_id: UUID,
+    store: StoreDependency,
+    where: Annotated[str | None, _WHERE] = None,
+    order_by: Annotated[str | None, _ORDER_BY] = None,
+    limit: Annotated[int | None, _LIMIT] = None,
+) -> Response:
+    """Every run of an experiment's models, oldest first; with ``where``, ``order_by`` or
+    ``limit``, those a search selects, in its order."""
+    if where is None and order_by is None and limit is None:
+        rows = store.list_experiment_runs(experiment_id)
+    else:
+        rows = store.search_runs(experiment_id, where, order_by, limit)
     return json_response([wire.run_document(row) for row in rows])
+
+
+@router.get("/runs", tags=["runs"])
+def search_runs(
+    store: StoreDependency,
+    where: Annotated[str | None, _WHERE] = None,
+    order_by: Annotated[str | None, _ORDER_BY] = None,
+    limit: Annotated[int | None, _LIMIT] = None,
+) -> Response:
+    """The runs of every experiment that a search selects (``experiment.name`` is a field),
+    in its order."""
+    rows = store.search_runs(None, where, order_by, limit)
+    return json_response([wire.run_document(row) for row in rows])
+
+
+class RunIds(BaseModel):
+    run_ids: list[UUID] = Field(max_length=100_000)
+
+
+@router.post("/runs/summaries", tags=["runs"])
+def read_summaries(body: RunIds, store: StoreDependency) -> Response:
+    """The summary of each series of these runs (count, nan_count, first, last, min, max,
+    argmin, argmax, first_step, last_step); a value JSON cannot hold exactly comes as
+    ``{"exact": [kind, text]}``."""
+    found = store.read_summaries(body.run_ids)
+    return json_response([wire.summary_document(summary) for summary in found])

@@ -42,11 +42,11 @@ import orjson
 import urllib3
 from urllib3.exceptions import HTTPError
 
-from mltracker import columnar, deadlines, wire
+from mltracker import columnar, deadlines, search, wire
 from mltracker.backends.http import faults, tls
 from mltracker.collector import collector_paused
 from mltracker.credentials import check_token_text
-from mltracker.entities import Metric, Module
+from mltracker.entities import Metric, Module, Summary
 from mltracker.errors import (
     BackendError,
     BackendUnavailableError,
@@ -550,6 +550,31 @@ class HttpStore(Store):
     def list_experiment_runs(self, experiment_id: UUID) -> builtins.list[RunRow]:
         rows = self._call("GET", f"/experiments/{experiment_id}/runs")
         return [wire.run_row(row) for row in rows]
+
+    def search_runs(
+        self,
+        experiment_id: UUID | None,
+        where: str | None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunRow]:
+        search.parse_where(where)  # a bad search fails here, with its position
+        search.parse_order(order_by)
+        search.check_limit(limit)
+        params: dict[str, Any] = {}
+        if where is not None:
+            params["where"] = where
+        if order_by is not None:
+            params["order_by"] = order_by
+        if limit is not None:
+            params["limit"] = limit
+        path = "/runs" if experiment_id is None else f"/experiments/{experiment_id}/runs"
+        return [wire.run_row(row) for row in self._call("GET", path, params=params)]
+
+    def read_summaries(self, run_ids: Sequence[UUID]) -> builtins.list[Summary]:
+        body = {"run_ids": [str(run_id) for run_id in run_ids]}
+        found = self._call("POST", "/runs/summaries", body, repeatable=True)
+        return [wire.summary_from_document(document) for document in found]
 
     # Bulk
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import maintenance
+from mltracker.backends.sql import maintenance, summaries
 from mltracker.backends.sql.engine import uuid_from_driver
 from mltracker.backends.sql.rewinds import keeps_superseded
 from mltracker.backends.sql.runs import keeps_runs, run_key
@@ -32,6 +32,7 @@ from mltracker.backends.sql.schema import (
     superseded_metrics,
     write_batches,
 )
+from mltracker.backends.sql.schema import summaries as summaries_table
 from mltracker.collector import collector_paused
 from mltracker.columnar import EXTRA_FLAG
 from mltracker.entities import Metric, parse_metric_id, stamp_matches
@@ -176,6 +177,9 @@ class PointWriter:
         )
         if handles and connection.execute(check).scalar_one() != len(handles):
             raise _StaleSeries("a series of the batch was deleted")
+        # Before the points: on PostgreSQL this locks the summaries of the batch's series, so
+        # that concurrent writers of a series take turns (see ``summaries``).
+        summaries.add_batch(connection, summaries.batch_rows(points))
         # The rows are made as the driver takes them: a list of them would hold a second
         # tuple per point while the batch is written.
         rows = (
@@ -280,16 +284,21 @@ def remove_metric(connection: Connection, model_id: UUID, metric_id: UUID) -> No
     else:
         match = metrics.c.seq == parsed[0]
     found = connection.execute(
-        sa.select(metrics.c.seq, metrics.c.timestamp).where(match, metrics.c.series_pk.in_(owned))
+        sa.select(metrics.c.seq, metrics.c.timestamp, metrics.c.series_pk).where(
+            match, metrics.c.series_pk.in_(owned)
+        )
     ).first()
     if found is None or (parsed is not None and not stamp_matches(found[1], parsed[1])):
         raise NotFoundError(f"metric {metric_id} not found in model {model_id}")
     connection.execute(sa.delete(metrics).where(metrics.c.seq == found[0]))
+    summaries.recompute(connection, [found[2]])
 
 
 def clear_metrics(connection: Connection, model_id: UUID) -> None:
-    """Delete every point of a model, superseded ones too (its series stay)."""
+    """Delete every point of a model, superseded ones too (its series stay, without
+    summaries)."""
     owned = sa.select(series.c.pk).where(series.c.model_pk == pk_of(models, model_id))
+    connection.execute(sa.delete(summaries_table).where(summaries_table.c.series_pk.in_(owned)))
     connection.execute(sa.delete(metrics).where(metrics.c.series_pk.in_(owned)))
     if keeps_superseded(connection):
         connection.execute(

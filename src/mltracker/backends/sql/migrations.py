@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from mltracker.backends.sql import engine as engines
-from mltracker.backends.sql import schema
+from mltracker.backends.sql import schema, summaries
 from mltracker.errors import BackendError, ForeignStoreError, SchemaVersionError
 
 
@@ -268,6 +269,54 @@ def _add_rewinds(connection: Connection) -> None:
 #: The name of the run that an upgrade to version 7 gives each model's earlier data.
 BEFORE_RUNS = "before runs"
 
+
+def _add_summaries(connection: Connection) -> None:
+    """Version 9 (``schema.SUMMARIES_VERSION``): the summary of each series, rebuilt from the
+    points that ``metrics`` holds, not the superseded ones (see ``summaries``), with a
+    progress bar on a terminal."""
+    key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    meta = sa.MetaData()
+    sa.Table("series", meta, sa.Column("pk", key, primary_key=True))
+    table = sa.Table(
+        "summaries",
+        meta,
+        sa.Column(
+            "series_pk", key, sa.ForeignKey("series.pk", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("nan_count", sa.BigInteger, nullable=False),
+        sa.Column("first_step", sa.BigInteger),
+        sa.Column("first_kind", sa.SmallInteger, nullable=False),
+        sa.Column("first_value", sa.Double),
+        sa.Column("first_extra", sa.Text),
+        sa.Column("last_step", sa.BigInteger),
+        sa.Column("last_kind", sa.SmallInteger, nullable=False),
+        sa.Column("last_value", sa.Double),
+        sa.Column("last_extra", sa.Text),
+        sa.Column("min_value", sa.Double),
+        sa.Column("min_step", sa.BigInteger),
+        sa.Column("max_value", sa.Double),
+        sa.Column("max_step", sa.BigInteger),
+    )
+    table.create(connection, checkfirst=True)
+    summaries.recompute(connection, progress=_progress_bar("summarising metric series"))
+
+
+def _progress_bar(what: str) -> Callable[[int, int], None] | None:
+    """A progress bar on stderr for a long upgrade step, if stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        sys.stderr.write(f"\r{what}: [{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
 #: ``UPGRADES[v]`` takes a store from version ``v`` to ``v + 1``.
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _add_write_batches,
@@ -277,6 +326,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     5: _add_batch_writers,
     6: _add_runs,
     7: _add_rewinds,
+    schema.SUMMARIES_VERSION - 1: _add_summaries,
 }
 
 #: The oldest schema version whose tables this code reads as they are. Reads of a store that

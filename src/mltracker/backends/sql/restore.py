@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker.backends.sql import runs as sql_runs
+from mltracker.backends.sql import summaries
 from mltracker.backends.sql.metrics import POINT_COLUMNS, phase_out, series_key
 from mltracker.backends.sql.rewinds import keeps_superseded
 from mltracker.backends.sql.schema import (
@@ -297,6 +298,8 @@ class _Restorer:
             )
         if rows:
             self.connection.execute(sa.insert(metrics), rows)
+        if rows or rewritten:
+            summaries.recompute(self.connection, model_pk=model_pk)
 
     def _without_superseded(
         self, names: dict[Any, Any], records: list[MetricRecord]

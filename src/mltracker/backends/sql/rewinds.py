@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mltracker.backends.sql import engine as engines
+from mltracker.backends.sql import summaries
 from mltracker.backends.sql.schema import (
     ORDINAL_FLOOR,
     metrics,
@@ -85,6 +86,8 @@ def rewind_run(connection: Connection, run_pk: int, rewind: Rewind, at: float) -
         deleted = sa.delete(metrics).where(*chosen).returning(*columns).cte("moved")
         moved = sa.select(*(deleted.c[name] for name in _POINT), *marks)
         done = connection.execute(sa.insert(superseded_metrics).from_select(target, moved))
+        if done.rowcount:
+            summaries.recompute(connection, run_pk=run_pk)  # of the points that stay
         return int(done.rowcount)
     done = connection.execute(
         sa.insert(superseded_metrics).from_select(
@@ -96,6 +99,7 @@ def rewind_run(connection: Connection, run_pk: int, rewind: Rewind, at: float) -
         return 0
     connection.execute(sa.delete(metrics).where(*chosen))
     _keep_ordinal_floor(connection)
+    summaries.recompute(connection, run_pk=run_pk)  # of the points that stay
     return int(count)
 
 

@@ -41,7 +41,8 @@ _COLUMNS = (runs.c.id, models.c.id, *FIELDS)
 _SELECT = sa.select(*_COLUMNS).select_from(runs.join(models, models.c.pk == runs.c.model_pk))
 
 
-def _row(found: Any) -> RunRow:
+def row_of(found: Any) -> RunRow:
+    """A run of a row of its id, its model's id and :data:`FIELDS`."""
     run_id, model_id = uuid_from_driver(found[0]), uuid_from_driver(found[1])
     assert run_id is not None and model_id is not None
     return RunRow(
@@ -95,21 +96,21 @@ def read_run(connection: Connection, run_id: UUID) -> RunRow | None:
     if not keeps_runs(connection):
         return None
     found = connection.execute(_SELECT.where(runs.c.id == run_id)).first()
-    return None if found is None else _row(found)
+    return None if found is None else row_of(found)
 
 
 def list_runs(connection: Connection, model_id: UUID) -> list[RunRow]:
     if not keeps_runs(connection):
         return []
     statement = _SELECT.where(models.c.id == model_id).order_by(runs.c.pk)
-    return [_row(found) for found in connection.execute(statement)]
+    return [row_of(found) for found in connection.execute(statement)]
 
 
 def list_experiment_runs(connection: Connection, experiment_pk: Any) -> list[RunRow]:
     if not keeps_runs(connection):
         return []
     statement = _SELECT.where(models.c.experiment_pk == experiment_pk).order_by(runs.c.pk)
-    return [_row(found) for found in connection.execute(statement)]
+    return [row_of(found) for found in connection.execute(statement)]
 
 
 def start_run(connection: Connection, start: RunStart) -> RunRow:

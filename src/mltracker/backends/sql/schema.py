@@ -34,8 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.selectable import ScalarSelect
 
+#: The schema version that added ``summaries`` (see ``migrations.py``).
+SUMMARIES_VERSION = 9
+
 #: The schema version this code writes; see ``migrations.py``.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = SUMMARIES_VERSION
 
 metadata = MetaData()
 
@@ -215,6 +218,32 @@ superseded_metrics = Table(
 #: ``seq`` plus one, so without it a point logged after a rewind could take the ordinal of
 #: a superseded one. It is read by nothing (reads select points by their series).
 ORDINAL_FLOOR = 0
+
+
+#: What each series holds, kept by every write of its points in the same transaction (since
+#: version 9; see ``summaries.py``): how many points (``count``, ``nan_count``), its first and
+#: last point (in logged order: ``seq``) as the value columns of ``metrics`` hold them, and
+#: its lowest and highest number with the step of their first occurrence. One row per series
+#: that has points; it goes with its series.
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("series_pk", _Key, ForeignKey("series.pk", ondelete="CASCADE"), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("nan_count", BigInteger, nullable=False),
+    Column("first_step", BigInteger),
+    Column("first_kind", SmallInteger, nullable=False),
+    Column("first_value", Double),
+    Column("first_extra", Text),
+    Column("last_step", BigInteger),
+    Column("last_kind", SmallInteger, nullable=False),
+    Column("last_value", Double),
+    Column("last_extra", Text),
+    Column("min_value", Double),
+    Column("min_step", BigInteger),
+    Column("max_value", Double),
+    Column("max_step", BigInteger),
+)
 
 iterations = Table(
     "iterations",

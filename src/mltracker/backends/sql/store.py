@@ -24,7 +24,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltracker import columnar, deadlines
-from mltracker.backends.sql import buckets, maintenance, metrics, migrations, rewinds, schema
+from mltracker.backends.sql import (
+    buckets,
+    maintenance,
+    metrics,
+    migrations,
+    rewinds,
+    schema,
+    search,
+    summaries,
+)
 from mltracker.backends.sql import engine as engines
 from mltracker.backends.sql import runs as sql_runs
 from mltracker.backends.sql.arrow import ArrowReader
@@ -38,7 +47,7 @@ from mltracker.backends.sql.schema import (
     runs,
     step_operations,
 )
-from mltracker.entities import Metric, Module
+from mltracker.entities import Metric, Module, Summary
 from mltracker.errors import (
     AlreadyExistsError,
     BackendError,
@@ -826,6 +835,22 @@ class SqlStore(Store):
         return self._read(
             lambda connection: sql_runs.list_experiment_runs(connection, experiment_pk)
         )
+
+    def search_runs(
+        self,
+        experiment_id: UUID | None,
+        where: str | None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRow]:
+        search.check(where, order_by, limit)
+        return self._read(
+            lambda connection: search.search_runs(connection, experiment_id, where, order_by, limit)
+        )
+
+    def read_summaries(self, run_ids: Sequence[UUID]) -> list[Summary]:
+        wanted = list(run_ids)
+        return self._read(lambda connection: summaries.read_summaries(connection, wanted))
 
     # Bulk --------------------------------------------------------------------------
     def restore(self, experiments: Sequence[ExperimentRecord]) -> RestoreReport:
