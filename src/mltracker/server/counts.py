@@ -90,9 +90,10 @@ def nans_per_series(
     store: Store, model_id: UUID
 ) -> dict[tuple[str, str | None, UUID | None], int] | None:
     """The number of NaN points of each series of a model that holds any, by name, phase and
-    run (``None``: the points of no run), or ``None`` when the store cannot count them. A
-    read of every point of the model (a NaN is a float point without a value: no index
-    holds it)."""
+    run (``None``: the points of no run), or ``None`` when the store cannot count them. Read
+    from the series' summaries (a row per series); a store older than them (read only, not
+    upgraded) is counted by reading every point of the model (a NaN is a float point without
+    a value: no index holds it)."""
     sql = _sql(store)
     if sql is None:
         return None
@@ -100,24 +101,31 @@ def nans_per_series(
 
     from mltracker.backends.sql import engine as engines
     from mltracker.backends.sql.metrics import phase_out
-    from mltracker.backends.sql.schema import metrics, models, runs, series
+    from mltracker.backends.sql.schema import metrics, models, runs, series, summaries
     from mltracker.values import FLOAT
 
-    query = (
-        sa.select(series.c.name, series.c.phase, runs.c.id, sa.func.count())
-        .select_from(
-            series.join(models, models.c.pk == series.c.model_pk)
-            .join(metrics, metrics.c.series_pk == series.c.pk)
-            .outerjoin(runs, runs.c.pk == series.c.run_pk)
+    def query(summarised: bool) -> Any:
+        of_model = series.join(models, models.c.pk == series.c.model_pk).outerjoin(
+            runs, runs.c.pk == series.c.run_pk
         )
-        .where(models.c.id == model_id, metrics.c.kind == FLOAT, metrics.c.value.is_(None))
-        .group_by(series.c.pk, series.c.name, series.c.phase, runs.c.id)
-    )
+        if summarised:
+            return (
+                sa.select(series.c.name, series.c.phase, runs.c.id, summaries.c.nan_count)
+                .select_from(of_model.join(summaries, summaries.c.series_pk == series.c.pk))
+                .where(models.c.id == model_id, summaries.c.nan_count > 0)
+            )
+        return (
+            sa.select(series.c.name, series.c.phase, runs.c.id, sa.func.count())
+            .select_from(of_model.join(metrics, metrics.c.series_pk == series.c.pk))
+            .where(models.c.id == model_id, metrics.c.kind == FLOAT, metrics.c.value.is_(None))
+            .group_by(series.c.pk, series.c.name, series.c.phase, runs.c.id)
+        )
 
     def count(connection: Any) -> dict[tuple[str, str | None, UUID | None], int]:
+        summarised = sa.inspect(connection).has_table(summaries.name)
         return {
             (name, phase_out(phase), run_id): int(number)
-            for name, phase, run_id, number in connection.execute(query)
+            for name, phase, run_id, number in connection.execute(query(summarised))
         }
 
     return engines.run(sql, count, write=False)
