@@ -138,6 +138,17 @@ def test_points_come_a_page_at_a_time(serve: Serve, filled: Filled) -> None:
     assert jumped["points"]["step"] == [7, 8] and jumped["total"] == EPOCHS
 
 
+def test_an_offset_past_what_a_read_can_count_is_refused(serve: Serve, filled: Filled) -> None:
+    url = serve(filled.uri)
+    model_id = get(url, "/model", experiment="spirals", hash="a1")["model"]["id"]
+    answer = urllib3.request(
+        "GET",
+        url + f"/api/v1/overview/models/{model_id}/points",
+        fields={"name": "loss", "phase": "train", "offset": str(2**64)},
+    )
+    assert answer.status == 422, answer.data
+
+
 def test_parquet_is_offered_where_the_server_can_write_it(
     serve: Serve, filled: Filled, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,7 +56,9 @@ def test_the_end_of_training_leaves_what_the_store_does_not_take_in_the_spool(
 
         writer.flush_at_end()
 
-        assert writer.pending == 1 + 100 + known_away  # the run's start, points, the step
+        points, other_writes = writer.pending_counts()
+        # every point, the run's start, the step (and, on a slow machine, a heartbeat)
+        assert points == 100 and other_writes >= 1 + known_away, (points, other_writes)
         assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
         err = capfd.readouterr().err
         assert "100 metric points" in err and "mltracker sync" in err, err

@@ -269,7 +269,12 @@ def points(
     start_step: int | None = Query(
         None, description="Only the points at this step or later (a jump to a step)."
     ),
-    offset: int = Query(0, ge=0, description="Skip this many points (read, then left out)."),
+    offset: int = Query(
+        0,
+        ge=0,
+        le=values.INT64_MAX - MAX_PAGE - 1,  # the read's limit, offset + limit + 1, is an int64
+        description="Skip this many points (read, then left out).",
+    ),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
 ) -> Response:
     """A page of one metric's points in logged order, read with the store's cursor (never
