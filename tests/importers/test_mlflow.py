@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 import mltracker
 from mltracker.importers.mlflow import import_mlflow, series_key
 from mltracker.importers.streaming import RunWriter, external_run_id
+from tests.conftest import POSTGRES_URL
 
 from .mlflow_stores import (
     T0,
@@ -257,3 +260,36 @@ def test_the_command(sqlite_uri: str, mlflow_store: Written) -> None:
     )
     assert missing.exit_code == 1
     assert "/nowhere/mlflow.db" in missing.output
+
+
+@pytest.fixture
+def mlflow_postgres_database(postgres_available: bool) -> Iterator[str]:
+    """The URL of a new PostgreSQL database for an MLflow store (MLflow keeps its tables in
+    a database's default schema), dropped afterwards."""
+    if not postgres_available:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    import psycopg
+
+    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"mlflow_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_postgresql_tracking_store(sqlite_uri: str, mlflow_postgres_database: str) -> None:
+    """An MLflow store in PostgreSQL, written by MLflow (through psycopg 3), read by its
+    ``postgresql://`` URL: every point, and a second import adds nothing."""
+    writer_url = mlflow_postgres_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    written = write_store(writer_url, runs=2, points=300)
+    with mltracker.connect(sqlite_uri) as tracker:
+        result = import_mlflow(tracker, mlflow_postgres_database)
+        assert result.counts.runs_added == 2
+        assert result.counts.points == 2 * 300 * 2
+        assert check_every_point(tracker, Written(writer_url, written.runs)) == 2 * 300 * 2
+        again = import_mlflow(tracker, mlflow_postgres_database)
+        assert again.counts.runs_added == 0 and again.counts.points == 0
