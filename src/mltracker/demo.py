@@ -3,7 +3,8 @@
 Several NumPy multilayer perceptrons with different hyper-parameters learn a synthetic
 two-spirals classification task. Each model's layers are logged as modules, the optimizer's
 settings of every epoch as an iteration's modules, train and validation loss and accuracy
-per epoch as metrics, and ``model.step`` counts the epochs.
+per epoch as metrics, and ``model.step`` counts the epochs. Each model's training is a run
+named after it, with the settings as its params.
 
 Run it with ``python -m mltracker.demo [URI]`` (NumPy needed: ``pip install 'mltracker[numpy]'``).
 """
@@ -49,6 +50,10 @@ class Settings:
 
     def name(self) -> str:
         return "mlp-" + "x".join(str(size) for size in self.hidden)
+
+    def params(self) -> dict[str, Any]:
+        """The settings as a run's params (``hidden`` as text, ``"32x32"``)."""
+        return {**asdict(self), "hidden": "x".join(str(size) for size in self.hidden)}
 
 
 DEFAULT_SETTINGS = (
@@ -128,7 +133,6 @@ def train(
 
     A model of the same hash from an earlier run is replaced.
     """
-    x_train, y_train, x_valid, y_valid = data
     previous = experiment.models.read(settings.hash())
     if previous is not None:
         experiment.models.delete(previous.id)
@@ -137,6 +141,19 @@ def train(
         name=settings.name(),
         description=f"MLP {settings.hidden}, SGD lr={settings.learning_rate}",
     )
+    with model.runs.start(name=settings.name(), params=settings.params()):
+        _fit(model, settings, data, progress)
+    return model
+
+
+def _fit(
+    model: Model,
+    settings: Settings,
+    data: tuple[Any, Any, Any, Any],
+    progress: Progress | None,
+) -> None:
+    """One model's training, logged to its current run: its layers, then every epoch."""
+    x_train, y_train, x_valid, y_valid = data
     sizes = [x_train.shape[1], *settings.hidden, 2]
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = index == len(sizes) - 2
@@ -177,7 +194,6 @@ def train(
         learning_rate *= settings.lr_decay
         if progress is not None:
             progress(settings, epoch)
-    return model
 
 
 def make_data(points: int = 2000, seed: int = 42) -> tuple[Any, Any, Any, Any]:

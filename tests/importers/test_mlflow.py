@@ -4,14 +4,24 @@ runs as MLflow has them, idempotent, resumable, and clear errors."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 
 import mltracker
 from mltracker.importers.mlflow import import_mlflow, series_key
 from mltracker.importers.streaming import RunWriter, external_run_id
+from tests.conftest import POSTGRES_URL
 
 from .mlflow_stores import (
     T0,
@@ -257,3 +267,88 @@ def test_the_command(sqlite_uri: str, mlflow_store: Written) -> None:
     )
     assert missing.exit_code == 1
     assert "/nowhere/mlflow.db" in missing.output
+
+
+@pytest.fixture
+def mlflow_postgres_database(postgres_available: bool) -> Iterator[str]:
+    """The URL of a new PostgreSQL database for an MLflow store (MLflow keeps its tables in
+    a database's default schema), dropped afterwards."""
+    if not postgres_available:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    import psycopg
+
+    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"mlflow_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_postgresql_tracking_store(sqlite_uri: str, mlflow_postgres_database: str) -> None:
+    """An MLflow store in PostgreSQL, written by MLflow (through psycopg 3), read by its
+    ``postgresql://`` URL: every point, and a second import adds nothing."""
+    writer_url = mlflow_postgres_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    written = write_store(writer_url, runs=2, points=300)
+    with mltracker.connect(sqlite_uri) as tracker:
+        result = import_mlflow(tracker, mlflow_postgres_database)
+        assert result.counts.runs_added == 2
+        assert result.counts.points == 2 * 300 * 2
+        assert check_every_point(tracker, Written(writer_url, written.runs)) == 2 * 300 * 2
+        again = import_mlflow(tracker, mlflow_postgres_database)
+        assert again.counts.runs_added == 0 and again.counts.points == 0
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real ``mlflow server`` (its own process, a SQLite store), stopped
+    afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "mlflow-server.log").open("wb")
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", "1"),
+            *("--backend-store-uri", f"sqlite:///{tmp_path / 'served.db'}"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib3.request("GET", url + "/health", timeout=2, retries=False).status == 200:
+                    break
+            except urllib3.exceptions.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"mlflow server did not start: {(tmp_path / 'mlflow-server.log').read_text()}"
+                )
+            time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
+
+
+def test_a_running_mlflow_server(sqlite_uri: str, mlflow_server: str) -> None:
+    """Runs written to a real MLflow server through its REST API, imported from its URL:
+    every point, and a second import adds nothing."""
+    written = write_store(mlflow_server, runs=2, points=200)
+    with mltracker.connect(sqlite_uri) as tracker:
+        result = import_mlflow(tracker, mlflow_server)
+        assert result.counts.runs_added == 2
+        assert result.counts.points == 2 * 200 * 2
+        assert check_every_point(tracker, written) == 2 * 200 * 2
+        again = import_mlflow(tracker, mlflow_server)
+        assert again.counts.runs_added == 0 and again.counts.points == 0

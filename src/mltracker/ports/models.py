@@ -5,12 +5,15 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
 from mltracker.ports.iterations import Iterations
 from mltracker.ports.metrics import Metrics
 from mltracker.ports.modules import Modules
+
+if TYPE_CHECKING:
+    from mltracker.run_views import RunsView
 
 
 class Model(Protocol):
@@ -75,6 +78,11 @@ class Model(Protocol):
     def iterations(self) -> Iterations:
         """Each model owns a collection of iterations that represents discrete steps in the
         model's training or evaluation process, typically corresponding to one epoch."""
+
+    @property
+    def runs(self) -> RunsView:
+        """The model's runs (each training process is one), and this process's current
+        one."""
 
 
 class Models(ABC):
