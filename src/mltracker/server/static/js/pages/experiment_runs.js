@@ -40,6 +40,9 @@ export function latestRunColumn(latestOf) {
   };
 }
 
+/** The order of the runs without one: the newest first. */
+const DEFAULT_ORDER = "run.started_at DESC";
+
 /** The aggregates a summary column may show. */
 export const AGGREGATES = ["last", "min", "max"];
 
@@ -216,6 +219,7 @@ export function runsView(experimentName, state, save) {
 
   let columnsKey = null;
   let pickerKey = null;
+  let drawnHead = null;
   function draw() {
     const runs = shown ?? [];
     const keys = paramKeysVaryFirst(runs);
@@ -234,10 +238,15 @@ export function runsView(experimentName, state, save) {
         },
       }, "×"))));
     }
-    const order = /^\s*(.+?)(\s+(ASC|DESC))?\s*$/i.exec(state.order_by || "run.started_at DESC");
+    const order = /^\s*(.+?)(\s+(ASC|DESC))?\s*$/i.exec(state.order_by || DEFAULT_ORDER);
     const sorted = order && !order[1].includes(",") && table.columns.find((one) => one.field === order[1]);
-    table.sort = sorted ? { key: sorted.key, desc: (order[3] || "").toUpperCase() === "DESC" } : null;
-    table.renderHead();
+    const sort = sorted ? { key: sorted.key, desc: (order[3] || "").toUpperCase() === "DESC" } : null;
+    const headKey = JSON.stringify([columnsKey, sort]);
+    if (headKey !== drawnHead) {
+      drawnHead = headKey;
+      table.sort = sort;
+      table.renderHead();
+    }
     table.setRows(runs);
     const options = series.flatMap((one) => AGGREGATES.map((aggregate) => summaryField(one.name, one.phase, aggregate)))
       .filter((field) => !state.rcols.includes(field));
@@ -253,20 +262,30 @@ export function runsView(experimentName, state, save) {
   }
 
   /** Ask the server for the search (if any) and the summaries of its runs, and draw them; an
-   * error shows under the box, and the table keeps the last good answer. */
-  async function refresh() {
+   * error shows under the box, and the table keeps the last good answer (a poll while the
+   * search is wrong updates the rows of the last good search). */
+  let good = null; // the last search answered
+  let failed = null; // the search in the box, if it was refused
+  async function refresh(polled = false) {
     const ticket = ++asked;
+    const current = JSON.stringify([state.where, state.order_by]);
+    const asking = polled && failed === current && good !== null ? good : current;
+    const [where, orderBy] = JSON.parse(asking);
     try {
       let runs;
-      if (!state.where && !state.order_by) runs = [...everyRun].reverse();
+      if (!where && !orderBy) runs = [...everyRun].reverse();
       else if (experimentId === null) return;
       else {
         runs = await get(`/experiments/${experimentId}/runs`,
-          { where: state.where || null, order_by: state.order_by || null });
+          { where: where || null, order_by: orderBy || DEFAULT_ORDER });
       }
       const found = runs.length ? await post("/runs/summaries", { run_ids: runs.map((run) => run.id) }) : [];
       if (ticket !== asked) return;
-      showError(null);
+      good = asking;
+      if (asking === current) {
+        failed = null;
+        showError(null);
+      }
       summaries = new Map();
       const names = new Map();
       for (const summary of found) {
@@ -279,7 +298,9 @@ export function runsView(experimentName, state, save) {
       shown = runs;
       draw();
     } catch (error) {
-      if (ticket === asked) showError(error);
+      if (ticket !== asked) return;
+      if (asking === current) failed = current;
+      showError(error);
     }
   }
 
@@ -288,7 +309,7 @@ export function runsView(experimentName, state, save) {
     modelsById = new Map(models.map((model) => [model.id, model]));
     everyRun = runs;
     if (experiment) experimentId = experiment.id;
-    return refresh();
+    return refresh(true);
   };
   return { element, update };
 }
