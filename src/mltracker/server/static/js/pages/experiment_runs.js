@@ -265,6 +265,8 @@ export function runsView(experimentName, state, save) {
    * error shows under the box, and the table keeps the last good answer (a poll while the
    * search is wrong updates the rows of the last good search). */
   let good = null; // the last search answered
+  let summaryPolls = 0;
+  let summariesRead = false;
   let failed = null; // the search in the box, if it was refused
   async function refresh(polled = false) {
     const ticket = ++asked;
@@ -279,22 +281,29 @@ export function runsView(experimentName, state, save) {
         runs = await get(`/experiments/${experimentId}/runs`,
           { where: where || null, order_by: orderBy || DEFAULT_ORDER });
       }
-      const found = runs.length ? await post("/runs/summaries", { run_ids: runs.map((run) => run.id) }) : [];
+      // the summaries: for the columns picked, else for the picker's series (a poll asks
+      // them one time in five)
+      const needed = !polled || state.rcols.length > 0 || !summariesRead || ++summaryPolls % 5 === 0;
+      const found = !needed ? null
+        : runs.length ? await post("/runs/summaries", { run_ids: runs.map((run) => run.id) }) : [];
       if (ticket !== asked) return;
       good = asking;
       if (asking === current) {
         failed = null;
         showError(null);
       }
-      summaries = new Map();
-      const names = new Map();
-      for (const summary of found) {
-        const label = seriesLabel(summary.name, summary.phase);
-        if (!summaries.has(summary.run_id)) summaries.set(summary.run_id, new Map());
-        summaries.get(summary.run_id).set(label, summary);
-        if (!names.has(label)) names.set(label, { name: summary.name, phase: summary.phase, label });
+      if (found !== null) {
+        summariesRead = true;
+        summaries = new Map();
+        const names = new Map();
+        for (const summary of found) {
+          const label = seriesLabel(summary.name, summary.phase);
+          if (!summaries.has(summary.run_id)) summaries.set(summary.run_id, new Map());
+          summaries.get(summary.run_id).set(label, summary);
+          if (!names.has(label)) names.set(label, { name: summary.name, phase: summary.phase, label });
+        }
+        series = [...names.values()].sort((a, b) => a.label.localeCompare(b.label));
       }
-      series = [...names.values()].sort((a, b) => a.label.localeCompare(b.label));
       shown = runs;
       draw();
     } catch (error) {
