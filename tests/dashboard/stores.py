@@ -7,6 +7,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import mltracker
 from mltracker.ports.store import RunStart, Series, Store
@@ -138,3 +139,35 @@ def fill_sweep(uri: str) -> Sweep:
         with experiment.models.create("cnn").runs.start(name="baseline") as baseline:
             baseline.metrics.log("loss", 0.5, step=0)
     return Sweep(uri, tuple(ids), running, baseline.id)
+
+
+#: The grid of fill_grid: lr x width x seed, each run a model "mlp"'s.
+GRID = [
+    {"optimizer": "adam", "lr": lr, "width": width, "seed": seed}
+    for lr in (0.001, 0.01, 0.1)
+    for width in (64, 128)
+    for seed in (0, 1)
+]
+
+
+def grid_loss(params: dict[str, Any], step: int) -> float:
+    return 1.0 / (step + 1) + params["lr"] * 10 + params["width"] / 1000 + params["seed"] / 100
+
+
+def grid_name(params: dict[str, Any]) -> str:
+    return f"lr={params['lr']},w={params['width']},s={params['seed']}"
+
+
+def fill_grid(uri: str) -> list[uuid.UUID]:
+    """Experiment "grid": model "mlp" with a run per GRID entry (oldest first, all finished),
+    named by grid_name, params as GRID (optimizer the same in every run), "loss" in phase
+    "validation" over 5 steps (grid_loss). Their ids, in GRID's order."""
+    ids = []
+    with mltracker.connect(uri) as tracker:
+        model = tracker.experiments.create("grid").models.create("mlp")
+        for params in GRID:
+            with model.runs.start(name=grid_name(params), params=params) as run:
+                for step in range(5):
+                    run.metrics.log("loss", grid_loss(params, step), step=step, phase="validation")
+            ids.append(run.id)
+    return ids

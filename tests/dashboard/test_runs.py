@@ -176,11 +176,12 @@ def test_the_experiment_page_shows_each_models_latest_run_and_every_run(
     assert rows[0][1] == "baseline"  # the newest first
     screenshot(browser, "experiment-runs")
 
-    browser.page.fill("input[aria-label='Filter runs']", "failed")
+    browser.page.fill("input[aria-label='Search runs']", "run.status = 'failed'")
+    browser.page.press("input[aria-label='Search runs']", "Enter")
     browser.page.wait_for_function(
         "document.querySelectorAll('.runs-view tbody tr[data-key]').length === 1"
     )
-    browser.page.reload()  # the view and its filter are in the URL
+    browser.page.reload()  # the view and its search are in the URL
     browser.page.wait_for_selector(f".runs-view tbody tr[data-key='{sweep.runs[1]}']")
 
 

@@ -145,6 +145,29 @@ def test_the_cookie_stands_for_the_token_on_reads_only(
     assert answer.status == status
 
 
+def test_the_cookie_asks_the_summaries_of_runs_which_only_read(
+    serve: Serve, filled: Filled
+) -> None:
+    """POST /runs/summaries reads (its body is a list of run ids): the Runs view asks it
+    with the cookie; a foreign Origin is still refused and another POST still needs the
+    token."""
+    url = serve(filled.uri, token=TOKEN)
+    cookie = f"{COOKIE_NAME}={session_cookie(TOKEN)}"
+    body = json.dumps({"run_ids": []})
+    kinds = {"content-type": "application/json"}
+    answer = urllib3.request(
+        "POST", url + "/api/v1/runs/summaries", body=body, headers={**kinds, "cookie": cookie}
+    )
+    assert (answer.status, json.loads(answer.data)) == (200, [])
+    foreign = {**kinds, "cookie": cookie, "origin": "https://elsewhere.example"}
+    answer = urllib3.request("POST", url + "/api/v1/runs/summaries", body=body, headers=foreign)
+    assert answer.status == 403
+    answer = urllib3.request(
+        "POST", url + "/api/v1/experiments", body="{}", headers={**kinds, "cookie": cookie}
+    )
+    assert answer.status == 401
+
+
 def test_a_wrong_bearer_token_is_not_rescued_by_the_cookie(serve: Serve, filled: Filled) -> None:
     url = serve(filled.uri, token=TOKEN)
     answer = call(

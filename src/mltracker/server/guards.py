@@ -45,6 +45,9 @@ JSON = "application/json"
 HEALTH_PATH = f"{API_PREFIX}/health"
 #: The paths that answer without the token.
 OPEN_PATHS = frozenset({HEALTH_PATH, dashboard.LOGIN_PATH})
+#: The paths whose POST only reads (its body is a question too long for a URL): a read token
+#: and the dashboard's cookie may ask them, as a GET.
+READING_POSTS = frozenset({f"{API_PREFIX}/runs/summaries"})
 #: The methods that change something: a request of another site with one of them is refused.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: The methods whose requests carry a body (JSON on the API).
@@ -285,7 +288,9 @@ class TokenGuard:
                 cookies = value
             elif name == b"accept":
                 accept = value
-        reading = scope["method"] in ("GET", "HEAD")
+        reading = scope["method"] in ("GET", "HEAD") or (
+            scope["method"] == "POST" and path in READING_POSTS
+        )
         known = self._tokens.current()
         token = None
         problem = "a token is required"

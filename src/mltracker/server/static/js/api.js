@@ -27,8 +27,21 @@ export function query(params = {}) {
 
 /** GET a JSON document of the API. A 401 sends the browser to the login form. */
 export async function get(path, params, { signal } = {}) {
-  const response = await fetch(API + path + query(params), {
-    headers: { accept: "application/json" },
+  return request("GET", path + query(params), undefined, signal);
+}
+
+/** POST a JSON body to a route of the API that reads (e.g. /runs/summaries); its answer. */
+export async function post(path, body, { signal } = {}) {
+  return request("POST", path, body, signal);
+}
+
+async function request(method, path, body, signal) {
+  const headers = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
     signal,
   });

@@ -62,10 +62,31 @@ export function paramKeys(runs) {
   return [...keys];
 }
 
-/** The columns of a DataTable of runs: status, started, duration, host, one per param, exit.
- * now() -> the server's clock of the rows shown. */
-export function runColumns(runs, now, { maxParams = 16 } = {}) {
-  const keys = paramKeys(runs).slice(0, maxParams);
+/** A name as a run search writes it: itself if an identifier, else in backquotes. */
+export function searchName(name) {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `\`${name}\``;
+}
+
+/** The params of runs (as paramKeys), those whose values differ from run to run first (a
+ * run without the param differs from one with it), then those every run has the same. */
+export function paramKeysVaryFirst(runs) {
+  const keys = paramKeys(runs);
+  const seen = new Map(keys.map((key) => [key, new Set()]));
+  for (const run of runs) {
+    const params = new Map(flatten(run.params || {}));
+    for (const key of keys) {
+      seen.get(key).add(params.has(key) ? JSON.stringify(params.get(key)) : "missing");
+    }
+  }
+  const varies = (key) => seen.get(key).size > 1;
+  return [...keys.filter(varies), ...keys.filter((key) => !varies(key))];
+}
+
+/** The columns of a DataTable of runs: status, started, duration, host, one per param, exit;
+ * each with the `field` a run search orders by (README, Sweeps), but exit. now() -> the
+ * server's clock of the rows shown; keys: the params' columns (default paramKeys(runs)). */
+export function runColumns(runs, now, { maxParams = 16, keys: given = null, extra = [] } = {}) {
+  const keys = (given ?? paramKeys(runs)).slice(0, maxParams);
   const paramsOf = new WeakMap();
   const params = (run) => {
     if (!paramsOf.has(run)) paramsOf.set(run, new Map(flatten(run.params || {})));
@@ -73,22 +94,23 @@ export function runColumns(runs, now, { maxParams = 16 } = {}) {
   };
   return [
     {
-      key: "status", label: "Status", className: "status",
+      key: "status", label: "Status", className: "status", field: "run.status",
       cell: (run) => (run.noRun ? el("span.muted", {}, "—") : statusBadge(run.status)),
     },
     {
-      key: "started_at", label: "Started", numeric: true, className: "when",
+      key: "started_at", label: "Started", numeric: true, className: "when", field: "run.started_at",
       cell: (run) => el("time", {}, formatTime(run.started_at)),
     },
     {
-      key: "duration", label: "Duration", numeric: true, className: "when",
+      key: "duration", label: "Duration", numeric: true, className: "when", field: "run.duration",
       value: (run) => durationOf(run, now()),
       cell: (run) => formatDuration(durationOf(run, now())),
     },
-    { key: "host", label: "Host", className: "host", cell: (run) => run.host ?? el("span.muted", {}, "—") },
+    { key: "host", label: "Host", className: "host", field: "run.host", cell: (run) => run.host ?? el("span.muted", {}, "—") },
     ...keys.map((key) => ({
       key: `param:${key}`,
       label: key,
+      field: `params.${key.split(".").map(searchName).join(".")}`,
       title: `Sort by the param ${key}`,
       className: "param",
       value: (run) => {
@@ -100,6 +122,7 @@ export function runColumns(runs, now, { maxParams = 16 } = {}) {
         return value === undefined ? el("span.muted", {}, "—") : attributeText(value);
       },
     })),
+    ...extra,
     {
       key: "exit", label: "Exit", className: "exit",
       cell: (run) => run.exit ?? "",

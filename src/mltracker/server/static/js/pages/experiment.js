@@ -22,15 +22,15 @@ export async function experimentPage(ctx) {
     desc: ctx.query.get("desc") === "1",
     selected: new Set(ctx.list("sel")),
     view: ctx.query.get("view") === "runs" ? "runs" : "models",
-    rq: ctx.query.get("rq") || "",
-    rsort: ctx.query.get("rsort") || "started_at",
-    rdesc: (ctx.query.get("rdesc") ?? "1") === "1",
+    where: ctx.query.get("where") || "",
+    order_by: ctx.query.get("order_by") || "",
+    rcols: ctx.list("rcols"),
   };
-  const save = () => ctx.setQuery({
+  const save = (push = false) => ctx.setQuery({
     view: state.view === "runs" ? "runs" : null,
     q: state.q, cols: state.cols, sort: state.sort, desc: state.desc ? "1" : null, sel: [...state.selected],
-    rq: state.rq, rsort: state.rsort === "started_at" ? null : state.rsort, rdesc: state.rdesc ? null : "0",
-  });
+    where: state.where, order_by: state.order_by, rcols: state.rcols,
+  }, { push });
 
   let document = await get("/overview/experiment", { name });
   let series = [];
@@ -190,7 +190,7 @@ export async function experimentPage(ctx) {
     for (const button of viewButtons) button.setAttribute("aria-selected", String(button.dataset.view === key));
     modelsPanel.hidden = key !== "models";
     runsPanel.hidden = key !== "runs";
-    if (key === "runs") runs.update(document.runs || [], document.models, document.now);
+    if (key === "runs") runs.update(document.runs || [], document.models, document.now, document.experiment);
     if (write) save();
   }
   const draw = () => {
@@ -198,7 +198,7 @@ export async function experimentPage(ctx) {
     runsOf = runsByModel(document.runs || []);
     table.setColumns([...baseColumns, ...seriesColumns()]);
     table.setRows(built);
-    if (state.view === "runs") runs.update(document.runs || [], document.models, document.now);
+    if (state.view === "runs") runs.update(document.runs || [], document.models, document.now, document.experiment);
     heading.replaceChildren(
       `${plural(document.models.length, "model")} · ${plural((document.runs || []).length, "run")} · `,
       `${formatCount(series.length)} series · created `,
