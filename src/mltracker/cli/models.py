@@ -17,7 +17,7 @@ from mltracker.cli.context import (
     json_option,
     pass_state,
 )
-from mltracker.cli.output import format_json, format_value, table, table_time
+from mltracker.cli.output import format_json, latest_metrics_table, table
 from mltracker.codec import metric_document, model_document, module_document
 
 
@@ -76,22 +76,7 @@ def show_model(state: State, experiment: str, hash: str) -> None:
     module_table = table("module", "attributes")
     for module in modules:
         module_table.add_row(module.name, format_json(module.attributes))
-    metric_table = table(
-        "metric",
-        "phase",
-        "step",
-        "value",
-        "time (UTC)",
-        right=["step", "value"],
-    )
-    for metric in latest:
-        metric_table.add_row(
-            metric.name,
-            metric.phase or "",
-            "" if metric.step is None else str(metric.step),
-            format_value(metric.value),
-            table_time(metric.timestamp),
-        )
+    metric_table = latest_metrics_table(latest)
     state.emit(document, about, "modules", module_table, "latest metrics", metric_table)
 
 

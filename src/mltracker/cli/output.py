@@ -26,6 +26,7 @@ from rich.table import Table
 
 from mltracker.codec import INFINITY, NAN, NEGATIVE_INFINITY, dumps
 from mltracker.connect import sqlite_path
+from mltracker.ports.metrics import Metric
 
 JSON_HELP = (
     "Print one JSON document instead of tables. NaN and infinities are written as the "
@@ -350,3 +351,17 @@ def stream_json_array(documents: Iterable[Any], write: Callable[[str], None]) ->
         write(("[\n  " if not started else ",\n  ") + text)
         started = True
     write("\n]" if started else "[]")
+
+
+def latest_metrics_table(latest: Iterable[Metric]) -> Table:
+    """The latest point of each series, a row each (``models show``, ``runs show``)."""
+    metric_table = table("metric", "phase", "step", "value", "time (UTC)", right=["step", "value"])
+    for metric in latest:
+        metric_table.add_row(
+            metric.name,
+            metric.phase or "",
+            "" if metric.step is None else str(metric.step),
+            format_value(metric.value),
+            table_time(metric.timestamp),
+        )
+    return metric_table

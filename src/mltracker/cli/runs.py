@@ -26,7 +26,13 @@ from mltracker.cli.context import (
     json_option,
     pass_state,
 )
-from mltracker.cli.output import format_duration, format_json, format_value, table, table_time
+from mltracker.cli.output import (
+    format_duration,
+    format_json,
+    latest_metrics_table,
+    table,
+    table_time,
+)
 from mltracker.codec import metric_document, run_document
 from mltracker.errors import InvalidArgumentError, NotFoundError
 from mltracker.ports.store import ExperimentRow, ModelRow, RunRow
@@ -158,15 +164,7 @@ def show_run(state: State, run_id: str) -> None:
     param_table = table("param", "value")
     for key, value in document["params"].items():
         param_table.add_row(key, _param_value(value))
-    metric_table = table("metric", "phase", "step", "value", "time (UTC)", right=["step", "value"])
-    for metric in latest:
-        metric_table.add_row(
-            metric.name,
-            metric.phase or "",
-            "" if metric.step is None else str(metric.step),
-            format_value(metric.value),
-            table_time(metric.timestamp),
-        )
+    metric_table = latest_metrics_table(latest)
     state.emit(document, about, "params", param_table, "latest metrics", metric_table)
 
 
